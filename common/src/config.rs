@@ -1,0 +1,345 @@
+//! Run configuration: a TOML file deserialized with serde, unknown keys rejected, then
+//! [`RunConfig::validate`]d so that every problem is reported at once, naming its key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::Exploration;
+
+/// The embedded default configuration: the 4-D hypergrid with `H = 8` and flow matching.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../configs/hypergrid.toml");
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or has unknown keys or wrong types.
+    #[error("invalid config{}: {message}", origin.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    Parse { origin: Option<PathBuf>, message: String },
+    /// Values that parse but are out of range; one line per problem.
+    #[error("invalid config:\n  {}", problems.join("\n  "))]
+    Invalid { problems: Vec<String> },
+}
+
+/// Everything a training run needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Seed for the network initialisation and the samplers.
+    pub seed: u64,
+    /// The environment and its reward.
+    pub env: EnvConfig,
+    /// The policy network.
+    pub policy: PolicyConfig,
+    /// The training objective.
+    pub objective: ObjectiveConfig,
+    /// Optimisation and sampling.
+    pub training: TrainingConfig,
+    /// Periodic evaluation and its log.
+    pub evaluation: EvaluationConfig,
+    /// Checkpointing.
+    pub checkpoint: CheckpointConfig,
+}
+
+/// The environment, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EnvConfig {
+    /// The paper's hypergrid.
+    Hypergrid(HypergridConfig),
+}
+
+/// Hypergrid size and reward constants (`R = R0 + R1·… + R2·…`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HypergridConfig {
+    /// Number of dimensions `n ≥ 1`.
+    pub ndim: usize,
+    /// Side length `H ≥ 2`.
+    pub height: usize,
+    /// Base reward `R0 > 0`.
+    pub r0: f64,
+    /// Outer-region bonus `R1 ≥ 0`.
+    pub r1: f64,
+    /// Mode-band bonus `R2 ≥ 0`.
+    pub r2: f64,
+}
+
+/// The policy network: an MLP of `hidden_layers` layers of `hidden` units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Units per hidden layer.
+    pub hidden: usize,
+    /// Number of hidden layers.
+    pub hidden_layers: usize,
+}
+
+/// The objective, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ObjectiveConfig {
+    /// Flow matching (Bengio et al. 2021).
+    FlowMatching(FlowMatchingConfig),
+}
+
+/// Flow-matching settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowMatchingConfig {
+    /// The `ε ≥ 0` inside the logarithms of in- and out-flows.
+    pub epsilon: f64,
+}
+
+/// Optimisation and sampling settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingConfig {
+    /// Number of parameter updates.
+    pub updates: u64,
+    /// Trajectories per update.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Probability of a uniformly random allowed action while sampling for training.
+    pub exploration_epsilon: f64,
+    /// Softmax temperature while sampling for training.
+    pub temperature: f64,
+    /// libtorch intra-op threads per process (1 is fastest for small networks).
+    pub intra_op_threads: usize,
+}
+
+/// Evaluation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluationConfig {
+    /// Evaluate every this many updates (and after the last one).
+    pub interval_updates: u64,
+    /// Fresh on-policy samples for the empirical L1 (0 to skip).
+    pub empirical_samples: usize,
+    /// JSON-lines log of evaluation records; none if absent.
+    pub log_path: Option<PathBuf>,
+}
+
+/// Checkpoint settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    /// Directory for checkpoints; none written if absent. A run resumes from the newest valid
+    /// checkpoint found there.
+    pub dir: Option<PathBuf>,
+    /// Write a checkpoint every this many updates (0: only at the end).
+    pub interval_updates: u64,
+    /// Checkpoints kept in the directory (older ones are deleted).
+    pub keep: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            env: EnvConfig::Hypergrid(HypergridConfig::default()),
+            policy: PolicyConfig::default(),
+            objective: ObjectiveConfig::FlowMatching(FlowMatchingConfig::default()),
+            training: TrainingConfig::default(),
+            evaluation: EvaluationConfig::default(),
+            checkpoint: CheckpointConfig::default(),
+        }
+    }
+}
+
+impl Default for HypergridConfig {
+    fn default() -> Self {
+        Self { ndim: 4, height: 8, r0: 0.1, r1: 0.5, r2: 2.0 }
+    }
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self { hidden: 256, hidden_layers: 2 }
+    }
+}
+
+impl Default for FlowMatchingConfig {
+    fn default() -> Self {
+        Self { epsilon: 2.5e-5 }
+    }
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        Self {
+            updates: 5_000,
+            batch_size: 16,
+            learning_rate: 1e-3,
+            exploration_epsilon: 0.0,
+            temperature: 1.0,
+            intra_op_threads: 1,
+        }
+    }
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        Self { interval_updates: 250, empirical_samples: 10_000, log_path: None }
+    }
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self { dir: None, interval_updates: 1_000, keep: 3 }
+    }
+}
+
+impl TrainingConfig {
+    /// The sampler's departure from the learned policy.
+    pub fn exploration(&self) -> Exploration {
+        Exploration { temperature: self.temperature, epsilon: self.exploration_epsilon }
+    }
+}
+
+impl RunConfig {
+    /// Parses and validates TOML text; `origin` names the file in error messages.
+    pub fn from_toml_str(text: &str, origin: Option<&Path>) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.map(Path::to_path_buf),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::from_toml_str(&text, Some(path))
+    }
+
+    /// The embedded default configuration.
+    pub fn embedded_default() -> Self {
+        Self::from_toml_str(DEFAULT_CONFIG_TOML, None).expect("the embedded config is valid")
+    }
+
+    /// The configuration as TOML text.
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string(self).expect("a config serializes")
+    }
+
+    /// Checks every value, reporting all problems at once with their keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, key: &str, requirement: &str, value: String| {
+            if !ok {
+                problems.push(format!("{key} must be {requirement} (got {value})"));
+            }
+        };
+        match &self.env {
+            EnvConfig::Hypergrid(grid) => {
+                check(grid.ndim >= 1, "env.ndim", "at least 1", grid.ndim.to_string());
+                check(grid.ndim <= 16, "env.ndim", "at most 16", grid.ndim.to_string());
+                check(grid.height >= 2, "env.height", "at least 2", grid.height.to_string());
+                check(grid.height <= 1024, "env.height", "at most 1024", grid.height.to_string());
+                check(grid.r0.is_finite() && grid.r0 > 0.0, "env.r0", "positive and finite", grid.r0.to_string());
+                check(grid.r1.is_finite() && grid.r1 >= 0.0, "env.r1", "non-negative and finite", grid.r1.to_string());
+                check(grid.r2.is_finite() && grid.r2 >= 0.0, "env.r2", "non-negative and finite", grid.r2.to_string());
+            }
+        }
+        check(self.policy.hidden >= 1, "policy.hidden", "at least 1", self.policy.hidden.to_string());
+        match &self.objective {
+            ObjectiveConfig::FlowMatching(fm) => check(
+                fm.epsilon.is_finite() && fm.epsilon >= 0.0,
+                "objective.epsilon",
+                "non-negative and finite",
+                fm.epsilon.to_string(),
+            ),
+        }
+        let t = &self.training;
+        check(t.batch_size >= 1, "training.batch_size", "at least 1", t.batch_size.to_string());
+        check(
+            t.learning_rate.is_finite() && t.learning_rate > 0.0,
+            "training.learning_rate",
+            "positive and finite",
+            t.learning_rate.to_string(),
+        );
+        check(
+            (0.0..=1.0).contains(&t.exploration_epsilon),
+            "training.exploration_epsilon",
+            "in [0, 1]",
+            t.exploration_epsilon.to_string(),
+        );
+        check(
+            t.temperature.is_finite() && t.temperature > 0.0,
+            "training.temperature",
+            "positive and finite",
+            t.temperature.to_string(),
+        );
+        check(t.intra_op_threads >= 1, "training.intra_op_threads", "at least 1", t.intra_op_threads.to_string());
+        let e = &self.evaluation;
+        check(e.interval_updates >= 1, "evaluation.interval_updates", "at least 1", e.interval_updates.to_string());
+        check(self.checkpoint.keep >= 1, "checkpoint.keep", "at least 1", self.checkpoint.keep.to_string());
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid { problems }) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_the_papers_4d_grid() {
+        let config = RunConfig::embedded_default();
+        assert_eq!(config.env, EnvConfig::Hypergrid(HypergridConfig::default()));
+        assert_eq!(config.training.batch_size, 16);
+        assert_eq!(config.policy, PolicyConfig { hidden: 256, hidden_layers: 2 });
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let config = RunConfig::embedded_default();
+        let again = RunConfig::from_toml_str(&config.to_toml_string(), None).unwrap();
+        assert_eq!(config, again);
+    }
+
+    #[test]
+    fn every_out_of_range_value_is_named() {
+        let text = r#"
+            [env]
+            type = "hypergrid"
+            ndim = 0
+            height = 1
+            r0 = -0.1
+            [training]
+            batch_size = 0
+            learning_rate = -1.0
+        "#;
+        let error = RunConfig::from_toml_str(text, None).unwrap_err().to_string();
+        for key in ["env.ndim", "env.height", "env.r0", "training.batch_size", "training.learning_rate"] {
+            assert!(error.contains(key), "{key} missing from: {error}");
+        }
+        assert!(!error.contains("env.r1"), "{error}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let error = RunConfig::from_toml_str("[training]\nbatch_sise = 3\n", Some(Path::new("x.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("batch_sise") && error.contains("x.toml"), "{error}");
+        let error = RunConfig::from_toml_str("[env]\ntype = \"hypergrid\"\nhieght = 3\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("hieght"), "{error}");
+        let error = RunConfig::from_toml_str("[env]\ntype = \"hypercube\"\n", None).unwrap_err().to_string();
+        assert!(error.contains("hypercube"), "{error}");
+        let error = RunConfig::from_toml_str("sed = 1\n", None).unwrap_err().to_string();
+        assert!(error.contains("sed"), "{error}");
+    }
+}

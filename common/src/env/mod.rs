@@ -1,0 +1,96 @@
+//! Environments: the DAG a GFlowNet samples from.
+//!
+//! An [`Environment`] describes states, a fixed-size action space with per-state masks (the
+//! stop action included), forward steps and parent enumeration (which flow matching needs).
+//! Rewards are not part of an environment: they live in [`crate::reward`], so that the same
+//! environment can be scored by a cheap closed form or an expensive proxy computed elsewhere.
+
+pub mod hypergrid;
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+pub use hypergrid::Hypergrid;
+
+/// An action id: an index into the environment's action space `0..num_actions()`.
+pub type Action = u32;
+
+/// Why a step or a replay was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvError {
+    /// The action id is outside `0..num_actions`.
+    #[error("action {action} is out of range (the action space has {num_actions} actions)")]
+    ActionOutOfRange { action: Action, num_actions: usize },
+    /// The action exists but is masked out in this state.
+    #[error("action {action} is not allowed in state {state}")]
+    ActionNotAllowed { action: Action, state: String },
+    /// `step` was asked to apply the stop action, which ends an episode instead.
+    #[error("the stop action has no successor state")]
+    StepOnStop,
+}
+
+/// A GFlowNet environment: a DAG of states with a single initial state.
+///
+/// Every state may offer the stop action (see [`Environment::forward_mask`]); stopping in
+/// state `s` terminates the episode with object `s`. Implementations must be cheap to share
+/// between threads (`Send + Sync`); states are plain values.
+pub trait Environment: Send + Sync {
+    /// A state of the DAG. Equal states must compare equal and hash equally (this is the
+    /// canonical key used to de-duplicate states within a batch).
+    type State: Clone + Eq + Hash + Debug + Send + Sync;
+
+    /// Short name used in logs and checkpoints, e.g. `"hypergrid"`.
+    fn name(&self) -> &'static str;
+
+    /// Size of the action space, stop included. Network heads have this many outputs.
+    fn num_actions(&self) -> usize;
+
+    /// The id of the stop action.
+    fn stop_action(&self) -> Action;
+
+    /// The initial state `s0`.
+    fn initial_state(&self) -> Self::State;
+
+    /// Writes the forward mask of `state` into `mask` (length `num_actions()`):
+    /// `true` where the action is allowed.
+    fn forward_mask(&self, state: &Self::State, mask: &mut [bool]);
+
+    /// Applies a non-stop action. Fails if the action is out of range, masked out or stop.
+    fn step(&self, state: &Self::State, action: Action) -> Result<Self::State, EnvError>;
+
+    /// Every `(parent, action)` pair with `step(parent, action) == state`. Empty for `s0`.
+    fn parents(&self, state: &Self::State) -> Vec<(Self::State, Action)>;
+
+    /// Longest possible trajectory, counted in actions and including the final stop.
+    fn max_trajectory_length(&self) -> usize;
+
+    /// Length of the feature vector written by [`Environment::encode`].
+    fn feature_dim(&self) -> usize;
+
+    /// Writes the network input for `state` into `out` (length `feature_dim()`).
+    fn encode(&self, state: &Self::State, out: &mut [f32]);
+
+    /// Checks that `action` is allowed in `state`, with a descriptive error if not.
+    fn check_action(&self, state: &Self::State, action: Action) -> Result<(), EnvError> {
+        let num_actions = self.num_actions();
+        if action as usize >= num_actions {
+            return Err(EnvError::ActionOutOfRange { action, num_actions });
+        }
+        let mut mask = vec![false; num_actions];
+        self.forward_mask(state, &mut mask);
+        if mask[action as usize] {
+            Ok(())
+        } else {
+            Err(EnvError::ActionNotAllowed { action, state: format!("{state:?}") })
+        }
+    }
+}
+
+/// An environment whose states can all be listed, so that exact distributions can be computed.
+pub trait Enumerable: Environment {
+    /// All states, in a topological order of the DAG (every parent before its children).
+    fn states_in_topological_order(&self) -> Vec<Self::State>;
+
+    /// The position of `state` in [`Enumerable::states_in_topological_order`].
+    fn state_index(&self, state: &Self::State) -> usize;
+}

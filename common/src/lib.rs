@@ -1,0 +1,37 @@
+//! # gfn-common: the GFlowNet core
+//!
+//! Generative Flow Networks (Bengio et al., NeurIPS 2021) learn a policy that builds objects by
+//! a sequence of actions so that an object `x` is sampled with probability proportional to a
+//! positive reward `R(x)`. This crate holds everything that is not transport: environments,
+//! rewards, networks, objectives, sampling, evaluation and checkpoints. Sampling (the actor
+//! side) and learning (the learner side) meet only through plain [`trajectory::Trajectory`]
+//! records.
+//!
+//! # Layout
+//! - [`env`]: the [`env::Environment`] trait (states, masked actions, parents) and the hypergrid.
+//! - [`reward`]: the [`reward::Reward`] trait and the hypergrid reward.
+//! - [`policy`]: tch networks producing log edge flows, and the masked, tempered policy.
+//! - [`objective`]: training losses (flow matching).
+//! - [`sampler`]: vectorised rollouts (inference only).
+//! - [`trajectory`]: trajectory records and their validating replay.
+//! - [`learner`]: a network, its optimizer and an objective, updated from replayed batches.
+//! - [`optim`]: Adam with checkpointable state.
+//! - [`eval`]: exact terminal distributions by dynamic programming, L1, log Z.
+//! - [`checkpoint`]: atomic safetensors checkpoints.
+//! - [`config`]: the TOML run configuration and its validation.
+//! - [`metrics`]: evaluation records and the JSON-lines log.
+//! - [`trainer`]: the single-process training loop.
+
+pub mod checkpoint;
+pub mod config;
+pub mod env;
+pub mod eval;
+pub mod learner;
+pub mod metrics;
+pub mod objective;
+pub mod optim;
+pub mod policy;
+pub mod reward;
+pub mod sampler;
+pub mod trainer;
+pub mod trajectory;

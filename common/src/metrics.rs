@@ -1,0 +1,55 @@
+//! Training metrics: the evaluation record written as one JSON line per evaluation.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// One evaluation of the policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationRecord {
+    /// Updates applied.
+    pub update: u64,
+    /// Trajectories trained on.
+    pub trajectories: u64,
+    /// Seconds spent sampling and learning so far (evaluation excluded).
+    pub training_seconds: f64,
+    /// Mean training loss since the previous evaluation.
+    pub loss: f64,
+    /// `Σ_x |p_θ(x) − R(x)/Z|` with `p_θ` computed exactly by dynamic programming.
+    pub exact_l1: f64,
+    /// The same distance with `p_θ` estimated from fresh on-policy samples.
+    pub empirical_l1: Option<f64>,
+    /// Distinct modes visited as terminal objects during training.
+    pub modes_found: usize,
+    /// Number of modes of the reward.
+    pub num_modes: usize,
+    /// The learned `log Z` (log total flow out of `s0`).
+    pub learned_log_z: Option<f64>,
+    /// The true `log Σ_x R(x)`.
+    pub true_log_z: Option<f64>,
+}
+
+/// Appends records to a JSON-lines file, flushing after each one.
+pub struct JsonLinesLog {
+    writer: BufWriter<File>,
+}
+
+impl JsonLinesLog {
+    /// Opens `path` for appending, creating it and its directory.
+    pub fn append(path: &Path) -> io::Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Self { writer: BufWriter::new(file) })
+    }
+
+    /// Writes one record as a line.
+    pub fn write<T: Serialize>(&mut self, record: &T) -> io::Result<()> {
+        serde_json::to_writer(&mut self.writer, record)?;
+        self.writer.write_all(b"\n")?;
+        self.writer.flush()
+    }
+}

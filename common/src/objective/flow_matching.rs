@@ -1,0 +1,285 @@
+//! Flow matching (Bengio et al., NeurIPS 2021, eq. 12; GFlowNet Foundations §3.2).
+//!
+//! The network outputs log edge flows `log F(s, a)` for every action, stop included. Stopping in
+//! `s` moves to a terminal copy `⊤s` of `s` whose only in-edge is `(s, stop)` and whose out-flow is
+//! the reward. Flow matching asks, for every non-initial node `s'` of the DAG,
+//! in-flow = out-flow. With the paper's small `ε` inside both logarithms:
+//!
+//! * interior node `s'` (reached by a non-stop action):
+//!   `L(s') = (log[ε + Σ_{(s,a): T(s,a)=s'} exp log F(s,a)] − log[ε + Σ_{a' ∈ A(s')} exp log F(s',a')])²`,
+//!   where `A(s')` are the actions allowed in `s'`, stop included;
+//! * terminal node `⊤x` (the end of every trajectory):
+//!   `L(⊤x) = (log[ε + exp log F(x, stop)] − log[ε + R(x)])²`, i.e. the stop edge's flow must
+//!   equal `R(x)`.
+//!
+//! The loss of a batch is the mean of these terms over every transition of every trajectory
+//! (a node visited `k` times weighs `k`). Each `log[ε + Σ exp(·)]` is computed as a log-sum-exp
+//! over the log flows together with the constant `log ε`, so no large number is exponentiated.
+//! Every distinct state of the batch — visited states and the parents of visited states — is
+//! evaluated by the network exactly once, in one forward pass.
+
+use std::hash::Hash;
+
+use rustc_hash::FxHashMap;
+use tch::{Kind, Tensor};
+
+use crate::env::Environment;
+use crate::trajectory::ReplayedTrajectory;
+
+/// The flow-matching objective with its `ε`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowMatching {
+    /// The `ε > 0` (or 0) added inside every logarithm.
+    pub epsilon: f64,
+}
+
+/// One flow-matching term: a weighted pair of log-sum-exp index lists.
+#[derive(Debug, Clone, PartialEq)]
+struct Term {
+    weight: f32,
+    in_flow: Vec<Entry>,
+    out_flow: Vec<Entry>,
+}
+
+/// One addend of a log-sum-exp: a network output or a constant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Entry {
+    /// `log F(states[row], action)`.
+    Flow { row: usize, action: usize },
+    /// `constants[index]`.
+    Constant(usize),
+}
+
+/// Index of `log ε` in the constants.
+const LOG_EPSILON: usize = 0;
+/// Index of `−∞` (padding) in the constants.
+const NEG_INFINITY: usize = 1;
+
+/// A batch prepared for the flow-matching loss: the distinct states to evaluate and the
+/// gather indices that turn their log flows into in- and out-flows.
+#[derive(Debug)]
+pub struct FlowMatchingBatch<S> {
+    /// Every distinct state whose log flows the loss needs, in evaluation order.
+    pub states: Vec<S>,
+    num_actions: usize,
+    constants: Vec<f32>,
+    terms: Vec<Term>,
+}
+
+impl<S: Clone + Eq + Hash> FlowMatchingBatch<S> {
+    /// Number of loss terms (distinct interior and terminal nodes).
+    pub fn num_terms(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// Sum of the term weights: the number of transitions in the batch.
+    pub fn num_transitions(&self) -> f32 {
+        self.terms.iter().map(|t| t.weight).sum()
+    }
+
+    /// Flattened gather indices `[terms, width]` into `cat(log_flows.view(-1), constants)`,
+    /// padded with the index of `−∞`.
+    fn gather_index(&self, side: impl Fn(&Term) -> &[Entry]) -> Tensor {
+        let width = self.terms.iter().map(|t| side(t).len()).max().unwrap_or(1);
+        let flow_values = (self.states.len() * self.num_actions) as i64;
+        let resolve = |entry: &Entry| match *entry {
+            Entry::Flow { row, action } => (row * self.num_actions + action) as i64,
+            Entry::Constant(index) => flow_values + index as i64,
+        };
+        let padding = flow_values + NEG_INFINITY as i64;
+        let mut index = Vec::with_capacity(self.terms.len() * width);
+        for term in &self.terms {
+            let entries = side(term);
+            index.extend(entries.iter().map(resolve));
+            index.extend(std::iter::repeat_n(padding, width - entries.len()));
+        }
+        Tensor::from_slice(&index).view([self.terms.len() as i64, width as i64])
+    }
+}
+
+impl FlowMatching {
+    /// Collects the distinct states and the loss terms of `trajectories`.
+    pub fn prepare<E: Environment>(
+        &self,
+        env: &E,
+        trajectories: &[ReplayedTrajectory<E::State>],
+    ) -> FlowMatchingBatch<E::State> {
+        let num_actions = env.num_actions();
+        let stop = env.stop_action() as usize;
+        let mut rows: FxHashMap<E::State, usize> = FxHashMap::default();
+        let mut states: Vec<E::State> = Vec::new();
+        let mut row_of = |state: &E::State, states: &mut Vec<E::State>| -> usize {
+            *rows.entry(state.clone()).or_insert_with(|| {
+                states.push(state.clone());
+                states.len() - 1
+            })
+        };
+        // Distinct terms keyed by (row, is_terminal); weights count the visits.
+        let mut term_of: FxHashMap<(usize, bool), usize> = FxHashMap::default();
+        let mut visits: Vec<Visit> = Vec::new();
+        for trajectory in trajectories {
+            for (t, state) in trajectory.states.iter().enumerate() {
+                let row = row_of(state, &mut states);
+                let is_terminal_copy = t + 1 == trajectory.states.len();
+                if t > 0 {
+                    add_visit(&mut term_of, &mut visits, (row, false), 0.0);
+                }
+                if is_terminal_copy {
+                    add_visit(&mut term_of, &mut visits, (row, true), trajectory.log_reward as f32);
+                }
+            }
+        }
+        let mut constants = vec![self.epsilon.ln() as f32, f32::NEG_INFINITY];
+        let mut mask = vec![false; num_actions];
+        let mut terms = Vec::with_capacity(visits.len());
+        for &Visit { row, is_terminal, weight, log_reward } in &visits {
+            let log_epsilon = Entry::Constant(LOG_EPSILON);
+            let term = if is_terminal {
+                constants.push(log_reward);
+                Term {
+                    weight,
+                    in_flow: vec![log_epsilon, Entry::Flow { row, action: stop }],
+                    out_flow: vec![log_epsilon, Entry::Constant(constants.len() - 1)],
+                }
+            } else {
+                let state = states[row].clone();
+                let mut in_flow = vec![log_epsilon];
+                for (parent, action) in env.parents(&state) {
+                    let parent_row = row_of(&parent, &mut states);
+                    in_flow.push(Entry::Flow { row: parent_row, action: action as usize });
+                }
+                env.forward_mask(&state, &mut mask);
+                let mut out_flow = vec![log_epsilon];
+                out_flow.extend(
+                    (0..num_actions).filter(|&a| mask[a]).map(|action| Entry::Flow { row, action }),
+                );
+                Term { weight, in_flow, out_flow }
+            };
+            terms.push(term);
+        }
+        FlowMatchingBatch { states, num_actions, constants, terms }
+    }
+
+    /// The flow-matching loss of `batch`, given `log_flows` of shape `[states, num_actions]`
+    /// for `batch.states` in order. Differentiable with respect to `log_flows`.
+    ///
+    /// # Panics
+    /// If `log_flows` does not have shape `[batch.states.len(), num_actions]`.
+    pub fn loss<S: Clone + Eq + Hash>(&self, log_flows: &Tensor, batch: &FlowMatchingBatch<S>) -> Tensor {
+        let expected = [batch.states.len() as i64, batch.num_actions as i64];
+        assert_eq!(log_flows.size(), expected, "log_flows shape mismatch: expected {expected:?}");
+        let device = log_flows.device();
+        let constants = Tensor::from_slice(&batch.constants).to_device(device);
+        let values = Tensor::cat(&[log_flows.reshape([-1]).to_kind(Kind::Float), constants], 0);
+        let side = |index: Tensor| {
+            let shape = index.size();
+            values.index_select(0, &index.reshape([-1]).to_device(device)).view(shape.as_slice()).logsumexp([1], false)
+        };
+        let log_in_flow = side(batch.gather_index(|t| &t.in_flow));
+        let log_out_flow = side(batch.gather_index(|t| &t.out_flow));
+        let weights: Vec<f32> = batch.terms.iter().map(|t| t.weight).collect();
+        let weights = Tensor::from_slice(&weights).to_device(device);
+        ((log_in_flow - log_out_flow).square() * &weights).sum(Kind::Float) / weights.sum(Kind::Float)
+    }
+}
+
+/// A distinct node of the batch's DAG and how often transitions reached it.
+#[derive(Debug, Clone, Copy)]
+struct Visit {
+    row: usize,
+    is_terminal: bool,
+    weight: f32,
+    /// `log R(x)` for a terminal node (the first record's value), unused otherwise.
+    log_reward: f32,
+}
+
+/// Counts one visit of `key = (row, is_terminal)`, creating its node on first sight.
+fn add_visit(
+    term_of: &mut FxHashMap<(usize, bool), usize>,
+    visits: &mut Vec<Visit>,
+    key: (usize, bool),
+    log_reward: f32,
+) {
+    let index = *term_of.entry(key).or_insert_with(|| {
+        visits.push(Visit { row: key.0, is_terminal: key.1, weight: 0.0, log_reward });
+        visits.len() - 1
+    });
+    visits[index].weight += 1.0;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Hypergrid;
+    use crate::trajectory::{Trajectory, replay};
+
+    fn log_sum_exp(values: &[f64]) -> f64 {
+        values.iter().map(|v| v.exp()).sum::<f64>().ln()
+    }
+
+    /// 1-D grid with H = 3: states 0, 1, 2; action 0 increments, action 1 stops.
+    #[test]
+    fn loss_matches_a_hand_computed_example() {
+        let grid = Hypergrid::new(1, 3);
+        let epsilon: f64 = 0.01;
+        let objective = FlowMatching { epsilon };
+        let (r1, r2) = (0.7f64, 1.3f64);
+        let trajectories = vec![
+            replay(&grid, &Trajectory { actions: vec![0, 1], log_reward: r1.ln(), policy_version: 0 })
+                .unwrap(),
+            replay(&grid, &Trajectory { actions: vec![0, 0, 1], log_reward: r2.ln(), policy_version: 0 })
+                .unwrap(),
+        ];
+        let batch = objective.prepare(&grid, &trajectories);
+        // states in first-seen order: [0], [1], [2]
+        assert_eq!(batch.states, vec![vec![0], vec![1], vec![2]]);
+        // log F(s, increment), log F(s, stop) per state
+        let f = [[0.2f64, -0.5], [0.4, 0.1], [-3.0, -0.3]];
+        let log_flows = Tensor::from_slice(&f.concat()).view([3, 2]).to_kind(Kind::Float);
+        let loss = objective.loss(&log_flows, &batch).double_value(&[]);
+
+        let e = epsilon.ln();
+        // interior node [1], visited twice: parent ([0], inc); out: inc and stop of [1]
+        let interior_1 = (log_sum_exp(&[e, f[0][0]]) - log_sum_exp(&[e, f[1][0], f[1][1]])).powi(2);
+        // terminal ⊤[1], once: stop flow of [1] vs R1
+        let terminal_1 = (log_sum_exp(&[e, f[1][1]]) - log_sum_exp(&[e, r1.ln()])).powi(2);
+        // interior node [2], once: parent ([1], inc); out: only stop (increment is masked)
+        let interior_2 = (log_sum_exp(&[e, f[1][0]]) - log_sum_exp(&[e, f[2][1]])).powi(2);
+        let terminal_2 = (log_sum_exp(&[e, f[2][1]]) - log_sum_exp(&[e, r2.ln()])).powi(2);
+        let expected = (2.0 * interior_1 + terminal_1 + interior_2 + terminal_2) / 5.0;
+        assert!((loss - expected).abs() < 1e-5, "loss {loss} expected {expected}");
+        assert_eq!(batch.num_terms(), 4);
+        assert_eq!(batch.num_transitions(), 5.0);
+    }
+
+    #[test]
+    fn exact_flows_give_zero_loss() {
+        // 1-D grid H = 2 with R([0]) = 1, R([1]) = 2 and ε = 0: the flows F([0], inc) = 2,
+        // F([0], stop) = 1, F([1], stop) = 2 satisfy flow matching exactly.
+        let grid = Hypergrid::new(1, 2);
+        let objective = FlowMatching { epsilon: 0.0 };
+        let trajectories = vec![
+            replay(&grid, &Trajectory { actions: vec![0, 1], log_reward: 2f64.ln(), policy_version: 0 })
+                .unwrap(),
+            replay(&grid, &Trajectory { actions: vec![1], log_reward: 0.0, policy_version: 0 }).unwrap(),
+        ];
+        let batch = objective.prepare(&grid, &trajectories);
+        assert_eq!(batch.states, vec![vec![0], vec![1]]);
+        let log_flows =
+            Tensor::from_slice(&[2f32.ln(), 0.0, 123.0, 2f32.ln()]).view([2, 2]);
+        let loss = objective.loss(&log_flows, &batch).double_value(&[]);
+        assert!(loss.abs() < 1e-10, "loss {loss}");
+    }
+
+    #[test]
+    fn parents_that_were_not_visited_are_evaluated_once() {
+        let grid = Hypergrid::new(2, 3);
+        let objective = FlowMatching { epsilon: 1e-4 };
+        let trajectory = Trajectory { actions: vec![0, 1, 2], log_reward: 0.0, policy_version: 0 };
+        let replayed = replay(&grid, &trajectory).unwrap();
+        let batch = objective.prepare(&grid, &[replayed.clone(), replayed]);
+        // visited [0,0], [1,0], [1,1]; parent [0,1] of [1,1] was not visited
+        assert_eq!(batch.states, vec![vec![0, 0], vec![1, 0], vec![1, 1], vec![0, 1]]);
+        assert_eq!(batch.num_transitions(), 6.0);
+    }
+}

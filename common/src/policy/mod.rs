@@ -1,0 +1,105 @@
+//! Policy networks (tch). A network maps encoded states to one log edge flow `log F(s, a)` per
+//! action; the forward policy is the softmax of the masked log flows, optionally tempered and
+//! mixed with a uniform distribution over allowed actions for exploration.
+
+pub mod mlp;
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+pub use mlp::Mlp;
+
+/// A network producing log edge flows: `[batch, feature_dim] → [batch, num_actions]`.
+pub trait LogFlowNetwork {
+    /// Log edge flows `log F(s, a)` for each row of encoded states.
+    fn log_flows(&self, features: &Tensor) -> Tensor;
+}
+
+impl LogFlowNetwork for Mlp {
+    fn log_flows(&self, features: &Tensor) -> Tensor {
+        self.forward(features)
+    }
+}
+
+/// How a sampler departs from the learned policy: `π = (1-ε)·softmax(log F / T) + ε·uniform`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exploration {
+    /// Softmax temperature `T > 0` (1 = the learned policy).
+    pub temperature: f64,
+    /// Probability `ε ∈ [0, 1]` of taking a uniformly random allowed action.
+    pub epsilon: f64,
+}
+
+impl Exploration {
+    /// The learned policy itself: `T = 1`, `ε = 0`.
+    pub const ON_POLICY: Self = Self { temperature: 1.0, epsilon: 0.0 };
+}
+
+impl Default for Exploration {
+    fn default() -> Self {
+        Self::ON_POLICY
+    }
+}
+
+/// Writes the action probabilities of one state into `probabilities`.
+///
+/// `log_flows` and `mask` have one entry per action; masked-out actions get probability 0.
+/// The softmax is computed after subtracting the maximum, so large log flows cannot overflow.
+pub fn action_probabilities(
+    log_flows: &[f32],
+    mask: &[bool],
+    exploration: Exploration,
+    probabilities: &mut [f64],
+) {
+    let inverse_temperature = 1.0 / exploration.temperature;
+    let max = log_flows
+        .iter()
+        .zip(mask)
+        .filter(|&(_, &allowed)| allowed)
+        .map(|(&l, _)| l as f64)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut total = 0.0;
+    let mut allowed_count = 0usize;
+    for ((p, &l), &allowed) in probabilities.iter_mut().zip(log_flows).zip(mask) {
+        *p = if allowed {
+            allowed_count += 1;
+            ((l as f64 - max) * inverse_temperature).exp()
+        } else {
+            0.0
+        };
+        total += *p;
+    }
+    let uniform = exploration.epsilon / allowed_count as f64;
+    let scale = (1.0 - exploration.epsilon) / total;
+    for (p, &allowed) in probabilities.iter_mut().zip(mask) {
+        if allowed {
+            *p = *p * scale + uniform;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_softmax_with_temperature_and_exploration() {
+        let log_flows = [0.0f32, (2.0f32).ln(), 100.0, (1.0f32).ln()];
+        let mask = [true, true, false, true];
+        let mut p = [0.0; 4];
+        action_probabilities(&log_flows, &mask, Exploration::ON_POLICY, &mut p);
+        let expected = [0.25, 0.5, 0.0, 0.25];
+        for (a, b) in p.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6, "{p:?}");
+        }
+        let explore = Exploration { temperature: 1.0, epsilon: 0.3 };
+        action_probabilities(&log_flows, &mask, explore, &mut p);
+        assert!((p[1] - (0.7 * 0.5 + 0.1)).abs() < 1e-6);
+        assert_eq!(p[2], 0.0);
+        let hot = Exploration { temperature: 1e6, epsilon: 0.0 };
+        action_probabilities(&log_flows, &mask, hot, &mut p);
+        assert!((p[0] - 1.0 / 3.0).abs() < 1e-5);
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,37 @@
+//! Rewards: the positive function `R(x)` a GFlowNet learns to sample proportionally to.
+//!
+//! A reward is separate from its environment so that it can run where it is cheapest (in an
+//! actor's reward worker pool, for an expensive proxy) while the environment is shared.
+
+pub mod hypergrid;
+
+pub use hypergrid::HypergridReward;
+
+/// Why a reward could not be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RewardError {
+    /// The reward is not a positive finite number.
+    #[error("reward {value} is not positive and finite")]
+    NotPositiveFinite { value: f64 },
+    /// The reward model failed on this object.
+    #[error("reward evaluation failed: {reason}")]
+    Failed { reason: String },
+}
+
+/// A strictly positive reward over the terminal states of an environment.
+pub trait Reward<S>: Send + Sync {
+    /// `log R(x)`, finite. Implementations return an error rather than a non-finite value.
+    fn log_reward(&self, state: &S) -> Result<f64, RewardError>;
+
+    /// Whether `state` is one of the reward's modes (used to count modes found).
+    fn is_mode(&self, state: &S) -> bool;
+}
+
+/// Turns a raw reward value into a checked log-reward.
+pub fn checked_log(value: f64) -> Result<f64, RewardError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value.ln())
+    } else {
+        Err(RewardError::NotPositiveFinite { value })
+    }
+}

@@ -1,0 +1,123 @@
+//! Vectorised rollouts: `B` environments stepped in lockstep, one batched forward pass per
+//! step, inference only (no autograd). This is the actor side of training.
+
+use rand::{Rng, RngExt};
+use tch::Tensor;
+
+use crate::env::{Action, Environment};
+use crate::policy::{Exploration, LogFlowNetwork, action_probabilities};
+
+/// A finished rollout: the actions (ending with stop) and the terminal object they built.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampledTrajectory<S> {
+    /// Actions in order, the final stop included.
+    pub actions: Vec<Action>,
+    /// The terminal object `x`.
+    pub terminal: S,
+}
+
+/// Samples trajectories from a log-flow network; reuses its buffers between calls.
+pub struct Sampler<'e, E: Environment> {
+    env: &'e E,
+    exploration: Exploration,
+    features: Vec<f32>,
+    log_flows: Vec<f32>,
+    mask: Vec<bool>,
+    probabilities: Vec<f64>,
+}
+
+impl<'e, E: Environment> Sampler<'e, E> {
+    /// A sampler for `env` that follows `exploration`.
+    pub fn new(env: &'e E, exploration: Exploration) -> Self {
+        let num_actions = env.num_actions();
+        Self {
+            env,
+            exploration,
+            features: Vec::new(),
+            log_flows: Vec::new(),
+            mask: vec![false; num_actions],
+            probabilities: vec![0.0; num_actions],
+        }
+    }
+
+    /// Rolls out `count` trajectories in lockstep from `s0` until every one has stopped.
+    pub fn sample<N: LogFlowNetwork, R: Rng>(
+        &mut self,
+        network: &N,
+        count: usize,
+        rng: &mut R,
+    ) -> Vec<SampledTrajectory<E::State>> {
+        let _no_grad = tch::no_grad_guard();
+        let env = self.env;
+        let feature_dim = env.feature_dim();
+        let num_actions = env.num_actions();
+        let stop = env.stop_action();
+        let mut states = vec![env.initial_state(); count];
+        let mut actions: Vec<Vec<Action>> = vec![Vec::new(); count];
+        let mut active: Vec<usize> = (0..count).collect();
+        while !active.is_empty() {
+            self.features.resize(active.len() * feature_dim, 0.0);
+            for (row, &i) in active.iter().enumerate() {
+                env.encode(&states[i], &mut self.features[row * feature_dim..][..feature_dim]);
+            }
+            let input =
+                Tensor::from_slice(&self.features).view([active.len() as i64, feature_dim as i64]);
+            let output = network.log_flows(&input);
+            self.log_flows.resize(active.len() * num_actions, 0.0);
+            output.copy_data(&mut self.log_flows, active.len() * num_actions);
+            for (row, &i) in active.iter().enumerate() {
+                env.forward_mask(&states[i], &mut self.mask);
+                action_probabilities(
+                    &self.log_flows[row * num_actions..][..num_actions],
+                    &self.mask,
+                    self.exploration,
+                    &mut self.probabilities,
+                );
+                let action = draw(&self.probabilities, rng.random::<f64>());
+                actions[i].push(action);
+                if action != stop {
+                    states[i] = env.step(&states[i], action).expect("sampled a masked action");
+                }
+            }
+            active.retain(|&i| actions[i].last() != Some(&stop));
+        }
+        actions
+            .into_iter()
+            .zip(states)
+            .map(|(actions, terminal)| SampledTrajectory { actions, terminal })
+            .collect()
+    }
+}
+
+/// Inverse-CDF draw from `probabilities` with a uniform `u ∈ [0, 1)`; never returns an
+/// action of probability zero.
+fn draw(probabilities: &[f64], u: f64) -> Action {
+    let mut cumulative = 0.0;
+    let mut last_possible = 0;
+    for (a, &p) in probabilities.iter().enumerate() {
+        if p > 0.0 {
+            cumulative += p;
+            last_possible = a;
+            if u < cumulative {
+                return a as Action;
+            }
+        }
+    }
+    last_possible as Action
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draw_follows_the_cumulative_distribution_and_skips_zeros() {
+        let p = [0.0, 0.25, 0.0, 0.75, 0.0];
+        assert_eq!(draw(&p, 0.0), 1);
+        assert_eq!(draw(&p, 0.2499), 1);
+        assert_eq!(draw(&p, 0.25), 3);
+        // rounding can leave the total just under 1: the last possible action is returned
+        assert_eq!(draw(&p, 0.999_999_999_999), 3);
+        assert_eq!(draw(&[0.5, 0.4999999, 0.0], 0.9999999999), 1);
+    }
+}

@@ -1,0 +1,284 @@
+//! The single-process trainer: sampling and learning alternate in one thread, exchanging plain
+//! [`Trajectory`] records exactly as an actor and a learner do over the network. It is the
+//! reference for quality and the fastest way to train an enumerable environment on one core.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rustc_hash::FxHashSet;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tch::Device;
+
+use crate::checkpoint::{self, CheckpointError};
+use crate::config::{ObjectiveConfig, RunConfig};
+use crate::env::Enumerable;
+use crate::eval::{
+    empirical_distribution, exact_terminal_distribution, flow_log_partition, l1_distance, target_distribution,
+};
+use crate::learner::FlowMatchingLearner;
+use crate::metrics::EvaluationRecord;
+use crate::objective::FlowMatching;
+use crate::optim::AdamConfig;
+use crate::policy::{Exploration, Mlp};
+use crate::reward::{Reward, RewardError};
+use crate::sampler::Sampler;
+use crate::trajectory::{Trajectory, TrajectoryError, replay};
+
+/// Why training stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The reward failed on a sampled object.
+    #[error("reward failed: {0}")]
+    Reward(#[from] RewardError),
+    /// A sampled trajectory did not replay (a bug in an environment).
+    #[error("sampled trajectory did not replay: {0}")]
+    Trajectory(#[from] TrajectoryError),
+    /// Checkpoint I/O failed.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// Progress that survives a restart, stored in checkpoints as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound(serialize = "S: Serialize", deserialize = "S: DeserializeOwned"))]
+pub struct TrainerProgress<S> {
+    /// Updates applied.
+    pub update: u64,
+    /// Trajectories trained on.
+    pub trajectories: u64,
+    /// Training seconds so far (excluding evaluation).
+    pub training_seconds: f64,
+    /// Distinct modes visited as terminal objects so far.
+    pub modes_found: Vec<S>,
+}
+
+/// Where the wall time of a run went.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TimeBreakdown {
+    /// Rollouts and rewards.
+    pub sampling: Duration,
+    /// Replay, batch preparation, forward, backward and optimizer step.
+    pub learning: Duration,
+    /// Exact and empirical evaluation.
+    pub evaluation: Duration,
+    /// Network rows evaluated by the learner (each one forward and one backward pass).
+    pub learner_rows: u64,
+    /// Network rows evaluated while sampling (forward only).
+    pub sampler_rows: u64,
+    /// Trajectories sampled and trained on in this invocation.
+    pub trajectories: u64,
+    /// Updates applied in this invocation.
+    pub updates: u64,
+}
+
+/// Receives progress while a run trains.
+pub trait TrainingObserver {
+    /// After every update.
+    fn on_update(&mut self, _update: u64, _loss: f64) {}
+    /// After every evaluation.
+    fn on_evaluation(&mut self, _record: &EvaluationRecord) {}
+    /// When a checkpoint was written.
+    fn on_checkpoint(&mut self, _path: &std::path::Path) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl TrainingObserver for Silent {}
+
+/// Options that are about this invocation rather than the run.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Stop as soon as an evaluation reaches this exact L1.
+    pub stop_at_l1: Option<f64>,
+}
+
+/// The outcome of [`train`].
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    /// The last evaluation.
+    pub last: EvaluationRecord,
+    /// Where time went in this invocation.
+    pub time: TimeBreakdown,
+    /// Checkpoint the run resumed from, if any.
+    pub resumed_from: Option<PathBuf>,
+    /// Multiply–adds per network row (for FLOP rates).
+    pub macs_per_row: u64,
+}
+
+/// Trains `env`/`reward` with flow matching as `config` says; resumes from the newest valid
+/// checkpoint in `config.checkpoint.dir` if there is one.
+pub fn train<E, R>(
+    env: &E,
+    reward: &R,
+    config: &RunConfig,
+    options: &TrainOptions,
+    observer: &mut dyn TrainingObserver,
+) -> Result<TrainSummary, TrainError>
+where
+    E: Enumerable,
+    E::State: Serialize + DeserializeOwned,
+    R: Reward<E::State>,
+{
+    tch::set_num_threads(config.training.intra_op_threads as i32);
+    tch::manual_seed(config.seed as i64);
+    let ObjectiveConfig::FlowMatching(fm) = &config.objective;
+    let mut learner = FlowMatchingLearner::new(
+        Device::Cpu,
+        env.feature_dim(),
+        env.num_actions(),
+        config.policy.hidden,
+        config.policy.hidden_layers,
+        AdamConfig::with_learning_rate(config.training.learning_rate),
+        FlowMatching { epsilon: fm.epsilon },
+    );
+    let mut progress = TrainerProgress { update: 0, trajectories: 0, training_seconds: 0.0, modes_found: Vec::new() };
+    let mut resumed_from = None;
+    if let Some(dir) = &config.checkpoint.dir {
+        let found = checkpoint::newest_valid(dir, |_, tensors, json| {
+            let restored: TrainerProgress<E::State> = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+            learner.load_state_tensors(tensors)?;
+            Ok(restored)
+        })?;
+        if let Some((path, restored)) = found {
+            tracing::info!(path = %path.display(), update = restored.update, "resumed from checkpoint");
+            progress = restored;
+            resumed_from = Some(path);
+        }
+    }
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(config.seed ^ progress.update.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let (target, true_log_z) = target_distribution(env, reward)?;
+    let num_modes = env.states_in_topological_order().iter().filter(|s| reward.is_mode(s)).count();
+    let mut modes_found: FxHashSet<E::State> = progress.modes_found.iter().cloned().collect();
+    let mut sampler = Sampler::new(env, config.training.exploration());
+    let mut time = TimeBreakdown::default();
+    let mut loss_sum = 0.0;
+    let mut loss_count = 0u64;
+    let evaluate_every = config.evaluation.interval_updates;
+    let checkpoint_every = config.checkpoint.interval_updates;
+    let mut last = None;
+    let session_start_seconds = progress.training_seconds;
+    while progress.update < config.training.updates {
+        let started = Instant::now();
+        let sampled = sampler.sample(learner.network(), config.training.batch_size, &mut rng);
+        let mut records = Vec::with_capacity(sampled.len());
+        for trajectory in &sampled {
+            let log_reward = reward.log_reward(&trajectory.terminal)?;
+            if reward.is_mode(&trajectory.terminal) {
+                modes_found.insert(trajectory.terminal.clone());
+            }
+            records.push(Trajectory {
+                actions: trajectory.actions.clone(),
+                log_reward,
+                policy_version: progress.update,
+            });
+        }
+        time.sampler_rows += records.iter().map(|r| r.actions.len() as u64).sum::<u64>();
+        let sampled_at = Instant::now();
+        time.sampling += sampled_at - started;
+
+        let replayed = records.iter().map(|r| replay(env, r)).collect::<Result<Vec<_>, _>>()?;
+        let stats = learner.update(env, &replayed);
+        time.learning += sampled_at.elapsed();
+        time.learner_rows += stats.states_evaluated as u64;
+        progress.update += 1;
+        progress.trajectories += records.len() as u64;
+        time.updates += 1;
+        time.trajectories += records.len() as u64;
+        loss_sum += stats.loss;
+        loss_count += 1;
+        observer.on_update(progress.update, stats.loss);
+
+        let final_update = progress.update == config.training.updates;
+        if progress.update % evaluate_every == 0 || final_update {
+            progress.training_seconds = session_start_seconds + (time.sampling + time.learning).as_secs_f64();
+            let eval_started = Instant::now();
+            let record = evaluate(
+                env,
+                learner.network(),
+                &target,
+                true_log_z,
+                config.evaluation.empirical_samples,
+                &mut rng,
+                EvaluationContext {
+                    progress: &progress,
+                    mean_loss: loss_sum / loss_count.max(1) as f64,
+                    modes_found: modes_found.len(),
+                    num_modes,
+                },
+            );
+            time.evaluation += eval_started.elapsed();
+            loss_sum = 0.0;
+            loss_count = 0;
+            observer.on_evaluation(&record);
+            let reached = options.stop_at_l1.is_some_and(|goal| record.exact_l1 <= goal);
+            last = Some(record);
+            if reached {
+                break;
+            }
+        }
+        if let Some(dir) = &config.checkpoint.dir {
+            if (checkpoint_every > 0 && progress.update % checkpoint_every == 0) || final_update {
+                progress.training_seconds = session_start_seconds + (time.sampling + time.learning).as_secs_f64();
+                progress.modes_found = modes_found.iter().cloned().collect();
+                let json = serde_json::to_string(&progress).expect("progress serializes");
+                let path = checkpoint::save(dir, progress.update, &learner.state_tensors(), &json, config.checkpoint.keep)?;
+                observer.on_checkpoint(&path);
+            }
+        }
+    }
+    let last = match last {
+        Some(record) => record,
+        None => evaluate(
+            env,
+            learner.network(),
+            &target,
+            true_log_z,
+            config.evaluation.empirical_samples,
+            &mut rng,
+            EvaluationContext { progress: &progress, mean_loss: f64::NAN, modes_found: modes_found.len(), num_modes },
+        ),
+    };
+    Ok(TrainSummary { last, time, resumed_from, macs_per_row: learner.network().macs_per_row() })
+}
+
+/// Counters an evaluation record reports next to its measurements.
+struct EvaluationContext<'a, S> {
+    progress: &'a TrainerProgress<S>,
+    mean_loss: f64,
+    modes_found: usize,
+    num_modes: usize,
+}
+
+fn evaluate<E: Enumerable, G: rand::Rng>(
+    env: &E,
+    network: &Mlp,
+    target: &[f64],
+    true_log_z: f64,
+    empirical_samples: usize,
+    rng: &mut G,
+    context: EvaluationContext<'_, E::State>,
+) -> EvaluationRecord {
+    let exact = exact_terminal_distribution(env, network);
+    let exact_l1 = l1_distance(&exact, target);
+    let empirical_l1 = (empirical_samples > 0).then(|| {
+        let mut sampler = Sampler::new(env, Exploration::ON_POLICY);
+        let samples = sampler.sample(network, empirical_samples, rng);
+        let empirical = empirical_distribution(samples.iter().map(|s| env.state_index(&s.terminal)), target.len());
+        l1_distance(&empirical, target)
+    });
+    let progress = context.progress;
+    EvaluationRecord {
+        update: progress.update,
+        trajectories: progress.trajectories,
+        training_seconds: progress.training_seconds,
+        loss: context.mean_loss,
+        exact_l1,
+        empirical_l1,
+        modes_found: context.modes_found,
+        num_modes: context.num_modes,
+        learned_log_z: Some(flow_log_partition(env, network)),
+        true_log_z: Some(true_log_z),
+    }
+}

@@ -1,0 +1,161 @@
+//! Trajectory records: what samplers (actors) hand to learners.
+//!
+//! A record carries only the action sequence, the terminal log-reward and the policy version
+//! that produced it. The learner replays the actions through its own copy of the environment
+//! ([`replay`]), which recomputes every state and validates the record.
+
+use serde::{Deserialize, Serialize};
+
+use crate::env::{Action, EnvError, Environment};
+
+/// A complete trajectory `s0 → … → x → stop` as a plain record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trajectory {
+    /// Actions in order; the last one is the stop action.
+    pub actions: Vec<Action>,
+    /// `log R(x)` of the terminal object `x`.
+    pub log_reward: f64,
+    /// Version of the policy weights that sampled the actions.
+    pub policy_version: u64,
+}
+
+/// Why a trajectory record was rejected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrajectoryError {
+    /// No actions at all.
+    #[error("trajectory has no actions")]
+    Empty,
+    /// More actions than the environment's longest trajectory.
+    #[error("trajectory has {len} actions, more than the maximum {max}")]
+    TooLong { len: usize, max: usize },
+    /// The last action is not stop.
+    #[error("trajectory does not end with the stop action")]
+    MissingStop,
+    /// A stop action before the end.
+    #[error("stop action at position {position} before the end of the trajectory")]
+    EarlyStop { position: usize },
+    /// An action that the replayed state does not allow.
+    #[error("invalid action at position {position}: {source}")]
+    InvalidAction {
+        position: usize,
+        #[source]
+        source: EnvError,
+    },
+    /// The log-reward is NaN or infinite.
+    #[error("log-reward {value} is not finite")]
+    NonFiniteLogReward { value: f64 },
+}
+
+impl TrajectoryError {
+    /// A short, fixed label for metrics (`reason="too_long"`), never the error text.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Empty => "empty",
+            Self::TooLong { .. } => "too_long",
+            Self::MissingStop => "missing_stop",
+            Self::EarlyStop { .. } => "early_stop",
+            Self::InvalidAction { .. } => "invalid_action",
+            Self::NonFiniteLogReward { .. } => "non_finite_reward",
+        }
+    }
+}
+
+/// A validated trajectory with every visited state recomputed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayedTrajectory<S> {
+    /// `s0, s1, …, x`: one more than the non-stop actions; the last state is the terminal object.
+    pub states: Vec<S>,
+    /// The actions, the final stop included.
+    pub actions: Vec<Action>,
+    /// `log R(x)`.
+    pub log_reward: f64,
+    /// Version of the policy that sampled it.
+    pub policy_version: u64,
+}
+
+impl<S> ReplayedTrajectory<S> {
+    /// The terminal object `x`.
+    pub fn terminal(&self) -> &S {
+        self.states.last().expect("a replayed trajectory has at least s0")
+    }
+}
+
+/// Replays `trajectory` through `env` from `s0`, checking every action and the reward.
+pub fn replay<E: Environment>(
+    env: &E,
+    trajectory: &Trajectory,
+) -> Result<ReplayedTrajectory<E::State>, TrajectoryError> {
+    let actions = &trajectory.actions;
+    if actions.is_empty() {
+        return Err(TrajectoryError::Empty);
+    }
+    let max = env.max_trajectory_length();
+    if actions.len() > max {
+        return Err(TrajectoryError::TooLong { len: actions.len(), max });
+    }
+    if !trajectory.log_reward.is_finite() {
+        return Err(TrajectoryError::NonFiniteLogReward { value: trajectory.log_reward });
+    }
+    let stop = env.stop_action();
+    let (&last, moves) = actions.split_last().expect("non-empty");
+    if last != stop {
+        return Err(TrajectoryError::MissingStop);
+    }
+    let mut states = Vec::with_capacity(actions.len());
+    states.push(env.initial_state());
+    for (position, &action) in moves.iter().enumerate() {
+        if action == stop {
+            return Err(TrajectoryError::EarlyStop { position });
+        }
+        let next = env
+            .step(states.last().expect("non-empty"), action)
+            .map_err(|source| TrajectoryError::InvalidAction { position, source })?;
+        states.push(next);
+    }
+    let terminal = states.last().expect("non-empty");
+    env.check_action(terminal, stop)
+        .map_err(|source| TrajectoryError::InvalidAction { position: moves.len(), source })?;
+    Ok(ReplayedTrajectory {
+        states,
+        actions: actions.clone(),
+        log_reward: trajectory.log_reward,
+        policy_version: trajectory.policy_version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Hypergrid;
+
+    fn record(actions: Vec<Action>, log_reward: f64) -> Trajectory {
+        Trajectory { actions, log_reward, policy_version: 3 }
+    }
+
+    #[test]
+    fn valid_trajectory_replays_to_its_states() {
+        let grid = Hypergrid::new(2, 3);
+        let replayed = replay(&grid, &record(vec![0, 1, 0, 2], -1.0)).unwrap();
+        assert_eq!(replayed.states, vec![vec![0, 0], vec![1, 0], vec![1, 1], vec![2, 1]]);
+        assert_eq!(replayed.terminal(), &vec![2, 1]);
+        assert_eq!(replayed.policy_version, 3);
+    }
+
+    #[test]
+    fn malformed_trajectories_are_rejected_with_a_reason() {
+        let grid = Hypergrid::new(2, 3);
+        let cases = [
+            (record(vec![], 0.0), "empty"),
+            (record(vec![0, 0, 0, 2], 0.0), "invalid_action"),
+            (record(vec![5, 2], 0.0), "invalid_action"),
+            (record(vec![0, 1], 0.0), "missing_stop"),
+            (record(vec![0, 2, 2], 0.0), "early_stop"),
+            (record(vec![2], f64::NAN), "non_finite_reward"),
+            (record(vec![0; 9], 0.0), "too_long"),
+        ];
+        for (trajectory, reason) in cases {
+            let error = replay(&grid, &trajectory).unwrap_err();
+            assert_eq!(error.reason(), reason, "{trajectory:?}: {error}");
+        }
+    }
+}

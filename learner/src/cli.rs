@@ -1,0 +1,30 @@
+//! Command-line plumbing shared by the binaries.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use gfn_common::config::{ConfigError, RunConfig};
+
+/// `EX_USAGE` from sysexits.h: bad configuration or arguments.
+pub const EXIT_USAGE: u8 = 64;
+
+/// Loads `path` or, if absent, the embedded default configuration.
+pub fn load_config(path: Option<&Path>) -> Result<RunConfig, ConfigError> {
+    match path {
+        Some(path) => RunConfig::from_file(path),
+        None => Ok(RunConfig::embedded_default()),
+    }
+}
+
+/// Prints a configuration error and returns the usage exit code.
+pub fn config_failure(error: &ConfigError) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default level (`info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,134 @@
+//! `gfn train`: trains in one process and reports quality, speed and where the time went.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use gfn_common::config::EnvConfig;
+use gfn_common::env::Hypergrid;
+use gfn_common::metrics::JsonLinesLog;
+use gfn_common::reward::HypergridReward;
+use gfn_common::trainer::{TrainOptions, TrainSummary, train};
+
+use crate::cli::{config_failure, load_config};
+use crate::progress::ProgressView;
+
+/// Arguments of `gfn train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Run configuration (TOML). Without it, the embedded default: 4-D hypergrid, H = 8.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Override `training.updates`.
+    #[arg(long)]
+    pub updates: Option<u64>,
+    /// Override `seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override `evaluation.interval_updates`.
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Override `evaluation.log_path`: append one JSON line per evaluation here.
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Override `checkpoint.dir`: write checkpoints here and resume from the newest one.
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Stop at the first evaluation whose exact L1 is at most this (for benchmarks).
+    #[arg(long)]
+    pub stop_at_l1: Option<f64>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// No progress bar (evaluation lines are still printed).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Runs `gfn train`.
+pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match load_config(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => return Ok(config_failure(&error)),
+    };
+    if let Some(updates) = args.updates {
+        config.training.updates = updates;
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if let Some(every) = args.eval_every {
+        config.evaluation.interval_updates = every;
+    }
+    if args.log.is_some() {
+        config.evaluation.log_path = args.log.clone();
+    }
+    if args.checkpoint_dir.is_some() {
+        config.checkpoint.dir = args.checkpoint_dir.clone();
+    }
+    if let Err(error) = config.validate() {
+        return Ok(config_failure(&error));
+    }
+    if args.print_config {
+        print!("{}", config.to_toml_string());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let log = match &config.evaluation.log_path {
+        Some(path) => Some(JsonLinesLog::append(path).with_context(|| format!("opening log {}", path.display()))?),
+        None => None,
+    };
+    let EnvConfig::Hypergrid(grid) = &config.env;
+    let env = Hypergrid::new(grid.ndim, grid.height);
+    let reward = HypergridReward::new(grid.height, grid.r0, grid.r1, grid.r2);
+    eprintln!(
+        "gfn train: {}-D hypergrid H = {}, flow matching, batch {}, {} updates, seed {}",
+        grid.ndim, grid.height, config.training.batch_size, config.training.updates, config.seed
+    );
+    let mut view = ProgressView::new(config.training.updates, 0, !args.no_progress, log);
+    let options = TrainOptions { stop_at_l1: args.stop_at_l1 };
+    let summary = train(&env, &reward, &config, &options, &mut view).context("training failed")?;
+    if let Some(error) = view.finish() {
+        return Err(error).context("writing the evaluation log");
+    }
+    print_summary(&summary);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(summary: &TrainSummary) {
+    if let Some(path) = &summary.resumed_from {
+        println!("resumed from {}", path.display());
+    }
+    let last = &summary.last;
+    let time = &summary.time;
+    let train_seconds = (time.sampling + time.learning).as_secs_f64();
+    println!(
+        "final: update {} trajectories {} exact L1 {:.4}{} modes {}/{} learned logZ {:.4} true logZ {:.4}",
+        last.update,
+        last.trajectories,
+        last.exact_l1,
+        last.empirical_l1.map(|l| format!(" empirical L1 {l:.4}")).unwrap_or_default(),
+        last.modes_found,
+        last.num_modes,
+        last.learned_log_z.unwrap_or(f64::NAN),
+        last.true_log_z.unwrap_or(f64::NAN),
+    );
+    let learner_gflop = 6.0 * summary.macs_per_row as f64 * time.learner_rows as f64 / 1e9;
+    let sampler_gflop = 2.0 * summary.macs_per_row as f64 * time.sampler_rows as f64 / 1e9;
+    println!(
+        "time: training {:.2}s (sampling {:.2}s, learning {:.2}s), evaluation {:.2}s; to this L1 in {:.2}s of training",
+        train_seconds,
+        time.sampling.as_secs_f64(),
+        time.learning.as_secs_f64(),
+        time.evaluation.as_secs_f64(),
+        last.training_seconds,
+    );
+    println!(
+        "speed: {:.0} trajectories/s; learner {:.2} GFLOP/s ({:.0} rows/update), sampler {:.2} GFLOP/s",
+        time.trajectories as f64 / train_seconds.max(1e-9),
+        learner_gflop / time.learning.as_secs_f64().max(1e-9),
+        time.learner_rows as f64 / time.updates.max(1) as f64,
+        sampler_gflop / time.sampling.as_secs_f64().max(1e-9),
+    );
+}
