@@ -247,9 +247,24 @@ impl RunConfig {
                 check(grid.ndim <= 16, "env.ndim", "at most 16", grid.ndim.to_string());
                 check(grid.height >= 2, "env.height", "at least 2", grid.height.to_string());
                 check(grid.height <= 1024, "env.height", "at most 1024", grid.height.to_string());
-                check(grid.r0.is_finite() && grid.r0 > 0.0, "env.r0", "positive and finite", grid.r0.to_string());
-                check(grid.r1.is_finite() && grid.r1 >= 0.0, "env.r1", "non-negative and finite", grid.r1.to_string());
-                check(grid.r2.is_finite() && grid.r2 >= 0.0, "env.r2", "non-negative and finite", grid.r2.to_string());
+                check(
+                    grid.r0.is_finite() && grid.r0 > 0.0,
+                    "env.r0",
+                    "positive and finite",
+                    grid.r0.to_string(),
+                );
+                check(
+                    grid.r1.is_finite() && grid.r1 >= 0.0,
+                    "env.r1",
+                    "non-negative and finite",
+                    grid.r1.to_string(),
+                );
+                check(
+                    grid.r2.is_finite() && grid.r2 >= 0.0,
+                    "env.r2",
+                    "non-negative and finite",
+                    grid.r2.to_string(),
+                );
             }
         }
         check(self.policy.hidden >= 1, "policy.hidden", "at least 1", self.policy.hidden.to_string());
@@ -281,9 +296,19 @@ impl RunConfig {
             "positive and finite",
             t.temperature.to_string(),
         );
-        check(t.intra_op_threads >= 1, "training.intra_op_threads", "at least 1", t.intra_op_threads.to_string());
+        check(
+            t.intra_op_threads >= 1,
+            "training.intra_op_threads",
+            "at least 1",
+            t.intra_op_threads.to_string(),
+        );
         let e = &self.evaluation;
-        check(e.interval_updates >= 1, "evaluation.interval_updates", "at least 1", e.interval_updates.to_string());
+        check(
+            e.interval_updates >= 1,
+            "evaluation.interval_updates",
+            "at least 1",
+            e.interval_updates.to_string(),
+        );
         check(self.checkpoint.keep >= 1, "checkpoint.keep", "at least 1", self.checkpoint.keep.to_string());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid { problems }) }
     }

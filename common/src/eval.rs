@@ -111,7 +111,8 @@ pub fn flow_log_partition<E: Environment, N: LogFlowNetwork>(env: &E, network: &
     output.copy_data(&mut log_flows, len);
     let mut mask = vec![false; env.num_actions()];
     env.forward_mask(&s0, &mut mask);
-    let allowed: Vec<f64> = log_flows.iter().zip(&mask).filter(|(_, m)| **m).map(|(&l, _)| l as f64).collect();
+    let allowed: Vec<f64> =
+        log_flows.iter().zip(&mask).filter(|(_, m)| **m).map(|(&l, _)| l as f64).collect();
     let max = allowed.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     max + allowed.iter().map(|l| (l - max).exp()).sum::<f64>().ln()
 }

@@ -83,12 +83,8 @@ impl FlowMatchingLearner {
 
     /// The policy weights as named tensors (`policy.layer0.weight`, …).
     pub fn policy_tensors(&self) -> NamedTensors {
-        let mut named: Vec<(String, Tensor)> = self
-            .vs
-            .variables()
-            .into_iter()
-            .map(|(name, t)| (format!("{POLICY_PREFIX}{name}"), t))
-            .collect();
+        let mut named: Vec<(String, Tensor)> =
+            self.vs.variables().into_iter().map(|(name, t)| (format!("{POLICY_PREFIX}{name}"), t)).collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
         named
     }
@@ -117,7 +113,11 @@ pub fn load_policy(vs: &nn::VarStore, lookup: impl Fn(&str) -> Option<Tensor>) -
         let key = format!("{POLICY_PREFIX}{name}");
         let tensor = lookup(&key).ok_or_else(|| format!("missing tensor {key}"))?;
         if tensor.size() != variable.size() {
-            return Err(format!("tensor {key} has shape {:?}, expected {:?}", tensor.size(), variable.size()));
+            return Err(format!(
+                "tensor {key} has shape {:?}, expected {:?}",
+                tensor.size(),
+                variable.size()
+            ));
         }
         variable.copy_(&tensor);
     }

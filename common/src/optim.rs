@@ -76,11 +76,8 @@ impl Adam {
         let bias_correction1 = 1.0 - beta1.powi(self.steps as i32);
         let bias_correction2_sqrt = (1.0 - beta2.powi(self.steps as i32)).sqrt();
         let step_size = learning_rate / bias_correction1;
-        for ((p, m), v) in self
-            .parameters
-            .iter_mut()
-            .zip(&mut self.first_moments)
-            .zip(&mut self.second_moments)
+        for ((p, m), v) in
+            self.parameters.iter_mut().zip(&mut self.first_moments).zip(&mut self.second_moments)
         {
             let grad = p.grad();
             if !grad.defined() {
@@ -111,7 +108,9 @@ impl Adam {
     pub fn load_state(&mut self, lookup: impl Fn(&str) -> Option<Tensor>) -> Result<(), String> {
         let _no_grad = tch::no_grad_guard();
         for (i, name) in self.names.iter().enumerate() {
-            for (prefix, target) in [("adam.m", &mut self.first_moments[i]), ("adam.v", &mut self.second_moments[i])] {
+            for (prefix, target) in
+                [("adam.m", &mut self.first_moments[i]), ("adam.v", &mut self.second_moments[i])]
+            {
                 let key = format!("{prefix}.{name}");
                 let tensor = lookup(&key).ok_or_else(|| format!("missing tensor {key}"))?;
                 if tensor.size() != target.size() {
@@ -145,7 +144,10 @@ mod tests {
         adam.backward_step(&loss);
         let got: Vec<f32> = Vec::try_from(&w).unwrap();
         // Adam's first step is lr·sign(g) (up to ε); zero gradient leaves the weight alone.
-        assert!((got[0] - 1.1).abs() < 1e-5 && (got[1] - 0.9).abs() < 1e-5 && (got[2] - 1.0).abs() < 1e-6, "{got:?}");
+        assert!(
+            (got[0] - 1.1).abs() < 1e-5 && (got[1] - 0.9).abs() < 1e-5 && (got[2] - 1.0).abs() < 1e-6,
+            "{got:?}"
+        );
         assert_eq!(adam.steps(), 1);
     }
 

@@ -60,8 +60,7 @@ impl<'e, E: Environment> Sampler<'e, E> {
             for (row, &i) in active.iter().enumerate() {
                 env.encode(&states[i], &mut self.features[row * feature_dim..][..feature_dim]);
             }
-            let input =
-                Tensor::from_slice(&self.features).view([active.len() as i64, feature_dim as i64]);
+            let input = Tensor::from_slice(&self.features).view([active.len() as i64, feature_dim as i64]);
             let output = network.log_flows(&input);
             self.log_flows.resize(active.len() * num_actions, 0.0);
             output.copy_data(&mut self.log_flows, active.len() * num_actions);

@@ -133,11 +133,13 @@ where
         AdamConfig::with_learning_rate(config.training.learning_rate),
         FlowMatching { epsilon: fm.epsilon },
     );
-    let mut progress = TrainerProgress { update: 0, trajectories: 0, training_seconds: 0.0, modes_found: Vec::new() };
+    let mut progress =
+        TrainerProgress { update: 0, trajectories: 0, training_seconds: 0.0, modes_found: Vec::new() };
     let mut resumed_from = None;
     if let Some(dir) = &config.checkpoint.dir {
         let found = checkpoint::newest_valid(dir, |_, tensors, json| {
-            let restored: TrainerProgress<E::State> = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+            let restored: TrainerProgress<E::State> =
+                serde_json::from_str(&json).map_err(|e| e.to_string())?;
             learner.load_state_tensors(tensors)?;
             Ok(restored)
         })?;
@@ -147,7 +149,8 @@ where
             resumed_from = Some(path);
         }
     }
-    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(config.seed ^ progress.update.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        rand_pcg::Pcg64Mcg::seed_from_u64(config.seed ^ progress.update.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let (target, true_log_z) = target_distribution(env, reward)?;
     let num_modes = env.states_in_topological_order().iter().filter(|s| reward.is_mode(s)).count();
     let mut modes_found: FxHashSet<E::State> = progress.modes_found.iter().cloned().collect();
@@ -218,14 +221,22 @@ where
                 break;
             }
         }
-        if let Some(dir) = &config.checkpoint.dir {
-            if (checkpoint_every > 0 && progress.update % checkpoint_every == 0) || final_update {
-                progress.training_seconds = session_start_seconds + (time.sampling + time.learning).as_secs_f64();
-                progress.modes_found = modes_found.iter().cloned().collect();
-                let json = serde_json::to_string(&progress).expect("progress serializes");
-                let path = checkpoint::save(dir, progress.update, &learner.state_tensors(), &json, config.checkpoint.keep)?;
-                observer.on_checkpoint(&path);
-            }
+        let checkpoint_due =
+            (checkpoint_every > 0 && progress.update % checkpoint_every == 0) || final_update;
+        if let Some(dir) = &config.checkpoint.dir
+            && checkpoint_due
+        {
+            progress.training_seconds = session_start_seconds + (time.sampling + time.learning).as_secs_f64();
+            progress.modes_found = modes_found.iter().cloned().collect();
+            let json = serde_json::to_string(&progress).expect("progress serializes");
+            let path = checkpoint::save(
+                dir,
+                progress.update,
+                &learner.state_tensors(),
+                &json,
+                config.checkpoint.keep,
+            )?;
+            observer.on_checkpoint(&path);
         }
     }
     let last = match last {
@@ -237,7 +248,12 @@ where
             true_log_z,
             config.evaluation.empirical_samples,
             &mut rng,
-            EvaluationContext { progress: &progress, mean_loss: f64::NAN, modes_found: modes_found.len(), num_modes },
+            EvaluationContext {
+                progress: &progress,
+                mean_loss: f64::NAN,
+                modes_found: modes_found.len(),
+                num_modes,
+            },
         ),
     };
     Ok(TrainSummary { last, time, resumed_from, macs_per_row: learner.network().macs_per_row() })
@@ -265,7 +281,8 @@ fn evaluate<E: Enumerable, G: rand::Rng>(
     let empirical_l1 = (empirical_samples > 0).then(|| {
         let mut sampler = Sampler::new(env, Exploration::ON_POLICY);
         let samples = sampler.sample(network, empirical_samples, rng);
-        let empirical = empirical_distribution(samples.iter().map(|s| env.state_index(&s.terminal)), target.len());
+        let empirical =
+            empirical_distribution(samples.iter().map(|s| env.state_index(&s.terminal)), target.len());
         l1_distance(&empirical, target)
     });
     let progress = context.progress;

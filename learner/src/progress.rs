@@ -15,7 +15,8 @@ pub struct ProgressView {
 impl ProgressView {
     /// A view over `total` updates starting at `start`; hidden when `visible` is false.
     pub fn new(total: u64, start: u64, visible: bool, log: Option<JsonLinesLog>) -> Self {
-        let target = if visible { ProgressDrawTarget::stderr_with_hz(4) } else { ProgressDrawTarget::hidden() };
+        let target =
+            if visible { ProgressDrawTarget::stderr_with_hz(4) } else { ProgressDrawTarget::hidden() };
         let bar = ProgressBar::with_draw_target(Some(total), target);
         bar.set_style(
             ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} updates {per_sec} {msg}")
@@ -57,10 +58,10 @@ impl TrainingObserver for ProgressView {
         } else {
             self.bar.println(line);
         }
-        if let Some(log) = &mut self.log {
-            if let Err(error) = log.write(record) {
-                self.log_error.get_or_insert(error);
-            }
+        if let Some(log) = &mut self.log
+            && let Err(error) = log.write(record)
+        {
+            self.log_error.get_or_insert(error);
         }
     }
 

@@ -76,7 +76,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let log = match &config.evaluation.log_path {
-        Some(path) => Some(JsonLinesLog::append(path).with_context(|| format!("opening log {}", path.display()))?),
+        Some(path) => {
+            Some(JsonLinesLog::append(path).with_context(|| format!("opening log {}", path.display()))?)
+        }
         None => None,
     };
     let EnvConfig::Hypergrid(grid) = &config.env;

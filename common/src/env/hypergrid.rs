@@ -5,7 +5,7 @@
 //! stop, so all `H^n` states are terminal candidates (the convention of torchgfn).
 //! The network input is a one-hot encoding per coordinate, of length `n·H`.
 
-use super::{Action, EnvError, Enumerable, Environment};
+use super::{Action, Enumerable, EnvError, Environment};
 
 /// A hypergrid state: one coordinate per dimension.
 pub type GridState = Vec<u16>;
@@ -170,10 +170,7 @@ mod tests {
             Err(EnvError::ActionNotAllowed { action: 0, state: "[2, 1]".into() })
         );
         assert_eq!(grid.step(&vec![0, 0], 2), Err(EnvError::StepOnStop));
-        assert_eq!(
-            grid.step(&vec![0, 0], 7),
-            Err(EnvError::ActionOutOfRange { action: 7, num_actions: 3 })
-        );
+        assert_eq!(grid.step(&vec![0, 0], 7), Err(EnvError::ActionOutOfRange { action: 7, num_actions: 3 }));
     }
 
     #[test]

@@ -150,9 +150,8 @@ impl FlowMatching {
                 }
                 env.forward_mask(&state, &mut mask);
                 let mut out_flow = vec![log_epsilon];
-                out_flow.extend(
-                    (0..num_actions).filter(|&a| mask[a]).map(|action| Entry::Flow { row, action }),
-                );
+                out_flow
+                    .extend((0..num_actions).filter(|&a| mask[a]).map(|action| Entry::Flow { row, action }));
                 Term { weight, in_flow, out_flow }
             };
             terms.push(term);
@@ -173,7 +172,10 @@ impl FlowMatching {
         let values = Tensor::cat(&[log_flows.reshape([-1]).to_kind(Kind::Float), constants], 0);
         let side = |index: Tensor| {
             let shape = index.size();
-            values.index_select(0, &index.reshape([-1]).to_device(device)).view(shape.as_slice()).logsumexp([1], false)
+            values
+                .index_select(0, &index.reshape([-1]).to_device(device))
+                .view(shape.as_slice())
+                .logsumexp([1], false)
         };
         let log_in_flow = side(batch.gather_index(|t| &t.in_flow));
         let log_out_flow = side(batch.gather_index(|t| &t.out_flow));
@@ -265,8 +267,7 @@ mod tests {
         ];
         let batch = objective.prepare(&grid, &trajectories);
         assert_eq!(batch.states, vec![vec![0], vec![1]]);
-        let log_flows =
-            Tensor::from_slice(&[2f32.ln(), 0.0, 123.0, 2f32.ln()]).view([2, 2]);
+        let log_flows = Tensor::from_slice(&[2f32.ln(), 0.0, 123.0, 2f32.ln()]).view([2, 2]);
         let loss = objective.loss(&log_flows, &batch).double_value(&[]);
         assert!(loss.abs() < 1e-10, "loss {loss}");
     }

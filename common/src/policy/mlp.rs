@@ -60,14 +60,7 @@ mod tests {
         names.sort();
         assert_eq!(
             names,
-            [
-                "layer0.bias",
-                "layer0.weight",
-                "layer1.bias",
-                "layer1.weight",
-                "layer2.bias",
-                "layer2.weight"
-            ]
+            ["layer0.bias", "layer0.weight", "layer1.bias", "layer1.weight", "layer2.bias", "layer2.weight"]
         );
         assert_eq!(mlp.macs_per_row(), 8 * 16 + 16 * 16 + 16 * 3);
     }

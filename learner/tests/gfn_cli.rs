@@ -1,0 +1,90 @@
+//! The `gfn` binary as a user runs it: bad configuration, the JSON-lines log, and resuming from
+//! a checkpoint in a second process.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn gfn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gfn")).args(args).output().expect("gfn runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn invalid_configs_exit_64_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("height.toml", "[env]\ntype = \"hypergrid\"\nheight = 1\n", "env.height"),
+        ("ndim.toml", "[env]\ntype = \"hypergrid\"\nndim = 0\n", "env.ndim"),
+        ("reward.toml", "[env]\ntype = \"hypergrid\"\nr2 = -2.0\n", "env.r2"),
+        ("unknown.toml", "[training]\nbatch = 16\n", "batch"),
+        ("syntax.toml", "[training\n", "syntax.toml"),
+    ];
+    for (name, contents, expected) in cases {
+        let path = write(dir.path(), name, contents);
+        let output = gfn(&["train", "--config", &path, "--no-progress"]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{name}: {stderr}");
+        assert!(stderr.contains(expected), "{name}: stderr does not name {expected}: {stderr}");
+    }
+    let output = gfn(&["train", "--config", "/nonexistent/gfn.toml"]);
+    assert_eq!(output.status.code(), Some(64));
+    assert!(text(&output.stderr).contains("/nonexistent/gfn.toml"));
+}
+
+#[test]
+fn print_config_shows_the_embedded_default() {
+    let output = gfn(&["train", "--print-config"]);
+    assert!(output.status.success());
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("ndim = 4") && stdout.contains("height = 8"), "{stdout}");
+    assert!(stdout.contains("type = \"flow_matching\""), "{stdout}");
+}
+
+#[test]
+fn training_logs_json_lines_and_resumes_from_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "grid.toml",
+        "[env]\ntype = \"hypergrid\"\nndim = 2\n[evaluation]\ninterval_updates = 100\nempirical_samples = 1000\n\
+         [checkpoint]\ninterval_updates = 100\n",
+    );
+    let log = dir.path().join("log.jsonl").to_string_lossy().into_owned();
+    let checkpoints = dir.path().join("checkpoints").to_string_lossy().into_owned();
+    let common =
+        ["train", "--config", &config, "--no-progress", "--log", &log, "--checkpoint-dir", &checkpoints];
+
+    let first = gfn(&[&common[..], &["--updates", "300"]].concat());
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&first.stdout).contains("final: update 300"), "{}", text(&first.stdout));
+
+    let second = gfn(&[&common[..], &["--updates", "500"]].concat());
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let stdout = text(&second.stdout);
+    assert!(stdout.contains("resumed from") && stdout.contains("checkpoint-000000000300"), "{stdout}");
+    assert!(stdout.contains("final: update 500 trajectories 8000"), "{stdout}");
+
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    let updates: Vec<u64> = records.iter().map(|r| r["update"].as_u64().unwrap()).collect();
+    assert_eq!(updates, vec![100, 200, 300, 400, 500]);
+    let last = records.last().unwrap();
+    for key in ["exact_l1", "empirical_l1", "modes_found", "learned_log_z", "true_log_z", "loss"] {
+        assert!(last[key].is_number(), "{key} missing from {last}");
+    }
+    assert!(last["exact_l1"].as_f64().unwrap() < records[0]["exact_l1"].as_f64().unwrap());
+    // three kept by default
+    assert_eq!(std::fs::read_dir(&checkpoints).unwrap().count(), 3);
+}
