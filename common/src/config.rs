@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::objective::{FlowMatching, TermWeighting};
 use crate::policy::Exploration;
 
 /// The embedded default configuration: the 4-D hypergrid with `H = 8` and flow matching.
@@ -96,6 +97,15 @@ pub enum ObjectiveConfig {
 pub struct FlowMatchingConfig {
     /// The `ε ≥ 0` inside the logarithms of in- and out-flows.
     pub epsilon: f64,
+    /// How terms are averaged: `"balanced"` (interior mean + terminal mean) or `"transitions"`.
+    pub weighting: TermWeighting,
+}
+
+impl FlowMatchingConfig {
+    /// The objective these settings describe.
+    pub fn objective(&self) -> FlowMatching {
+        FlowMatching { epsilon: self.epsilon, weighting: self.weighting }
+    }
 }
 
 /// Optimisation and sampling settings.
@@ -169,7 +179,7 @@ impl Default for PolicyConfig {
 
 impl Default for FlowMatchingConfig {
     fn default() -> Self {
-        Self { epsilon: 2.5e-5 }
+        Self { epsilon: 2.5e-5, weighting: TermWeighting::default() }
     }
 }
 

@@ -19,7 +19,6 @@ use crate::eval::{
 };
 use crate::learner::FlowMatchingLearner;
 use crate::metrics::EvaluationRecord;
-use crate::objective::FlowMatching;
 use crate::optim::AdamConfig;
 use crate::policy::{Exploration, Mlp};
 use crate::reward::{Reward, RewardError};
@@ -131,7 +130,7 @@ where
         config.policy.hidden,
         config.policy.hidden_layers,
         AdamConfig::with_learning_rate(config.training.learning_rate),
-        FlowMatching { epsilon: fm.epsilon },
+        fm.objective(),
     );
     let mut progress =
         TrainerProgress { update: 0, trajectories: 0, training_seconds: 0.0, modes_found: Vec::new() };
@@ -151,6 +150,8 @@ where
     }
     let mut rng =
         rand_pcg::Pcg64Mcg::seed_from_u64(config.seed ^ progress.update.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    // Evaluation draws from its own stream so that evaluating never changes what training sees.
+    let mut evaluation_rng = rand_pcg::Pcg64Mcg::seed_from_u64(!config.seed ^ progress.update);
     let (target, true_log_z) = target_distribution(env, reward)?;
     let num_modes = env.states_in_topological_order().iter().filter(|s| reward.is_mode(s)).count();
     let mut modes_found: FxHashSet<E::State> = progress.modes_found.iter().cloned().collect();
@@ -203,7 +204,7 @@ where
                 &target,
                 true_log_z,
                 config.evaluation.empirical_samples,
-                &mut rng,
+                &mut evaluation_rng,
                 EvaluationContext {
                     progress: &progress,
                     mean_loss: loss_sum / loss_count.max(1) as f64,
@@ -247,7 +248,7 @@ where
             &target,
             true_log_z,
             config.evaluation.empirical_samples,
-            &mut rng,
+            &mut evaluation_rng,
             EvaluationContext {
                 progress: &progress,
                 mean_loss: f64::NAN,

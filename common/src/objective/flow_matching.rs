@@ -31,12 +31,46 @@ use crate::trajectory::ReplayedTrajectory;
 pub struct FlowMatching {
     /// The `ε > 0` (or 0) added inside every logarithm.
     pub epsilon: f64,
+    /// How terms are averaged.
+    pub weighting: TermWeighting,
+}
+
+impl FlowMatching {
+    /// Term weights that sum to one (per kind of node, for [`TermWeighting::Balanced`]).
+    fn normalized_weights<S>(&self, batch: &FlowMatchingBatch<S>) -> Vec<f32> {
+        let total = |terminal: bool| -> f32 {
+            batch.terms.iter().filter(|t| t.is_terminal == terminal).map(|t| t.weight).sum()
+        };
+        let (interior, terminal) = (total(false), total(true));
+        batch
+            .terms
+            .iter()
+            .map(|t| match self.weighting {
+                TermWeighting::Transitions => t.weight / (interior + terminal),
+                TermWeighting::Balanced if t.is_terminal => t.weight / terminal,
+                TermWeighting::Balanced => t.weight / interior.max(1.0),
+            })
+            .collect()
+    }
+}
+
+/// How the terms of a batch are averaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TermWeighting {
+    /// Mean over all transitions (the paper's grid code).
+    Transitions,
+    /// Mean over interior-node terms plus mean over terminal-node terms (torchgfn's
+    /// `fm_loss + rm_loss`; the paper's later code calls it a balanced loss).
+    #[default]
+    Balanced,
 }
 
 /// One flow-matching term: a weighted pair of log-sum-exp index lists.
 #[derive(Debug, Clone, PartialEq)]
 struct Term {
     weight: f32,
+    is_terminal: bool,
     in_flow: Vec<Entry>,
     out_flow: Vec<Entry>,
 }
@@ -138,6 +172,7 @@ impl FlowMatching {
                 constants.push(log_reward);
                 Term {
                     weight,
+                    is_terminal: true,
                     in_flow: vec![log_epsilon, Entry::Flow { row, action: stop }],
                     out_flow: vec![log_epsilon, Entry::Constant(constants.len() - 1)],
                 }
@@ -152,7 +187,7 @@ impl FlowMatching {
                 let mut out_flow = vec![log_epsilon];
                 out_flow
                     .extend((0..num_actions).filter(|&a| mask[a]).map(|action| Entry::Flow { row, action }));
-                Term { weight, in_flow, out_flow }
+                Term { weight, is_terminal: false, in_flow, out_flow }
             };
             terms.push(term);
         }
@@ -179,9 +214,8 @@ impl FlowMatching {
         };
         let log_in_flow = side(batch.gather_index(|t| &t.in_flow));
         let log_out_flow = side(batch.gather_index(|t| &t.out_flow));
-        let weights: Vec<f32> = batch.terms.iter().map(|t| t.weight).collect();
-        let weights = Tensor::from_slice(&weights).to_device(device);
-        ((log_in_flow - log_out_flow).square() * &weights).sum(Kind::Float) / weights.sum(Kind::Float)
+        let weights = Tensor::from_slice(&self.normalized_weights(batch)).to_device(device);
+        ((log_in_flow - log_out_flow).square() * &weights).sum(Kind::Float)
     }
 }
 
@@ -224,7 +258,7 @@ mod tests {
     fn loss_matches_a_hand_computed_example() {
         let grid = Hypergrid::new(1, 3);
         let epsilon: f64 = 0.01;
-        let objective = FlowMatching { epsilon };
+        let objective = FlowMatching { epsilon, weighting: TermWeighting::Transitions };
         let (r1, r2) = (0.7f64, 1.3f64);
         let trajectories = vec![
             replay(&grid, &Trajectory { actions: vec![0, 1], log_reward: r1.ln(), policy_version: 0 })
@@ -250,6 +284,11 @@ mod tests {
         let terminal_2 = (log_sum_exp(&[e, f[2][1]]) - log_sum_exp(&[e, r2.ln()])).powi(2);
         let expected = (2.0 * interior_1 + terminal_1 + interior_2 + terminal_2) / 5.0;
         assert!((loss - expected).abs() < 1e-5, "loss {loss} expected {expected}");
+        // balanced: mean over the 3 interior transitions plus mean over the 2 terminal ones
+        let balanced = FlowMatching { epsilon, weighting: TermWeighting::Balanced };
+        let loss = balanced.loss(&log_flows, &batch).double_value(&[]);
+        let expected = (2.0 * interior_1 + interior_2) / 3.0 + (terminal_1 + terminal_2) / 2.0;
+        assert!((loss - expected).abs() < 1e-5, "balanced loss {loss} expected {expected}");
         assert_eq!(batch.num_terms(), 4);
         assert_eq!(batch.num_transitions(), 5.0);
     }
@@ -259,7 +298,7 @@ mod tests {
         // 1-D grid H = 2 with R([0]) = 1, R([1]) = 2 and ε = 0: the flows F([0], inc) = 2,
         // F([0], stop) = 1, F([1], stop) = 2 satisfy flow matching exactly.
         let grid = Hypergrid::new(1, 2);
-        let objective = FlowMatching { epsilon: 0.0 };
+        let objective = FlowMatching { epsilon: 0.0, weighting: TermWeighting::Balanced };
         let trajectories = vec![
             replay(&grid, &Trajectory { actions: vec![0, 1], log_reward: 2f64.ln(), policy_version: 0 })
                 .unwrap(),
@@ -275,7 +314,7 @@ mod tests {
     #[test]
     fn parents_that_were_not_visited_are_evaluated_once() {
         let grid = Hypergrid::new(2, 3);
-        let objective = FlowMatching { epsilon: 1e-4 };
+        let objective = FlowMatching { epsilon: 1e-4, weighting: TermWeighting::Balanced };
         let trajectory = Trajectory { actions: vec![0, 1, 2], log_reward: 0.0, policy_version: 0 };
         let replayed = replay(&grid, &trajectory).unwrap();
         let batch = objective.prepare(&grid, &[replayed.clone(), replayed]);

@@ -3,4 +3,4 @@
 
 pub mod flow_matching;
 
-pub use flow_matching::{FlowMatching, FlowMatchingBatch};
+pub use flow_matching::{FlowMatching, FlowMatchingBatch, TermWeighting};

@@ -1,0 +1,78 @@
+//! Hot paths of hypergrid training (4-D, H = 8, batch 16, 2×256 MLP, one intra-op thread):
+//! sampling a batch, preparing the flow-matching batch, and a whole learner update.
+//!
+//! `source scripts/libtorch.sh && cargo bench -p gfn-common --bench hypergrid_training`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rand::SeedableRng;
+use tch::Device;
+
+use gfn_common::env::{Environment, Hypergrid};
+use gfn_common::learner::FlowMatchingLearner;
+use gfn_common::objective::{FlowMatching, TermWeighting};
+use gfn_common::optim::AdamConfig;
+use gfn_common::policy::Exploration;
+use gfn_common::reward::{HypergridReward, Reward};
+use gfn_common::sampler::Sampler;
+use gfn_common::trajectory::{ReplayedTrajectory, Trajectory, replay};
+
+const BATCH: usize = 16;
+
+fn setup() -> (Hypergrid, HypergridReward, FlowMatchingLearner) {
+    tch::set_num_threads(1);
+    tch::manual_seed(0);
+    let env = Hypergrid::new(4, 8);
+    let reward = HypergridReward::new(8, 0.1, 0.5, 2.0);
+    let learner = FlowMatchingLearner::new(
+        Device::Cpu,
+        env.feature_dim(),
+        env.num_actions(),
+        256,
+        2,
+        AdamConfig::with_learning_rate(1e-3),
+        FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default() },
+    );
+    (env, reward, learner)
+}
+
+fn batch(
+    env: &Hypergrid,
+    reward: &HypergridReward,
+    learner: &FlowMatchingLearner,
+) -> Vec<ReplayedTrajectory<Vec<u16>>> {
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(0);
+    let mut sampler = Sampler::new(env, Exploration::ON_POLICY);
+    sampler
+        .sample(learner.network(), BATCH, &mut rng)
+        .into_iter()
+        .map(|s| {
+            let record = Trajectory {
+                actions: s.actions,
+                log_reward: reward.log_reward(&s.terminal).unwrap(),
+                policy_version: 0,
+            };
+            replay(env, &record).unwrap()
+        })
+        .collect()
+}
+
+fn benches(c: &mut Criterion) {
+    let (env, reward, mut learner) = setup();
+    let trajectories = batch(&env, &reward, &learner);
+    let mut group = c.benchmark_group("hypergrid_4d_batch16");
+    group.throughput(Throughput::Elements(BATCH as u64));
+
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);
+    let mut sampler = Sampler::new(&env, Exploration::ON_POLICY);
+    group.bench_function("sample", |b| b.iter(|| sampler.sample(learner.network(), BATCH, &mut rng)));
+
+    let objective = FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default() };
+    group
+        .bench_function("prepare_flow_matching_batch", |b| b.iter(|| objective.prepare(&env, &trajectories)));
+
+    group.bench_function("learner_update", |b| b.iter(|| learner.update(&env, &trajectories)));
+    group.finish();
+}
+
+criterion_group!(hypergrid_training, benches);
+criterion_main!(hypergrid_training);
