@@ -1,1 +1,23 @@
+//! # gfn-actor
+//!
+//! An actor rolls out trajectories with the newest policy weights it has, computes their rewards
+//! on a pool of worker threads (so that expensive rewards overlap with rollouts), and submits
+//! them to the learner over gRPC. It needs nothing but the learner's address: the run
+//! configuration arrives with registration.
+//!
+//! # Layout
+//! - [`backoff`]: exponential back-off for reconnection.
+//! - [`connection`]: connecting and registering with the learner.
+//! - [`weights`]: the weights stream, reassembled into the newest complete version.
+//! - [`rollout`]: the rollout thread (vectorised, inference only).
+//! - [`reward_pool`]: reward worker threads, with optional synthetic cost.
+//! - [`submitter`]: batching and submitting trajectories, with retries.
+//! - [`actor`]: wiring, and shutdown on SIGTERM/SIGINT or when the run is finished.
 
+pub mod actor;
+pub mod backoff;
+pub mod connection;
+pub mod reward_pool;
+pub mod rollout;
+pub mod submitter;
+pub mod weights;

@@ -1,11 +1,13 @@
 //! Checkpoints: one safetensors file holding the policy weights (`policy.*`), the optimizer
-//! state (`adam.*`) and the trainer's progress as JSON bytes (`meta.progress_json`).
+//! state (`adam.*`) and text metadata as UTF-8 byte tensors (`meta.<key>`): the trainer's
+//! progress as JSON (`meta.progress`) and the run configuration as TOML (`meta.config`).
 //!
 //! Files are written atomically (temporary file, fsync, rename, fsync of the directory), named
 //! `checkpoint-<update>.safetensors`, and the newest `keep` are kept. [`newest_valid`] walks
 //! from the newest to the oldest and returns the first that loads, so a file truncated by a
 //! crash is skipped rather than fatal.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -30,7 +32,15 @@ pub enum CheckpointError {
 /// Named tensors read from or written to a checkpoint.
 pub type NamedTensors = Vec<(String, Tensor)>;
 
-const PROGRESS_KEY: &str = "meta.progress_json";
+/// Text metadata stored in a checkpoint.
+pub type Metadata = BTreeMap<String, String>;
+
+/// Metadata key of the trainer's progress (JSON).
+pub const PROGRESS: &str = "progress";
+/// Metadata key of the run configuration (TOML).
+pub const CONFIG: &str = "config";
+
+const META_PREFIX: &str = "meta.";
 const PREFIX: &str = "checkpoint-";
 const SUFFIX: &str = ".safetensors";
 
@@ -38,13 +48,13 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> CheckpointError + '_ {
     move |source| CheckpointError::Io { path: path.to_path_buf(), source }
 }
 
-/// Writes `tensors` plus `progress_json` as `dir/checkpoint-<update>.safetensors` atomically and
+/// Writes `tensors` plus `metadata` as `dir/checkpoint-<update>.safetensors` atomically and
 /// prunes all but the newest `keep` checkpoints. Returns the path written.
 pub fn save(
     dir: &Path,
     update: u64,
     tensors: &[(String, Tensor)],
-    progress_json: &str,
+    metadata: &Metadata,
     keep: usize,
 ) -> Result<PathBuf, CheckpointError> {
     fs::create_dir_all(dir).map_err(io_error(dir))?;
@@ -52,7 +62,9 @@ pub fn save(
     let temporary = dir.join(format!(".{PREFIX}{update:012}{SUFFIX}.tmp"));
     let mut all: Vec<(String, Tensor)> =
         tensors.iter().map(|(name, t)| (name.clone(), t.to_device(tch::Device::Cpu).contiguous())).collect();
-    all.push((PROGRESS_KEY.into(), Tensor::from_slice(progress_json.as_bytes())));
+    for (key, text) in metadata {
+        all.push((format!("{META_PREFIX}{key}"), Tensor::from_slice(text.as_bytes())));
+    }
     Tensor::write_safetensors(&all, &temporary)
         .map_err(|e| CheckpointError::Format { path: temporary.clone(), message: e.to_string() })?;
     fs::File::open(&temporary).and_then(|f| f.sync_all()).map_err(io_error(&temporary))?;
@@ -84,32 +96,37 @@ pub fn list(dir: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
     Ok(paths)
 }
 
-/// Reads one checkpoint: its tensors (without the progress record) and the progress JSON.
-pub fn load(path: &Path) -> Result<(NamedTensors, String), CheckpointError> {
+/// Reads one checkpoint: its tensors (without metadata) and its metadata.
+pub fn load(path: &Path) -> Result<(NamedTensors, Metadata), CheckpointError> {
     let format_error = |message: String| CheckpointError::Format { path: path.to_path_buf(), message };
-    let mut tensors = Tensor::read_safetensors(path).map_err(|e| format_error(e.to_string()))?;
-    let position = tensors
-        .iter()
-        .position(|(name, _)| name == PROGRESS_KEY)
-        .ok_or_else(|| format_error(format!("missing {PROGRESS_KEY}")))?;
-    let (_, bytes) = tensors.swap_remove(position);
-    let bytes = bytes.to_kind(Kind::Uint8);
-    let mut buffer = vec![0u8; bytes.numel()];
-    let len = buffer.len();
-    bytes.copy_data(&mut buffer, len);
-    let progress = String::from_utf8(buffer).map_err(|e| format_error(e.to_string()))?;
-    Ok((tensors, progress))
+    let all = Tensor::read_safetensors(path).map_err(|e| format_error(e.to_string()))?;
+    let mut tensors = Vec::with_capacity(all.len());
+    let mut metadata = Metadata::new();
+    for (name, tensor) in all {
+        match name.strip_prefix(META_PREFIX) {
+            Some(key) => {
+                let bytes = tensor.to_kind(Kind::Uint8);
+                let mut buffer = vec![0u8; bytes.numel()];
+                let len = buffer.len();
+                bytes.copy_data(&mut buffer, len);
+                let text = String::from_utf8(buffer).map_err(|e| format_error(format!("{name}: {e}")))?;
+                metadata.insert(key.to_string(), text);
+            }
+            None => tensors.push((name, tensor)),
+        }
+    }
+    Ok((tensors, metadata))
 }
 
 /// The newest checkpoint in `dir` that `accept` takes, trying older ones when a newer one fails
 /// to load or is refused. `Ok(None)` if there is none.
 pub fn newest_valid<T>(
     dir: &Path,
-    mut accept: impl FnMut(&Path, NamedTensors, String) -> Result<T, String>,
+    mut accept: impl FnMut(&Path, NamedTensors, Metadata) -> Result<T, String>,
 ) -> Result<Option<(PathBuf, T)>, CheckpointError> {
     for path in list(dir)?.into_iter().rev() {
         match load(&path) {
-            Ok((tensors, progress)) => match accept(&path, tensors, progress) {
+            Ok((tensors, metadata)) => match accept(&path, tensors, metadata) {
                 Ok(value) => return Ok(Some((path, value))),
                 Err(reason) => tracing::warn!(path = %path.display(), %reason, "skipping checkpoint"),
             },
@@ -128,13 +145,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let weights = vec![("policy.w".to_string(), Tensor::from_slice(&[1.0f32, 2.0]))];
         for update in [10, 20, 30, 40] {
-            save(dir.path(), update, &weights, &format!("{{\"update\":{update}}}"), 2).unwrap();
+            let metadata = Metadata::from([(PROGRESS.to_string(), format!("{{\"update\":{update}}}"))]);
+            save(dir.path(), update, &weights, &metadata, 2).unwrap();
         }
         let files = list(dir.path()).unwrap();
         assert_eq!(files.len(), 2);
         assert!(files[1].ends_with("checkpoint-000000000040.safetensors"));
-        let (tensors, progress) = load(&files[1]).unwrap();
-        assert_eq!(progress, "{\"update\":40}");
+        let (tensors, metadata) = load(&files[1]).unwrap();
+        assert_eq!(metadata[PROGRESS], "{\"update\":40}");
         assert_eq!(tensors.len(), 1);
         assert_eq!(Vec::<f32>::try_from(&tensors[0].1).unwrap(), vec![1.0, 2.0]);
         // no temporary files left behind
@@ -145,10 +163,12 @@ mod tests {
     fn a_corrupt_newest_checkpoint_falls_back_to_the_previous_one() {
         let dir = tempfile::tempdir().unwrap();
         let weights = vec![("policy.w".to_string(), Tensor::from_slice(&[1.0f32]))];
-        save(dir.path(), 1, &weights, "one", 3).unwrap();
-        let newest = save(dir.path(), 2, &weights, "two", 3).unwrap();
+        let text = |t: &str| Metadata::from([(PROGRESS.to_string(), t.to_string())]);
+        save(dir.path(), 1, &weights, &text("one"), 3).unwrap();
+        let newest = save(dir.path(), 2, &weights, &text("two"), 3).unwrap();
         fs::write(&newest, b"truncated").unwrap();
-        let found = newest_valid(dir.path(), |_, _, progress| Ok(progress)).unwrap().unwrap();
+        let found =
+            newest_valid(dir.path(), |_, _, metadata| Ok(metadata[PROGRESS].clone())).unwrap().unwrap();
         assert_eq!(found.1, "one");
         let none = newest_valid(&dir.path().join("absent"), |_, _, p| Ok(p)).unwrap();
         assert!(none.is_none());

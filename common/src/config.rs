@@ -47,6 +47,79 @@ pub struct RunConfig {
     pub evaluation: EvaluationConfig,
     /// Checkpointing.
     pub checkpoint: CheckpointConfig,
+    /// The distributed learner process.
+    pub learner: LearnerConfig,
+    /// The actor processes (sent to them by the learner when they register).
+    pub actor: ActorConfig,
+}
+
+/// Settings of the `gfn-learner` process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LearnerConfig {
+    /// gRPC listen address (`host:port`; port 0 picks a free port).
+    pub listen: String,
+    /// Prometheus `/metrics` listen address; none if empty.
+    pub metrics_listen: String,
+    /// Trajectories buffered between ingestion and training; when full, actors wait.
+    pub queue_capacity: usize,
+    /// Trajectories whose policy version lags the learner by more than this many updates are
+    /// dropped (and counted).
+    pub max_policy_lag: u64,
+    /// Publish new weights to actors every this many updates.
+    pub weights_interval_updates: u64,
+    /// Largest gRPC message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Size of the chunks weights are streamed in, in bytes.
+    pub weights_chunk_bytes: usize,
+    /// After the last update, keep answering actors (`run_finished`) this long before exiting.
+    pub linger_seconds: f64,
+}
+
+/// Settings of the `gfn-actor` processes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActorConfig {
+    /// Environments stepped in lockstep per rollout (one batched forward pass per step).
+    pub rollout_batch: usize,
+    /// Reward worker threads per actor.
+    pub reward_threads: usize,
+    /// Trajectories per `SubmitTrajectories` call (sent earlier if rewards are slow).
+    pub submit_batch: usize,
+    /// Synthetic CPU cost per reward call: a busy loop of this many milliseconds.
+    pub reward_cpu_cost_ms: f64,
+    /// Synthetic latency per reward call: a sleep of this many milliseconds (a remote oracle).
+    pub reward_sleep_cost_ms: f64,
+    /// Longest pause between reconnection attempts, in seconds (exponential back-off).
+    pub reconnect_max_seconds: f64,
+}
+
+impl Default for LearnerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50051".into(),
+            metrics_listen: "127.0.0.1:9100".into(),
+            queue_capacity: 256,
+            max_policy_lag: 64,
+            weights_interval_updates: 4,
+            max_message_bytes: 4 << 20,
+            weights_chunk_bytes: 1 << 20,
+            linger_seconds: 2.0,
+        }
+    }
+}
+
+impl Default for ActorConfig {
+    fn default() -> Self {
+        Self {
+            rollout_batch: 16,
+            reward_threads: 1,
+            submit_batch: 16,
+            reward_cpu_cost_ms: 0.0,
+            reward_sleep_cost_ms: 0.0,
+            reconnect_max_seconds: 2.0,
+        }
+    }
 }
 
 /// The environment, tagged by `type`.
@@ -145,8 +218,11 @@ pub struct CheckpointConfig {
     /// Directory for checkpoints; none written if absent. A run resumes from the newest valid
     /// checkpoint found there.
     pub dir: Option<PathBuf>,
-    /// Write a checkpoint every this many updates (0: only at the end).
+    /// Write a checkpoint every this many updates (0: not by count).
     pub interval_updates: u64,
+    /// Write a checkpoint at least every this many seconds (0: not by time; the distributed
+    /// learner only).
+    pub interval_seconds: f64,
     /// Checkpoints kept in the directory (older ones are deleted).
     pub keep: usize,
 }
@@ -161,6 +237,8 @@ impl Default for RunConfig {
             training: TrainingConfig::default(),
             evaluation: EvaluationConfig::default(),
             checkpoint: CheckpointConfig::default(),
+            learner: LearnerConfig::default(),
+            actor: ActorConfig::default(),
         }
     }
 }
@@ -204,7 +282,7 @@ impl Default for EvaluationConfig {
 
 impl Default for CheckpointConfig {
     fn default() -> Self {
-        Self { dir: None, interval_updates: 1_000, keep: 3 }
+        Self { dir: None, interval_updates: 1_000, interval_seconds: 60.0, keep: 3 }
     }
 }
 
@@ -320,6 +398,56 @@ impl RunConfig {
             e.interval_updates.to_string(),
         );
         check(self.checkpoint.keep >= 1, "checkpoint.keep", "at least 1", self.checkpoint.keep.to_string());
+        let c = &self.checkpoint;
+        check(
+            c.interval_seconds.is_finite() && c.interval_seconds >= 0.0,
+            "checkpoint.interval_seconds",
+            "non-negative",
+            c.interval_seconds.to_string(),
+        );
+        let l = &self.learner;
+        check(!l.listen.is_empty(), "learner.listen", "an address", format!("{:?}", l.listen));
+        check(l.queue_capacity >= 1, "learner.queue_capacity", "at least 1", l.queue_capacity.to_string());
+        check(
+            l.weights_interval_updates >= 1,
+            "learner.weights_interval_updates",
+            "at least 1",
+            l.weights_interval_updates.to_string(),
+        );
+        check(
+            l.max_message_bytes >= 1024,
+            "learner.max_message_bytes",
+            "at least 1024",
+            l.max_message_bytes.to_string(),
+        );
+        check(
+            (1024..=l.max_message_bytes).contains(&l.weights_chunk_bytes),
+            "learner.weights_chunk_bytes",
+            "between 1024 and learner.max_message_bytes",
+            l.weights_chunk_bytes.to_string(),
+        );
+        check(
+            l.linger_seconds.is_finite() && l.linger_seconds >= 0.0,
+            "learner.linger_seconds",
+            "non-negative",
+            l.linger_seconds.to_string(),
+        );
+        let a = &self.actor;
+        check(a.rollout_batch >= 1, "actor.rollout_batch", "at least 1", a.rollout_batch.to_string());
+        check(a.reward_threads >= 1, "actor.reward_threads", "at least 1", a.reward_threads.to_string());
+        check(a.submit_batch >= 1, "actor.submit_batch", "at least 1", a.submit_batch.to_string());
+        for (key, value) in [
+            ("actor.reward_cpu_cost_ms", a.reward_cpu_cost_ms),
+            ("actor.reward_sleep_cost_ms", a.reward_sleep_cost_ms),
+        ] {
+            check(value.is_finite() && value >= 0.0, key, "non-negative", value.to_string());
+        }
+        check(
+            a.reconnect_max_seconds.is_finite() && a.reconnect_max_seconds > 0.0,
+            "actor.reconnect_max_seconds",
+            "positive",
+            a.reconnect_max_seconds.to_string(),
+        );
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid { problems }) }
     }
 }

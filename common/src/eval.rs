@@ -1,11 +1,94 @@
 //! Evaluation that cannot be fooled: the policy's exact terminal distribution computed by
 //! dynamic programming over the DAG, compared with the target `R(x)/Z`.
 
+use rand::SeedableRng;
 use tch::Tensor;
 
 use crate::env::{Enumerable, Environment};
+use crate::metrics::EvaluationRecord;
 use crate::policy::{Exploration, LogFlowNetwork, action_probabilities};
 use crate::reward::{Reward, RewardError};
+use crate::sampler::Sampler;
+
+/// Training counters an evaluation record reports next to its measurements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainingCounters {
+    /// Updates applied.
+    pub update: u64,
+    /// Trajectories trained on.
+    pub trajectories: u64,
+    /// Seconds of training so far (evaluation excluded).
+    pub training_seconds: f64,
+    /// Mean loss since the previous evaluation.
+    pub mean_loss: f64,
+    /// Distinct modes visited so far.
+    pub modes_found: usize,
+}
+
+/// Evaluates policies of an enumerable environment against `R/Z`: exact L1 by dynamic
+/// programming, empirical L1 from fresh samples, learned vs. true `log Z`.
+pub struct Evaluator<'e, E: Enumerable> {
+    env: &'e E,
+    target: Vec<f64>,
+    true_log_z: f64,
+    num_modes: usize,
+    empirical_samples: usize,
+    rng: rand_pcg::Pcg64Mcg,
+}
+
+impl<'e, E: Enumerable> Evaluator<'e, E> {
+    /// Computes the target distribution once; `seed` drives the empirical samples only.
+    pub fn new<R: Reward<E::State>>(
+        env: &'e E,
+        reward: &R,
+        empirical_samples: usize,
+        seed: u64,
+    ) -> Result<Self, RewardError> {
+        let (target, true_log_z) = target_distribution(env, reward)?;
+        let num_modes = env.states_in_topological_order().iter().filter(|s| reward.is_mode(s)).count();
+        let rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+        Ok(Self { env, target, true_log_z, num_modes, empirical_samples, rng })
+    }
+
+    /// `log Z = log Σ_x R(x)`.
+    pub fn true_log_z(&self) -> f64 {
+        self.true_log_z
+    }
+
+    /// Number of modes of the reward.
+    pub fn num_modes(&self) -> usize {
+        self.num_modes
+    }
+
+    /// Evaluates `network` (a flow network: its `log Z` is the log out-flow of `s0`).
+    pub fn evaluate<N: LogFlowNetwork>(
+        &mut self,
+        network: &N,
+        counters: TrainingCounters,
+    ) -> EvaluationRecord {
+        let env = self.env;
+        let exact = exact_terminal_distribution(env, network);
+        let exact_l1 = l1_distance(&exact, &self.target);
+        let empirical_l1 = (self.empirical_samples > 0).then(|| {
+            let mut sampler = Sampler::new(env, Exploration::ON_POLICY);
+            let samples = sampler.sample(network, self.empirical_samples, &mut self.rng);
+            let indices = samples.iter().map(|s| env.state_index(&s.terminal));
+            l1_distance(&empirical_distribution(indices, self.target.len()), &self.target)
+        });
+        EvaluationRecord {
+            update: counters.update,
+            trajectories: counters.trajectories,
+            training_seconds: counters.training_seconds,
+            loss: counters.mean_loss,
+            exact_l1,
+            empirical_l1,
+            modes_found: counters.modes_found,
+            num_modes: self.num_modes,
+            learned_log_z: Some(flow_log_partition(env, network)),
+            true_log_z: Some(self.true_log_z),
+        }
+    }
+}
 
 /// Log flows of every state of an enumerable environment, in topological order.
 fn log_flows_of_all_states<E: Enumerable, N: LogFlowNetwork>(
@@ -123,8 +206,6 @@ mod tests {
     use crate::env::Hypergrid;
     use crate::policy::Mlp;
     use crate::reward::HypergridReward;
-    use crate::sampler::Sampler;
-    use rand::SeedableRng;
     use tch::{Device, nn};
 
     #[test]

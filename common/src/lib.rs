@@ -21,6 +21,7 @@
 //! - [`config`]: the TOML run configuration and its validation.
 //! - [`metrics`]: evaluation records and the JSON-lines log.
 //! - [`trainer`]: the single-process training loop.
+//! - [`weights`]: policy weights as safetensors bytes.
 
 pub mod checkpoint;
 pub mod config;
@@ -35,3 +36,4 @@ pub mod reward;
 pub mod sampler;
 pub mod trainer;
 pub mod trajectory;
+pub mod weights;

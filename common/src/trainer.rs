@@ -14,13 +14,11 @@ use tch::Device;
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::{ObjectiveConfig, RunConfig};
 use crate::env::Enumerable;
-use crate::eval::{
-    empirical_distribution, exact_terminal_distribution, flow_log_partition, l1_distance, target_distribution,
-};
+use crate::eval::{Evaluator, TrainingCounters};
 use crate::learner::FlowMatchingLearner;
 use crate::metrics::EvaluationRecord;
 use crate::optim::AdamConfig;
-use crate::policy::{Exploration, Mlp};
+
 use crate::reward::{Reward, RewardError};
 use crate::sampler::Sampler;
 use crate::trajectory::{Trajectory, TrajectoryError, replay};
@@ -51,6 +49,22 @@ pub struct TrainerProgress<S> {
     pub training_seconds: f64,
     /// Distinct modes visited as terminal objects so far.
     pub modes_found: Vec<S>,
+    /// The distributed run's id (absent for single-process runs).
+    #[serde(default)]
+    pub run_id: Option<String>,
+}
+
+impl<S> TrainerProgress<S> {
+    /// Progress of a run that has not started.
+    pub fn new() -> Self {
+        Self { update: 0, trajectories: 0, training_seconds: 0.0, modes_found: Vec::new(), run_id: None }
+    }
+}
+
+impl<S> Default for TrainerProgress<S> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Where the wall time of a run went.
@@ -132,13 +146,13 @@ where
         AdamConfig::with_learning_rate(config.training.learning_rate),
         fm.objective(),
     );
-    let mut progress =
-        TrainerProgress { update: 0, trajectories: 0, training_seconds: 0.0, modes_found: Vec::new() };
+    let mut progress = TrainerProgress::new();
     let mut resumed_from = None;
     if let Some(dir) = &config.checkpoint.dir {
-        let found = checkpoint::newest_valid(dir, |_, tensors, json| {
+        let found = checkpoint::newest_valid(dir, |_, tensors, metadata| {
+            let json = metadata.get(checkpoint::PROGRESS).ok_or("no progress record")?;
             let restored: TrainerProgress<E::State> =
-                serde_json::from_str(&json).map_err(|e| e.to_string())?;
+                serde_json::from_str(json).map_err(|e| e.to_string())?;
             learner.load_state_tensors(tensors)?;
             Ok(restored)
         })?;
@@ -150,10 +164,8 @@ where
     }
     let mut rng =
         rand_pcg::Pcg64Mcg::seed_from_u64(config.seed ^ progress.update.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    // Evaluation draws from its own stream so that evaluating never changes what training sees.
-    let mut evaluation_rng = rand_pcg::Pcg64Mcg::seed_from_u64(!config.seed ^ progress.update);
-    let (target, true_log_z) = target_distribution(env, reward)?;
-    let num_modes = env.states_in_topological_order().iter().filter(|s| reward.is_mode(s)).count();
+    let mut evaluator =
+        Evaluator::new(env, reward, config.evaluation.empirical_samples, !config.seed ^ progress.update)?;
     let mut modes_found: FxHashSet<E::State> = progress.modes_found.iter().cloned().collect();
     let mut sampler = Sampler::new(env, config.training.exploration());
     let mut time = TimeBreakdown::default();
@@ -198,19 +210,9 @@ where
         if progress.update % evaluate_every == 0 || final_update {
             progress.training_seconds = session_start_seconds + (time.sampling + time.learning).as_secs_f64();
             let eval_started = Instant::now();
-            let record = evaluate(
-                env,
+            let record = evaluator.evaluate(
                 learner.network(),
-                &target,
-                true_log_z,
-                config.evaluation.empirical_samples,
-                &mut evaluation_rng,
-                EvaluationContext {
-                    progress: &progress,
-                    mean_loss: loss_sum / loss_count.max(1) as f64,
-                    modes_found: modes_found.len(),
-                    num_modes,
-                },
+                counters(&progress, loss_sum / loss_count.max(1) as f64, modes_found.len()),
             );
             time.evaluation += eval_started.elapsed();
             loss_sum = 0.0;
@@ -229,12 +231,18 @@ where
         {
             progress.training_seconds = session_start_seconds + (time.sampling + time.learning).as_secs_f64();
             progress.modes_found = modes_found.iter().cloned().collect();
-            let json = serde_json::to_string(&progress).expect("progress serializes");
+            let metadata = checkpoint::Metadata::from([
+                (
+                    checkpoint::PROGRESS.to_string(),
+                    serde_json::to_string(&progress).expect("progress serializes"),
+                ),
+                (checkpoint::CONFIG.to_string(), config.to_toml_string()),
+            ]);
             let path = checkpoint::save(
                 dir,
                 progress.update,
                 &learner.state_tensors(),
-                &json,
+                &metadata,
                 config.checkpoint.keep,
             )?;
             observer.on_checkpoint(&path);
@@ -242,61 +250,17 @@ where
     }
     let last = match last {
         Some(record) => record,
-        None => evaluate(
-            env,
-            learner.network(),
-            &target,
-            true_log_z,
-            config.evaluation.empirical_samples,
-            &mut evaluation_rng,
-            EvaluationContext {
-                progress: &progress,
-                mean_loss: f64::NAN,
-                modes_found: modes_found.len(),
-                num_modes,
-            },
-        ),
+        None => evaluator.evaluate(learner.network(), counters(&progress, f64::NAN, modes_found.len())),
     };
     Ok(TrainSummary { last, time, resumed_from, macs_per_row: learner.network().macs_per_row() })
 }
 
-/// Counters an evaluation record reports next to its measurements.
-struct EvaluationContext<'a, S> {
-    progress: &'a TrainerProgress<S>,
-    mean_loss: f64,
-    modes_found: usize,
-    num_modes: usize,
-}
-
-fn evaluate<E: Enumerable, G: rand::Rng>(
-    env: &E,
-    network: &Mlp,
-    target: &[f64],
-    true_log_z: f64,
-    empirical_samples: usize,
-    rng: &mut G,
-    context: EvaluationContext<'_, E::State>,
-) -> EvaluationRecord {
-    let exact = exact_terminal_distribution(env, network);
-    let exact_l1 = l1_distance(&exact, target);
-    let empirical_l1 = (empirical_samples > 0).then(|| {
-        let mut sampler = Sampler::new(env, Exploration::ON_POLICY);
-        let samples = sampler.sample(network, empirical_samples, rng);
-        let empirical =
-            empirical_distribution(samples.iter().map(|s| env.state_index(&s.terminal)), target.len());
-        l1_distance(&empirical, target)
-    });
-    let progress = context.progress;
-    EvaluationRecord {
+fn counters<S>(progress: &TrainerProgress<S>, mean_loss: f64, modes_found: usize) -> TrainingCounters {
+    TrainingCounters {
         update: progress.update,
         trajectories: progress.trajectories,
         training_seconds: progress.training_seconds,
-        loss: context.mean_loss,
-        exact_l1,
-        empirical_l1,
-        modes_found: context.modes_found,
-        num_modes: context.num_modes,
-        learned_log_z: Some(flow_log_partition(env, network)),
-        true_log_z: Some(true_log_z),
+        mean_loss,
+        modes_found,
     }
 }

@@ -40,18 +40,7 @@ impl TrainingObserver for ProgressView {
     }
 
     fn on_evaluation(&mut self, record: &EvaluationRecord) {
-        let line = format!(
-            "update {:>6}  trajectories {:>8}  loss {:>9.5}  exact L1 {:.4}{}  modes {}/{}  logZ {:.3} (true {:.3})",
-            record.update,
-            record.trajectories,
-            record.loss,
-            record.exact_l1,
-            record.empirical_l1.map(|l| format!("  empirical L1 {l:.4}")).unwrap_or_default(),
-            record.modes_found,
-            record.num_modes,
-            record.learned_log_z.unwrap_or(f64::NAN),
-            record.true_log_z.unwrap_or(f64::NAN),
-        );
+        let line = evaluation_line(record);
         self.bar.set_message(format!("L1 {:.4}", record.exact_l1));
         if self.bar.is_hidden() {
             println!("{line}");
@@ -68,4 +57,20 @@ impl TrainingObserver for ProgressView {
     fn on_checkpoint(&mut self, path: &std::path::Path) {
         tracing::debug!(path = %path.display(), "checkpoint written");
     }
+}
+
+/// One human-readable line per evaluation, as printed by `gfn train` and `gfn-learner`.
+pub fn evaluation_line(record: &EvaluationRecord) -> String {
+    format!(
+        "update {:>6}  trajectories {:>8}  loss {:>9.5}  exact L1 {:.4}{}  modes {}/{}  logZ {:.3} (true {:.3})",
+        record.update,
+        record.trajectories,
+        record.loss,
+        record.exact_l1,
+        record.empirical_l1.map(|l| format!("  empirical L1 {l:.4}")).unwrap_or_default(),
+        record.modes_found,
+        record.num_modes,
+        record.learned_log_z.unwrap_or(f64::NAN),
+        record.true_log_z.unwrap_or(f64::NAN),
+    )
 }

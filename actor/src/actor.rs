@@ -1,0 +1,165 @@
+//! Wires an actor together and runs it until SIGTERM/SIGINT or the end of the run.
+//!
+//! Shutdown order: the rollout thread stops producing; the reward workers finish the jobs
+//! already queued; the submitter delivers what they produce (retrying within a grace period);
+//! then the process exits 0.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use gfn_common::config::EnvConfig;
+use gfn_common::env::Hypergrid;
+use gfn_common::reward::HypergridReward;
+use gfn_proto::v1;
+
+use crate::backoff::Backoff;
+use crate::connection::{client, register};
+use crate::reward_pool::{self, RewardStats, SyntheticCost};
+use crate::rollout::run_rollouts;
+use crate::submitter::{SubmitStats, SubmitterSettings, run_submitter};
+use crate::weights::follow_weights;
+
+/// How to start an actor.
+#[derive(Debug, Clone)]
+pub struct ActorOptions {
+    /// The learner's gRPC address, e.g. `127.0.0.1:50051` or `http://learner:50051`.
+    pub learner: String,
+    /// Name reported to the learner.
+    pub name: String,
+    /// Override of `actor.reward_threads` for this actor.
+    pub reward_threads: Option<usize>,
+    /// Override of `actor.rollout_batch` for this actor.
+    pub rollout_batch: Option<usize>,
+}
+
+/// Largest message the actor accepts (weights chunks are at most the learner's chunk size).
+const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// Runs an actor to completion; returns what was submitted.
+pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("gfn-actor-io")
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let handle = runtime.handle().clone();
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        let mut learner = client(&options.learner, MAX_MESSAGE_BYTES)?;
+        let register_request = v1::RegisterRequest {
+            actor_name: options.name.clone(),
+            protocol_version: gfn_proto::PROTOCOL_VERSION,
+            capabilities: Some(v1::ActorCapabilities {
+                reward_threads: options.reward_threads.unwrap_or(0) as u32,
+                rollout_batch: options.rollout_batch.unwrap_or(0) as u32,
+                environments: vec!["hypergrid".into()],
+            }),
+        };
+        let mut backoff = Backoff::new(Duration::from_secs(2));
+        let registration =
+            match register(&mut learner, register_request.clone(), &mut backoff, &shutdown).await {
+                Ok(registration) => registration,
+                Err(_) if shutdown.is_cancelled() => return Ok(SubmitStats::default()),
+                Err(error) => return Err(error),
+            };
+        let mut config = registration.config.clone();
+        if let Some(threads) = options.reward_threads {
+            config.actor.reward_threads = threads;
+        }
+        if let Some(batch) = options.rollout_batch {
+            config.actor.rollout_batch = batch;
+        }
+        config.validate()?;
+        println!(
+            "gfn-actor {} registered with {} as actor {} of {}",
+            options.name, options.learner, registration.actor_id, registration.run_id
+        );
+        let seed = config.seed ^ registration.actor_id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let registration = Arc::new(RwLock::new(registration));
+        let max_backoff = Duration::from_secs_f64(config.actor.reconnect_max_seconds);
+
+        let EnvConfig::Hypergrid(grid) = &config.env;
+        let env = Hypergrid::new(grid.ndim, grid.height);
+        let reward = Arc::new(HypergridReward::new(grid.height, grid.r0, grid.r1, grid.r2));
+
+        let (weights_sender, weights) = watch::channel(None);
+        let follower = tokio::spawn(follow_weights(
+            learner.clone(),
+            registration.clone(),
+            weights_sender,
+            max_backoff,
+            shutdown.clone(),
+        ));
+        let (job_sender, jobs) =
+            crossbeam_channel::bounded(config.actor.reward_threads * config.actor.rollout_batch * 2);
+        let (result_sender, results) = mpsc::channel(config.actor.submit_batch * 4);
+        let reward_stats = Arc::new(RewardStats::default());
+        let cost = SyntheticCost {
+            cpu: Duration::from_secs_f64(config.actor.reward_cpu_cost_ms / 1e3),
+            sleep: Duration::from_secs_f64(config.actor.reward_sleep_cost_ms / 1e3),
+        };
+        let workers = reward_pool::spawn(
+            config.actor.reward_threads,
+            reward,
+            cost,
+            jobs,
+            result_sender,
+            reward_stats.clone(),
+        )?;
+        let rollout_shutdown = shutdown.clone();
+        let rollout_config = config.clone();
+        let rollout = std::thread::Builder::new().name("gfn-actor-rollout".into()).spawn(move || {
+            run_rollouts(&env, &rollout_config, weights, job_sender, rollout_shutdown, handle, seed)
+        })?;
+        let settings = SubmitterSettings {
+            batch: config.actor.submit_batch,
+            linger: Duration::from_millis(20),
+            max_backoff,
+            shutdown_grace: Duration::from_secs(5),
+            register_request,
+        };
+        let stats = run_submitter(learner, registration, results, settings, shutdown.clone()).await;
+        shutdown.cancel();
+        let produced = tokio::task::spawn_blocking(move || rollout.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the rollout thread panicked"))??;
+        for worker in workers {
+            let _ = tokio::task::spawn_blocking(move || worker.join()).await?;
+        }
+        follower.await?;
+        println!(
+            "gfn-actor {}: {} trajectories rolled out, {} accepted, {} stale, {} lost, {} reward failures",
+            options.name,
+            produced,
+            stats.accepted,
+            stats.stale,
+            stats.lost,
+            reward_stats.failed.load(Ordering::Relaxed)
+        );
+        Ok(stats)
+    })
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::warn!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: flushing and exiting"),
+        _ = interrupt.recv() => tracing::info!("SIGINT: flushing and exiting"),
+        _ = shutdown.cancelled() => return,
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,52 @@
+//! `gfn-actor`: rolls out trajectories and computes rewards for a learner.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use gfn_actor::actor::{ActorOptions, run};
+
+/// The gfn actor: connects to a learner (the only thing it needs), receives the run's
+/// configuration and the newest policy weights, rolls out trajectories, computes their rewards
+/// on a worker pool and streams them to the learner. Reconnects with exponential back-off when
+/// the learner goes away; SIGTERM or Ctrl-C flushes what is in flight and exits 0.
+#[derive(Debug, Parser)]
+#[command(name = "gfn-actor", version, about, long_about)]
+struct Args {
+    /// The learner's gRPC address.
+    #[arg(long, default_value = "127.0.0.1:50051", env = "GFN_LEARNER")]
+    learner: String,
+    /// Name reported to the learner (default: host name and process id).
+    #[arg(long)]
+    name: Option<String>,
+    /// Reward worker threads for this actor (default: the run's `actor.reward_threads`).
+    #[arg(long)]
+    reward_threads: Option<usize>,
+    /// Environments stepped in lockstep (default: the run's `actor.rollout_batch`).
+    #[arg(long)]
+    rollout_batch: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let args = Args::parse();
+    let name = args.name.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        format!("{}-{}", if host.is_empty() { "actor" } else { &host }, std::process::id())
+    });
+    let options = ActorOptions {
+        learner: args.learner,
+        name,
+        reward_threads: args.reward_threads,
+        rollout_batch: args.rollout_batch,
+    };
+    match run(options) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Connecting to the learner and registering.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+
+use gfn_common::config::RunConfig;
+use gfn_proto::v1::{self, learner_client::LearnerClient};
+
+use crate::backoff::Backoff;
+
+/// What registration gave this actor.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The run id to put on every request.
+    pub run_id: String,
+    /// This actor's id.
+    pub actor_id: u64,
+    /// The run configuration.
+    pub config: RunConfig,
+}
+
+/// A lazily connecting client: calls made while the learner is away fail with `Unavailable`,
+/// and succeed again once it is back.
+pub fn client(address: &str, max_message_bytes: usize) -> anyhow::Result<LearnerClient<Channel>> {
+    let address = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
+    let channel = Endpoint::from_shared(address.clone())
+        .with_context(|| format!("invalid learner address {address}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .connect_lazy();
+    Ok(LearnerClient::new(channel)
+        .max_decoding_message_size(max_message_bytes)
+        .max_encoding_message_size(max_message_bytes))
+}
+
+/// Registers, retrying with back-off until the learner answers or `shutdown` is cancelled.
+pub async fn register(
+    client: &mut LearnerClient<Channel>,
+    request: v1::RegisterRequest,
+    backoff: &mut Backoff,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Registration> {
+    loop {
+        match client.register(request.clone()).await {
+            Ok(reply) => {
+                backoff.reset();
+                let reply = reply.into_inner();
+                let config = RunConfig::from_toml_str(&reply.config_toml, None)
+                    .context("the learner sent an invalid run configuration")?;
+                return Ok(Registration { run_id: reply.run_id, actor_id: reply.actor_id, config });
+            }
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                anyhow::bail!("the learner refused registration: {}", status.message())
+            }
+            Err(status) => {
+                let pause = backoff.next_pause();
+                tracing::info!(code = ?status.code(), message = status.message(), ?pause, "learner not reachable, retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.cancelled() => anyhow::bail!("shut down before registering"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Reward workers: score finished rollouts off the rollout thread, so that expensive rewards
+//! overlap with sampling. A reward that fails, or is not positive and finite, is reported and its
+//! trajectory dropped, never sent.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use gfn_common::reward::Reward;
+use gfn_common::trajectory::Trajectory;
+
+use crate::rollout::RewardJob;
+
+/// Extra cost per reward call, to measure scaling with expensive rewards.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SyntheticCost {
+    /// A busy loop of this long (a CPU-bound reward model).
+    pub cpu: Duration,
+    /// A sleep of this long (a remote oracle).
+    pub sleep: Duration,
+}
+
+impl SyntheticCost {
+    fn apply(&self) {
+        if !self.cpu.is_zero() {
+            let started = Instant::now();
+            let mut x = 0u64;
+            while started.elapsed() < self.cpu {
+                for i in 0..1_000u64 {
+                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+                }
+            }
+            std::hint::black_box(x);
+        }
+        if !self.sleep.is_zero() {
+            std::thread::sleep(self.sleep);
+        }
+    }
+}
+
+/// Counters of the reward pool.
+#[derive(Debug, Default)]
+pub struct RewardStats {
+    /// Rewards computed and forwarded.
+    pub scored: AtomicU64,
+    /// Rewards that failed or were not positive and finite.
+    pub failed: AtomicU64,
+}
+
+/// Starts `threads` workers that read `jobs` until it is closed and empty, and send scored
+/// trajectories to `results`.
+pub fn spawn<S, R>(
+    threads: usize,
+    reward: Arc<R>,
+    cost: SyntheticCost,
+    jobs: crossbeam_channel::Receiver<RewardJob<S>>,
+    results: mpsc::Sender<Trajectory>,
+    stats: Arc<RewardStats>,
+) -> std::io::Result<Vec<JoinHandle<()>>>
+where
+    S: Send + 'static,
+    R: Reward<S> + 'static,
+{
+    (0..threads)
+        .map(|i| {
+            let (reward, jobs, results, stats) =
+                (reward.clone(), jobs.clone(), results.clone(), stats.clone());
+            std::thread::Builder::new().name(format!("gfn-reward-{i}")).spawn(move || {
+                for job in jobs.iter() {
+                    cost.apply();
+                    match reward.log_reward(&job.terminal) {
+                        Ok(log_reward) => {
+                            let trajectory = Trajectory {
+                                actions: job.actions,
+                                log_reward,
+                                policy_version: job.policy_version,
+                            };
+                            if results.blocking_send(trajectory).is_err() {
+                                return;
+                            }
+                            stats.scored.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(error) => {
+                            stats.failed.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(%error, "reward failed; trajectory dropped");
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gfn_common::reward::RewardError;
+
+    /// A reward that fails on odd terminal values and is NaN on 4.
+    struct Picky;
+    impl Reward<u32> for Picky {
+        fn log_reward(&self, state: &u32) -> Result<f64, RewardError> {
+            match state {
+                4 => gfn_common::reward::checked_log(f64::NAN),
+                s if s % 2 == 1 => Err(RewardError::Failed { reason: "odd".into() }),
+                s => Ok(*s as f64),
+            }
+        }
+        fn is_mode(&self, _: &u32) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn failed_and_non_finite_rewards_are_dropped_and_counted() {
+        let (job_sender, jobs) = crossbeam_channel::bounded(16);
+        let (results, mut received) = mpsc::channel(16);
+        let stats = Arc::new(RewardStats::default());
+        let workers =
+            spawn(2, Arc::new(Picky), SyntheticCost::default(), jobs, results, stats.clone()).unwrap();
+        for terminal in 0..6u32 {
+            job_sender.send(RewardJob { actions: vec![0], terminal, policy_version: 7 }).unwrap();
+        }
+        drop(job_sender);
+        workers.into_iter().for_each(|w| w.join().unwrap());
+        let mut rewards = Vec::new();
+        while let Ok(t) = received.try_recv() {
+            assert_eq!(t.policy_version, 7);
+            rewards.push(t.log_reward);
+        }
+        rewards.sort_by(f64::total_cmp);
+        assert_eq!(rewards, vec![0.0, 2.0]);
+        assert_eq!(stats.failed.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn synthetic_cpu_cost_takes_the_time_it_says() {
+        let started = Instant::now();
+        SyntheticCost { cpu: Duration::from_millis(20), sleep: Duration::from_millis(10) }.apply();
+        assert!(started.elapsed() >= Duration::from_millis(30));
+    }
+}

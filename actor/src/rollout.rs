@@ -1,0 +1,101 @@
+//! The rollout thread: owns a copy of the policy network, refreshes it whenever newer weights
+//! have arrived, and rolls out batches of trajectories (inference only), handing each finished
+//! one to the reward pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use tch::{Device, nn};
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use gfn_common::config::RunConfig;
+use gfn_common::env::{Action, Environment};
+use gfn_common::learner::load_policy;
+use gfn_common::policy::Mlp;
+use gfn_common::sampler::Sampler;
+use gfn_common::weights::from_safetensors_bytes;
+
+use crate::weights::PolicyWeights;
+
+/// A finished rollout waiting for its reward.
+#[derive(Debug, Clone)]
+pub struct RewardJob<S> {
+    /// The actions, the final stop included.
+    pub actions: Vec<Action>,
+    /// The terminal object to score.
+    pub terminal: S,
+    /// The weights version that sampled it.
+    pub policy_version: u64,
+}
+
+/// Rolls out until `shutdown`; returns the number of trajectories produced.
+pub fn run_rollouts<E: Environment>(
+    env: &E,
+    config: &RunConfig,
+    mut weights: watch::Receiver<Option<Arc<PolicyWeights>>>,
+    jobs: crossbeam_channel::Sender<RewardJob<E::State>>,
+    shutdown: CancellationToken,
+    runtime: Handle,
+    seed: u64,
+) -> anyhow::Result<u64> {
+    tch::set_num_threads(config.training.intra_op_threads as i32);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let network = Mlp::new(
+        &vs.root(),
+        env.feature_dim(),
+        config.policy.hidden,
+        config.policy.hidden_layers,
+        env.num_actions(),
+    );
+    let mut sampler = Sampler::new(env, config.training.exploration());
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+    let mut version: Option<u64> = None;
+    let mut produced = 0u64;
+    while !shutdown.is_cancelled() {
+        if version.is_none() || weights.has_changed().unwrap_or(false) {
+            let newest = weights.borrow_and_update().clone();
+            match newest {
+                Some(newest) => {
+                    let tensors = from_safetensors_bytes(&newest.bytes)?;
+                    let map: std::collections::HashMap<String, tch::Tensor> = tensors.into_iter().collect();
+                    load_policy(&vs, |key| map.get(key).map(tch::Tensor::shallow_clone))
+                        .map_err(|e| anyhow::anyhow!("weights version {} do not fit: {e}", newest.version))?;
+                    version = Some(newest.version);
+                }
+                None => {
+                    // No weights yet: wait for the first version.
+                    let cancelled = shutdown.clone();
+                    runtime.block_on(async {
+                        tokio::select! {
+                            _ = weights.changed() => {}
+                            _ = cancelled.cancelled() => {}
+                        }
+                    });
+                    continue;
+                }
+            }
+        }
+        let policy_version = version.expect("weights loaded");
+        for sampled in sampler.sample(&network, config.actor.rollout_batch, &mut rng) {
+            let mut job = RewardJob { actions: sampled.actions, terminal: sampled.terminal, policy_version };
+            // Waits while the reward pool is saturated, but notices shutdown.
+            loop {
+                match jobs.send_timeout(job, Duration::from_millis(50)) {
+                    Ok(()) => break,
+                    Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                        if shutdown.is_cancelled() {
+                            return Ok(produced);
+                        }
+                        job = back;
+                    }
+                    Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return Ok(produced),
+                }
+            }
+            produced += 1;
+        }
+    }
+    Ok(produced)
+}

@@ -1,0 +1,140 @@
+//! Batches scored trajectories and submits them to the learner. A batch that cannot be
+//! delivered (learner restarting) is retried with back-off rather than dropped; a learner that
+//! no longer knows the run makes the actor register again.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use gfn_common::trajectory::Trajectory;
+use gfn_proto::v1::{self, learner_client::LearnerClient};
+
+use crate::backoff::Backoff;
+use crate::connection::{Registration, register};
+
+/// What the submitter did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SubmitStats {
+    /// Trajectories the learner accepted.
+    pub accepted: u64,
+    /// Trajectories the learner dropped as stale.
+    pub stale: u64,
+    /// Trajectories the learner rejected, or that could not be delivered before shutdown.
+    pub lost: u64,
+}
+
+/// Settings of the submitter.
+#[derive(Debug, Clone)]
+pub struct SubmitterSettings {
+    /// Trajectories per call.
+    pub batch: usize,
+    /// Longest wait for a batch to fill before sending what there is.
+    pub linger: Duration,
+    /// Back-off cap.
+    pub max_backoff: Duration,
+    /// After shutdown, how long to keep retrying undelivered trajectories.
+    pub shutdown_grace: Duration,
+    /// Re-registration request (after the learner forgot the run).
+    pub register_request: v1::RegisterRequest,
+}
+
+/// Submits everything received on `results` until the channel closes. Cancels `shutdown`
+/// when the learner reports that the run is finished.
+pub async fn run_submitter(
+    mut client: LearnerClient<Channel>,
+    registration: Arc<RwLock<Registration>>,
+    mut results: mpsc::Receiver<Trajectory>,
+    settings: SubmitterSettings,
+    shutdown: CancellationToken,
+) -> SubmitStats {
+    let mut stats = SubmitStats::default();
+    let mut backoff = Backoff::new(settings.max_backoff);
+    let mut sequence = 0u64;
+    let mut shutdown_started: Option<Instant> = None;
+    loop {
+        let Some(first) = results.recv().await else { break };
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + settings.linger;
+        while batch.len() < settings.batch {
+            match tokio::time::timeout_at(deadline, results.recv()).await {
+                Ok(Some(trajectory)) => batch.push(trajectory),
+                _ => break,
+            }
+        }
+        let trajectories: Vec<v1::Trajectory> = batch
+            .iter()
+            .map(|t| {
+                sequence += 1;
+                v1::Trajectory { sequence, ..v1::Trajectory::from(t) }
+            })
+            .collect();
+        loop {
+            let request = {
+                let registration = registration.read().expect("registration lock");
+                v1::TrajectoryBatch {
+                    run_id: registration.run_id.clone(),
+                    actor_id: registration.actor_id,
+                    trajectories: trajectories.clone(),
+                }
+            };
+            match client.submit_trajectories(request).await {
+                Ok(reply) => {
+                    backoff.reset();
+                    let reply = reply.into_inner();
+                    stats.accepted += reply.accepted as u64;
+                    stats.stale += reply.dropped_stale as u64;
+                    if reply.run_finished && !shutdown.is_cancelled() {
+                        tracing::info!("the learner finished the run");
+                        shutdown.cancel();
+                    }
+                    break;
+                }
+                Err(status) => match status.code() {
+                    tonic::Code::InvalidArgument | tonic::Code::ResourceExhausted => {
+                        tracing::error!(message = status.message(), "learner rejected trajectories");
+                        stats.lost += trajectories.len() as u64;
+                        break;
+                    }
+                    tonic::Code::FailedPrecondition => {
+                        tracing::warn!(
+                            message = status.message(),
+                            "learner does not know this run; registering again"
+                        );
+                        let mut register_backoff = Backoff::new(settings.max_backoff);
+                        match register(
+                            &mut client,
+                            settings.register_request.clone(),
+                            &mut register_backoff,
+                            &shutdown,
+                        )
+                        .await
+                        {
+                            Ok(fresh) => *registration.write().expect("registration lock") = fresh,
+                            Err(error) => {
+                                tracing::error!(%error, "re-registration failed");
+                                stats.lost += trajectories.len() as u64;
+                                break;
+                            }
+                        }
+                    }
+                    _ => {
+                        if shutdown.is_cancelled() {
+                            let started = *shutdown_started.get_or_insert_with(Instant::now);
+                            if started.elapsed() >= settings.shutdown_grace {
+                                stats.lost += trajectories.len() as u64;
+                                break;
+                            }
+                        }
+                        let pause = backoff.next_pause();
+                        tracing::debug!(code = ?status.code(), ?pause, "submit failed, retrying");
+                        tokio::time::sleep(pause).await;
+                    }
+                },
+            }
+        }
+    }
+    stats
+}

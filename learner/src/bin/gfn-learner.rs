@@ -1,0 +1,74 @@
+//! `gfn-learner`: the central learner of a distributed run. Actors connect to it over gRPC.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use gfn_learner::cli::{config_failure, init_logging, load_config};
+
+/// The gfn learner: receives trajectories from actors over gRPC, applies flow-matching updates
+/// on its own thread and broadcasts new weights. Prints `gfn-learner listening on ADDR` once
+/// it accepts connections, one line per evaluation, and serves Prometheus metrics.
+#[derive(Debug, Parser)]
+#[command(name = "gfn-learner", version, about, long_about)]
+struct Args {
+    /// Run configuration (TOML); the embedded default (4-D hypergrid) without it.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Override `learner.listen`, e.g. 0.0.0.0:50051 or 127.0.0.1:0 for any free port.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Override `learner.metrics_listen` ("" disables the endpoint).
+    #[arg(long)]
+    metrics_listen: Option<String>,
+    /// Override `checkpoint.dir`; the learner resumes from the newest valid checkpoint there.
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// Override `evaluation.log_path` (JSON lines).
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// Override `training.updates`.
+    #[arg(long)]
+    updates: Option<u64>,
+    /// Override `seed`.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let args = Args::parse();
+    let mut config = match load_config(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => return config_failure(&error),
+    };
+    if let Some(listen) = args.listen {
+        config.learner.listen = listen;
+    }
+    if let Some(listen) = args.metrics_listen {
+        config.learner.metrics_listen = listen;
+    }
+    if args.checkpoint_dir.is_some() {
+        config.checkpoint.dir = args.checkpoint_dir;
+    }
+    if args.log.is_some() {
+        config.evaluation.log_path = args.log;
+    }
+    if let Some(updates) = args.updates {
+        config.training.updates = updates;
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if let Err(error) = config.validate() {
+        return config_failure(&error);
+    }
+    match gfn_learner::server::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Learner metrics: names, descriptions, and the Prometheus `/metrics` endpoint.
+//!
+//! Names follow `gfn_learner_<name>[_<unit>][_total]`; labels come from fixed sets only.
+
+use std::net::SocketAddr;
+
+use axum::{Router, routing::get};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Trajectories received over gRPC, valid or not.
+pub const TRAJECTORIES_RECEIVED: &str = "gfn_learner_trajectories_received_total";
+/// Trajectories rejected, by `reason` (`invalid_action`, `too_long`, …).
+pub const TRAJECTORIES_REJECTED: &str = "gfn_learner_trajectories_rejected_total";
+/// Trajectories dropped because their policy lag exceeded the maximum.
+pub const TRAJECTORIES_STALE: &str = "gfn_learner_trajectories_stale_total";
+/// Trajectories trained on.
+pub const TRAJECTORIES_TRAINED: &str = "gfn_learner_trajectories_trained_total";
+/// Submit calls refused as a whole, by `reason` (`unknown_run`).
+pub const REQUESTS_REJECTED: &str = "gfn_learner_requests_rejected_total";
+/// Updates applied.
+pub const UPDATES: &str = "gfn_learner_updates_total";
+/// Loss of the latest update.
+pub const LOSS: &str = "gfn_learner_loss";
+/// Seconds per update (forward, backward, optimizer step).
+pub const UPDATE_DURATION: &str = "gfn_learner_update_duration_seconds";
+/// Exact L1 of the latest evaluation.
+pub const EXACT_L1: &str = "gfn_learner_exact_l1";
+/// Empirical L1 of the latest evaluation.
+pub const EMPIRICAL_L1: &str = "gfn_learner_empirical_l1";
+/// Distinct modes found so far.
+pub const MODES_FOUND: &str = "gfn_learner_modes_found";
+/// Learned log Z of the latest evaluation.
+pub const LEARNED_LOG_Z: &str = "gfn_learner_learned_log_z";
+/// Trajectories waiting in the training queue.
+pub const QUEUE_DEPTH: &str = "gfn_learner_queue_depth";
+/// Policy lag of received trajectories, in updates.
+pub const POLICY_LAG: &str = "gfn_learner_policy_lag_updates";
+/// Newest published weights version.
+pub const WEIGHTS_VERSION: &str = "gfn_learner_weights_version";
+/// Actors currently streaming weights.
+pub const CONNECTED_ACTORS: &str = "gfn_learner_connected_actors";
+/// Actors registered since start.
+pub const ACTORS_REGISTERED: &str = "gfn_learner_actors_registered_total";
+/// Encoded bytes of received trajectory batches.
+pub const BYTES_RECEIVED: &str = "gfn_learner_received_bytes_total";
+/// Weights bytes sent to actors.
+pub const WEIGHTS_BYTES_SENT: &str = "gfn_learner_weights_sent_bytes_total";
+/// Checkpoints written.
+pub const CHECKPOINTS: &str = "gfn_learner_checkpoints_total";
+
+/// Installs the global Prometheus recorder and returns its handle.
+pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(POLICY_LAG.into()),
+            &[0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(UPDATE_DURATION.into()),
+            &[0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256],
+        )?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder)?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(TRAJECTORIES_RECEIVED, "Trajectories received over gRPC, valid or not.");
+    describe_counter!(TRAJECTORIES_REJECTED, "Trajectories rejected as malformed, by reason.");
+    describe_counter!(TRAJECTORIES_STALE, "Trajectories dropped for exceeding the maximum policy lag.");
+    describe_counter!(TRAJECTORIES_TRAINED, "Trajectories trained on.");
+    describe_counter!(REQUESTS_REJECTED, "Submit calls refused as a whole, by reason.");
+    describe_counter!(UPDATES, "Parameter updates applied.");
+    describe_gauge!(LOSS, "Loss of the latest update.");
+    describe_histogram!(UPDATE_DURATION, metrics::Unit::Seconds, "Time per update.");
+    describe_gauge!(EXACT_L1, "Exact L1 distance between the policy's terminal distribution and R/Z.");
+    describe_gauge!(EMPIRICAL_L1, "Empirical L1 distance from fresh samples.");
+    describe_gauge!(MODES_FOUND, "Distinct reward modes visited so far.");
+    describe_gauge!(LEARNED_LOG_Z, "Learned log partition function.");
+    describe_gauge!(QUEUE_DEPTH, "Trajectories waiting in the training queue.");
+    describe_histogram!(POLICY_LAG, "Updates between the sampling policy and the learner.");
+    describe_gauge!(WEIGHTS_VERSION, "Newest published weights version.");
+    describe_gauge!(CONNECTED_ACTORS, "Actors currently streaming weights.");
+    describe_counter!(ACTORS_REGISTERED, "Actor registrations since start.");
+    describe_counter!(BYTES_RECEIVED, metrics::Unit::Bytes, "Encoded bytes of trajectory batches received.");
+    describe_counter!(WEIGHTS_BYTES_SENT, metrics::Unit::Bytes, "Weights bytes streamed to actors.");
+    describe_counter!(CHECKPOINTS, "Checkpoints written.");
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, handle: PrometheusHandle, shutdown: CancellationToken) {
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                handle.run_upkeep();
+                handle.render()
+            }
+        }),
+    );
+    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+        tracing::warn!(%error, "metrics endpoint stopped");
+    }
+}
+
+/// Binds the metrics endpoint's listener.
+pub async fn bind(address: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}

@@ -1,0 +1,176 @@
+//! Starts a learner: resumes from the newest checkpoint, serves gRPC and `/metrics`, runs the
+//! training thread, and shuts everything down on SIGTERM/SIGINT or when training is done.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use rand::RngExt;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use gfn_common::checkpoint;
+use gfn_common::config::{EnvConfig, ObjectiveConfig, RunConfig};
+use gfn_common::env::{Environment, Hypergrid};
+use gfn_common::learner::FlowMatchingLearner;
+use gfn_common::metrics::JsonLinesLog;
+use gfn_common::optim::AdamConfig;
+use gfn_common::reward::HypergridReward;
+use gfn_common::trainer::TrainerProgress;
+use gfn_proto::v1::learner_server::LearnerServer;
+
+use crate::metrics;
+use crate::service::LearnerService;
+use crate::state::RunState;
+use crate::training::{TrainingLoop, snapshot};
+
+/// Runs a learner to completion on its own tokio runtime.
+pub fn run(config: RunConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("gfn-learner-io")
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let handle = runtime.handle().clone();
+    runtime.block_on(serve(config, handle))
+}
+
+fn new_run_id() -> String {
+    let suffix: u64 = rand::rng().random();
+    format!("run-{suffix:016x}")
+}
+
+async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
+    tch::set_num_threads(config.training.intra_op_threads as i32);
+    tch::manual_seed(config.seed as i64);
+    let EnvConfig::Hypergrid(grid) = &config.env;
+    let env = Hypergrid::new(grid.ndim, grid.height);
+    let reward = HypergridReward::new(grid.height, grid.r0, grid.r1, grid.r2);
+    let ObjectiveConfig::FlowMatching(fm) = &config.objective;
+    let mut learner = FlowMatchingLearner::new(
+        tch::Device::cuda_if_available(),
+        env.feature_dim(),
+        env.num_actions(),
+        config.policy.hidden,
+        config.policy.hidden_layers,
+        AdamConfig::with_learning_rate(config.training.learning_rate),
+        fm.objective(),
+    );
+    let mut progress: TrainerProgress<<Hypergrid as Environment>::State> = TrainerProgress::new();
+    if let Some(dir) = &config.checkpoint.dir {
+        let found = checkpoint::newest_valid(dir, |_, tensors, metadata| {
+            let json = metadata.get(checkpoint::PROGRESS).ok_or("no progress record")?;
+            let restored: TrainerProgress<_> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+            learner.load_state_tensors(tensors)?;
+            Ok(restored)
+        })?;
+        if let Some((path, restored)) = found {
+            println!("gfn-learner resumed from {} at update {}", path.display(), restored.update);
+            progress = restored;
+        }
+    }
+    let run_id = progress.run_id.clone().unwrap_or_else(new_run_id);
+    progress.run_id = Some(run_id.clone());
+
+    let metrics_handle = metrics::install_recorder()?;
+    let (weights_sender, weights) = watch::channel(snapshot(&learner, progress.update)?);
+    let (queue, queue_receiver) = mpsc::channel(config.learner.queue_capacity);
+    let shutdown = CancellationToken::new();
+    let log = match &config.evaluation.log_path {
+        Some(path) => {
+            Some(JsonLinesLog::append(path).with_context(|| format!("opening {}", path.display()))?)
+        }
+        None => None,
+    };
+    let state = Arc::new(RunState {
+        run_id: run_id.clone(),
+        config_toml: config.to_toml_string(),
+        config: config.clone(),
+        env: env.clone(),
+        version: AtomicU64::new(progress.update),
+        finished: AtomicBool::new(false),
+        next_actor_id: AtomicU64::new(1),
+        queue,
+        weights,
+        shutdown: shutdown.clone(),
+    });
+
+    let listener = TcpListener::bind(&config.learner.listen)
+        .await
+        .with_context(|| format!("binding gRPC address {}", config.learner.listen))?;
+    let address = listener.local_addr()?;
+    println!("gfn-learner listening on {address} run {run_id}");
+    let metrics_task = if config.learner.metrics_listen.is_empty() {
+        None
+    } else {
+        let (metrics_listener, metrics_address) = metrics::bind(&config.learner.metrics_listen)
+            .await
+            .with_context(|| format!("binding metrics address {}", config.learner.metrics_listen))?;
+        println!("gfn-learner metrics on http://{metrics_address}/metrics");
+        Some(tokio::spawn(metrics::serve(metrics_listener, metrics_handle, shutdown.clone())))
+    };
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+    let service = LearnerServer::new(LearnerService::new(state.clone()))
+        .max_decoding_message_size(config.learner.max_message_bytes)
+        .max_encoding_message_size(config.learner.max_message_bytes);
+    let server_shutdown = shutdown.clone();
+    let server =
+        tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener),
+            server_shutdown.cancelled_owned(),
+        ));
+
+    let training = TrainingLoop {
+        state: state.clone(),
+        reward,
+        learner,
+        progress,
+        queue: queue_receiver,
+        weights: weights_sender,
+        log,
+        runtime: runtime.clone(),
+    };
+    let trainer =
+        std::thread::Builder::new().name("gfn-learner-train".into()).spawn(move || training.run())?;
+    let outcome = tokio::task::spawn_blocking(move || trainer.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the training thread panicked"))?;
+    let finished = outcome.as_ref().is_ok_and(|p| p.update >= config.training.updates);
+    if finished {
+        state.finished.store(true, Ordering::Release);
+        let progress = outcome.as_ref().expect("checked");
+        println!("gfn-learner finished: {} updates, {} trajectories", progress.update, progress.trajectories);
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs_f64(config.learner.linger_seconds)) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+    shutdown.cancel();
+    server.await?.context("gRPC server")?;
+    if let Some(task) = metrics_task {
+        task.await?;
+    }
+    outcome.map(|_| ())
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::warn!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        _ = shutdown.cancelled() => return,
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,199 @@
+//! The `gfn.v1.Learner` gRPC service: registration, trajectory ingestion, weight broadcast.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use gfn_common::env::Environment;
+use gfn_common::trajectory::{Trajectory, replay};
+use gfn_proto::v1::{self, learner_server::Learner};
+
+use crate::metrics as m;
+use crate::state::{RunState, WeightsSnapshot};
+
+/// The service over a shared [`RunState`].
+pub struct LearnerService<E: Environment> {
+    state: Arc<RunState<E>>,
+}
+
+impl<E: Environment> LearnerService<E> {
+    /// A service answering for `state`.
+    pub fn new(state: Arc<RunState<E>>) -> Self {
+        Self { state }
+    }
+
+    fn check_run(&self, run_id: &str) -> Result<(), Status> {
+        if run_id == self.state.run_id {
+            Ok(())
+        } else {
+            metrics::counter!(m::REQUESTS_REJECTED, "reason" => "unknown_run").increment(1);
+            Err(Status::failed_precondition(format!(
+                "unknown run id {run_id:?}: this learner runs {:?}; register again",
+                self.state.run_id
+            )))
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl<E> Learner for LearnerService<E>
+where
+    E: Environment + 'static,
+    E::State: 'static,
+{
+    async fn register(
+        &self,
+        request: Request<v1::RegisterRequest>,
+    ) -> Result<Response<v1::RegisterReply>, Status> {
+        let request = request.into_inner();
+        if request.protocol_version != gfn_proto::PROTOCOL_VERSION {
+            return Err(Status::failed_precondition(format!(
+                "protocol version {} is not supported; this learner speaks {}",
+                request.protocol_version,
+                gfn_proto::PROTOCOL_VERSION
+            )));
+        }
+        let actor_id = self.state.next_actor_id.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(m::ACTORS_REGISTERED).increment(1);
+        tracing::info!(actor = %request.actor_name, actor_id, "actor registered");
+        Ok(Response::new(v1::RegisterReply {
+            run_id: self.state.run_id.clone(),
+            actor_id,
+            config_toml: self.state.config_toml.clone(),
+            weights_version: self.state.weights.borrow().version,
+        }))
+    }
+
+    async fn submit_trajectories(
+        &self,
+        request: Request<v1::TrajectoryBatch>,
+    ) -> Result<Response<v1::SubmitReply>, Status> {
+        let batch = request.into_inner();
+        metrics::counter!(m::BYTES_RECEIVED).increment(batch.encoded_len() as u64);
+        self.check_run(&batch.run_id)?;
+        let state = &self.state;
+        let finished_reply = |accepted, dropped_stale| v1::SubmitReply {
+            accepted,
+            dropped_stale,
+            learner_version: state.version(),
+            run_finished: state.is_finished(),
+        };
+        if state.is_finished() {
+            return Ok(Response::new(finished_reply(0, 0)));
+        }
+        metrics::counter!(m::TRAJECTORIES_RECEIVED).increment(batch.trajectories.len() as u64);
+        let max_lag = state.config.learner.max_policy_lag;
+        let mut rejected = Vec::new();
+        let mut valid = Vec::with_capacity(batch.trajectories.len());
+        let mut stale = 0u32;
+        for (index, wire) in batch.trajectories.into_iter().enumerate() {
+            match Trajectory::try_from(wire).and_then(|t| replay(&state.env, &t)) {
+                Ok(replayed) => {
+                    let lag = state.version().saturating_sub(replayed.policy_version);
+                    metrics::histogram!(m::POLICY_LAG).record(lag as f64);
+                    if lag > max_lag {
+                        stale += 1;
+                    } else {
+                        valid.push(replayed);
+                    }
+                }
+                Err(error) => {
+                    metrics::counter!(m::TRAJECTORIES_REJECTED, "reason" => error.reason()).increment(1);
+                    rejected.push(format!("trajectory {index}: {error}"));
+                }
+            }
+        }
+        if stale > 0 {
+            metrics::counter!(m::TRAJECTORIES_STALE).increment(stale as u64);
+        }
+        let accepted = valid.len() as u32;
+        for replayed in valid {
+            tokio::select! {
+                sent = state.queue.send(replayed) => {
+                    if sent.is_err() {
+                        return Err(Status::unavailable("the learner is shutting down"));
+                    }
+                }
+                _ = state.shutdown.cancelled() => return Err(Status::unavailable("the learner is shutting down")),
+            }
+        }
+        if !rejected.is_empty() {
+            tracing::warn!(
+                actor_id = batch.actor_id,
+                rejected = rejected.len(),
+                "malformed trajectories rejected"
+            );
+            return Err(Status::invalid_argument(format!(
+                "{} of {} trajectories rejected ({}); the other {} were accepted",
+                rejected.len(),
+                rejected.len() + accepted as usize + stale as usize,
+                rejected.join("; "),
+                accepted as usize + stale as usize,
+            )));
+        }
+        Ok(Response::new(finished_reply(accepted, stale)))
+    }
+
+    type WatchWeightsStream = ReceiverStream<Result<v1::WeightsChunk, Status>>;
+
+    async fn watch_weights(
+        &self,
+        request: Request<v1::WatchWeightsRequest>,
+    ) -> Result<Response<Self::WatchWeightsStream>, Status> {
+        let request = request.into_inner();
+        self.check_run(&request.run_id)?;
+        let (sender, receiver) = mpsc::channel(4);
+        let mut weights = self.state.weights.clone();
+        let shutdown = self.state.shutdown.clone();
+        let chunk_bytes = self.state.config.learner.weights_chunk_bytes;
+        // "0 for none": a client with version 0 simply receives version 0 again.
+        let mut have = (request.have_version > 0).then_some(request.have_version);
+        let actor_id = request.actor_id;
+        tokio::spawn(async move {
+            metrics::gauge!(m::CONNECTED_ACTORS).increment(1.0);
+            loop {
+                let snapshot: Arc<WeightsSnapshot> = weights.borrow_and_update().clone();
+                if have.is_none_or(|have| snapshot.version > have) {
+                    if send_snapshot(&sender, &snapshot, chunk_bytes).await.is_err() {
+                        break;
+                    }
+                    have = Some(snapshot.version);
+                }
+                tokio::select! {
+                    changed = weights.changed() => if changed.is_err() { break },
+                    _ = sender.closed() => break,
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+            metrics::gauge!(m::CONNECTED_ACTORS).decrement(1.0);
+            tracing::debug!(actor_id, "weights stream closed");
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+}
+
+/// Sends one snapshot as chunks; fails if the client went away.
+async fn send_snapshot(
+    sender: &mpsc::Sender<Result<v1::WeightsChunk, Status>>,
+    snapshot: &WeightsSnapshot,
+    chunk_bytes: usize,
+) -> Result<(), ()> {
+    let chunks: Vec<&[u8]> = snapshot.bytes.chunks(chunk_bytes).collect();
+    let chunk_count = chunks.len() as u32;
+    for (index, data) in chunks.into_iter().enumerate() {
+        let chunk = v1::WeightsChunk {
+            version: snapshot.version,
+            chunk_index: index as u32,
+            chunk_count,
+            total_bytes: snapshot.bytes.len() as u64,
+            data: data.to_vec(),
+        };
+        sender.send(Ok(chunk)).await.map_err(|_| ())?;
+        metrics::counter!(m::WEIGHTS_BYTES_SENT).increment(data.len() as u64);
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! What the gRPC service and the training thread share.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use gfn_common::config::RunConfig;
+use gfn_common::env::Environment;
+use gfn_common::trajectory::ReplayedTrajectory;
+
+/// One published version of the policy weights.
+#[derive(Debug)]
+pub struct WeightsSnapshot {
+    /// The learner's update count when the weights were taken.
+    pub version: u64,
+    /// The weights as a safetensors file.
+    pub bytes: Vec<u8>,
+}
+
+/// State shared by the gRPC handlers and the training thread.
+pub struct RunState<E: Environment> {
+    /// Identifies the run; stable across restarts from a checkpoint.
+    pub run_id: String,
+    /// The run configuration.
+    pub config: RunConfig,
+    /// The configuration as TOML, sent to registering actors.
+    pub config_toml: String,
+    /// The environment trajectories are replayed in.
+    pub env: E,
+    /// Updates applied so far (the current policy version).
+    pub version: AtomicU64,
+    /// Set once the last update is done.
+    pub finished: AtomicBool,
+    /// Next actor id to hand out.
+    pub next_actor_id: AtomicU64,
+    /// Validated trajectories on their way to the training thread.
+    pub queue: mpsc::Sender<ReplayedTrajectory<E::State>>,
+    /// The newest weights.
+    pub weights: watch::Receiver<Arc<WeightsSnapshot>>,
+    /// Cancelled when the learner shuts down.
+    pub shutdown: CancellationToken,
+}
+
+impl<E: Environment> RunState<E> {
+    /// The current policy version.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Whether the run has finished training.
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+}

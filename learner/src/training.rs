@@ -1,0 +1,186 @@
+//! The training thread: owns the network and optimizer (tch is not async), pulls validated
+//! trajectories from the bounded queue, applies updates, publishes weights, evaluates and
+//! checkpoints. Publishing is a `watch` send of an `Arc`: it never waits for actors.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashSet;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, watch};
+
+use gfn_common::checkpoint::{self, Metadata};
+use gfn_common::env::Enumerable;
+use gfn_common::eval::{Evaluator, TrainingCounters};
+use gfn_common::learner::FlowMatchingLearner;
+use gfn_common::metrics::JsonLinesLog;
+use gfn_common::reward::Reward;
+use gfn_common::trainer::TrainerProgress;
+use gfn_common::trajectory::ReplayedTrajectory;
+use gfn_common::weights::to_safetensors_bytes;
+
+use crate::metrics as m;
+use crate::progress::evaluation_line;
+use crate::state::{RunState, WeightsSnapshot};
+
+/// Everything the training thread owns.
+pub struct TrainingLoop<E: Enumerable, R> {
+    /// Shared with the service.
+    pub state: Arc<RunState<E>>,
+    /// Used to recognise modes.
+    pub reward: R,
+    /// The network and optimizer.
+    pub learner: FlowMatchingLearner,
+    /// Where training stands (restored from a checkpoint or new).
+    pub progress: TrainerProgress<E::State>,
+    /// Validated trajectories from the service.
+    pub queue: mpsc::Receiver<ReplayedTrajectory<E::State>>,
+    /// Where new weights are published.
+    pub weights: watch::Sender<Arc<WeightsSnapshot>>,
+    /// Optional JSON-lines evaluation log.
+    pub log: Option<JsonLinesLog>,
+    /// Runtime used to wait on the queue from this thread.
+    pub runtime: Handle,
+}
+
+/// Serializes the policy of `learner` as a weights snapshot of `version`.
+pub fn snapshot(learner: &FlowMatchingLearner, version: u64) -> anyhow::Result<Arc<WeightsSnapshot>> {
+    let bytes = to_safetensors_bytes(&learner.policy_tensors())?;
+    Ok(Arc::new(WeightsSnapshot { version, bytes }))
+}
+
+impl<E, R> TrainingLoop<E, R>
+where
+    E: Enumerable,
+    E::State: Serialize + DeserializeOwned,
+    R: Reward<E::State>,
+{
+    /// Trains until `training.updates` or until shutdown; checkpoints on the way out.
+    pub fn run(mut self) -> anyhow::Result<TrainerProgress<E::State>> {
+        let config = self.state.config.clone();
+        let state = Arc::clone(&self.state);
+        let env = &state.env;
+        let mut evaluator =
+            Evaluator::new(env, &self.reward, config.evaluation.empirical_samples, !config.seed)?;
+        let mut modes_found: FxHashSet<E::State> = self.progress.modes_found.iter().cloned().collect();
+        let session_start_seconds = self.progress.training_seconds;
+        let started = Instant::now();
+        let mut last_checkpoint = Instant::now();
+        let mut last_checkpointed_update = self.progress.update;
+        let mut loss_sum = 0.0;
+        let mut loss_count = 0u64;
+        let batch_size = config.training.batch_size;
+        let mut batch = Vec::with_capacity(batch_size);
+        while self.progress.update < config.training.updates {
+            batch.clear();
+            while batch.len() < batch_size {
+                let shutdown = self.state.shutdown.clone();
+                let next = self.runtime.block_on(async {
+                    tokio::select! {
+                        next = self.queue.recv() => next,
+                        _ = shutdown.cancelled() => None,
+                    }
+                });
+                match next {
+                    Some(trajectory) => batch.push(trajectory),
+                    None => break,
+                }
+            }
+            if batch.len() < batch_size {
+                break; // shutting down
+            }
+            metrics::gauge!(m::QUEUE_DEPTH).set(self.queue.len() as f64);
+            for trajectory in &batch {
+                if self.reward.is_mode(trajectory.terminal()) {
+                    modes_found.insert(trajectory.terminal().clone());
+                }
+            }
+            let update_started = Instant::now();
+            let stats = self.learner.update(env, &batch);
+            metrics::histogram!(m::UPDATE_DURATION).record(update_started.elapsed().as_secs_f64());
+            self.progress.update += 1;
+            self.progress.trajectories += batch.len() as u64;
+            self.state.version.store(self.progress.update, Ordering::Release);
+            metrics::counter!(m::UPDATES).increment(1);
+            metrics::counter!(m::TRAJECTORIES_TRAINED).increment(batch.len() as u64);
+            metrics::gauge!(m::LOSS).set(stats.loss);
+            loss_sum += stats.loss;
+            loss_count += 1;
+            let last_update = self.progress.update == config.training.updates;
+            if self.progress.update % config.learner.weights_interval_updates == 0 || last_update {
+                self.publish()?;
+            }
+            if self.progress.update % config.evaluation.interval_updates == 0 || last_update {
+                self.progress.training_seconds = session_start_seconds + started.elapsed().as_secs_f64();
+                let record = evaluator.evaluate(
+                    self.learner.network(),
+                    TrainingCounters {
+                        update: self.progress.update,
+                        trajectories: self.progress.trajectories,
+                        training_seconds: self.progress.training_seconds,
+                        mean_loss: loss_sum / loss_count.max(1) as f64,
+                        modes_found: modes_found.len(),
+                    },
+                );
+                loss_sum = 0.0;
+                loss_count = 0;
+                metrics::gauge!(m::EXACT_L1).set(record.exact_l1);
+                if let Some(l1) = record.empirical_l1 {
+                    metrics::gauge!(m::EMPIRICAL_L1).set(l1);
+                }
+                metrics::gauge!(m::MODES_FOUND).set(record.modes_found as f64);
+                metrics::gauge!(m::LEARNED_LOG_Z).set(record.learned_log_z.unwrap_or(f64::NAN));
+                println!("{}", evaluation_line(&record));
+                if let Some(log) = &mut self.log {
+                    log.write(&record)?;
+                }
+            }
+            let by_count = config.checkpoint.interval_updates > 0
+                && self.progress.update % config.checkpoint.interval_updates == 0;
+            let by_time = config.checkpoint.interval_seconds > 0.0
+                && last_checkpoint.elapsed() >= Duration::from_secs_f64(config.checkpoint.interval_seconds);
+            if by_count || by_time || last_update {
+                self.progress.training_seconds = session_start_seconds + started.elapsed().as_secs_f64();
+                self.checkpoint(&modes_found)?;
+                last_checkpoint = Instant::now();
+                last_checkpointed_update = self.progress.update;
+            }
+        }
+        if self.progress.update != last_checkpointed_update {
+            self.progress.training_seconds = session_start_seconds + started.elapsed().as_secs_f64();
+            self.checkpoint(&modes_found)?;
+        }
+        Ok(self.progress)
+    }
+
+    fn publish(&self) -> anyhow::Result<()> {
+        let snapshot = snapshot(&self.learner, self.progress.update)?;
+        metrics::gauge!(m::WEIGHTS_VERSION).set(snapshot.version as f64);
+        self.weights.send_replace(snapshot);
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, modes_found: &FxHashSet<E::State>) -> anyhow::Result<()> {
+        let Some(dir) = self.state.config.checkpoint.dir.clone() else {
+            return Ok(());
+        };
+        self.progress.modes_found = modes_found.iter().cloned().collect();
+        let metadata = Metadata::from([
+            (checkpoint::PROGRESS.to_string(), serde_json::to_string(&self.progress)?),
+            (checkpoint::CONFIG.to_string(), self.state.config_toml.clone()),
+        ]);
+        let path = checkpoint::save(
+            &dir,
+            self.progress.update,
+            &self.learner.state_tensors(),
+            &metadata,
+            self.state.config.checkpoint.keep,
+        )?;
+        metrics::counter!(m::CHECKPOINTS).increment(1);
+        tracing::info!(path = %path.display(), update = self.progress.update, "checkpoint written");
+        Ok(())
+    }
+}
