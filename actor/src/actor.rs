@@ -98,8 +98,8 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
             shutdown.clone(),
         ));
         let (job_sender, jobs) =
-            crossbeam_channel::bounded(config.actor.reward_threads * config.actor.rollout_batch * 2);
-        let (result_sender, results) = mpsc::channel(config.actor.submit_batch * 4);
+            crossbeam_channel::bounded(config.actor.reward_threads);
+        let (result_sender, results) = mpsc::channel(config.actor.submit_batch);
         let reward_stats = Arc::new(RewardStats::default());
         let cost = SyntheticCost {
             cpu: Duration::from_secs_f64(config.actor.reward_cpu_cost_ms / 1e3),

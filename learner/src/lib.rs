@@ -5,6 +5,8 @@
 //! # Layout
 //! - [`cli`]: shared command-line plumbing (config loading with exit code 64, logging).
 //! - [`train_command`]: `gfn train`, the single-process trainer with a progress view.
+//! - [`launch_command`]: `gfn launch`, a learner and N actor processes on loopback.
+//! - [`sample_command`]: `gfn sample`, drawing objects from a checkpoint into a CSV file.
 //! - [`progress`]: the terminal progress bar and the JSON-lines log as a training observer.
 //! - [`server`]: the `gfn-learner` process: startup, resume, shutdown.
 //! - [`service`]: the `gfn.v1.Learner` gRPC service (registration, ingestion, weights).
@@ -13,8 +15,10 @@
 //! - [`metrics`]: metric names and the Prometheus endpoint.
 
 pub mod cli;
+pub mod launch_command;
 pub mod metrics;
 pub mod progress;
+pub mod sample_command;
 pub mod server;
 pub mod service;
 pub mod state;

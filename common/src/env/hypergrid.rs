@@ -113,6 +113,11 @@ impl Environment for Hypergrid {
         self.ndim * self.height
     }
 
+    /// Coordinates separated by spaces, e.g. `1 6 6 1`.
+    fn describe(&self, state: &GridState) -> String {
+        state.iter().map(u16::to_string).collect::<Vec<_>>().join(" ")
+    }
+
     fn encode(&self, state: &GridState, out: &mut [f32]) {
         out.fill(0.0);
         for (d, &coordinate) in state.iter().enumerate() {

@@ -70,6 +70,11 @@ pub trait Environment: Send + Sync {
     /// Writes the network input for `state` into `out` (length `feature_dim()`).
     fn encode(&self, state: &Self::State, out: &mut [f32]);
 
+    /// A human-readable rendering of a terminal object (for CSV output and logs).
+    fn describe(&self, state: &Self::State) -> String {
+        format!("{state:?}")
+    }
+
     /// Checks that `action` is allowed in `state`, with a descriptive error if not.
     fn check_action(&self, state: &Self::State, action: Action) -> Result<(), EnvError> {
         let num_actions = self.num_actions();

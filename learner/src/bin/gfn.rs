@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use gfn_learner::cli::init_logging;
+use gfn_learner::launch_command::{self, LaunchArgs};
+use gfn_learner::sample_command::{self, SampleArgs};
 use gfn_learner::train_command::{self, TrainArgs};
 
 /// gfn: distributed GFlowNet training.
@@ -23,6 +25,11 @@ enum Command {
     /// Train in this process (sampling and learning alternate on one thread) and report the
     /// exact L1 distance to R/Z, modes found, log Z and the time per phase.
     Train(TrainArgs),
+    /// Launch one learner and N actors as separate processes on loopback (the distributed
+    /// system on one machine), with one progress view; Ctrl-C stops them all cleanly.
+    Launch(LaunchArgs),
+    /// Draw objects from a trained policy (a checkpoint) and write them with their rewards as CSV.
+    Sample(SampleArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +37,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train_command::run(args),
+        Command::Launch(args) => launch_command::run(args),
+        Command::Sample(args) => sample_command::run(args),
     };
     match result {
         Ok(code) => code,

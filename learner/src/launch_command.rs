@@ -1,0 +1,181 @@
+//! `gfn launch`: one learner and N actors as separate processes on loopback, one progress
+//! view, signals forwarded, clean exit.
+
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::cli::{config_failure, load_config};
+
+/// Arguments of `gfn launch`.
+#[derive(Debug, Args)]
+pub struct LaunchArgs {
+    /// Run configuration (TOML); the embedded default (4-D hypergrid) without it.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Number of actor processes.
+    #[arg(long, default_value_t = 2)]
+    pub actors: usize,
+    /// Override `training.updates`.
+    #[arg(long)]
+    pub updates: Option<u64>,
+    /// Override `seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override `checkpoint.dir` (the learner resumes from it).
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Override `evaluation.log_path` (JSON lines).
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Override `learner.metrics_listen` ("" disables it).
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// No progress bar (evaluation lines are still printed).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Runs `gfn launch`.
+pub fn run(args: LaunchArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match load_config(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => return Ok(config_failure(&error)),
+    };
+    if let Some(updates) = args.updates {
+        config.training.updates = updates;
+    }
+    if let Err(error) = config.validate() {
+        return Ok(config_failure(&error));
+    }
+    if args.actors == 0 {
+        bail!("--actors must be at least 1");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(launch(args, config.training.updates))
+}
+
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::current_exe()?.with_file_name(name);
+    if !path.exists() {
+        bail!("{} not found next to gfn (build all binaries: cargo build --release)", path.display());
+    }
+    Ok(path)
+}
+
+fn terminate(child: &Child) {
+    if let Some(pid) = child.id() {
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+    }
+}
+
+async fn launch(args: LaunchArgs, updates: u64) -> anyhow::Result<ExitCode> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut learner_command = Command::new(sibling("gfn-learner")?);
+    learner_command.args(["--listen", "127.0.0.1:0"]);
+    if let Some(config) = &args.config {
+        learner_command.arg("--config").arg(config);
+    }
+    if let Some(updates) = args.updates {
+        learner_command.args(["--updates", &updates.to_string()]);
+    }
+    if let Some(seed) = args.seed {
+        learner_command.args(["--seed", &seed.to_string()]);
+    }
+    if let Some(dir) = &args.checkpoint_dir {
+        learner_command.arg("--checkpoint-dir").arg(dir);
+    }
+    if let Some(log) = &args.log {
+        learner_command.arg("--log").arg(log);
+    }
+    if let Some(listen) = &args.metrics_listen {
+        learner_command.args(["--metrics-listen", listen]);
+    }
+    let mut learner =
+        learner_command.stdout(Stdio::piped()).kill_on_drop(true).spawn().context("starting gfn-learner")?;
+    let mut lines = BufReader::new(learner.stdout.take().expect("piped")).lines();
+
+    let bar = if args.no_progress { ProgressBar::hidden() } else { ProgressBar::new(updates) };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} updates {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let print = |bar: &ProgressBar, line: String| {
+        if bar.is_hidden() {
+            println!("{line}");
+        } else {
+            bar.println(line);
+        }
+    };
+    let address = loop {
+        match lines.next_line().await? {
+            Some(line) => {
+                let address = line
+                    .strip_prefix("gfn-learner listening on ")
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(str::to_string);
+                print(&bar, line);
+                if let Some(address) = address {
+                    break address;
+                }
+            }
+            None => {
+                let status = learner.wait().await?;
+                bail!("gfn-learner exited before listening ({status})");
+            }
+        }
+    };
+    let actor_binary = sibling("gfn-actor")?;
+    let mut actors = Vec::with_capacity(args.actors);
+    for i in 0..args.actors {
+        let actor = Command::new(&actor_binary)
+            .args(["--learner", &address, "--name", &format!("actor-{i}")])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting gfn-actor")?;
+        actors.push(actor);
+    }
+    let (mut terminate_signal, mut interrupt_signal) =
+        (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    let mut status = None;
+    while status.is_none() {
+        tokio::select! {
+            line = lines.next_line() => match line? {
+                Some(line) => {
+                    if let Some(update) = line.strip_prefix("update").and_then(|r| r.split_whitespace().next()).and_then(|u| u.parse().ok()) {
+                        bar.set_position(update);
+                        if let Some(l1) = line.split("exact L1 ").nth(1).and_then(|r| r.split_whitespace().next()) {
+                            bar.set_message(format!("exact L1 {l1}"));
+                        }
+                    }
+                    print(&bar, line);
+                }
+                None => status = Some(learner.wait().await?),
+            },
+            _ = terminate_signal.recv() => terminate(&learner),
+            _ = interrupt_signal.recv() => terminate(&learner),
+        }
+    }
+    bar.finish_and_clear();
+    for actor in &actors {
+        terminate(actor);
+    }
+    for actor in &mut actors {
+        if tokio::time::timeout(Duration::from_secs(10), actor.wait()).await.is_err() {
+            let _ = actor.kill().await;
+        }
+    }
+    let status = status.expect("learner finished");
+    println!("gfn launch: learner exited with {status}; {} actors stopped", actors.len());
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
