@@ -97,8 +97,7 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
             max_backoff,
             shutdown.clone(),
         ));
-        let (job_sender, jobs) =
-            crossbeam_channel::bounded(config.actor.reward_threads);
+        let (job_sender, jobs) = crossbeam_channel::bounded(config.actor.reward_threads);
         let (result_sender, results) = mpsc::channel(config.actor.submit_batch);
         let reward_stats = Arc::new(RewardStats::default());
         let cost = SyntheticCost {

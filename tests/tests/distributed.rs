@@ -1,0 +1,103 @@
+//! The distributed system as users run it: a real `gfn-learner` and real `gfn-actor`
+//! processes talking gRPC over loopback, judged by exact L1 and by the learner's `/metrics`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use support::{Learner, start_actor, wait_until, write_config};
+
+const GRID_2D: &str = "seed = 3\n[env]\ntype = \"hypergrid\"\nndim = 2\n";
+
+fn config(dir: &std::path::Path, updates: u64, extra: &str) -> std::path::PathBuf {
+    write_config(
+        dir,
+        "run.toml",
+        &format!(
+            "{GRID_2D}[training]\nupdates = {updates}\n[evaluation]\ninterval_updates = 250\nempirical_samples = 0\n\
+             [learner]\nlinger_seconds = 1.0\n{extra}"
+        ),
+    )
+}
+
+/// (1) Learner + 3 actors train the 2-D grid to exact L1 ≤ 0.05; every process exits 0.
+#[test]
+fn learner_and_three_actors_train_the_2d_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut learner = Learner::start(&config(dir.path(), 1500, ""), "127.0.0.1:0", &[]);
+    let mut actors: Vec<_> = (0..3).map(|i| start_actor(&learner.address, &format!("a{i}"))).collect();
+    assert!(learner.process.wait(Duration::from_secs(120)).success());
+    let evaluations = learner.evaluations();
+    let &(update, l1) = evaluations.last().expect("the learner evaluated");
+    assert_eq!(update, 1500);
+    assert!(l1 <= 0.05, "exact L1 {l1}; evaluations {evaluations:?}");
+    for actor in &mut actors {
+        // the learner told them the run was over
+        assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
+        assert!(actor.output().iter().any(|l| l.contains("accepted")));
+    }
+}
+
+/// (2) An actor killed with SIGKILL mid-run: training continues without a stall over a second.
+#[test]
+fn killing_an_actor_does_not_stall_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut learner = Learner::start(&config(dir.path(), 100_000, ""), "127.0.0.1:0", &[]);
+    let actors: Vec<_> = (0..2).map(|i| start_actor(&learner.address, &format!("a{i}"))).collect();
+    wait_until(Duration::from_secs(30), "training to start", || {
+        learner.metric("gfn_learner_updates_total") >= 200.0
+    });
+    actors[0].signal(Signal::SIGKILL);
+    let killed_at = Instant::now();
+    let mut last = learner.metric("gfn_learner_updates_total");
+    let mut last_progress = Instant::now();
+    let mut longest_stall = Duration::ZERO;
+    while killed_at.elapsed() < Duration::from_secs(4) {
+        std::thread::sleep(Duration::from_millis(50));
+        let updates = learner.metric("gfn_learner_updates_total");
+        if updates > last {
+            last = updates;
+            last_progress = Instant::now();
+        }
+        longest_stall = longest_stall.max(last_progress.elapsed());
+    }
+    assert!(longest_stall < Duration::from_secs(1), "training stalled for {longest_stall:?}");
+    assert!(last >= 400.0, "only {last} updates");
+    learner.process.signal(Signal::SIGTERM);
+    assert!(learner.process.wait(Duration::from_secs(30)).success());
+}
+
+/// (3) The learner killed with SIGKILL and restarted on the same address resumes from its
+/// checkpoint; the actors reconnect on their own and the run completes.
+#[test]
+fn killed_learner_resumes_from_checkpoint_and_actors_reconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = dir.path().join("checkpoints");
+    let config = config(
+        dir.path(),
+        1500,
+        &format!("[checkpoint]\ndir = {:?}\ninterval_updates = 200\n", checkpoints.display().to_string()),
+    );
+    let first = Learner::start(&config, "127.0.0.1:0", &[]);
+    let address = first.address.clone();
+    let mut actors: Vec<_> = (0..2).map(|i| start_actor(&address, &format!("a{i}"))).collect();
+    wait_until(Duration::from_secs(60), "a checkpoint past update 400", || {
+        first.metric("gfn_learner_updates_total") >= 450.0
+    });
+    first.process.signal(Signal::SIGKILL);
+    drop(first);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut second = Learner::start(&config, &address, &[]);
+    let resumed_at = second.process.wait_for(Duration::from_secs(10), |line| {
+        line.strip_prefix("gfn-learner resumed from ")?.rsplit(' ').next()?.parse::<u64>().ok()
+    });
+    assert!(resumed_at >= 400, "resumed at update {resumed_at}");
+    assert!(second.process.wait(Duration::from_secs(120)).success(), "{:?}", second.process.output());
+    let evaluations = second.evaluations();
+    assert_eq!(evaluations.last().map(|e| e.0), Some(1500), "{evaluations:?}");
+    assert!(evaluations.first().unwrap().0 > resumed_at, "evaluations restarted from 0: {evaluations:?}");
+    for actor in &mut actors {
+        assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
+    }
+}

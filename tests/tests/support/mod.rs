@@ -1,0 +1,178 @@
+//! Real processes for end-to-end tests: `gfn-learner` and `gfn-actor` binaries on loopback,
+//! their output collected, and the learner's `/metrics` scraped over HTTP.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A binary of the workspace, built next to the test executable's directory.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first (cargo build --release)",
+        path.display()
+    );
+    path
+}
+
+/// A child process whose stdout lines are collected in the background.
+pub struct Process {
+    pub child: Child,
+    pub lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Process {
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("process starts");
+        let stdout = child.stdout.take().expect("piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits until a line satisfies `find` and returns what it extracts.
+    pub fn wait_for<T>(&self, timeout: Duration, find: impl Fn(&str) -> Option<T>) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(found) = self.lines.lock().unwrap().iter().find_map(|l| find(l)) {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "timed out; output so far: {:?}", self.lines.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// All lines so far.
+    pub fn output(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits for exit, killing the process after `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("process did not exit within {timeout:?}; output: {:?}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running learner with its addresses.
+pub struct Learner {
+    pub process: Process,
+    pub address: String,
+    pub metrics: String,
+}
+
+impl Learner {
+    /// Starts `gfn-learner --config <config> --listen <listen> --metrics-listen 127.0.0.1:0 <extra>`.
+    pub fn start(config: &Path, listen: &str, extra: &[&str]) -> Self {
+        let mut command = Command::new(binary("gfn-learner"));
+        command.arg("--config").arg(config).args(["--listen", listen, "--metrics-listen", "127.0.0.1:0"]);
+        command.args(extra);
+        let process = Process::spawn(command);
+        let address = process.wait_for(Duration::from_secs(30), |line| {
+            line.strip_prefix("gfn-learner listening on ")
+                .and_then(|r| r.split_whitespace().next())
+                .map(String::from)
+        });
+        let metrics = process.wait_for(Duration::from_secs(5), |line| {
+            line.strip_prefix("gfn-learner metrics on http://")
+                .map(|r| r.trim_end_matches("/metrics").to_string())
+        });
+        Self { process, address, metrics }
+    }
+
+    /// Scrapes `/metrics`: sample name (with labels) → value.
+    pub fn scrape(&self) -> HashMap<String, f64> {
+        scrape(&self.metrics)
+    }
+
+    /// A counter or gauge, 0 if absent.
+    pub fn metric(&self, name: &str) -> f64 {
+        self.scrape().get(name).copied().unwrap_or(0.0)
+    }
+
+    /// Evaluation lines printed so far: (update, exact L1).
+    pub fn evaluations(&self) -> Vec<(u64, f64)> {
+        self.process.output().iter().filter_map(|l| parse_evaluation(l)).collect()
+    }
+}
+
+/// Parses `update N ... exact L1 X ...`.
+pub fn parse_evaluation(line: &str) -> Option<(u64, f64)> {
+    let update = line.strip_prefix("update")?.split_whitespace().next()?.parse().ok()?;
+    let l1 = line.split("exact L1 ").nth(1)?.split_whitespace().next()?.parse().ok()?;
+    Some((update, l1))
+}
+
+/// Starts `gfn-actor --learner <address> --name <name>`.
+pub fn start_actor(address: &str, name: &str) -> Process {
+    let mut command = Command::new(binary("gfn-actor"));
+    command.args(["--learner", address, "--name", name]);
+    Process::spawn(command)
+}
+
+/// `GET /metrics` over a plain HTTP/1.0 connection.
+pub fn scrape(address: &str) -> HashMap<String, f64> {
+    let mut stream = TcpStream::connect(address).expect("metrics endpoint reachable");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Writes a run configuration for a small grid with the learner on loopback.
+pub fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Waits until `condition` holds, polling every 50 ms.
+pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
