@@ -93,7 +93,7 @@ pub async fn run_submitter(
                     break;
                 }
                 Err(status) => match status.code() {
-                    tonic::Code::InvalidArgument | tonic::Code::ResourceExhausted => {
+                    tonic::Code::InvalidArgument | tonic::Code::OutOfRange => {
                         tracing::error!(message = status.message(), "learner rejected trajectories");
                         stats.lost += trajectories.len() as u64;
                         break;

@@ -207,7 +207,7 @@ where
         observer.on_update(progress.update, stats.loss);
 
         let final_update = progress.update == config.training.updates;
-        if progress.update % evaluate_every == 0 || final_update {
+        if progress.update.is_multiple_of(evaluate_every) || final_update {
             progress.training_seconds = session_start_seconds + (time.sampling + time.learning).as_secs_f64();
             let eval_started = Instant::now();
             let record = evaluator.evaluate(
@@ -225,7 +225,7 @@ where
             }
         }
         let checkpoint_due =
-            (checkpoint_every > 0 && progress.update % checkpoint_every == 0) || final_update;
+            (checkpoint_every > 0 && progress.update.is_multiple_of(checkpoint_every)) || final_update;
         if let Some(dir) = &config.checkpoint.dir
             && checkpoint_due
         {

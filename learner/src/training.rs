@@ -110,10 +110,10 @@ where
             loss_sum += stats.loss;
             loss_count += 1;
             let last_update = self.progress.update == config.training.updates;
-            if self.progress.update % config.learner.weights_interval_updates == 0 || last_update {
+            if self.progress.update.is_multiple_of(config.learner.weights_interval_updates) || last_update {
                 self.publish()?;
             }
-            if self.progress.update % config.evaluation.interval_updates == 0 || last_update {
+            if self.progress.update.is_multiple_of(config.evaluation.interval_updates) || last_update {
                 self.progress.training_seconds = session_start_seconds + started.elapsed().as_secs_f64();
                 let record = evaluator.evaluate(
                     self.learner.network(),
@@ -139,7 +139,7 @@ where
                 }
             }
             let by_count = config.checkpoint.interval_updates > 0
-                && self.progress.update % config.checkpoint.interval_updates == 0;
+                && self.progress.update.is_multiple_of(config.checkpoint.interval_updates);
             let by_time = config.checkpoint.interval_seconds > 0.0
                 && last_checkpoint.elapsed() >= Duration::from_secs_f64(config.checkpoint.interval_seconds);
             if by_count || by_time || last_update {

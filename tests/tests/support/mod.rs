@@ -31,7 +31,8 @@ pub struct Process {
 
 impl Process {
     fn spawn(mut command: Command) -> Self {
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("process starts");
+        let mut child =
+            command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("process starts");
         let stdout = child.stdout.take().expect("piped");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
@@ -44,11 +45,15 @@ impl Process {
     }
 
     /// Waits until a line satisfies `find` and returns what it extracts.
-    pub fn wait_for<T>(&self, timeout: Duration, find: impl Fn(&str) -> Option<T>) -> T {
+    pub fn wait_for<T>(&mut self, timeout: Duration, find: impl Fn(&str) -> Option<T>) -> T {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(found) = self.lines.lock().unwrap().iter().find_map(|l| find(l)) {
                 return found;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("process exited ({status}) before printing what was awaited: {:?}", self.output());
             }
             assert!(Instant::now() < deadline, "timed out; output so far: {:?}", self.lines.lock().unwrap());
             std::thread::sleep(Duration::from_millis(20));
@@ -101,7 +106,7 @@ impl Learner {
         let mut command = Command::new(binary("gfn-learner"));
         command.arg("--config").arg(config).args(["--listen", listen, "--metrics-listen", "127.0.0.1:0"]);
         command.args(extra);
-        let process = Process::spawn(command);
+        let mut process = Process::spawn(command);
         let address = process.wait_for(Duration::from_secs(30), |line| {
             line.strip_prefix("gfn-learner listening on ")
                 .and_then(|r| r.split_whitespace().next())

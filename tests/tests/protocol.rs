@@ -1,0 +1,181 @@
+//! The wire protocol seen by an arbitrary client: malformed submissions get a clear gRPC status
+//! and are counted while training goes on; a client that connects late gets current weights at
+//! once.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use gfn_proto::v1::{self, learner_client::LearnerClient};
+use nix::sys::signal::Signal;
+use support::{Learner, start_actor, wait_until, write_config};
+use tonic::Code;
+
+fn grid_config(dir: &std::path::Path) -> std::path::PathBuf {
+    write_config(
+        dir,
+        "run.toml",
+        "[env]\ntype = \"hypergrid\"\nndim = 2\nheight = 8\n[training]\nupdates = 100000\n\
+         [evaluation]\ninterval_updates = 1000\nempirical_samples = 0\n[learner]\nmax_message_bytes = 65536\nweights_chunk_bytes = 16384\n",
+    )
+}
+
+async fn connect(address: &str) -> LearnerClient<tonic::transport::Channel> {
+    LearnerClient::connect(format!("http://{address}")).await.expect("learner reachable")
+}
+
+async fn register(client: &mut LearnerClient<tonic::transport::Channel>) -> v1::RegisterReply {
+    client
+        .register(v1::RegisterRequest {
+            actor_name: "test-client".into(),
+            protocol_version: gfn_proto::PROTOCOL_VERSION,
+            capabilities: None,
+        })
+        .await
+        .expect("registration")
+        .into_inner()
+}
+
+fn trajectory(actions: Vec<u32>, log_reward: f64) -> v1::Trajectory {
+    v1::Trajectory { actions, log_reward, policy_version: 0, sequence: 0 }
+}
+
+/// (4) Invalid action, wrong length, NaN reward, unknown run and an oversized message each get a
+/// clear status; the counters show them; training with a real actor is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_submissions_get_clear_statuses_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut learner = Learner::start(&grid_config(dir.path()), "127.0.0.1:0", &[]);
+    let _actor = start_actor(&learner.address, "honest");
+    let mut client = connect(&learner.address).await;
+    let registration = register(&mut client).await;
+    let run_id = registration.run_id.clone();
+    let batch = |trajectories: Vec<v1::Trajectory>| v1::TrajectoryBatch {
+        run_id: run_id.clone(),
+        actor_id: registration.actor_id,
+        trajectories,
+    };
+    // 2-D grid: actions 0, 1 move, 2 stops; at most 2·7 moves + stop = 15 actions.
+    let cases: Vec<(&str, v1::TrajectoryBatch, Code, &str)> = vec![
+        ("invalid action", batch(vec![trajectory(vec![0, 9, 2], -1.0)]), Code::InvalidArgument, "action 9"),
+        (
+            "leaves the grid",
+            batch(vec![trajectory(vec![0; 8].into_iter().chain([2]).collect(), -1.0)]),
+            Code::InvalidArgument,
+            "not allowed",
+        ),
+        (
+            "too long",
+            batch(vec![trajectory(vec![1; 40], -1.0)]),
+            Code::InvalidArgument,
+            "more than the maximum 15",
+        ),
+        (
+            "no stop",
+            batch(vec![trajectory(vec![0, 1], -1.0)]),
+            Code::InvalidArgument,
+            "does not end with the stop",
+        ),
+        ("NaN reward", batch(vec![trajectory(vec![0, 2], f64::NAN)]), Code::InvalidArgument, "not finite"),
+        ("empty", batch(vec![trajectory(vec![], -1.0)]), Code::InvalidArgument, "no actions"),
+        (
+            "unknown run",
+            v1::TrajectoryBatch {
+                run_id: "run-nope".into(),
+                actor_id: 1,
+                trajectories: vec![trajectory(vec![2], -1.0)],
+            },
+            Code::FailedPrecondition,
+            "unknown run id",
+        ),
+        (
+            "oversized",
+            batch((0..3000).map(|_| trajectory(vec![0, 1, 0, 1, 0, 1, 0, 1, 2], -1.0)).collect()),
+            Code::OutOfRange,
+            "message length too large",
+        ),
+    ];
+    for (name, request, code, message) in cases {
+        let status = client.submit_trajectories(request).await.expect_err(name);
+        assert_eq!(status.code(), code, "{name}: {status:?}");
+        assert!(status.message().contains(message), "{name}: {:?}", status.message());
+    }
+    // A batch mixing one valid and one invalid trajectory: the valid one is kept.
+    let status = client
+        .submit_trajectories(batch(vec![trajectory(vec![0, 2], -1.0), trajectory(vec![7, 2], -1.0)]))
+        .await
+        .expect_err("mixed batch");
+    assert!(
+        status.message().contains("1 of 2 trajectories rejected")
+            && status.message().contains("trajectory 1")
+    );
+    // A valid batch is accepted.
+    let reply =
+        client.submit_trajectories(batch(vec![trajectory(vec![1, 1, 2], -1.0)])).await.unwrap().into_inner();
+    assert_eq!(reply.accepted, 1);
+
+    let metrics = learner.scrape();
+    let rejected = |reason: &str| {
+        metrics
+            .get(&format!("gfn_learner_trajectories_rejected_total{{reason=\"{reason}\"}}"))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    assert_eq!(rejected("invalid_action"), 3.0, "{metrics:?}");
+    assert_eq!(rejected("too_long"), 1.0);
+    assert_eq!(rejected("missing_stop"), 1.0);
+    assert_eq!(rejected("non_finite_reward"), 1.0);
+    assert_eq!(rejected("empty"), 1.0);
+    assert_eq!(metrics.get("gfn_learner_requests_rejected_total{reason=\"unknown_run\"}"), Some(&1.0));
+
+    // Training carried on with the honest actor.
+    let before = learner.metric("gfn_learner_updates_total");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(learner.metric("gfn_learner_updates_total") > before + 20.0, "training stalled");
+    learner.process.signal(Signal::SIGTERM);
+    assert!(learner.process.wait(Duration::from_secs(30)).success());
+}
+
+/// (5) A client that subscribes late receives the current weights at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_subscriber_receives_current_weights_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let learner = Learner::start(&grid_config(dir.path()), "127.0.0.1:0", &[]);
+    let _actor = start_actor(&learner.address, "early");
+    wait_until(Duration::from_secs(30), "300 updates", || {
+        learner.metric("gfn_learner_updates_total") >= 300.0
+    });
+    let mut client = connect(&learner.address).await;
+    let registration = register(&mut client).await;
+    let asked = Instant::now();
+    let version_now = learner.metric("gfn_learner_weights_version") as u64;
+    let mut stream = client
+        .watch_weights(v1::WatchWeightsRequest {
+            run_id: registration.run_id,
+            actor_id: registration.actor_id,
+            have_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut bytes = Vec::new();
+    let first = loop {
+        let chunk = stream.message().await.unwrap().expect("a chunk");
+        bytes.extend_from_slice(&chunk.data);
+        if chunk.chunk_index + 1 == chunk.chunk_count {
+            break chunk;
+        }
+    };
+    assert!(asked.elapsed() < Duration::from_secs(1), "weights took {:?}", asked.elapsed());
+    assert!(
+        first.version >= version_now,
+        "got version {} while the learner was at {version_now}",
+        first.version
+    );
+    assert_eq!(bytes.len() as u64, first.total_bytes);
+    let tensors = gfn_common::weights::from_safetensors_bytes(&bytes).unwrap();
+    assert!(tensors.iter().any(|(name, _)| name == "policy.layer0.weight"));
+    // Newer versions keep coming while training runs.
+    let next = stream.message().await.unwrap().expect("another chunk");
+    assert!(next.version > first.version);
+}
