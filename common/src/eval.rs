@@ -102,7 +102,9 @@ fn log_flows_of_all_states<E: Enumerable, N: LogFlowNetwork>(
     for (state, row) in states.iter().zip(features.chunks_exact_mut(feature_dim)) {
         env.encode(state, row);
     }
-    let input = Tensor::from_slice(&features).view([states.len() as i64, feature_dim as i64]);
+    let input = Tensor::from_slice(&features)
+        .view([states.len() as i64, feature_dim as i64])
+        .to_device(network.device());
     let output = network.log_flows(&input).to_device(tch::Device::Cpu);
     let mut log_flows = vec![0.0f32; states.len() * env.num_actions()];
     let len = log_flows.len();
@@ -187,7 +189,7 @@ pub fn flow_log_partition<E: Environment, N: LogFlowNetwork>(env: &E, network: &
     let s0 = env.initial_state();
     let mut features = vec![0.0f32; env.feature_dim()];
     env.encode(&s0, &mut features);
-    let input = Tensor::from_slice(&features).view([1, env.feature_dim() as i64]);
+    let input = Tensor::from_slice(&features).view([1, env.feature_dim() as i64]).to_device(network.device());
     let output = network.log_flows(&input).to_device(tch::Device::Cpu);
     let mut log_flows = vec![0.0f32; env.num_actions()];
     let len = log_flows.len();

@@ -72,6 +72,11 @@ where
         let mut last_checkpointed_update = self.progress.update;
         let mut loss_sum = 0.0;
         let mut loss_count = 0u64;
+        // Evaluation time is not training time.
+        let mut evaluation_time = Duration::ZERO;
+        let training_seconds = |evaluation_time: Duration| {
+            session_start_seconds + (started.elapsed() - evaluation_time).as_secs_f64()
+        };
         let batch_size = config.training.batch_size;
         let mut batch = Vec::with_capacity(batch_size);
         while self.progress.update < config.training.updates {
@@ -114,7 +119,8 @@ where
                 self.publish()?;
             }
             if self.progress.update.is_multiple_of(config.evaluation.interval_updates) || last_update {
-                self.progress.training_seconds = session_start_seconds + started.elapsed().as_secs_f64();
+                let evaluation_started = Instant::now();
+                self.progress.training_seconds = training_seconds(evaluation_time);
                 let record = evaluator.evaluate(
                     self.learner.network(),
                     TrainingCounters {
@@ -137,20 +143,21 @@ where
                 if let Some(log) = &mut self.log {
                     log.write(&record)?;
                 }
+                evaluation_time += evaluation_started.elapsed();
             }
             let by_count = config.checkpoint.interval_updates > 0
                 && self.progress.update.is_multiple_of(config.checkpoint.interval_updates);
             let by_time = config.checkpoint.interval_seconds > 0.0
                 && last_checkpoint.elapsed() >= Duration::from_secs_f64(config.checkpoint.interval_seconds);
             if by_count || by_time || last_update {
-                self.progress.training_seconds = session_start_seconds + started.elapsed().as_secs_f64();
+                self.progress.training_seconds = training_seconds(evaluation_time);
                 self.checkpoint(&modes_found)?;
                 last_checkpoint = Instant::now();
                 last_checkpointed_update = self.progress.update;
             }
         }
         if self.progress.update != last_checkpointed_update {
-            self.progress.training_seconds = session_start_seconds + started.elapsed().as_secs_f64();
+            self.progress.training_seconds = training_seconds(evaluation_time);
             self.checkpoint(&modes_found)?;
         }
         Ok(self.progress)

@@ -39,6 +39,11 @@ impl Mlp {
         x.linear(&last.ws, last.bs.as_ref())
     }
 
+    /// The device of the parameters.
+    pub fn device(&self) -> tch::Device {
+        self.layers[0].ws.device()
+    }
+
     /// Multiply–add operations of one forward pass per input row (for FLOP accounting).
     pub fn macs_per_row(&self) -> u64 {
         self.layers.iter().map(|l| l.ws.numel() as u64).sum()

@@ -11,13 +11,20 @@ pub use mlp::Mlp;
 
 /// A network producing log edge flows: `[batch, feature_dim] → [batch, num_actions]`.
 pub trait LogFlowNetwork {
-    /// Log edge flows `log F(s, a)` for each row of encoded states.
+    /// Log edge flows `log F(s, a)` for each row of encoded states (on [`LogFlowNetwork::device`]).
     fn log_flows(&self, features: &Tensor) -> Tensor;
+
+    /// Where the network's parameters live; inputs must be moved there.
+    fn device(&self) -> tch::Device;
 }
 
 impl LogFlowNetwork for Mlp {
     fn log_flows(&self, features: &Tensor) -> Tensor {
         self.forward(features)
+    }
+
+    fn device(&self) -> tch::Device {
+        self.device()
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Process {
 
 impl Process {
     fn spawn(mut command: Command) -> Self {
+        // Warnings and errors reach the test's output; routine logs do not.
+        command.env("RUST_LOG", "warn");
         let mut child =
             command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("process starts");
         let stdout = child.stdout.take().expect("piped");
