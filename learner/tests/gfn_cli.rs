@@ -87,4 +87,58 @@ fn training_logs_json_lines_and_resumes_from_its_checkpoint() {
     assert!(last["exact_l1"].as_f64().unwrap() < records[0]["exact_l1"].as_f64().unwrap());
     // three kept by default
     assert_eq!(std::fs::read_dir(&checkpoints).unwrap().count(), 3);
+
+    // `gfn sample` draws from the newest checkpoint without a learner.
+    let newest = std::fs::read_dir(&checkpoints).unwrap().map(|e| e.unwrap().path()).max().unwrap();
+    let csv_path = dir.path().join("samples.csv");
+    let sample = gfn(&[
+        "sample",
+        "--checkpoint",
+        &newest.to_string_lossy(),
+        "-n",
+        "5000",
+        "--out",
+        &csv_path.to_string_lossy(),
+    ]);
+    assert!(sample.status.success(), "{}", text(&sample.stderr));
+    assert!(text(&sample.stdout).contains("samples/s"), "{}", text(&sample.stdout));
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("sample,object,reward,log_reward"));
+    let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(String::from).collect()).collect();
+    assert_eq!(rows.len(), 5000);
+    let modes = rows.iter().filter(|r| ["1 1", "1 6", "6 1", "6 6"].contains(&r[1].as_str())).count();
+    // the four modes hold 4·2.6/Z ≈ 46 % of the mass of the 2-D grid
+    assert!((1900..2700).contains(&modes), "{modes} of 5000 samples are modes");
+    for row in &rows {
+        let (reward, log_reward): (f64, f64) = (row[2].parse().unwrap(), row[3].parse().unwrap());
+        assert!((reward.ln() - log_reward).abs() < 1e-9, "{row:?}");
+    }
+}
+
+#[test]
+fn launch_runs_a_learner_and_actors_to_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "grid.toml",
+        "[env]\ntype = \"hypergrid\"\nndim = 2\n[evaluation]\ninterval_updates = 100\nempirical_samples = 0\n\
+         [learner]\nlinger_seconds = 0.5\n",
+    );
+    let output = gfn(&[
+        "launch",
+        "--config",
+        &config,
+        "--actors",
+        "2",
+        "--updates",
+        "400",
+        "--no-progress",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", text(&output.stderr));
+    assert!(stdout.contains("update    400"), "{stdout}");
+    assert!(stdout.contains("learner exited with exit status: 0; 2 actors stopped"), "{stdout}");
 }

@@ -64,6 +64,15 @@ fn killing_an_actor_does_not_stall_training() {
     }
     assert!(longest_stall < Duration::from_secs(1), "training stalled for {longest_stall:?}");
     assert!(last >= 400.0, "only {last} updates");
+    // SIGTERM on the surviving actor: it flushes what it has and exits 0.
+    let mut survivor = actors.into_iter().nth(1).unwrap();
+    survivor.signal(Signal::SIGTERM);
+    assert!(survivor.wait(Duration::from_secs(15)).success(), "{:?}", survivor.output());
+    assert!(
+        survivor.output().iter().any(|l| l.contains("accepted") && l.contains("0 lost")),
+        "{:?}",
+        survivor.output()
+    );
     learner.process.signal(Signal::SIGTERM);
     assert!(learner.process.wait(Duration::from_secs(30)).success());
 }
