@@ -131,7 +131,7 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
         learner,
         progress,
         queue: queue_receiver,
-        weights: weights_sender,
+        weights: Arc::new(weights_sender),
         log,
         runtime: runtime.clone(),
     };

@@ -39,7 +39,7 @@ pub struct TrainingLoop<E: Enumerable, R> {
     /// Validated trajectories from the service.
     pub queue: mpsc::Receiver<ReplayedTrajectory<E::State>>,
     /// Where new weights are published.
-    pub weights: watch::Sender<Arc<WeightsSnapshot>>,
+    pub weights: Arc<watch::Sender<Arc<WeightsSnapshot>>>,
     /// Optional JSON-lines evaluation log.
     pub log: Option<JsonLinesLog>,
     /// Runtime used to wait on the queue from this thread.
@@ -163,10 +163,30 @@ where
         Ok(self.progress)
     }
 
+    /// Copies the weights (cheap, on this thread) and serializes and publishes them on a
+    /// blocking-pool thread, so that training never waits for serialization or for actors.
     fn publish(&self) -> anyhow::Result<()> {
-        let snapshot = snapshot(&self.learner, self.progress.update)?;
-        metrics::gauge!(m::WEIGHTS_VERSION).set(snapshot.version as f64);
-        self.weights.send_replace(snapshot);
+        let version = self.progress.update;
+        let tensors: Vec<(String, tch::Tensor)> =
+            self.learner.policy_tensors().into_iter().map(|(name, t)| (name, t.detach().copy())).collect();
+        let weights = Arc::clone(&self.weights);
+        self.runtime.spawn_blocking(move || match to_safetensors_bytes(&tensors) {
+            Ok(bytes) => {
+                let snapshot = Arc::new(WeightsSnapshot { version, bytes });
+                // Serializations may finish out of order: only ever move forward.
+                let published = weights.send_if_modified(|current| {
+                    let newer = snapshot.version > current.version;
+                    if newer {
+                        *current = Arc::clone(&snapshot);
+                    }
+                    newer
+                });
+                if published {
+                    metrics::gauge!(m::WEIGHTS_VERSION).set(version as f64);
+                }
+            }
+            Err(error) => tracing::error!(%error, version, "weights serialization failed"),
+        });
         Ok(())
     }
 
