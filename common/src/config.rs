@@ -197,6 +197,9 @@ pub struct TrainingConfig {
     pub temperature: f64,
     /// libtorch intra-op threads per process (1 is fastest for small networks).
     pub intra_op_threads: usize,
+    /// `gfn train` only: sample on a second thread, one update ahead of the learner (a policy
+    /// lag of exactly one update, deterministic), instead of alternating on one thread.
+    pub pipelined_sampling: bool,
 }
 
 /// Evaluation settings.
@@ -270,6 +273,7 @@ impl Default for TrainingConfig {
             exploration_epsilon: 0.0,
             temperature: 1.0,
             intra_op_threads: 1,
+            pipelined_sampling: true,
         }
     }
 }

@@ -21,8 +21,10 @@
 //! - [`config`]: the TOML run configuration and its validation.
 //! - [`metrics`]: evaluation records and the JSON-lines log.
 //! - [`trainer`]: the single-process training loop.
+//! - [`batch_source`]: inline or pipelined (sampler thread) batches for the trainer.
 //! - [`weights`]: policy weights as safetensors bytes.
 
+pub mod batch_source;
 pub mod checkpoint;
 pub mod config;
 pub mod env;

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rand::SeedableRng;
 use rustc_hash::FxHashSet;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -19,9 +18,9 @@ use crate::learner::FlowMatchingLearner;
 use crate::metrics::EvaluationRecord;
 use crate::optim::AdamConfig;
 
+use crate::batch_source::{BatchSource, InlineSource, spawn_pipelined};
 use crate::reward::{Reward, RewardError};
-use crate::sampler::Sampler;
-use crate::trajectory::{Trajectory, TrajectoryError, replay};
+use crate::trajectory::{TrajectoryError, replay};
 
 /// Why training stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +69,10 @@ impl<S> Default for TrainerProgress<S> {
 /// Where the wall time of a run went.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct TimeBreakdown {
-    /// Rollouts and rewards.
+    /// Rollouts and rewards (on the sampler thread when sampling is pipelined).
     pub sampling: Duration,
+    /// Time the training thread waited for batches (equal to `sampling` when inline).
+    pub waiting: Duration,
     /// Replay, batch preparation, forward, backward and optimizer step.
     pub learning: Duration,
     /// Exact and empirical evaluation.
@@ -84,6 +85,13 @@ pub struct TimeBreakdown {
     pub trajectories: u64,
     /// Updates applied in this invocation.
     pub updates: u64,
+}
+
+impl TimeBreakdown {
+    /// Wall time of training on the training thread: waiting for batches plus learning.
+    pub fn training(&self) -> Duration {
+        self.waiting + self.learning
+    }
 }
 
 /// Receives progress while a run trains.
@@ -118,6 +126,8 @@ pub struct TrainSummary {
     pub resumed_from: Option<PathBuf>,
     /// Multiply–adds per network row (for FLOP rates).
     pub macs_per_row: u64,
+    /// Whether sampling ran on its own thread.
+    pub pipelined: bool,
 }
 
 /// Trains `env`/`reward` with flow matching as `config` says; resumes from the newest valid
@@ -162,12 +172,45 @@ where
             resumed_from = Some(path);
         }
     }
-    let mut rng =
-        rand_pcg::Pcg64Mcg::seed_from_u64(config.seed ^ progress.update.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let seed = config.seed ^ progress.update.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let start_version = progress.update;
+    let state = LoopState { learner, progress, resumed_from };
+    if config.training.pipelined_sampling {
+        std::thread::scope(|scope| {
+            let mut source = spawn_pipelined(scope, env, reward, config, seed, &state.learner, start_version);
+            training_loop(env, reward, config, options, observer, state, &mut source)
+        })
+    } else {
+        let mut source = InlineSource::new(env, reward, config, seed, start_version);
+        training_loop(env, reward, config, options, observer, state, &mut source)
+    }
+}
+
+/// What the training loop starts from.
+struct LoopState<S> {
+    learner: FlowMatchingLearner,
+    progress: TrainerProgress<S>,
+    resumed_from: Option<PathBuf>,
+}
+
+fn training_loop<E, R>(
+    env: &E,
+    reward: &R,
+    config: &RunConfig,
+    options: &TrainOptions,
+    observer: &mut dyn TrainingObserver,
+    state: LoopState<E::State>,
+    source: &mut dyn BatchSource<E::State>,
+) -> Result<TrainSummary, TrainError>
+where
+    E: Enumerable,
+    E::State: Serialize + DeserializeOwned,
+    R: Reward<E::State>,
+{
+    let LoopState { mut learner, mut progress, resumed_from } = state;
     let mut evaluator =
         Evaluator::new(env, reward, config.evaluation.empirical_samples, !config.seed ^ progress.update)?;
     let mut modes_found: FxHashSet<E::State> = progress.modes_found.iter().cloned().collect();
-    let mut sampler = Sampler::new(env, config.training.exploration());
     let mut time = TimeBreakdown::default();
     let mut loss_sum = 0.0;
     let mut loss_count = 0u64;
@@ -177,38 +220,32 @@ where
     let session_start_seconds = progress.training_seconds;
     while progress.update < config.training.updates {
         let started = Instant::now();
-        let sampled = sampler.sample(learner.network(), config.training.batch_size, &mut rng);
-        let mut records = Vec::with_capacity(sampled.len());
-        for trajectory in &sampled {
-            let log_reward = reward.log_reward(&trajectory.terminal)?;
-            if reward.is_mode(&trajectory.terminal) {
-                modes_found.insert(trajectory.terminal.clone());
+        let batch = source.next_batch(&learner)?;
+        let received_at = Instant::now();
+        time.waiting += received_at - started;
+        time.sampling += batch.sampling;
+        time.sampler_rows += batch.rows;
+        for terminal in &batch.terminals {
+            if reward.is_mode(terminal) {
+                modes_found.insert(terminal.clone());
             }
-            records.push(Trajectory {
-                actions: trajectory.actions.clone(),
-                log_reward,
-                policy_version: progress.update,
-            });
         }
-        time.sampler_rows += records.iter().map(|r| r.actions.len() as u64).sum::<u64>();
-        let sampled_at = Instant::now();
-        time.sampling += sampled_at - started;
-
-        let replayed = records.iter().map(|r| replay(env, r)).collect::<Result<Vec<_>, _>>()?;
+        let replayed = batch.records.iter().map(|r| replay(env, r)).collect::<Result<Vec<_>, _>>()?;
         let stats = learner.update(env, &replayed);
-        time.learning += sampled_at.elapsed();
-        time.learner_rows += stats.states_evaluated as u64;
         progress.update += 1;
-        progress.trajectories += records.len() as u64;
+        source.weights_updated(&learner, progress.update);
+        time.learning += received_at.elapsed();
+        time.learner_rows += stats.states_evaluated as u64;
+        progress.trajectories += batch.records.len() as u64;
         time.updates += 1;
-        time.trajectories += records.len() as u64;
+        time.trajectories += batch.records.len() as u64;
         loss_sum += stats.loss;
         loss_count += 1;
         observer.on_update(progress.update, stats.loss);
 
         let final_update = progress.update == config.training.updates;
         if progress.update.is_multiple_of(evaluate_every) || final_update {
-            progress.training_seconds = session_start_seconds + (time.sampling + time.learning).as_secs_f64();
+            progress.training_seconds = session_start_seconds + time.training().as_secs_f64();
             let eval_started = Instant::now();
             let record = evaluator.evaluate(
                 learner.network(),
@@ -229,7 +266,7 @@ where
         if let Some(dir) = &config.checkpoint.dir
             && checkpoint_due
         {
-            progress.training_seconds = session_start_seconds + (time.sampling + time.learning).as_secs_f64();
+            progress.training_seconds = session_start_seconds + time.training().as_secs_f64();
             progress.modes_found = modes_found.iter().cloned().collect();
             let metadata = checkpoint::Metadata::from([
                 (
@@ -252,7 +289,13 @@ where
         Some(record) => record,
         None => evaluator.evaluate(learner.network(), counters(&progress, f64::NAN, modes_found.len())),
     };
-    Ok(TrainSummary { last, time, resumed_from, macs_per_row: learner.network().macs_per_row() })
+    Ok(TrainSummary {
+        last,
+        time,
+        resumed_from,
+        macs_per_row: learner.network().macs_per_row(),
+        pipelined: config.training.pipelined_sampling,
+    })
 }
 
 fn counters<S>(progress: &TrainerProgress<S>, mean_loss: f64, modes_found: usize) -> TrainingCounters {

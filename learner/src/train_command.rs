@@ -104,7 +104,7 @@ fn print_summary(summary: &TrainSummary) {
     }
     let last = &summary.last;
     let time = &summary.time;
-    let train_seconds = (time.sampling + time.learning).as_secs_f64();
+    let train_seconds = time.training().as_secs_f64();
     println!(
         "final: update {} trajectories {} exact L1 {:.4}{} modes {}/{} learned logZ {:.4} true logZ {:.4}",
         last.update,
@@ -119,10 +119,13 @@ fn print_summary(summary: &TrainSummary) {
     let learner_gflop = 6.0 * summary.macs_per_row as f64 * time.learner_rows as f64 / 1e9;
     let sampler_gflop = 2.0 * summary.macs_per_row as f64 * time.sampler_rows as f64 / 1e9;
     println!(
-        "time: training {:.2}s (sampling {:.2}s, learning {:.2}s), evaluation {:.2}s; to this L1 in {:.2}s of training",
+        "time: training {:.2}s (learning {:.2}s, waiting for batches {:.2}s; sampling took {:.2}s{}), \
+         evaluation {:.2}s; to this L1 in {:.2}s of training",
         train_seconds,
-        time.sampling.as_secs_f64(),
         time.learning.as_secs_f64(),
+        time.waiting.as_secs_f64(),
+        time.sampling.as_secs_f64(),
+        if summary.pipelined { " on the sampler thread" } else { "" },
         time.evaluation.as_secs_f64(),
         last.training_seconds,
     );
