@@ -4,7 +4,8 @@
 //! `source scripts/libtorch.sh && cargo bench -p gfn-common --bench hypergrid_training`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
 use tch::Device;
 
 use gfn_common::env::{Environment, Hypergrid};
@@ -35,22 +36,22 @@ fn setup() -> (Hypergrid, HypergridReward, FlowMatchingLearner) {
     (env, reward, learner)
 }
 
-fn batch(
-    env: &Hypergrid,
-    reward: &HypergridReward,
-    learner: &FlowMatchingLearner,
-) -> Vec<ReplayedTrajectory<Vec<u16>>> {
+/// A batch like a trained policy's: 16 terminal states drawn uniformly from the grid (mean
+/// trajectory length ≈ 15 actions), each reached by a random order of increments.
+fn batch(env: &Hypergrid, reward: &HypergridReward) -> Vec<ReplayedTrajectory<Vec<u16>>> {
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(0);
-    let mut sampler = Sampler::new(env, Exploration::ON_POLICY);
-    sampler
-        .sample(learner.network(), BATCH, &mut rng)
-        .into_iter()
-        .map(|s| {
-            let record = Trajectory {
-                actions: s.actions,
-                log_reward: reward.log_reward(&s.terminal).unwrap(),
-                policy_version: 0,
-            };
+    (0..BATCH)
+        .map(|_| {
+            let terminal = env.state_at(rng.random_range(0..env.num_states()));
+            let mut actions: Vec<u32> = terminal
+                .iter()
+                .enumerate()
+                .flat_map(|(d, &c)| std::iter::repeat_n(d as u32, c as usize))
+                .collect();
+            actions.shuffle(&mut rng);
+            actions.push(env.stop_action());
+            let record =
+                Trajectory { actions, log_reward: reward.log_reward(&terminal).unwrap(), policy_version: 0 };
             replay(env, &record).unwrap()
         })
         .collect()
@@ -58,7 +59,7 @@ fn batch(
 
 fn benches(c: &mut Criterion) {
     let (env, reward, mut learner) = setup();
-    let trajectories = batch(&env, &reward, &learner);
+    let trajectories = batch(&env, &reward);
     let mut group = c.benchmark_group("hypergrid_4d_batch16");
     group.throughput(Throughput::Elements(BATCH as u64));
 
