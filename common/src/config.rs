@@ -101,7 +101,7 @@ impl Default for LearnerConfig {
             metrics_listen: "127.0.0.1:9100".into(),
             queue_capacity: 32,
             max_policy_lag: 64,
-            weights_interval_updates: 1,
+            weights_interval_updates: 4,
             max_message_bytes: 4 << 20,
             weights_chunk_bytes: 1 << 20,
             linger_seconds: 2.0,

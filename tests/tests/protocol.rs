@@ -136,7 +136,8 @@ async fn malformed_submissions_get_clear_statuses_and_are_counted() {
     assert!(learner.process.wait(Duration::from_secs(30)).success());
 }
 
-/// (5) A client that subscribes late receives the current weights at once.
+/// (5) A client that subscribes late receives the current weights at once; trajectories older
+/// than the maximum policy lag are dropped and counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_subscriber_receives_current_weights_at_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -149,6 +150,7 @@ async fn late_subscriber_receives_current_weights_at_once() {
     let registration = register(&mut client).await;
     let asked = Instant::now();
     let version_now = learner.metric("gfn_learner_weights_version") as u64;
+    let registration_run_id = registration.run_id.clone();
     let mut stream = client
         .watch_weights(v1::WatchWeightsRequest {
             run_id: registration.run_id,
@@ -178,4 +180,22 @@ async fn late_subscriber_receives_current_weights_at_once() {
     // Newer versions keep coming while training runs.
     let next = stream.message().await.unwrap().expect("another chunk");
     assert!(next.version > first.version);
+
+    // A trajectory sampled 300+ updates ago exceeds the maximum policy lag (64): dropped, counted.
+    let stale = v1::Trajectory { actions: vec![2], log_reward: 0.6f64.ln(), policy_version: 0, sequence: 1 };
+    let fresh = v1::Trajectory {
+        policy_version: learner.metric("gfn_learner_weights_version") as u64,
+        ..stale.clone()
+    };
+    let reply = client
+        .submit_trajectories(v1::TrajectoryBatch {
+            run_id: registration_run_id,
+            actor_id: 99,
+            trajectories: vec![stale, fresh],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((reply.accepted, reply.dropped_stale), (1, 1), "{reply:?}");
+    assert_eq!(learner.metric("gfn_learner_trajectories_stale_total"), 1.0);
 }
