@@ -191,6 +191,8 @@ pub struct TrainingConfig {
     pub batch_size: usize,
     /// Adam learning rate.
     pub learning_rate: f64,
+    /// Adam's ε (added to the square root of the second moment).
+    pub adam_epsilon: f64,
     /// Probability of a uniformly random allowed action while sampling for training.
     pub exploration_epsilon: f64,
     /// Softmax temperature while sampling for training.
@@ -270,6 +272,7 @@ impl Default for TrainingConfig {
             updates: 5_000,
             batch_size: 16,
             learning_rate: 1e-3,
+            adam_epsilon: 1e-8,
             exploration_epsilon: 0.0,
             temperature: 1.0,
             intra_op_threads: 1,
@@ -375,6 +378,12 @@ impl RunConfig {
             "training.learning_rate",
             "positive and finite",
             t.learning_rate.to_string(),
+        );
+        check(
+            t.adam_epsilon.is_finite() && t.adam_epsilon > 0.0,
+            "training.adam_epsilon",
+            "positive and finite",
+            t.adam_epsilon.to_string(),
         );
         check(
             (0.0..=1.0).contains(&t.exploration_epsilon),

@@ -4,6 +4,7 @@
 use tch::{Device, Tensor, nn};
 
 use crate::checkpoint::NamedTensors;
+use crate::config::{ObjectiveConfig, RunConfig};
 use crate::env::Environment;
 use crate::objective::FlowMatching;
 use crate::optim::{Adam, AdamConfig};
@@ -47,6 +48,24 @@ impl FlowMatchingLearner {
         let network = Mlp::new(&vs.root(), feature_dim, hidden, hidden_layers, num_actions);
         let optimizer = Adam::new(&vs, adam);
         Self { vs, network, optimizer, objective, features: Vec::new() }
+    }
+
+    /// The learner a run configuration describes, for `env`.
+    pub fn from_config<E: Environment>(device: Device, env: &E, config: &RunConfig) -> Self {
+        let ObjectiveConfig::FlowMatching(fm) = &config.objective;
+        let adam = AdamConfig {
+            epsilon: config.training.adam_epsilon,
+            ..AdamConfig::with_learning_rate(config.training.learning_rate)
+        };
+        Self::new(
+            device,
+            env.feature_dim(),
+            env.num_actions(),
+            config.policy.hidden,
+            config.policy.hidden_layers,
+            adam,
+            fm.objective(),
+        )
     }
 
     /// The policy network (for sampling in the same process and for evaluation).

@@ -11,12 +11,11 @@ use serde::{Deserialize, Serialize};
 use tch::Device;
 
 use crate::checkpoint::{self, CheckpointError};
-use crate::config::{ObjectiveConfig, RunConfig};
+use crate::config::RunConfig;
 use crate::env::Enumerable;
 use crate::eval::{Evaluator, TrainingCounters};
 use crate::learner::FlowMatchingLearner;
 use crate::metrics::EvaluationRecord;
-use crate::optim::AdamConfig;
 
 use crate::batch_source::{BatchSource, InlineSource, spawn_pipelined};
 use crate::reward::{Reward, RewardError};
@@ -146,16 +145,7 @@ where
 {
     tch::set_num_threads(config.training.intra_op_threads as i32);
     tch::manual_seed(config.seed as i64);
-    let ObjectiveConfig::FlowMatching(fm) = &config.objective;
-    let mut learner = FlowMatchingLearner::new(
-        Device::Cpu,
-        env.feature_dim(),
-        env.num_actions(),
-        config.policy.hidden,
-        config.policy.hidden_layers,
-        AdamConfig::with_learning_rate(config.training.learning_rate),
-        fm.objective(),
-    );
+    let mut learner = FlowMatchingLearner::from_config(Device::Cpu, env, config);
     let mut progress = TrainerProgress::new();
     let mut resumed_from = None;
     if let Some(dir) = &config.checkpoint.dir {

@@ -13,11 +13,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use gfn_common::checkpoint;
-use gfn_common::config::{EnvConfig, ObjectiveConfig, RunConfig};
+use gfn_common::config::{EnvConfig, RunConfig};
 use gfn_common::env::{Environment, Hypergrid};
 use gfn_common::learner::FlowMatchingLearner;
 use gfn_common::metrics::JsonLinesLog;
-use gfn_common::optim::AdamConfig;
 use gfn_common::reward::HypergridReward;
 use gfn_common::trainer::TrainerProgress;
 use gfn_proto::v1::learner_server::LearnerServer;
@@ -50,16 +49,7 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
     let EnvConfig::Hypergrid(grid) = &config.env;
     let env = Hypergrid::new(grid.ndim, grid.height);
     let reward = HypergridReward::new(grid.height, grid.r0, grid.r1, grid.r2);
-    let ObjectiveConfig::FlowMatching(fm) = &config.objective;
-    let mut learner = FlowMatchingLearner::new(
-        tch::Device::cuda_if_available(),
-        env.feature_dim(),
-        env.num_actions(),
-        config.policy.hidden,
-        config.policy.hidden_layers,
-        AdamConfig::with_learning_rate(config.training.learning_rate),
-        fm.objective(),
-    );
+    let mut learner = FlowMatchingLearner::from_config(tch::Device::cuda_if_available(), &env, &config);
     let mut progress: TrainerProgress<<Hypergrid as Environment>::State> = TrainerProgress::new();
     if let Some(dir) = &config.checkpoint.dir {
         let found = checkpoint::newest_valid(dir, |_, tensors, metadata| {

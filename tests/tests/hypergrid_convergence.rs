@@ -3,11 +3,9 @@
 
 use gfn_common::checkpoint;
 use gfn_common::config::{EnvConfig, HypergridConfig, RunConfig};
-use gfn_common::env::{Enumerable, Environment, Hypergrid};
+use gfn_common::env::{Enumerable, Hypergrid};
 use gfn_common::eval::{exact_terminal_distribution, target_distribution};
 use gfn_common::learner::FlowMatchingLearner;
-use gfn_common::objective::{FlowMatching, TermWeighting};
-use gfn_common::optim::AdamConfig;
 use gfn_common::reward::HypergridReward;
 use gfn_common::trainer::{Silent, TrainOptions, train};
 use tch::Device;
@@ -88,15 +86,7 @@ fn trained_policy_matches_every_state_probability() {
     let summary = train(&env, &reward, &config, &TrainOptions::default(), &mut Silent).unwrap();
     assert!(summary.last.exact_l1 <= 0.05, "exact L1 {}", summary.last.exact_l1);
 
-    let mut learner = FlowMatchingLearner::new(
-        Device::Cpu,
-        env.feature_dim(),
-        env.num_actions(),
-        config.policy.hidden,
-        config.policy.hidden_layers,
-        AdamConfig::with_learning_rate(1e-3),
-        FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default() },
-    );
+    let mut learner = FlowMatchingLearner::from_config(Device::Cpu, &env, &config);
     checkpoint::newest_valid(dir.path(), |_, tensors, _| learner.load_state_tensors(tensors))
         .unwrap()
         .expect("the run wrote a checkpoint");
