@@ -13,8 +13,6 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use gfn_common::config::EnvConfig;
-use gfn_common::env::Hypergrid;
-use gfn_common::reward::HypergridReward;
 use gfn_proto::v1;
 
 use crate::backoff::Backoff;
@@ -86,8 +84,8 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
         let max_backoff = Duration::from_secs_f64(config.actor.reconnect_max_seconds);
 
         let EnvConfig::Hypergrid(grid) = &config.env;
-        let env = Hypergrid::new(grid.ndim, grid.height);
-        let reward = Arc::new(HypergridReward::new(grid.height, grid.r0, grid.r1, grid.r2));
+        let env = grid.environment();
+        let reward = Arc::new(grid.reward());
 
         let (weights_sender, weights) = watch::channel(None);
         let follower = tokio::spawn(follow_weights(

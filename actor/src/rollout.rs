@@ -6,15 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::SeedableRng;
-use tch::{Device, nn};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use gfn_common::config::RunConfig;
 use gfn_common::env::{Action, Environment};
-use gfn_common::learner::load_policy;
-use gfn_common::policy::Mlp;
+use gfn_common::policy::PolicyCopy;
 use gfn_common::sampler::Sampler;
 use gfn_common::weights::from_safetensors_bytes;
 
@@ -42,14 +40,7 @@ pub fn run_rollouts<E: Environment>(
     seed: u64,
 ) -> anyhow::Result<u64> {
     tch::set_num_threads(config.training.intra_op_threads as i32);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let network = Mlp::new(
-        &vs.root(),
-        env.feature_dim(),
-        config.policy.hidden,
-        config.policy.hidden_layers,
-        env.num_actions(),
-    );
+    let mut policy = PolicyCopy::new(env, &config.policy);
     let mut sampler = Sampler::new(env, config.training.exploration());
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     let mut version: Option<u64> = None;
@@ -59,9 +50,8 @@ pub fn run_rollouts<E: Environment>(
             let newest = weights.borrow_and_update().clone();
             match newest {
                 Some(newest) => {
-                    let tensors = from_safetensors_bytes(&newest.bytes)?;
-                    let map: std::collections::HashMap<String, tch::Tensor> = tensors.into_iter().collect();
-                    load_policy(&vs, |key| map.get(key).map(tch::Tensor::shallow_clone))
+                    policy
+                        .load(from_safetensors_bytes(&newest.bytes)?)
                         .map_err(|e| anyhow::anyhow!("weights version {} do not fit: {e}", newest.version))?;
                     version = Some(newest.version);
                 }
@@ -79,7 +69,7 @@ pub fn run_rollouts<E: Environment>(
             }
         }
         let policy_version = version.expect("weights loaded");
-        for sampled in sampler.sample(&network, config.actor.rollout_batch, &mut rng) {
+        for sampled in sampler.sample(policy.network(), config.actor.rollout_batch, &mut rng) {
             let mut job = RewardJob { actions: sampled.actions, terminal: sampled.terminal, policy_version };
             // Waits while the reward pool is saturated, but notices shutdown.
             loop {

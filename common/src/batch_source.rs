@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use rand::SeedableRng;
-use tch::{Device, Tensor, nn};
+use tch::Tensor;
 
 use crate::config::RunConfig;
 use crate::env::Environment;
-use crate::learner::{FlowMatchingLearner, load_policy};
-use crate::policy::Mlp;
+use crate::learner::FlowMatchingLearner;
+use crate::policy::{Mlp, PolicyCopy};
 use crate::reward::{Reward, RewardError};
 use crate::sampler::Sampler;
 use crate::trajectory::Trajectory;
@@ -151,14 +151,7 @@ where
     weights.send(copy_weights(learner, version)).expect("receiver alive");
     let config = config.clone();
     scope.spawn(move || {
-        let vs = nn::VarStore::new(Device::Cpu);
-        let network = Mlp::new(
-            &vs.root(),
-            env.feature_dim(),
-            config.policy.hidden,
-            config.policy.hidden_layers,
-            env.num_actions(),
-        );
+        let mut policy = PolicyCopy::new(env, &config.policy);
         let mut sampler = Sampler::new(env, config.training.exploration());
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
         let mut loaded: Option<u64> = None;
@@ -166,14 +159,13 @@ where
             let needed = version + batch_index.saturating_sub(1);
             while loaded.is_none_or(|v| v < needed) {
                 let Ok((received, tensors)) = weights_receiver.recv() else { return };
-                let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
-                load_policy(&vs, |key| map.get(key).map(Tensor::shallow_clone)).expect("same architecture");
+                policy.load(tensors).expect("the learner's own architecture");
                 loaded = Some(received);
             }
             let batch = sample_and_score(
                 &mut sampler,
                 reward,
-                &network,
+                policy.network(),
                 config.training.batch_size,
                 &mut rng,
                 loaded.expect("loaded"),

@@ -254,6 +254,18 @@ impl Default for HypergridConfig {
     }
 }
 
+impl HypergridConfig {
+    /// The environment these settings describe.
+    pub fn environment(&self) -> crate::env::Hypergrid {
+        crate::env::Hypergrid::new(self.ndim, self.height)
+    }
+
+    /// The reward these settings describe.
+    pub fn reward(&self) -> crate::reward::HypergridReward {
+        crate::reward::HypergridReward::new(self.height, self.r0, self.r1, self.r2)
+    }
+}
+
 impl Default for PolicyConfig {
     fn default() -> Self {
         Self { hidden: 256, hidden_layers: 2 }

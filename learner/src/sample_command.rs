@@ -8,14 +8,12 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use rand::SeedableRng;
-use tch::{Device, nn};
 
 use gfn_common::checkpoint;
 use gfn_common::config::{EnvConfig, RunConfig};
-use gfn_common::env::{Environment, Hypergrid};
-use gfn_common::learner::load_policy;
-use gfn_common::policy::{Exploration, Mlp};
-use gfn_common::reward::{HypergridReward, Reward};
+use gfn_common::env::Environment;
+use gfn_common::policy::{Exploration, PolicyCopy};
+use gfn_common::reward::Reward;
 use gfn_common::sampler::Sampler;
 
 /// Arguments of `gfn sample`.
@@ -53,19 +51,10 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     let config = RunConfig::from_toml_str(config_toml, Some(&args.checkpoint))?;
     tch::set_num_threads(config.training.intra_op_threads as i32);
     let EnvConfig::Hypergrid(grid) = &config.env;
-    let env = Hypergrid::new(grid.ndim, grid.height);
-    let reward = HypergridReward::new(grid.height, grid.r0, grid.r1, grid.r2);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let network = Mlp::new(
-        &vs.root(),
-        env.feature_dim(),
-        config.policy.hidden,
-        config.policy.hidden_layers,
-        env.num_actions(),
-    );
-    let map: std::collections::HashMap<String, tch::Tensor> = tensors.into_iter().collect();
-    load_policy(&vs, |key| map.get(key).map(tch::Tensor::shallow_clone))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.checkpoint.display()))?;
+    let env = grid.environment();
+    let reward = grid.reward();
+    let mut policy = PolicyCopy::new(&env, &config.policy);
+    policy.load(tensors).map_err(|e| anyhow::anyhow!("{}: {e}", args.checkpoint.display()))?;
 
     let mut writer =
         csv::Writer::from_path(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
@@ -78,7 +67,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     while written < args.count {
         let size = args.batch.min(args.count - written);
         let batch_started = Instant::now();
-        let samples = sampler.sample(&network, size, &mut rng);
+        let samples = sampler.sample(policy.network(), size, &mut rng);
         sampling_seconds += batch_started.elapsed().as_secs_f64();
         for sample in samples {
             let log_reward = reward.log_reward(&sample.terminal)?;

@@ -17,7 +17,6 @@ use gfn_common::config::{EnvConfig, RunConfig};
 use gfn_common::env::{Environment, Hypergrid};
 use gfn_common::learner::FlowMatchingLearner;
 use gfn_common::metrics::JsonLinesLog;
-use gfn_common::reward::HypergridReward;
 use gfn_common::trainer::TrainerProgress;
 use gfn_proto::v1::learner_server::LearnerServer;
 
@@ -47,8 +46,8 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
     tch::set_num_threads(config.training.intra_op_threads as i32);
     tch::manual_seed(config.seed as i64);
     let EnvConfig::Hypergrid(grid) = &config.env;
-    let env = Hypergrid::new(grid.ndim, grid.height);
-    let reward = HypergridReward::new(grid.height, grid.r0, grid.r1, grid.r2);
+    let env = grid.environment();
+    let reward = grid.reward();
     let mut learner = FlowMatchingLearner::from_config(tch::Device::cuda_if_available(), &env, &config);
     let mut progress: TrainerProgress<<Hypergrid as Environment>::State> = TrainerProgress::new();
     if let Some(dir) = &config.checkpoint.dir {

@@ -7,9 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use gfn_common::config::EnvConfig;
-use gfn_common::env::Hypergrid;
 use gfn_common::metrics::JsonLinesLog;
-use gfn_common::reward::HypergridReward;
 use gfn_common::trainer::{TrainOptions, TrainSummary, train};
 
 use crate::cli::{config_failure, load_config};
@@ -82,8 +80,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let EnvConfig::Hypergrid(grid) = &config.env;
-    let env = Hypergrid::new(grid.ndim, grid.height);
-    let reward = HypergridReward::new(grid.height, grid.r0, grid.r1, grid.r2);
+    let env = grid.environment();
+    let reward = grid.reward();
     eprintln!(
         "gfn train: {}-D hypergrid H = {}, flow matching, batch {}, {} updates, seed {}",
         grid.ndim, grid.height, config.training.batch_size, config.training.updates, config.seed

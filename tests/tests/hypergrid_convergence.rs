@@ -18,8 +18,8 @@ fn grid_config(ndim: usize, updates: u64, seed: u64) -> (RunConfig, Hypergrid, H
     config.evaluation.interval_updates = updates;
     config.evaluation.empirical_samples = 0;
     let EnvConfig::Hypergrid(grid) = &config.env;
-    let env = Hypergrid::new(grid.ndim, grid.height);
-    let reward = HypergridReward::new(grid.height, grid.r0, grid.r1, grid.r2);
+    let env = grid.environment();
+    let reward = grid.reward();
     (config, env, reward)
 }
 

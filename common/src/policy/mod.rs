@@ -9,6 +9,38 @@ use tch::Tensor;
 
 pub use mlp::Mlp;
 
+use crate::checkpoint::NamedTensors;
+use crate::config::PolicyConfig;
+use crate::env::Environment;
+
+/// An inference copy of a policy on the CPU (an actor's, a sampler thread's, `gfn sample`'s),
+/// refreshed from named `policy.*` tensors.
+pub struct PolicyCopy {
+    vs: tch::nn::VarStore,
+    network: Mlp,
+}
+
+impl PolicyCopy {
+    /// A freshly initialised network of the configured shape for `env`.
+    pub fn new<E: Environment>(env: &E, config: &PolicyConfig) -> Self {
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let network =
+            Mlp::new(&vs.root(), env.feature_dim(), config.hidden, config.hidden_layers, env.num_actions());
+        Self { vs, network }
+    }
+
+    /// Copies `policy.*` tensors in; fails naming the first missing or mis-shaped one.
+    pub fn load(&mut self, tensors: NamedTensors) -> Result<(), String> {
+        let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
+        crate::learner::load_policy(&self.vs, |key| map.get(key).map(Tensor::shallow_clone))
+    }
+
+    /// The network.
+    pub fn network(&self) -> &Mlp {
+        &self.network
+    }
+}
+
 /// A network producing log edge flows: `[batch, feature_dim] → [batch, num_actions]`.
 pub trait LogFlowNetwork {
     /// Log edge flows `log F(s, a)` for each row of encoded states (on [`LogFlowNetwork::device`]).
