@@ -1,0 +1,112 @@
+//! The Rust sEH proxy against the reference: on the 500 molecules of
+//! `../shared/data/seh/proxy_golden.jsonl` (RDKit atom labels and bonds, PyTorch Geometric
+//! proxy outputs), every prediction matches within 1e-3.
+//!
+//! Needs the converted weights: `scripts/test` runs `scripts/convert_seh_proxy.py` on
+//! `../shared/data/seh/seh_proxy_bengio2021.pkl.gz` once, into `.cache/seh_proxy.safetensors`
+//! (`GFN_SEH_PROXY_WEIGHTS` overrides the path; `GFN_SHARED_DATA` the data folder).
+
+use std::path::{Path, PathBuf};
+
+use gfn_common::reward::seh_proxy::{AtomLabel, BondType, Hybridization, MoleculeGraph, SehProxy, featurize};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn shared_data() -> PathBuf {
+    std::env::var("GFN_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|_| root().join("../shared/data"))
+}
+
+fn weights() -> PathBuf {
+    std::env::var("GFN_SEH_PROXY_WEIGHTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join(".cache/seh_proxy.safetensors"))
+}
+
+struct Golden {
+    smiles: String,
+    graph: MoleculeGraph,
+    proxy: f64,
+}
+
+fn golden() -> Vec<Golden> {
+    let path = shared_data().join("seh/proxy_golden.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let atoms: Vec<AtomLabel> = record["atoms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| AtomLabel {
+                    atomic_number: a[0].as_u64().unwrap() as u8,
+                    aromatic: a[1].as_u64().unwrap() == 1,
+                    hybridization: match a[2].as_str().unwrap() {
+                        "SP" => Hybridization::Sp,
+                        "SP2" => Hybridization::Sp2,
+                        "SP3" => Hybridization::Sp3,
+                        _ => Hybridization::Other,
+                    },
+                    total_hydrogens: a[3].as_u64().unwrap() as u8,
+                })
+                .collect();
+            let bonds: Vec<(usize, usize, BondType)> = record["bonds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| {
+                    let kind = match b[2].as_str().unwrap() {
+                        "SINGLE" => BondType::Single,
+                        "DOUBLE" => BondType::Double,
+                        "TRIPLE" => BondType::Triple,
+                        "AROMATIC" => BondType::Aromatic,
+                        other => panic!("unknown bond type {other}"),
+                    };
+                    (b[0].as_u64().unwrap() as usize, b[1].as_u64().unwrap() as usize, kind)
+                })
+                .collect();
+            Golden {
+                smiles: record["smiles"].as_str().unwrap().to_string(),
+                graph: featurize(&atoms, &bonds),
+                proxy: record["proxy"].as_f64().unwrap(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn rust_proxy_matches_the_reference_on_every_golden_molecule() {
+    tch::set_num_threads(1);
+    let proxy = SehProxy::load(&weights()).expect("converted proxy weights (scripts/test makes them)");
+    let golden = golden();
+    assert_eq!(golden.len(), 500);
+    // one at a time, as the reference was computed …
+    let mut worst = (0.0f64, String::new());
+    for molecule in &golden {
+        let value = proxy.predict(std::slice::from_ref(&molecule.graph))[0] as f64;
+        let error = (value - molecule.proxy).abs();
+        if error > worst.0 {
+            worst = (error, format!("{} (rust {value}, reference {})", molecule.smiles, molecule.proxy));
+        }
+    }
+    assert!(worst.0 <= 1e-3, "largest difference {}: {}", worst.0, worst.1);
+    // … and batched: the same values.
+    let graphs: Vec<MoleculeGraph> = golden.iter().map(|g| g.graph.clone()).collect();
+    let batched = proxy.predict(&graphs);
+    for (value, molecule) in batched.iter().zip(&golden) {
+        assert!((*value as f64 - molecule.proxy).abs() <= 1e-3, "{}: batched {value}", molecule.smiles);
+    }
+    eprintln!("largest difference over 500 molecules: {:.2e}", worst.0);
+}
+
+#[test]
+fn missing_or_malformed_weights_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = SehProxy::load(&dir.path().join("absent.safetensors")).err().unwrap().to_string();
+    assert!(error.contains("absent.safetensors"), "{error}");
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"not a safetensors file").unwrap();
+    assert!(SehProxy::load(&bad).err().unwrap().to_string().contains("bad.safetensors"));
+}
