@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gfn_common::reward::seh_proxy::{AtomLabel, BondType, Hybridization, MoleculeGraph, SehProxy, featurize};
+use gfn_common::reward::seh_proxy::{MoleculeGraph, SehProxy, featurize_labelled_record};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -36,40 +36,9 @@ fn golden() -> Vec<Golden> {
     text.lines()
         .map(|line| {
             let record: serde_json::Value = serde_json::from_str(line).unwrap();
-            let atoms: Vec<AtomLabel> = record["atoms"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| AtomLabel {
-                    atomic_number: a[0].as_u64().unwrap() as u8,
-                    aromatic: a[1].as_u64().unwrap() == 1,
-                    hybridization: match a[2].as_str().unwrap() {
-                        "SP" => Hybridization::Sp,
-                        "SP2" => Hybridization::Sp2,
-                        "SP3" => Hybridization::Sp3,
-                        _ => Hybridization::Other,
-                    },
-                    total_hydrogens: a[3].as_u64().unwrap() as u8,
-                })
-                .collect();
-            let bonds: Vec<(usize, usize, BondType)> = record["bonds"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|b| {
-                    let kind = match b[2].as_str().unwrap() {
-                        "SINGLE" => BondType::Single,
-                        "DOUBLE" => BondType::Double,
-                        "TRIPLE" => BondType::Triple,
-                        "AROMATIC" => BondType::Aromatic,
-                        other => panic!("unknown bond type {other}"),
-                    };
-                    (b[0].as_u64().unwrap() as usize, b[1].as_u64().unwrap() as usize, kind)
-                })
-                .collect();
             Golden {
                 smiles: record["smiles"].as_str().unwrap().to_string(),
-                graph: featurize(&atoms, &bonds),
+                graph: featurize_labelled_record(&record).expect("well-formed golden record"),
                 proxy: record["proxy"].as_f64().unwrap(),
             }
         })

@@ -44,6 +44,19 @@ pub enum BondType {
     Aromatic = 3,
 }
 
+impl BondType {
+    /// From RDKit's bond type name (`SINGLE`, `DOUBLE`, `TRIPLE`, `AROMATIC`).
+    pub fn from_rdkit_name(name: &str) -> Option<Self> {
+        match name {
+            "SINGLE" => Some(Self::Single),
+            "DOUBLE" => Some(Self::Double),
+            "TRIPLE" => Some(Self::Triple),
+            "AROMATIC" => Some(Self::Aromatic),
+            _ => None,
+        }
+    }
+}
+
 /// An atom's hybridization (only what the featurization distinguishes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Hybridization {
@@ -57,6 +70,18 @@ pub enum Hybridization {
     Other,
 }
 
+impl Hybridization {
+    /// From RDKit's hybridization name (`SP`, `SP2`, `SP3`; anything else is `Other`).
+    pub fn from_rdkit_name(name: &str) -> Self {
+        match name {
+            "SP" => Self::Sp,
+            "SP2" => Self::Sp2,
+            "SP3" => Self::Sp3,
+            _ => Self::Other,
+        }
+    }
+}
+
 /// What the featurization needs to know about an atom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AtomLabel {
@@ -68,6 +93,34 @@ pub struct AtomLabel {
     pub hybridization: Hybridization,
     /// Total hydrogen count (implicit and explicit).
     pub total_hydrogens: u8,
+}
+
+/// Parses the `atoms` and `bonds` arrays of a golden-data record (`../shared/data/seh/README.md`:
+/// `[atomic_num, is_aromatic, hybridization, total_num_hs]` and `[i, j, bond_type]`) and
+/// featurizes the molecule; `None` if the record is malformed.
+pub fn featurize_labelled_record(record: &serde_json::Value) -> Option<MoleculeGraph> {
+    let atoms = record["atoms"]
+        .as_array()?
+        .iter()
+        .map(|a| {
+            Some(AtomLabel {
+                atomic_number: u8::try_from(a[0].as_u64()?).ok()?,
+                aromatic: a[1].as_u64()? == 1,
+                hybridization: Hybridization::from_rdkit_name(a[2].as_str()?),
+                total_hydrogens: u8::try_from(a[3].as_u64()?).ok()?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let bonds = record["bonds"]
+        .as_array()?
+        .iter()
+        .map(|b| {
+            let (i, j) = (b[0].as_u64()? as usize, b[1].as_u64()? as usize);
+            (i < atoms.len() && j < atoms.len()).then_some(())?;
+            Some((i, j, BondType::from_rdkit_name(b[2].as_str()?)?))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(featurize(&atoms, &bonds))
 }
 
 /// A featurized molecule: node features and directed, typed edges.
