@@ -77,6 +77,26 @@ fn terminate(child: &Child) {
     }
 }
 
+/// SIGTERM to every actor, then waits (10 s at most, then SIGKILL): actors flush what they have
+/// in flight to the learner, so they go first.
+async fn stop_actors(actors: &mut [Child]) {
+    for actor in actors.iter() {
+        terminate(actor);
+    }
+    for actor in actors.iter_mut() {
+        if tokio::time::timeout(Duration::from_secs(10), actor.wait()).await.is_err() {
+            let _ = actor.kill().await;
+        }
+    }
+}
+
+/// On Ctrl-C or SIGTERM: the actors first (while the learner can still take their last
+/// trajectories), then the learner, which checkpoints and exits.
+async fn stop_all(actors: &mut [Child], learner: &Child) {
+    stop_actors(actors).await;
+    terminate(learner);
+}
+
 async fn launch(args: LaunchArgs, updates: u64) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut learner_command = Command::new(sibling("gfn-learner")?);
@@ -162,19 +182,12 @@ async fn launch(args: LaunchArgs, updates: u64) -> anyhow::Result<ExitCode> {
                 }
                 None => status = Some(learner.wait().await?),
             },
-            _ = terminate_signal.recv() => terminate(&learner),
-            _ = interrupt_signal.recv() => terminate(&learner),
+            _ = terminate_signal.recv() => stop_all(&mut actors, &learner).await,
+            _ = interrupt_signal.recv() => stop_all(&mut actors, &learner).await,
         }
     }
     bar.finish_and_clear();
-    for actor in &actors {
-        terminate(actor);
-    }
-    for actor in &mut actors {
-        if tokio::time::timeout(Duration::from_secs(10), actor.wait()).await.is_err() {
-            let _ = actor.kill().await;
-        }
-    }
+    stop_actors(&mut actors).await;
     let status = status.expect("learner finished");
     println!("gfn launch: learner exited with {status}; {} actors stopped", actors.len());
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
