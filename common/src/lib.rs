@@ -8,8 +8,9 @@
 //! records.
 //!
 //! # Layout
-//! - [`env`]: the [`env::Environment`] trait (states, masked actions, parents) and the hypergrid.
-//! - [`reward`]: the [`reward::Reward`] trait and the hypergrid reward.
+//! - [`env`]: the [`env::Environment`] trait (states, masked actions, parents), the hypergrid, and
+//!   the building-block vocabulary of the molecule environment.
+//! - [`reward`]: the [`reward::Reward`] trait, the hypergrid reward and the sEH proxy.
 //! - [`policy`]: tch networks producing log edge flows, and the masked, tempered policy.
 //! - [`objective`]: training losses (flow matching).
 //! - [`sampler`]: vectorised rollouts (inference only).

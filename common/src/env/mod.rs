@@ -5,6 +5,7 @@
 //! Rewards are not part of an environment: they live in [`crate::reward`], so that the same
 //! environment can be scored by a cheap closed form or an expensive proxy computed elsewhere.
 
+pub mod blocks;
 pub mod hypergrid;
 
 use std::fmt::Debug;
