@@ -62,14 +62,26 @@ struct Columns {
     block_r: BTreeMap<String, Vec<usize>>,
 }
 
-/// The blocks, in row order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The blocks, in row order, with their parsed molecules.
+#[derive(Clone)]
 pub struct BlockVocabulary {
     /// The blocks; a block's position is its action id.
     pub blocks: Vec<Block>,
+    molecules: Vec<chematic::core::Molecule>,
+}
+
+impl std::fmt::Debug for BlockVocabulary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockVocabulary").field("blocks", &self.blocks).finish_non_exhaustive()
+    }
 }
 
 impl BlockVocabulary {
+    /// The parsed molecule of block `id`.
+    pub fn molecule(&self, id: usize) -> Option<&chematic::core::Molecule> {
+        self.molecules.get(id)
+    }
+
     /// Reads and checks a vocabulary file.
     pub fn load(path: &Path) -> Result<Self, VocabularyError> {
         let text = std::fs::read_to_string(path)
@@ -104,6 +116,7 @@ impl BlockVocabulary {
             return Err(VocabularyError::Rows { origin, row: stray, column });
         }
         let mut blocks = Vec::with_capacity(rows.len());
+        let mut molecules = Vec::with_capacity(rows.len());
         for (row, key) in rows {
             let name = columns.block_name[key].clone();
             let missing = |column| VocabularyError::Rows { origin: origin.clone(), row: key.clone(), column };
@@ -124,8 +137,9 @@ impl BlockVocabulary {
                 return Err(VocabularyError::AttachmentOutOfRange { origin, row, name, index, atoms });
             }
             blocks.push(Block { name, smiles, attachments, atom_count: atoms });
+            molecules.push(molecule);
         }
-        Ok(Self { blocks })
+        Ok(Self { blocks, molecules })
     }
 }
 

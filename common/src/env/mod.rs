@@ -7,6 +7,7 @@
 
 pub mod blocks;
 pub mod hypergrid;
+pub mod molecule;
 
 use std::fmt::Debug;
 use std::hash::Hash;
