@@ -112,8 +112,7 @@ pub struct PipelinedSource<S> {
 }
 
 fn copy_weights(learner: &FlowMatchingLearner, version: u64) -> WeightsCopy {
-    let tensors = learner.policy_tensors().into_iter().map(|(name, t)| (name, t.detach().copy())).collect();
-    (version, tensors)
+    (version, learner.policy_copy())
 }
 
 impl<S> BatchSource<S> for PipelinedSource<S> {

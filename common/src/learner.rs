@@ -108,6 +108,12 @@ impl FlowMatchingLearner {
         named
     }
 
+    /// A detached copy of the policy weights, safe to hand to another thread while training
+    /// goes on.
+    pub fn policy_copy(&self) -> NamedTensors {
+        self.policy_tensors().into_iter().map(|(name, t)| (name, t.detach().copy())).collect()
+    }
+
     /// Policy weights and optimizer state, as written to checkpoints.
     pub fn state_tensors(&self) -> NamedTensors {
         let mut named = self.policy_tensors();

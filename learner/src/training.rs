@@ -167,8 +167,7 @@ where
     /// blocking-pool thread, so that training never waits for serialization or for actors.
     fn publish(&self) -> anyhow::Result<()> {
         let version = self.progress.update;
-        let tensors: Vec<(String, tch::Tensor)> =
-            self.learner.policy_tensors().into_iter().map(|(name, t)| (name, t.detach().copy())).collect();
+        let tensors = self.learner.policy_copy();
         let weights = Arc::clone(&self.weights);
         self.runtime.spawn_blocking(move || match to_safetensors_bytes(&tensors) {
             Ok(bytes) => {
