@@ -8,6 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+use gfn_common::env::blocks::BlockVocabulary;
+use gfn_common::env::molecule::{JunctionBond, assemble};
+use gfn_common::reward::molecule_features::featurize_molecule;
 use gfn_common::reward::seh_proxy::{MoleculeGraph, SehProxy, featurize_labelled_record};
 
 fn root() -> PathBuf {
@@ -28,6 +31,8 @@ struct Golden {
     smiles: String,
     graph: MoleculeGraph,
     proxy: f64,
+    blocks: Vec<usize>,
+    bonds: Vec<JunctionBond>,
 }
 
 fn golden() -> Vec<Golden> {
@@ -36,10 +41,23 @@ fn golden() -> Vec<Golden> {
     text.lines()
         .map(|line| {
             let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let number = |v: &serde_json::Value| v.as_u64().unwrap() as usize;
             Golden {
                 smiles: record["smiles"].as_str().unwrap().to_string(),
                 graph: featurize_labelled_record(&record).expect("well-formed golden record"),
                 proxy: record["proxy"].as_f64().unwrap(),
+                blocks: record["blockidxs"].as_array().unwrap().iter().map(number).collect(),
+                bonds: record["jbonds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|j| JunctionBond {
+                        block_a: number(&j[0]),
+                        block_b: number(&j[1]),
+                        atom_a: number(&j[2]),
+                        atom_b: number(&j[3]),
+                    })
+                    .collect(),
             }
         })
         .collect()
@@ -78,4 +96,35 @@ fn missing_or_malformed_weights_are_clear_errors() {
     let bad = dir.path().join("bad.safetensors");
     std::fs::write(&bad, b"not a safetensors file").unwrap();
     assert!(SehProxy::load(&bad).err().unwrap().to_string().contains("bad.safetensors"));
+}
+
+/// From the junction trees alone: our assembly and our featurization (chematic's RDKit-model
+/// perception) give exactly the reference features, and the proxy on them the reference outputs.
+#[test]
+fn assembled_and_featurized_molecules_match_the_reference_features_exactly() {
+    tch::set_num_threads(1);
+    let vocabulary = BlockVocabulary::load(&shared_data().join("fragments/blocks_PDB_105.json")).unwrap();
+    let proxy = SehProxy::load(&weights()).expect("converted proxy weights (scripts/test makes them)");
+    let golden = golden();
+    let graphs: Vec<MoleculeGraph> = golden
+        .iter()
+        .map(|g| {
+            let molecule = assemble(&vocabulary, &g.blocks, &g.bonds).unwrap();
+            let graph = featurize_molecule(&molecule).unwrap();
+            assert_eq!(graph.num_nodes, g.graph.num_nodes, "{}", g.smiles);
+            assert_eq!(graph.edges, g.graph.edges, "{}: bonds differ", g.smiles);
+            for (atom, (ours, reference)) in graph
+                .node_features
+                .chunks(71)
+                .zip(g.graph.node_features.chunks(71))
+                .enumerate()
+            {
+                assert_eq!(ours, reference, "{}: atom {atom} features differ", g.smiles);
+            }
+            graph
+        })
+        .collect();
+    let values = proxy.predict(&graphs);
+    let worst = values.iter().zip(&golden).map(|(v, g)| (*v as f64 - g.proxy).abs()).fold(0.0, f64::max);
+    assert!(worst <= 1e-3, "largest proxy difference {worst}");
 }

@@ -4,6 +4,7 @@
 //! actor's reward worker pool, for an expensive proxy) while the environment is shared.
 
 pub mod hypergrid;
+pub mod molecule_features;
 pub mod seh_proxy;
 
 pub use hypergrid::HypergridReward;
