@@ -12,11 +12,14 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use gfn_common::config::EnvConfig;
-use gfn_proto::v1;
+use gfn_common::config::{EnvConfig, RunConfig};
+use gfn_common::env::Environment;
+use gfn_common::reward::{Reward, SehReward};
+use gfn_proto::v1::{self, learner_client::LearnerClient};
+use tonic::transport::Channel;
 
 use crate::backoff::Backoff;
-use crate::connection::{client, register};
+use crate::connection::{Registration, client, register};
 use crate::reward_pool::{self, RewardStats, SyntheticCost};
 use crate::rollout::run_rollouts;
 use crate::submitter::{SubmitStats, SubmitterSettings, run_submitter};
@@ -57,7 +60,7 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
             capabilities: Some(v1::ActorCapabilities {
                 reward_threads: options.reward_threads.unwrap_or(0) as u32,
                 rollout_batch: options.rollout_batch.unwrap_or(0) as u32,
-                environments: vec!["hypergrid".into()],
+                environments: vec!["hypergrid".into(), "fragments".into()],
             }),
         };
         let mut backoff = Backoff::new(Duration::from_secs(2));
@@ -83,65 +86,111 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
         let registration = Arc::new(RwLock::new(registration));
         let max_backoff = Duration::from_secs_f64(config.actor.reconnect_max_seconds);
 
-        let EnvConfig::Hypergrid(grid) = &config.env;
-        let env = grid.environment();
-        let reward = Arc::new(grid.reward());
-
-        let (weights_sender, weights) = watch::channel(None);
-        let follower = tokio::spawn(follow_weights(
-            learner.clone(),
-            registration.clone(),
-            weights_sender,
-            max_backoff,
-            shutdown.clone(),
-        ));
-        let (job_sender, jobs) = crossbeam_channel::bounded(config.actor.reward_threads);
-        let (result_sender, results) = mpsc::channel(config.actor.submit_batch);
-        let reward_stats = Arc::new(RewardStats::default());
-        let cost = SyntheticCost {
-            cpu: Duration::from_secs_f64(config.actor.reward_cpu_cost_ms / 1e3),
-            sleep: Duration::from_secs_f64(config.actor.reward_sleep_cost_ms / 1e3),
-        };
-        let workers = reward_pool::spawn(
-            config.actor.reward_threads,
-            reward,
-            cost,
-            jobs,
-            result_sender,
-            reward_stats.clone(),
-        )?;
-        let rollout_shutdown = shutdown.clone();
-        let rollout_config = config.clone();
-        let rollout = std::thread::Builder::new().name("gfn-actor-rollout".into()).spawn(move || {
-            run_rollouts(&env, &rollout_config, weights, job_sender, rollout_shutdown, handle, seed)
-        })?;
-        let settings = SubmitterSettings {
-            batch: config.actor.submit_batch,
-            linger: Duration::from_millis(20),
-            max_backoff,
-            shutdown_grace: Duration::from_secs(5),
-            register_request,
-        };
-        let stats = run_submitter(learner, registration, results, settings, shutdown.clone()).await;
-        shutdown.cancel();
-        let produced = tokio::task::spawn_blocking(move || rollout.join())
-            .await?
-            .map_err(|_| anyhow::anyhow!("the rollout thread panicked"))??;
-        for worker in workers {
-            let _ = tokio::task::spawn_blocking(move || worker.join()).await?;
+        let context = ActorContext { config, registration, max_backoff, shutdown, seed, handle };
+        match context.config.env.clone() {
+            EnvConfig::Hypergrid(grid) => {
+                let env = grid.environment();
+                run_env(env, Arc::new(grid.reward()), learner, register_request, context, &options.name).await
+            }
+            EnvConfig::Fragments(fragments) => {
+                let env = fragments.environment()?;
+                let copies = context.config.actor.reward_threads;
+                let reward = SehReward::load(
+                    env.clone(),
+                    &fragments.proxy_weights,
+                    copies,
+                    fragments.reward_settings(),
+                )
+                .context(
+                    "loading the sEH proxy (env.proxy_weights; scripts/convert_seh_proxy.py makes it)",
+                )?;
+                run_env(env, Arc::new(reward), learner, register_request, context, &options.name).await
+            }
         }
-        follower.await?;
-        println!(
-            "gfn-actor {}: {} trajectories rolled out, {} accepted, {} stale, {} lost, {} reward failures",
-            options.name,
-            produced,
-            stats.accepted,
-            stats.stale,
-            stats.lost,
-            reward_stats.failed.load(Ordering::Relaxed)
-        );
-        Ok(stats)
     })
+}
+
+/// What an actor knows once registered.
+struct ActorContext {
+    config: RunConfig,
+    registration: Arc<RwLock<Registration>>,
+    max_backoff: Duration,
+    shutdown: CancellationToken,
+    seed: u64,
+    handle: tokio::runtime::Handle,
+}
+
+/// Rolls out, scores and submits in `env` until the run ends or a signal arrives.
+async fn run_env<E, R>(
+    env: E,
+    reward: Arc<R>,
+    learner: LearnerClient<Channel>,
+    register_request: v1::RegisterRequest,
+    context: ActorContext,
+    name: &str,
+) -> anyhow::Result<SubmitStats>
+where
+    E: Environment + 'static,
+    R: Reward<E::State> + 'static,
+{
+    let ActorContext { config, registration, max_backoff, shutdown, seed, handle } = context;
+
+    let (weights_sender, weights) = watch::channel(None);
+    let follower = tokio::spawn(follow_weights(
+        learner.clone(),
+        registration.clone(),
+        weights_sender,
+        max_backoff,
+        shutdown.clone(),
+    ));
+    let reward_batch = config.actor.rollout_batch;
+    let (job_sender, jobs) = crossbeam_channel::bounded(config.actor.reward_threads * reward_batch);
+    let (result_sender, results) = mpsc::channel(config.actor.submit_batch);
+    let reward_stats = Arc::new(RewardStats::default());
+    let cost = SyntheticCost {
+        cpu: Duration::from_secs_f64(config.actor.reward_cpu_cost_ms / 1e3),
+        sleep: Duration::from_secs_f64(config.actor.reward_sleep_cost_ms / 1e3),
+    };
+    let workers = reward_pool::spawn(
+        config.actor.reward_threads,
+        reward_batch,
+        reward,
+        cost,
+        jobs,
+        result_sender,
+        reward_stats.clone(),
+    )?;
+    let rollout_shutdown = shutdown.clone();
+    let rollout_config = config.clone();
+    let rollout = std::thread::Builder::new().name("gfn-actor-rollout".into()).spawn(move || {
+        run_rollouts(&env, &rollout_config, weights, job_sender, rollout_shutdown, handle, seed)
+    })?;
+    let settings = SubmitterSettings {
+        batch: config.actor.submit_batch,
+        linger: Duration::from_millis(20),
+        max_backoff,
+        shutdown_grace: Duration::from_secs(5),
+        register_request,
+    };
+    let stats = run_submitter(learner, registration, results, settings, shutdown.clone()).await;
+    shutdown.cancel();
+    let produced = tokio::task::spawn_blocking(move || rollout.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the rollout thread panicked"))??;
+    for worker in workers {
+        let _ = tokio::task::spawn_blocking(move || worker.join()).await?;
+    }
+    follower.await?;
+    println!(
+        "gfn-actor {}: {} trajectories rolled out, {} accepted, {} stale, {} lost, {} reward failures",
+        name,
+        produced,
+        stats.accepted,
+        stats.stale,
+        stats.lost,
+        reward_stats.failed.load(Ordering::Relaxed)
+    );
+    Ok(stats)
 }
 
 /// Cancels `shutdown` on SIGTERM or SIGINT.

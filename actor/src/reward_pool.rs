@@ -51,9 +51,11 @@ pub struct RewardStats {
 }
 
 /// Starts `threads` workers that read `jobs` until it is closed and empty, and send scored
-/// trajectories to `results`.
+/// trajectories to `results`. A worker scores whatever is queued, up to `batch` jobs, in one
+/// batched reward call.
 pub fn spawn<S, R>(
     threads: usize,
+    batch: usize,
     reward: Arc<R>,
     cost: SyntheticCost,
     jobs: crossbeam_channel::Receiver<RewardJob<S>>,
@@ -69,23 +71,34 @@ where
             let (reward, jobs, results, stats) =
                 (reward.clone(), jobs.clone(), results.clone(), stats.clone());
             std::thread::Builder::new().name(format!("gfn-reward-{i}")).spawn(move || {
-                for job in jobs.iter() {
-                    cost.apply();
-                    match reward.log_reward(&job.terminal) {
-                        Ok(log_reward) => {
-                            let trajectory = Trajectory {
-                                actions: job.actions,
-                                log_reward,
-                                policy_version: job.policy_version,
-                            };
-                            if results.blocking_send(trajectory).is_err() {
-                                return;
+                let mut pending: Vec<RewardJob<S>> = Vec::with_capacity(batch);
+                while let Ok(first) = jobs.recv() {
+                    pending.clear();
+                    pending.push(first);
+                    pending.extend(jobs.try_iter().take(batch.saturating_sub(1)));
+                    for _ in &pending {
+                        cost.apply();
+                    }
+                    let states: Vec<&S> = pending.iter().map(|job| &job.terminal).collect();
+                    let scores = reward.score_batch(&states);
+                    for (job, scored) in pending.drain(..).zip(scores) {
+                        match scored {
+                            Ok(scored) => {
+                                let trajectory = Trajectory {
+                                    actions: job.actions,
+                                    log_reward: scored.log_reward,
+                                    policy_version: job.policy_version,
+                                    score: scored.score,
+                                };
+                                if results.blocking_send(trajectory).is_err() {
+                                    return;
+                                }
+                                stats.scored.fetch_add(1, Ordering::Relaxed);
                             }
-                            stats.scored.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(error) => {
-                            stats.failed.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(%error, "reward failed; trajectory dropped");
+                            Err(error) => {
+                                stats.failed.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(%error, "reward failed; trajectory dropped");
+                            }
                         }
                     }
                 }
@@ -120,7 +133,7 @@ mod tests {
         let (results, mut received) = mpsc::channel(16);
         let stats = Arc::new(RewardStats::default());
         let workers =
-            spawn(2, Arc::new(Picky), SyntheticCost::default(), jobs, results, stats.clone()).unwrap();
+            spawn(2, 4, Arc::new(Picky), SyntheticCost::default(), jobs, results, stats.clone()).unwrap();
         for terminal in 0..6u32 {
             job_sender.send(RewardJob { actions: vec![0], terminal, policy_version: 7 }).unwrap();
         }

@@ -8,6 +8,7 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use tch::Device;
 
+use gfn_common::config::PolicyConfig;
 use gfn_common::env::{Environment, Hypergrid};
 use gfn_common::learner::FlowMatchingLearner;
 use gfn_common::objective::{FlowMatching, TermWeighting};
@@ -26,10 +27,8 @@ fn setup() -> (Hypergrid, HypergridReward, FlowMatchingLearner) {
     let reward = HypergridReward::new(8, 0.1, 0.5, 2.0);
     let learner = FlowMatchingLearner::new(
         Device::Cpu,
-        env.feature_dim(),
-        env.num_actions(),
-        256,
-        2,
+        &env,
+        &PolicyConfig { hidden: 256, hidden_layers: 2 },
         AdamConfig::with_learning_rate(1e-3),
         FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default() },
     );
@@ -50,8 +49,12 @@ fn batch(env: &Hypergrid, reward: &HypergridReward) -> Vec<ReplayedTrajectory<Ve
                 .collect();
             actions.shuffle(&mut rng);
             actions.push(env.stop_action());
-            let record =
-                Trajectory { actions, log_reward: reward.log_reward(&terminal).unwrap(), policy_version: 0 };
+            let record = Trajectory {
+                actions,
+                log_reward: reward.log_reward(&terminal).unwrap(),
+                policy_version: 0,
+                score: None,
+            };
             replay(env, &record).unwrap()
         })
         .collect()

@@ -14,7 +14,7 @@ use tch::Tensor;
 use crate::config::RunConfig;
 use crate::env::Environment;
 use crate::learner::FlowMatchingLearner;
-use crate::policy::{Mlp, PolicyCopy};
+use crate::policy::{PolicyCopy, PolicyNetwork};
 use crate::reward::{Reward, RewardError};
 use crate::sampler::Sampler;
 use crate::trajectory::Trajectory;
@@ -44,7 +44,7 @@ pub trait BatchSource<S> {
 fn sample_and_score<E: Environment, R: Reward<E::State>, G: rand::Rng>(
     sampler: &mut Sampler<'_, E>,
     reward: &R,
-    network: &Mlp,
+    network: &PolicyNetwork,
     batch_size: usize,
     rng: &mut G,
     policy_version: u64,
@@ -57,7 +57,7 @@ fn sample_and_score<E: Environment, R: Reward<E::State>, G: rand::Rng>(
     for trajectory in sampled {
         let log_reward = reward.log_reward(&trajectory.terminal)?;
         rows += trajectory.actions.len() as u64;
-        records.push(Trajectory { actions: trajectory.actions, log_reward, policy_version });
+        records.push(Trajectory { actions: trajectory.actions, log_reward, policy_version, score: None });
         terminals.push(trajectory.terminal);
     }
     Ok(ScoredBatch { records, terminals, sampling: started.elapsed(), rows })

@@ -128,6 +128,74 @@ impl Default for ActorConfig {
 pub enum EnvConfig {
     /// The paper's hypergrid.
     Hypergrid(HypergridConfig),
+    /// Fragment-based molecules scored by the sEH proxy.
+    Fragments(FragmentConfig),
+}
+
+/// The fragment-molecule environment and its sEH proxy reward
+/// (`R = (max(proxy, r_min) / reward_norm)^reward_exponent`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FragmentConfig {
+    /// Block vocabulary file (pandas JSON with `block_name`, `block_smi`, `block_r`).
+    pub vocabulary: PathBuf,
+    /// sEH proxy weights converted to safetensors by `scripts/convert_seh_proxy.py` (read by
+    /// the actors, which compute the reward).
+    pub proxy_weights: PathBuf,
+    /// Fewest blocks before stop is allowed (unless no stem is left).
+    pub min_blocks: usize,
+    /// Most blocks per molecule.
+    pub max_blocks: usize,
+    /// `β`, the reward exponent.
+    pub reward_exponent: f64,
+    /// `R_min`: proxy values below it are clipped.
+    pub r_min: f64,
+    /// The proxy is divided by this.
+    pub reward_norm: f64,
+    /// A distinct molecule with proxy ≥ this can count as a mode.
+    pub mode_threshold: f64,
+    /// … if its ECFP4 Tanimoto similarity to every earlier mode is below this.
+    pub mode_max_similarity: f64,
+}
+
+impl Default for FragmentConfig {
+    fn default() -> Self {
+        Self {
+            vocabulary: "../shared/data/fragments/blocks_PDB_105.json".into(),
+            proxy_weights: ".cache/seh_proxy.safetensors".into(),
+            min_blocks: 2,
+            max_blocks: 8,
+            reward_exponent: 10.0,
+            r_min: 0.1,
+            reward_norm: 8.0,
+            mode_threshold: 7.5,
+            mode_max_similarity: 0.7,
+        }
+    }
+}
+
+impl FragmentConfig {
+    /// The block-count limits.
+    pub fn limits(&self) -> crate::env::fragments::FragmentLimits {
+        crate::env::fragments::FragmentLimits { min_blocks: self.min_blocks, max_blocks: self.max_blocks }
+    }
+
+    /// Loads the vocabulary into the environment.
+    pub fn environment(
+        &self,
+    ) -> Result<crate::env::FragmentEnvironment, crate::env::blocks::VocabularyError> {
+        crate::env::FragmentEnvironment::load(&self.vocabulary, self.limits())
+    }
+
+    /// The reward constants.
+    pub fn reward_settings(&self) -> crate::reward::SehRewardSettings {
+        crate::reward::SehRewardSettings {
+            exponent: self.reward_exponent,
+            r_min: self.r_min,
+            norm: self.reward_norm,
+            mode_threshold: self.mode_threshold,
+        }
+    }
 }
 
 /// Hypergrid size and reward constants (`R = R0 + R1·… + R2·…`).
@@ -214,6 +282,8 @@ pub struct EvaluationConfig {
     pub empirical_samples: usize,
     /// JSON-lines log of evaluation records; none if absent.
     pub log_path: Option<PathBuf>,
+    /// SQLite database every generated molecule is stored in (fragment runs); none if absent.
+    pub results_db: Option<PathBuf>,
 }
 
 /// Checkpoint settings.
@@ -295,7 +365,7 @@ impl Default for TrainingConfig {
 
 impl Default for EvaluationConfig {
     fn default() -> Self {
-        Self { interval_updates: 250, empirical_samples: 10_000, log_path: None }
+        Self { interval_updates: 250, empirical_samples: 10_000, log_path: None, results_db: None }
     }
 }
 
@@ -371,6 +441,42 @@ impl RunConfig {
                     "env.r2",
                     "non-negative and finite",
                     grid.r2.to_string(),
+                );
+            }
+            EnvConfig::Fragments(f) => {
+                check(f.min_blocks >= 1, "env.min_blocks", "at least 1", f.min_blocks.to_string());
+                check(
+                    f.max_blocks >= f.min_blocks.max(1),
+                    "env.max_blocks",
+                    "at least env.min_blocks",
+                    f.max_blocks.to_string(),
+                );
+                check(f.max_blocks <= 40, "env.max_blocks", "at most 40", f.max_blocks.to_string());
+                let positive = |v: f64| v.is_finite() && v > 0.0;
+                check(
+                    positive(f.reward_exponent),
+                    "env.reward_exponent",
+                    "positive and finite",
+                    f.reward_exponent.to_string(),
+                );
+                check(positive(f.r_min), "env.r_min", "positive and finite", f.r_min.to_string());
+                check(
+                    positive(f.reward_norm),
+                    "env.reward_norm",
+                    "positive and finite",
+                    f.reward_norm.to_string(),
+                );
+                check(
+                    f.mode_threshold.is_finite(),
+                    "env.mode_threshold",
+                    "finite",
+                    f.mode_threshold.to_string(),
+                );
+                check(
+                    (0.0..=1.0).contains(&f.mode_max_similarity),
+                    "env.mode_max_similarity",
+                    "in [0, 1]",
+                    f.mode_max_similarity.to_string(),
                 );
             }
         }

@@ -2,7 +2,6 @@
 //! dynamic programming over the DAG, compared with the target `R(x)/Z`.
 
 use rand::SeedableRng;
-use tch::Tensor;
 
 use crate::env::{Enumerable, Environment};
 use crate::metrics::EvaluationRecord;
@@ -27,8 +26,8 @@ pub struct TrainingCounters {
 
 /// Evaluates policies of an enumerable environment against `R/Z`: exact L1 by dynamic
 /// programming, empirical L1 from fresh samples, learned vs. true `log Z`.
-pub struct Evaluator<'e, E: Enumerable> {
-    env: &'e E,
+pub struct Evaluator<E: Enumerable> {
+    env: E,
     target: Vec<f64>,
     true_log_z: f64,
     num_modes: usize,
@@ -36,10 +35,10 @@ pub struct Evaluator<'e, E: Enumerable> {
     rng: rand_pcg::Pcg64Mcg,
 }
 
-impl<'e, E: Enumerable> Evaluator<'e, E> {
+impl<E: Enumerable + Clone> Evaluator<E> {
     /// Computes the target distribution once; `seed` drives the empirical samples only.
     pub fn new<R: Reward<E::State>>(
-        env: &'e E,
+        env: &E,
         reward: &R,
         empirical_samples: usize,
         seed: u64,
@@ -47,7 +46,7 @@ impl<'e, E: Enumerable> Evaluator<'e, E> {
         let (target, true_log_z) = target_distribution(env, reward)?;
         let num_modes = env.states_in_topological_order().iter().filter(|s| reward.is_mode(s)).count();
         let rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
-        Ok(Self { env, target, true_log_z, num_modes, empirical_samples, rng })
+        Ok(Self { env: env.clone(), target, true_log_z, num_modes, empirical_samples, rng })
     }
 
     /// `log Z = log Σ_x R(x)`.
@@ -66,7 +65,7 @@ impl<'e, E: Enumerable> Evaluator<'e, E> {
         network: &N,
         counters: TrainingCounters,
     ) -> EvaluationRecord {
-        let env = self.env;
+        let env = &self.env;
         let exact = exact_terminal_distribution(env, network);
         let exact_l1 = l1_distance(&exact, &self.target);
         let empirical_l1 = (self.empirical_samples > 0).then(|| {
@@ -97,14 +96,8 @@ fn log_flows_of_all_states<E: Enumerable, N: LogFlowNetwork>(
     states: &[E::State],
 ) -> Vec<f32> {
     let _no_grad = tch::no_grad_guard();
-    let feature_dim = env.feature_dim();
-    let mut features = vec![0.0f32; states.len() * feature_dim];
-    for (state, row) in states.iter().zip(features.chunks_exact_mut(feature_dim)) {
-        env.encode(state, row);
-    }
-    let input = Tensor::from_slice(&features)
-        .view([states.len() as i64, feature_dim as i64])
-        .to_device(network.device());
+    let refs: Vec<&E::State> = states.iter().collect();
+    let input = env.encode_batch(&refs, network.device());
     let output = network.log_flows(&input).to_device(tch::Device::Cpu);
     let mut log_flows = vec![0.0f32; states.len() * env.num_actions()];
     let len = log_flows.len();
@@ -187,9 +180,7 @@ pub fn empirical_distribution(indices: impl IntoIterator<Item = usize>, num_stat
 pub fn flow_log_partition<E: Environment, N: LogFlowNetwork>(env: &E, network: &N) -> f64 {
     let _no_grad = tch::no_grad_guard();
     let s0 = env.initial_state();
-    let mut features = vec![0.0f32; env.feature_dim()];
-    env.encode(&s0, &mut features);
-    let input = Tensor::from_slice(&features).view([1, env.feature_dim() as i64]).to_device(network.device());
+    let input = env.encode_batch(&[&s0], network.device());
     let output = network.log_flows(&input).to_device(tch::Device::Cpu);
     let mut log_flows = vec![0.0f32; env.num_actions()];
     let len = log_flows.len();

@@ -4,11 +4,11 @@
 use tch::{Device, Tensor, nn};
 
 use crate::checkpoint::NamedTensors;
-use crate::config::{ObjectiveConfig, RunConfig};
+use crate::config::{ObjectiveConfig, PolicyConfig, RunConfig};
 use crate::env::Environment;
 use crate::objective::FlowMatching;
 use crate::optim::{Adam, AdamConfig};
-use crate::policy::Mlp;
+use crate::policy::{LogFlowNetwork, PolicyNetwork};
 use crate::trajectory::ReplayedTrajectory;
 
 /// What one update did.
@@ -23,31 +23,27 @@ pub struct UpdateStats {
 /// A flow-matching learner over an MLP policy.
 pub struct FlowMatchingLearner {
     vs: nn::VarStore,
-    network: Mlp,
+    network: PolicyNetwork,
     optimizer: Adam,
     objective: FlowMatching,
-    features: Vec<f32>,
 }
 
 /// Prefix of the policy's tensors in checkpoints and weight snapshots.
 const POLICY_PREFIX: &str = "policy.";
 
 impl FlowMatchingLearner {
-    /// A freshly initialised learner for an environment with `feature_dim` inputs and
-    /// `num_actions` outputs.
-    pub fn new(
+    /// A freshly initialised learner with the network `policy` describes for `env`.
+    pub fn new<E: Environment>(
         device: Device,
-        feature_dim: usize,
-        num_actions: usize,
-        hidden: usize,
-        hidden_layers: usize,
+        env: &E,
+        policy: &PolicyConfig,
         adam: AdamConfig,
         objective: FlowMatching,
     ) -> Self {
         let vs = nn::VarStore::new(device);
-        let network = Mlp::new(&vs.root(), feature_dim, hidden, hidden_layers, num_actions);
+        let network = PolicyNetwork::new(&vs.root(), env, policy);
         let optimizer = Adam::new(&vs, adam);
-        Self { vs, network, optimizer, objective, features: Vec::new() }
+        Self { vs, network, optimizer, objective }
     }
 
     /// The learner a run configuration describes, for `env`.
@@ -57,19 +53,11 @@ impl FlowMatchingLearner {
             epsilon: config.training.adam_epsilon,
             ..AdamConfig::with_learning_rate(config.training.learning_rate)
         };
-        Self::new(
-            device,
-            env.feature_dim(),
-            env.num_actions(),
-            config.policy.hidden,
-            config.policy.hidden_layers,
-            adam,
-            fm.objective(),
-        )
+        Self::new(device, env, &config.policy, adam, fm.objective())
     }
 
     /// The policy network (for sampling in the same process and for evaluation).
-    pub fn network(&self) -> &Mlp {
+    pub fn network(&self) -> &PolicyNetwork {
         &self.network
     }
 
@@ -86,15 +74,9 @@ impl FlowMatchingLearner {
         trajectories: &[ReplayedTrajectory<E::State>],
     ) -> UpdateStats {
         let batch = self.objective.prepare(env, trajectories);
-        let feature_dim = env.feature_dim();
-        self.features.resize(batch.states.len() * feature_dim, 0.0);
-        for (state, row) in batch.states.iter().zip(self.features.chunks_exact_mut(feature_dim)) {
-            env.encode(state, row);
-        }
-        let input = Tensor::from_slice(&self.features)
-            .view([batch.states.len() as i64, feature_dim as i64])
-            .to_device(self.vs.device());
-        let log_flows = self.network.forward(&input);
+        let states: Vec<&E::State> = batch.states.iter().collect();
+        let input = env.encode_batch(&states, self.vs.device());
+        let log_flows = self.network.log_flows(&input);
         let loss = self.objective.loss(&log_flows, &batch);
         self.optimizer.backward_step(&loss);
         UpdateStats { loss: loss.double_value(&[]), states_evaluated: batch.states.len() }

@@ -2,7 +2,6 @@
 //! step, inference only (no autograd). This is the actor side of training.
 
 use rand::{Rng, RngExt};
-use tch::Tensor;
 
 use crate::env::{Action, Environment};
 use crate::policy::{Exploration, LogFlowNetwork, action_probabilities};
@@ -20,7 +19,6 @@ pub struct SampledTrajectory<S> {
 pub struct Sampler<'e, E: Environment> {
     env: &'e E,
     exploration: Exploration,
-    features: Vec<f32>,
     log_flows: Vec<f32>,
     mask: Vec<bool>,
     probabilities: Vec<f64>,
@@ -33,7 +31,6 @@ impl<'e, E: Environment> Sampler<'e, E> {
         Self {
             env,
             exploration,
-            features: Vec::new(),
             log_flows: Vec::new(),
             mask: vec![false; num_actions],
             probabilities: vec![0.0; num_actions],
@@ -49,19 +46,15 @@ impl<'e, E: Environment> Sampler<'e, E> {
     ) -> Vec<SampledTrajectory<E::State>> {
         let _no_grad = tch::no_grad_guard();
         let env = self.env;
-        let feature_dim = env.feature_dim();
         let num_actions = env.num_actions();
         let stop = env.stop_action();
         let mut states = vec![env.initial_state(); count];
         let mut actions: Vec<Vec<Action>> = vec![Vec::new(); count];
         let mut active: Vec<usize> = (0..count).collect();
         while !active.is_empty() {
-            self.features.resize(active.len() * feature_dim, 0.0);
-            for (row, &i) in active.iter().enumerate() {
-                env.encode(&states[i], &mut self.features[row * feature_dim..][..feature_dim]);
-            }
-            let input = Tensor::from_slice(&self.features).view([active.len() as i64, feature_dim as i64]);
-            let output = network.log_flows(&input);
+            let batch: Vec<&E::State> = active.iter().map(|&i| &states[i]).collect();
+            let input = env.encode_batch(&batch, network.device());
+            let output = network.log_flows(&input).to_device(tch::Device::Cpu);
             self.log_flows.resize(active.len() * num_actions, 0.0);
             output.copy_data(&mut self.log_flows, active.len() * num_actions);
             for (row, &i) in active.iter().enumerate() {

@@ -139,7 +139,7 @@ pub fn train<E, R>(
     observer: &mut dyn TrainingObserver,
 ) -> Result<TrainSummary, TrainError>
 where
-    E: Enumerable,
+    E: Enumerable + Clone,
     E::State: Serialize + DeserializeOwned,
     R: Reward<E::State>,
 {
@@ -193,7 +193,7 @@ fn training_loop<E, R>(
     source: &mut dyn BatchSource<E::State>,
 ) -> Result<TrainSummary, TrainError>
 where
-    E: Enumerable,
+    E: Enumerable + Clone,
     E::State: Serialize + DeserializeOwned,
     R: Reward<E::State>,
 {
@@ -283,7 +283,7 @@ where
         last,
         time,
         resumed_from,
-        macs_per_row: learner.network().macs_per_row(),
+        macs_per_row: learner.network().macs_per_row().unwrap_or(0),
         pipelined: config.training.pipelined_sampling,
     })
 }

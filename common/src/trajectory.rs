@@ -17,6 +17,9 @@ pub struct Trajectory {
     pub log_reward: f64,
     /// Version of the policy weights that sampled the actions.
     pub policy_version: u64,
+    /// The reward model's raw output (e.g. the sEH proxy), if it has one.
+    #[serde(default)]
+    pub score: Option<f64>,
 }
 
 /// Why a trajectory record was rejected.
@@ -44,6 +47,9 @@ pub enum TrajectoryError {
     /// The log-reward is NaN or infinite.
     #[error("log-reward {value} is not finite")]
     NonFiniteLogReward { value: f64 },
+    /// The reward model's score is NaN or infinite.
+    #[error("score {value} is not finite")]
+    NonFiniteScore { value: f64 },
 }
 
 impl TrajectoryError {
@@ -56,6 +62,7 @@ impl TrajectoryError {
             Self::EarlyStop { .. } => "early_stop",
             Self::InvalidAction { .. } => "invalid_action",
             Self::NonFiniteLogReward { .. } => "non_finite_reward",
+            Self::NonFiniteScore { .. } => "non_finite_score",
         }
     }
 }
@@ -71,6 +78,8 @@ pub struct ReplayedTrajectory<S> {
     pub log_reward: f64,
     /// Version of the policy that sampled it.
     pub policy_version: u64,
+    /// The reward model's raw output, if any.
+    pub score: Option<f64>,
 }
 
 impl<S> ReplayedTrajectory<S> {
@@ -120,6 +129,7 @@ pub fn replay<E: Environment>(
         actions: actions.clone(),
         log_reward: trajectory.log_reward,
         policy_version: trajectory.policy_version,
+        score: trajectory.score,
     })
 }
 
@@ -129,7 +139,7 @@ mod tests {
     use crate::env::Hypergrid;
 
     fn record(actions: Vec<Action>, log_reward: f64) -> Trajectory {
-        Trajectory { actions, log_reward, policy_version: 3 }
+        Trajectory { actions, log_reward, policy_version: 3, score: None }
     }
 
     #[test]

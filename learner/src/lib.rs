@@ -12,12 +12,16 @@
 //! - [`service`]: the `gfn.v1.Learner` gRPC service (registration, ingestion, weights).
 //! - [`state`]: what the service and the training thread share.
 //! - [`training`]: the training thread (updates, weights publishing, evaluation, checkpoints).
+//! - [`evaluation`]: periodic evaluation per environment (exact L1 for grids, molecule statistics).
+//! - [`results`]: the SQLite database of generated molecules and its running statistics.
 //! - [`metrics`]: metric names and the Prometheus endpoint.
 
 pub mod cli;
+pub mod evaluation;
 pub mod launch_command;
 pub mod metrics;
 pub mod progress;
+pub mod results;
 pub mod sample_command;
 pub mod server;
 pub mod service;

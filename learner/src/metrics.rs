@@ -49,6 +49,20 @@ pub const BYTES_RECEIVED: &str = "gfn_learner_received_bytes_total";
 pub const WEIGHTS_BYTES_SENT: &str = "gfn_learner_weights_sent_bytes_total";
 /// Checkpoints written.
 pub const CHECKPOINTS: &str = "gfn_learner_checkpoints_total";
+/// Generated molecules recorded (fragment runs).
+pub const MOLECULES_STORED: &str = "gfn_learner_molecules_recorded_total";
+/// Generated molecules not recorded because the recorder fell behind.
+pub const RESULTS_DROPPED: &str = "gfn_learner_results_dropped_total";
+/// Distinct molecules generated so far.
+pub const MOLECULES_DISTINCT: &str = "gfn_learner_molecules_distinct";
+/// Distinct molecules / molecules generated.
+pub const UNIQUE_FRACTION: &str = "gfn_learner_unique_fraction";
+/// Average reward `max(proxy, R_min)/norm` of the top `k` distinct molecules (`k` = 10, 100, 1000).
+pub const TOP_K_REWARD: &str = "gfn_learner_top_k_reward";
+/// Modes: distinct molecules above the proxy threshold, dissimilar (ECFP4) to earlier modes.
+pub const MOLECULE_MODES: &str = "gfn_learner_molecule_modes";
+/// Best proxy value generated so far.
+pub const BEST_PROXY: &str = "gfn_learner_best_proxy";
 
 /// Installs the global Prometheus recorder and returns its handle.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
@@ -76,6 +90,16 @@ fn describe() {
     describe_counter!(TRAJECTORIES_TRAINED, "Trajectories trained on.");
     describe_counter!(REQUESTS_REJECTED, "Submit calls refused as a whole, by reason.");
     describe_counter!(UPDATES, "Parameter updates applied.");
+    describe_counter!(MOLECULES_STORED, "Generated molecules recorded (fragment runs).");
+    describe_counter!(RESULTS_DROPPED, "Generated molecules not recorded because the recorder fell behind.");
+    describe_gauge!(MOLECULES_DISTINCT, "Distinct molecules generated so far.");
+    describe_gauge!(UNIQUE_FRACTION, "Distinct molecules divided by molecules generated.");
+    describe_gauge!(TOP_K_REWARD, "Average max(proxy, R_min)/norm of the top k distinct molecules.");
+    describe_gauge!(
+        MOLECULE_MODES,
+        "Distinct high-proxy molecules dissimilar (ECFP4 Tanimoto) to earlier ones."
+    );
+    describe_gauge!(BEST_PROXY, "Best sEH proxy value generated so far.");
     describe_gauge!(LOSS, "Loss of the latest update.");
     describe_histogram!(UPDATE_DURATION, metrics::Unit::Seconds, "Time per update.");
     describe_gauge!(EXACT_L1, "Exact L1 distance between the policy's terminal distribution and R/Z.");

@@ -50,7 +50,9 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{} carries no run configuration", args.checkpoint.display()))?;
     let config = RunConfig::from_toml_str(config_toml, Some(&args.checkpoint))?;
     tch::set_num_threads(config.training.intra_op_threads as i32);
-    let EnvConfig::Hypergrid(grid) = &config.env;
+    let EnvConfig::Hypergrid(grid) = &config.env else {
+        bail!("gfn sample runs hypergrid configurations; train fragment molecules with `gfn launch`");
+    };
     let env = grid.environment();
     let reward = grid.reward();
     let mut policy = PolicyCopy::new(&env, &config.policy);

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rand::RngExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -14,13 +16,15 @@ use tokio_util::sync::CancellationToken;
 
 use gfn_common::checkpoint;
 use gfn_common::config::{EnvConfig, RunConfig};
-use gfn_common::env::{Environment, Hypergrid};
+use gfn_common::env::Environment;
 use gfn_common::learner::FlowMatchingLearner;
 use gfn_common::metrics::JsonLinesLog;
 use gfn_common::trainer::TrainerProgress;
 use gfn_proto::v1::learner_server::LearnerServer;
 
+use crate::evaluation::{GridEvaluation, MoleculeEvaluation, RunEvaluation};
 use crate::metrics;
+use crate::results::{self, Generated};
 use crate::service::LearnerService;
 use crate::state::RunState;
 use crate::training::{TrainingLoop, snapshot};
@@ -45,11 +49,67 @@ fn new_run_id() -> String {
 async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
     tch::set_num_threads(config.training.intra_op_threads as i32);
     tch::manual_seed(config.seed as i64);
-    let EnvConfig::Hypergrid(grid) = &config.env;
-    let env = grid.environment();
-    let reward = grid.reward();
+    let log = match &config.evaluation.log_path {
+        Some(path) => {
+            Some(JsonLinesLog::append(path).with_context(|| format!("opening {}", path.display()))?)
+        }
+        None => None,
+    };
+    match config.env.clone() {
+        EnvConfig::Hypergrid(grid) => {
+            let env = grid.environment();
+            let evaluation = GridEvaluation::new(
+                &env,
+                grid.reward(),
+                config.evaluation.empirical_samples,
+                !config.seed,
+                log,
+            )?;
+            serve_env(config, runtime, env, |_| {
+                Ok(RunHooks { evaluation: Box::new(evaluation), results: None })
+            })
+            .await
+        }
+        EnvConfig::Fragments(fragments) => {
+            let env = fragments.environment()?;
+            let results_db = config.evaluation.results_db.clone();
+            let hooks_env = env.clone();
+            serve_env(config, runtime, env, move |run_id| {
+                let recorder =
+                    results::start(hooks_env.clone(), &fragments, results_db.as_deref(), run_id.into())?;
+                if let Some(path) = &results_db {
+                    println!("gfn-learner recording molecules in {}", path.display());
+                }
+                let evaluation = MoleculeEvaluation::new(hooks_env, recorder.stats.clone(), log);
+                Ok(RunHooks {
+                    evaluation: Box::new(evaluation),
+                    results: Some((recorder.sender, recorder.thread)),
+                })
+            })
+            .await
+        }
+    }
+}
+
+/// What differs between environments: evaluation and the optional results recorder.
+struct RunHooks<E: Environment> {
+    evaluation: Box<dyn RunEvaluation<E>>,
+    results:
+        Option<(crossbeam_channel::Sender<Generated<E::State>>, std::thread::JoinHandle<anyhow::Result<()>>)>,
+}
+
+async fn serve_env<E>(
+    config: RunConfig,
+    runtime: tokio::runtime::Handle,
+    env: E,
+    hooks: impl FnOnce(&str) -> anyhow::Result<RunHooks<E>>,
+) -> anyhow::Result<()>
+where
+    E: Environment + Clone + 'static,
+    E::State: Serialize + DeserializeOwned + 'static,
+{
     let mut learner = FlowMatchingLearner::from_config(tch::Device::cuda_if_available(), &env, &config);
-    let mut progress: TrainerProgress<<Hypergrid as Environment>::State> = TrainerProgress::new();
+    let mut progress: TrainerProgress<E::State> = TrainerProgress::new();
     if let Some(dir) = &config.checkpoint.dir {
         let found = checkpoint::newest_valid(dir, |_, tensors, metadata| {
             let json = metadata.get(checkpoint::PROGRESS).ok_or("no progress record")?;
@@ -64,17 +124,13 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
     }
     let run_id = progress.run_id.clone().unwrap_or_else(new_run_id);
     progress.run_id = Some(run_id.clone());
+    let RunHooks { evaluation, results } = hooks(&run_id)?;
+    let (results_sender, results_thread) = results.unzip();
 
     let metrics_handle = metrics::install_recorder()?;
     let (weights_sender, weights) = watch::channel(snapshot(&learner, progress.update)?);
     let (queue, queue_receiver) = mpsc::channel(config.learner.queue_capacity);
     let shutdown = CancellationToken::new();
-    let log = match &config.evaluation.log_path {
-        Some(path) => {
-            Some(JsonLinesLog::append(path).with_context(|| format!("opening {}", path.display()))?)
-        }
-        None => None,
-    };
     let state = Arc::new(RunState {
         run_id: run_id.clone(),
         config_toml: config.to_toml_string(),
@@ -86,6 +142,7 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
         queue,
         weights,
         shutdown: shutdown.clone(),
+        results: results_sender,
     });
 
     let listener = TcpListener::bind(&config.learner.listen)
@@ -116,12 +173,11 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
 
     let training = TrainingLoop {
         state: state.clone(),
-        reward,
+        evaluation,
         learner,
         progress,
         queue: queue_receiver,
         weights: Arc::new(weights_sender),
-        log,
         runtime: runtime.clone(),
     };
     let trainer =
@@ -143,6 +199,14 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
     server.await?.context("gRPC server")?;
     if let Some(task) = metrics_task {
         task.await?;
+    }
+    // The last sender goes with the state: the recorder drains its queue and stops.
+    drop(state);
+    if let Some(thread) = results_thread {
+        tokio::task::spawn_blocking(move || thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the results thread panicked"))?
+            .context("recording results")?;
     }
     outcome.map(|_| ())
 }

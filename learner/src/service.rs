@@ -13,6 +13,7 @@ use gfn_common::trajectory::{Trajectory, replay};
 use gfn_proto::v1::{self, learner_server::Learner};
 
 use crate::metrics as m;
+use crate::results::Generated;
 use crate::state::{RunState, WeightsSnapshot};
 
 /// The service over a shared [`RunState`].
@@ -111,6 +112,24 @@ where
             metrics::counter!(m::TRAJECTORIES_STALE).increment(stale as u64);
         }
         let accepted = valid.len() as u32;
+        if let Some(results) = &state.results {
+            let received_at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            for replayed in &valid {
+                let generated = Generated {
+                    terminal: replayed.terminal().clone(),
+                    score: replayed.score,
+                    log_reward: replayed.log_reward,
+                    policy_version: replayed.policy_version,
+                    actor_id: batch.actor_id,
+                    received_at,
+                };
+                if results.try_send(generated).is_err() {
+                    metrics::counter!(m::RESULTS_DROPPED).increment(1);
+                }
+            }
+        }
         for replayed in valid {
             tokio::select! {
                 sent = state.queue.send(replayed) => {

@@ -10,6 +10,8 @@ use gfn_common::config::RunConfig;
 use gfn_common::env::Environment;
 use gfn_common::trajectory::ReplayedTrajectory;
 
+use crate::results::Generated;
+
 /// One published version of the policy weights.
 #[derive(Debug)]
 pub struct WeightsSnapshot {
@@ -41,6 +43,8 @@ pub struct RunState<E: Environment> {
     pub weights: watch::Receiver<Arc<WeightsSnapshot>>,
     /// Cancelled when the learner shuts down.
     pub shutdown: CancellationToken,
+    /// Where accepted terminal objects are recorded (fragment runs).
+    pub results: Option<crossbeam_channel::Sender<Generated<E::State>>>,
 }
 
 impl<E: Environment> RunState<E> {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
 
 use gfn_common::config::EnvConfig;
@@ -79,7 +79,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let EnvConfig::Hypergrid(grid) = &config.env;
+    let EnvConfig::Hypergrid(grid) = &config.env else {
+        bail!("gfn train runs hypergrid configurations; train fragment molecules with `gfn launch`");
+    };
     let env = grid.environment();
     let reward = grid.reward();
     eprintln!(

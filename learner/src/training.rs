@@ -13,25 +13,23 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 
 use gfn_common::checkpoint::{self, Metadata};
-use gfn_common::env::Enumerable;
-use gfn_common::eval::{Evaluator, TrainingCounters};
+use gfn_common::env::Environment;
+use gfn_common::eval::TrainingCounters;
 use gfn_common::learner::FlowMatchingLearner;
-use gfn_common::metrics::JsonLinesLog;
-use gfn_common::reward::Reward;
 use gfn_common::trainer::TrainerProgress;
 use gfn_common::trajectory::ReplayedTrajectory;
 use gfn_common::weights::to_safetensors_bytes;
 
+use crate::evaluation::RunEvaluation;
 use crate::metrics as m;
-use crate::progress::evaluation_line;
 use crate::state::{RunState, WeightsSnapshot};
 
 /// Everything the training thread owns.
-pub struct TrainingLoop<E: Enumerable, R> {
+pub struct TrainingLoop<E: Environment> {
     /// Shared with the service.
     pub state: Arc<RunState<E>>,
-    /// Used to recognise modes.
-    pub reward: R,
+    /// Periodic evaluation (and recognition of modes).
+    pub evaluation: Box<dyn RunEvaluation<E>>,
     /// The network and optimizer.
     pub learner: FlowMatchingLearner,
     /// Where training stands (restored from a checkpoint or new).
@@ -40,8 +38,6 @@ pub struct TrainingLoop<E: Enumerable, R> {
     pub queue: mpsc::Receiver<ReplayedTrajectory<E::State>>,
     /// Where new weights are published.
     pub weights: Arc<watch::Sender<Arc<WeightsSnapshot>>>,
-    /// Optional JSON-lines evaluation log.
-    pub log: Option<JsonLinesLog>,
     /// Runtime used to wait on the queue from this thread.
     pub runtime: Handle,
 }
@@ -52,19 +48,16 @@ pub fn snapshot(learner: &FlowMatchingLearner, version: u64) -> anyhow::Result<A
     Ok(Arc::new(WeightsSnapshot { version, bytes }))
 }
 
-impl<E, R> TrainingLoop<E, R>
+impl<E> TrainingLoop<E>
 where
-    E: Enumerable,
+    E: Environment,
     E::State: Serialize + DeserializeOwned,
-    R: Reward<E::State>,
 {
     /// Trains until `training.updates` or until shutdown; checkpoints on the way out.
     pub fn run(mut self) -> anyhow::Result<TrainerProgress<E::State>> {
         let config = self.state.config.clone();
         let state = Arc::clone(&self.state);
         let env = &state.env;
-        let mut evaluator =
-            Evaluator::new(env, &self.reward, config.evaluation.empirical_samples, !config.seed)?;
         let mut modes_found: FxHashSet<E::State> = self.progress.modes_found.iter().cloned().collect();
         let session_start_seconds = self.progress.training_seconds;
         let started = Instant::now();
@@ -99,7 +92,7 @@ where
             }
             metrics::gauge!(m::QUEUE_DEPTH).set(self.queue.len() as f64);
             for trajectory in &batch {
-                if self.reward.is_mode(trajectory.terminal()) {
+                if self.evaluation.is_mode(trajectory.terminal()) {
                     modes_found.insert(trajectory.terminal().clone());
                 }
             }
@@ -121,7 +114,7 @@ where
             if self.progress.update.is_multiple_of(config.evaluation.interval_updates) || last_update {
                 let evaluation_started = Instant::now();
                 self.progress.training_seconds = training_seconds(evaluation_time);
-                let record = evaluator.evaluate(
+                self.evaluation.evaluate(
                     self.learner.network(),
                     TrainingCounters {
                         update: self.progress.update,
@@ -130,19 +123,9 @@ where
                         mean_loss: loss_sum / loss_count.max(1) as f64,
                         modes_found: modes_found.len(),
                     },
-                );
+                )?;
                 loss_sum = 0.0;
                 loss_count = 0;
-                metrics::gauge!(m::EXACT_L1).set(record.exact_l1);
-                if let Some(l1) = record.empirical_l1 {
-                    metrics::gauge!(m::EMPIRICAL_L1).set(l1);
-                }
-                metrics::gauge!(m::MODES_FOUND).set(record.modes_found as f64);
-                metrics::gauge!(m::LEARNED_LOG_Z).set(record.learned_log_z.unwrap_or(f64::NAN));
-                println!("{}", evaluation_line(&record));
-                if let Some(log) = &mut self.log {
-                    log.write(&record)?;
-                }
                 evaluation_time += evaluation_started.elapsed();
             }
             let by_count = config.checkpoint.interval_updates > 0

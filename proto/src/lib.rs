@@ -26,10 +26,14 @@ impl TryFrom<v1::Trajectory> for Trajectory {
         if !wire.log_reward.is_finite() {
             return Err(TrajectoryError::NonFiniteLogReward { value: wire.log_reward });
         }
+        if let Some(score) = wire.score.filter(|s| !s.is_finite()) {
+            return Err(TrajectoryError::NonFiniteScore { value: score });
+        }
         Ok(Trajectory {
             actions: wire.actions,
             log_reward: wire.log_reward,
             policy_version: wire.policy_version,
+            score: wire.score,
         })
     }
 }
@@ -40,6 +44,7 @@ impl From<&Trajectory> for v1::Trajectory {
             actions: trajectory.actions.clone(),
             log_reward: trajectory.log_reward,
             policy_version: trajectory.policy_version,
+            score: trajectory.score,
             sequence: 0,
         }
     }
@@ -57,6 +62,7 @@ mod tests {
             log_reward,
             policy_version: 1,
             sequence: 0,
+            score: None,
         };
         assert_eq!(Trajectory::try_from(wire(vec![], 0.0)).unwrap_err().reason(), "empty");
         assert_eq!(
@@ -66,6 +72,10 @@ mod tests {
         let ok = Trajectory::try_from(wire(vec![0, 4], -1.5)).unwrap();
         assert_eq!(ok.actions, vec![0, 4]);
         assert_eq!(ok.policy_version, 1);
+        let nan_score = v1::Trajectory { score: Some(f64::NAN), ..wire(vec![0, 4], -1.5) };
+        assert_eq!(Trajectory::try_from(nan_score).unwrap_err().reason(), "non_finite_score");
+        let scored = Trajectory::try_from(v1::Trajectory { score: Some(7.25), ..wire(vec![0, 4], -1.5) });
+        assert_eq!(scored.unwrap().score, Some(7.25));
     }
 
     #[test]
@@ -75,6 +85,7 @@ mod tests {
             log_reward: -2.3,
             policy_version: 12_345,
             sequence: 678,
+            score: None,
         };
         // packed varint actions: 15 bytes + 2 of framing; 9 for the double; a few for versions
         assert!(trajectory.encoded_len() < 40, "{} bytes", trajectory.encoded_len());

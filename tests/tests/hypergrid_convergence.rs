@@ -17,7 +17,7 @@ fn grid_config(ndim: usize, updates: u64, seed: u64) -> (RunConfig, Hypergrid, H
     config.seed = seed;
     config.evaluation.interval_updates = updates;
     config.evaluation.empirical_samples = 0;
-    let EnvConfig::Hypergrid(grid) = &config.env;
+    let EnvConfig::Hypergrid(grid) = &config.env else { panic!("a hypergrid config") };
     let env = grid.environment();
     let reward = grid.reward();
     (config, env, reward)

@@ -37,7 +37,7 @@ async fn register(client: &mut LearnerClient<tonic::transport::Channel>) -> v1::
 }
 
 fn trajectory(actions: Vec<u32>, log_reward: f64) -> v1::Trajectory {
-    v1::Trajectory { actions, log_reward, policy_version: 0, sequence: 0 }
+    v1::Trajectory { actions, log_reward, policy_version: 0, sequence: 0, score: None }
 }
 
 /// (4) Invalid action, wrong length, NaN reward, unknown run and an oversized message each get a
@@ -182,7 +182,13 @@ async fn late_subscriber_receives_current_weights_at_once() {
     assert!(next.version > first.version);
 
     // A trajectory sampled 300+ updates ago exceeds the maximum policy lag (64): dropped, counted.
-    let stale = v1::Trajectory { actions: vec![2], log_reward: 0.6f64.ln(), policy_version: 0, sequence: 1 };
+    let stale = v1::Trajectory {
+        actions: vec![2],
+        log_reward: 0.6f64.ln(),
+        policy_version: 0,
+        sequence: 1,
+        score: None,
+    };
     let fresh = v1::Trajectory {
         policy_version: learner.metric("gfn_learner_weights_version") as u64,
         ..stale.clone()

@@ -113,11 +113,8 @@ fn assembled_and_featurized_molecules_match_the_reference_features_exactly() {
             let graph = featurize_molecule(&molecule).unwrap();
             assert_eq!(graph.num_nodes, g.graph.num_nodes, "{}", g.smiles);
             assert_eq!(graph.edges, g.graph.edges, "{}: bonds differ", g.smiles);
-            for (atom, (ours, reference)) in graph
-                .node_features
-                .chunks(71)
-                .zip(g.graph.node_features.chunks(71))
-                .enumerate()
+            for (atom, (ours, reference)) in
+                graph.node_features.chunks(71).zip(g.graph.node_features.chunks(71)).enumerate()
             {
                 assert_eq!(ours, reference, "{}: atom {atom} features differ", g.smiles);
             }

@@ -6,6 +6,7 @@
 //! The network input is a one-hot encoding per coordinate, of length `n·H`.
 
 use super::{Action, Enumerable, EnvError, Environment};
+use crate::policy::input::{InputShape, NetworkInput};
 
 /// A hypergrid state: one coordinate per dimension.
 pub type GridState = Vec<u16>;
@@ -18,6 +19,19 @@ pub struct Hypergrid {
 }
 
 impl Hypergrid {
+    /// Length of the one-hot encoding: `ndim · height`.
+    pub fn feature_dim(&self) -> usize {
+        self.ndim * self.height
+    }
+
+    /// Writes the one-hot encoding of `state` (one block of `height` per dimension) into `out`.
+    pub fn encode(&self, state: &GridState, out: &mut [f32]) {
+        out.fill(0.0);
+        for (d, &coordinate) in state.iter().enumerate() {
+            out[d * self.height + coordinate as usize] = 1.0;
+        }
+    }
+
     /// A grid with `ndim ≥ 1` dimensions of side `height ≥ 2` (validated by the config layer).
     ///
     /// # Panics
@@ -109,20 +123,22 @@ impl Environment for Hypergrid {
         self.ndim * (self.height - 1) + 1
     }
 
-    fn feature_dim(&self) -> usize {
-        self.ndim * self.height
+    fn input_shape(&self) -> InputShape {
+        InputShape::Dense { feature_dim: self.feature_dim() }
+    }
+
+    fn encode_batch(&self, states: &[&GridState], device: tch::Device) -> NetworkInput {
+        let dim = self.feature_dim();
+        let mut features = vec![0f32; states.len() * dim];
+        for (state, row) in states.iter().zip(features.chunks_exact_mut(dim)) {
+            self.encode(state, row);
+        }
+        NetworkInput::dense(&features, dim, device)
     }
 
     /// Coordinates separated by spaces, e.g. `1 6 6 1`.
     fn describe(&self, state: &GridState) -> String {
         state.iter().map(u16::to_string).collect::<Vec<_>>().join(" ")
-    }
-
-    fn encode(&self, state: &GridState, out: &mut [f32]) {
-        out.fill(0.0);
-        for (d, &coordinate) in state.iter().enumerate() {
-            out[d * self.height + coordinate as usize] = 1.0;
-        }
     }
 }
 

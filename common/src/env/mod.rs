@@ -6,13 +6,18 @@
 //! environment can be scored by a cheap closed form or an expensive proxy computed elsewhere.
 
 pub mod blocks;
+pub mod fragments;
 pub mod hypergrid;
+pub mod junction_tree;
 pub mod molecule;
 
 use std::fmt::Debug;
 use std::hash::Hash;
 
+pub use fragments::FragmentEnvironment;
 pub use hypergrid::Hypergrid;
+
+use crate::policy::input::{InputShape, NetworkInput};
 
 /// An action id: an index into the environment's action space `0..num_actions()`.
 pub type Action = u32;
@@ -66,11 +71,11 @@ pub trait Environment: Send + Sync {
     /// Longest possible trajectory, counted in actions and including the final stop.
     fn max_trajectory_length(&self) -> usize;
 
-    /// Length of the feature vector written by [`Environment::encode`].
-    fn feature_dim(&self) -> usize;
+    /// The kind and size of network input this environment produces (fixes the architecture).
+    fn input_shape(&self) -> InputShape;
 
-    /// Writes the network input for `state` into `out` (length `feature_dim()`).
-    fn encode(&self, state: &Self::State, out: &mut [f32]);
+    /// Encodes `states` as one network input batch on `device`.
+    fn encode_batch(&self, states: &[&Self::State], device: tch::Device) -> NetworkInput;
 
     /// A human-readable rendering of a terminal object (for CSV output and logs).
     fn describe(&self, state: &Self::State) -> String {

@@ -261,10 +261,16 @@ mod tests {
         let objective = FlowMatching { epsilon, weighting: TermWeighting::Transitions };
         let (r1, r2) = (0.7f64, 1.3f64);
         let trajectories = vec![
-            replay(&grid, &Trajectory { actions: vec![0, 1], log_reward: r1.ln(), policy_version: 0 })
-                .unwrap(),
-            replay(&grid, &Trajectory { actions: vec![0, 0, 1], log_reward: r2.ln(), policy_version: 0 })
-                .unwrap(),
+            replay(
+                &grid,
+                &Trajectory { actions: vec![0, 1], log_reward: r1.ln(), policy_version: 0, score: None },
+            )
+            .unwrap(),
+            replay(
+                &grid,
+                &Trajectory { actions: vec![0, 0, 1], log_reward: r2.ln(), policy_version: 0, score: None },
+            )
+            .unwrap(),
         ];
         let batch = objective.prepare(&grid, &trajectories);
         // states in first-seen order: [0], [1], [2]
@@ -300,9 +306,13 @@ mod tests {
         let grid = Hypergrid::new(1, 2);
         let objective = FlowMatching { epsilon: 0.0, weighting: TermWeighting::Balanced };
         let trajectories = vec![
-            replay(&grid, &Trajectory { actions: vec![0, 1], log_reward: 2f64.ln(), policy_version: 0 })
+            replay(
+                &grid,
+                &Trajectory { actions: vec![0, 1], log_reward: 2f64.ln(), policy_version: 0, score: None },
+            )
+            .unwrap(),
+            replay(&grid, &Trajectory { actions: vec![1], log_reward: 0.0, policy_version: 0, score: None })
                 .unwrap(),
-            replay(&grid, &Trajectory { actions: vec![1], log_reward: 0.0, policy_version: 0 }).unwrap(),
         ];
         let batch = objective.prepare(&grid, &trajectories);
         assert_eq!(batch.states, vec![vec![0], vec![1]]);
@@ -315,7 +325,8 @@ mod tests {
     fn parents_that_were_not_visited_are_evaluated_once() {
         let grid = Hypergrid::new(2, 3);
         let objective = FlowMatching { epsilon: 1e-4, weighting: TermWeighting::Balanced };
-        let trajectory = Trajectory { actions: vec![0, 1, 2], log_reward: 0.0, policy_version: 0 };
+        let trajectory =
+            Trajectory { actions: vec![0, 1, 2], log_reward: 0.0, policy_version: 0, score: None };
         let replayed = replay(&grid, &trajectory).unwrap();
         let batch = objective.prepare(&grid, &[replayed.clone(), replayed]);
         // visited [0,0], [1,0], [1,1]; parent [0,1] of [1,1] was not visited

@@ -2,11 +2,15 @@
 //! action; the forward policy is the softmax of the masked log flows, optionally tempered and
 //! mixed with a uniform distribution over allowed actions for exploration.
 
+pub mod block_graph;
+pub mod input;
 pub mod mlp;
 
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
+use tch::{Tensor, nn};
 
+pub use block_graph::BlockGraphNet;
+pub use input::{InputShape, NetworkInput};
 pub use mlp::Mlp;
 
 use crate::checkpoint::NamedTensors;
@@ -17,15 +21,14 @@ use crate::env::Environment;
 /// refreshed from named `policy.*` tensors.
 pub struct PolicyCopy {
     vs: tch::nn::VarStore,
-    network: Mlp,
+    network: PolicyNetwork,
 }
 
 impl PolicyCopy {
     /// A freshly initialised network of the configured shape for `env`.
     pub fn new<E: Environment>(env: &E, config: &PolicyConfig) -> Self {
         let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        let network =
-            Mlp::new(&vs.root(), env.feature_dim(), config.hidden, config.hidden_layers, env.num_actions());
+        let network = PolicyNetwork::new(&vs.root(), env, config);
         Self { vs, network }
     }
 
@@ -36,23 +39,76 @@ impl PolicyCopy {
     }
 
     /// The network.
-    pub fn network(&self) -> &Mlp {
+    pub fn network(&self) -> &PolicyNetwork {
         &self.network
     }
 }
 
-/// A network producing log edge flows: `[batch, feature_dim] → [batch, num_actions]`.
+/// A network producing log edge flows: encoded states → `[batch, num_actions]`.
 pub trait LogFlowNetwork {
-    /// Log edge flows `log F(s, a)` for each row of encoded states (on [`LogFlowNetwork::device`]).
-    fn log_flows(&self, features: &Tensor) -> Tensor;
+    /// Log edge flows `log F(s, a)` for each encoded state (inputs on [`LogFlowNetwork::device`]).
+    fn log_flows(&self, input: &NetworkInput) -> Tensor;
 
     /// Where the network's parameters live; inputs must be moved there.
     fn device(&self) -> tch::Device;
 }
 
+/// The policy network an environment's input calls for: an MLP for dense features, the
+/// block-graph network for junction trees.
+#[derive(Debug)]
+pub enum PolicyNetwork {
+    /// `policy.hidden_layers` layers of `policy.hidden` units.
+    Mlp(Mlp),
+    /// `policy.hidden_layers` message-passing rounds of width `policy.hidden`.
+    BlockGraph(BlockGraphNet),
+}
+
+impl PolicyNetwork {
+    /// A freshly initialised network for `env` under `path`.
+    pub fn new<E: Environment>(path: &nn::Path, env: &E, config: &PolicyConfig) -> Self {
+        match env.input_shape() {
+            InputShape::Dense { feature_dim } => {
+                Self::Mlp(Mlp::new(path, feature_dim, config.hidden, config.hidden_layers, env.num_actions()))
+            }
+            InputShape::BlockGraph(shape) => {
+                Self::BlockGraph(BlockGraphNet::new(path, shape, config.hidden, config.hidden_layers))
+            }
+        }
+    }
+
+    /// Multiply–add operations per input row of the MLP (`None` for graph networks, whose cost
+    /// depends on the graph).
+    pub fn macs_per_row(&self) -> Option<u64> {
+        match self {
+            Self::Mlp(mlp) => Some(mlp.macs_per_row()),
+            Self::BlockGraph(_) => None,
+        }
+    }
+}
+
+impl LogFlowNetwork for PolicyNetwork {
+    fn log_flows(&self, input: &NetworkInput) -> Tensor {
+        match (self, input) {
+            (Self::Mlp(mlp), NetworkInput::Dense(features)) => mlp.forward(features),
+            (Self::BlockGraph(net), NetworkInput::BlockGraph(batch)) => net.forward(batch),
+            _ => panic!("the network does not match the environment's input"),
+        }
+    }
+
+    fn device(&self) -> tch::Device {
+        match self {
+            Self::Mlp(mlp) => mlp.device(),
+            Self::BlockGraph(net) => net.device(),
+        }
+    }
+}
+
 impl LogFlowNetwork for Mlp {
-    fn log_flows(&self, features: &Tensor) -> Tensor {
-        self.forward(features)
+    fn log_flows(&self, input: &NetworkInput) -> Tensor {
+        match input {
+            NetworkInput::Dense(features) => self.forward(features),
+            NetworkInput::BlockGraph(_) => panic!("an MLP reads dense features"),
+        }
     }
 
     fn device(&self) -> tch::Device {

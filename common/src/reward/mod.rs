@@ -6,8 +6,10 @@
 pub mod hypergrid;
 pub mod molecule_features;
 pub mod seh_proxy;
+pub mod seh_reward;
 
 pub use hypergrid::HypergridReward;
+pub use seh_reward::{SehReward, SehRewardSettings};
 
 /// Why a reward could not be computed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -27,6 +29,24 @@ pub trait Reward<S>: Send + Sync {
 
     /// Whether `state` is one of the reward's modes (used to count modes found).
     fn is_mode(&self, state: &S) -> bool;
+
+    /// Scores a batch of terminal objects (an expensive model evaluates them together).
+    /// The default scores one at a time and reports no raw score.
+    fn score_batch(&self, states: &[&S]) -> Vec<Result<Scored, RewardError>> {
+        states
+            .iter()
+            .map(|s| self.log_reward(s).map(|log_reward| Scored { log_reward, score: None }))
+            .collect()
+    }
+}
+
+/// A terminal object's reward and, for reward models, their raw output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    /// `log R(x)`, finite.
+    pub log_reward: f64,
+    /// The model's raw output (e.g. the sEH proxy value), if the reward has one.
+    pub score: Option<f64>,
 }
 
 /// Turns a raw reward value into a checked log-reward.

@@ -1,0 +1,132 @@
+//! The graph policy of the fragment environment: message passing over the junction tree's
+//! blocks, per-stem log flows over every block that can be attached, and a stop log flow.
+//!
+//! Blocks are embedded by class; a bond's message carries the embeddings of the attachment
+//! atoms at both of its ends. After `rounds` residual message-passing rounds (mean
+//! aggregation), each stem reads its block's state, its attachment atom and the graph's mean
+//! state and outputs `B` log flows; the graph's mean state gives the stop log flow. Outputs are
+//! scattered into the environment's flat action space (`slot · B + block`, stop last); actions
+//! that do not exist in a state get 0 and are masked by the caller.
+
+use tch::{Kind, Tensor, nn};
+
+use super::input::{BlockGraphBatch, BlockGraphShape};
+
+/// The block-graph network.
+#[derive(Debug)]
+pub struct BlockGraphNet {
+    shape: BlockGraphShape,
+    node_embedding: nn::Embedding,
+    attachment_embedding: nn::Embedding,
+    rounds: Vec<Round>,
+    stem_hidden: nn::Linear,
+    stem_output: nn::Linear,
+    stop_hidden: nn::Linear,
+    stop_output: nn::Linear,
+}
+
+#[derive(Debug)]
+struct Round {
+    message: nn::Linear,
+    update: nn::Linear,
+}
+
+impl BlockGraphNet {
+    /// Creates the parameters under `path`: embeddings of width `hidden`, `rounds` message
+    /// passing rounds.
+    pub fn new(path: &nn::Path, shape: BlockGraphShape, hidden: usize, rounds: usize) -> Self {
+        let h = hidden as i64;
+        let linear = |p: nn::Path, i: i64, o: i64| nn::linear(p, i, o, Default::default());
+        Self {
+            shape,
+            node_embedding: nn::embedding(
+                path / "node_embedding",
+                shape.node_types as i64,
+                h,
+                Default::default(),
+            ),
+            attachment_embedding: nn::embedding(
+                path / "attachment_embedding",
+                shape.attachment_types as i64,
+                h,
+                Default::default(),
+            ),
+            rounds: (0..rounds)
+                .map(|i| {
+                    let round = path / format!("round{i}");
+                    Round {
+                        message: linear(&round / "message", 2 * h, h),
+                        update: linear(&round / "update", 2 * h, h),
+                    }
+                })
+                .collect(),
+            stem_hidden: linear(path / "stem" / "hidden", 3 * h, h),
+            stem_output: linear(path / "stem" / "output", h, shape.blocks_per_stem as i64),
+            stop_hidden: linear(path / "stop" / "hidden", h, h),
+            stop_output: linear(path / "stop" / "output", h, 1),
+        }
+    }
+
+    /// The device of the parameters.
+    pub fn device(&self) -> tch::Device {
+        self.node_embedding.ws.device()
+    }
+
+    /// Log flows `[graphs, num_actions]` of a batch.
+    pub fn forward(&self, batch: &BlockGraphBatch) -> Tensor {
+        let device = self.device();
+        let options = (Kind::Float, device);
+        let num_nodes = batch.node_types.size()[0];
+        let mut x = batch.node_types.apply(&self.node_embedding);
+        let hidden = x.size()[1];
+        let edge_context = batch.edge_source_attachment.apply(&self.attachment_embedding)
+            + batch.edge_target_attachment.apply(&self.attachment_embedding);
+        let num_edges = batch.edge_source.size()[0];
+        let in_degree = Tensor::zeros([num_nodes], options)
+            .index_add(0, &batch.edge_target, &Tensor::ones([num_edges], options))
+            .clamp_min(1.0)
+            .unsqueeze(1);
+        for round in &self.rounds {
+            if num_edges > 0 {
+                let source = x.index_select(0, &batch.edge_source);
+                let messages = Tensor::cat(&[&source, &edge_context], 1).apply(&round.message).leaky_relu();
+                let aggregated =
+                    Tensor::zeros([num_nodes, hidden], options).index_add(0, &batch.edge_target, &messages)
+                        / &in_degree;
+                x = &x + Tensor::cat(&[&x, &aggregated], 1).apply(&round.update).leaky_relu();
+            } else {
+                let aggregated = Tensor::zeros([num_nodes, hidden], options);
+                x = &x + Tensor::cat(&[&x, &aggregated], 1).apply(&round.update).leaky_relu();
+            }
+        }
+        let nodes_per_graph = Tensor::zeros([batch.num_graphs], options)
+            .index_add(0, &batch.node_graph, &Tensor::ones([num_nodes], options))
+            .clamp_min(1.0)
+            .unsqueeze(1);
+        let pooled = Tensor::zeros([batch.num_graphs, hidden], options).index_add(0, &batch.node_graph, &x)
+            / nodes_per_graph;
+        let num_actions = self.shape.num_actions() as i64;
+        let blocks = self.shape.blocks_per_stem as i64;
+        let mut output = Tensor::zeros([batch.num_graphs * num_actions], options);
+        let num_stems = batch.stem_node.size()[0];
+        if num_stems > 0 {
+            let stem_graph = batch.node_graph.index_select(0, &batch.stem_node);
+            let stem_input = Tensor::cat(
+                &[
+                    x.index_select(0, &batch.stem_node),
+                    batch.stem_attachment.apply(&self.attachment_embedding),
+                    pooled.index_select(0, &stem_graph),
+                ],
+                1,
+            );
+            let stem_flows = stem_input.apply(&self.stem_hidden).leaky_relu().apply(&self.stem_output);
+            let index = (batch.stem_output.unsqueeze(1)
+                + Tensor::arange(blocks, (Kind::Int64, device)).unsqueeze(0))
+            .view([-1]);
+            output = output.index_put(&[Some(index)], &stem_flows.view([-1]), false);
+        }
+        let stop_flows = pooled.apply(&self.stop_hidden).leaky_relu().apply(&self.stop_output).view([-1]);
+        output = output.index_put(&[Some(batch.stop_output.shallow_clone())], &stop_flows, false);
+        output.view([batch.num_graphs, num_actions])
+    }
+}
