@@ -91,11 +91,13 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
     }
 }
 
+/// The results recorder's thread.
+type RecorderThread = std::thread::JoinHandle<anyhow::Result<()>>;
+
 /// What differs between environments: evaluation and the optional results recorder.
 struct RunHooks<E: Environment> {
     evaluation: Box<dyn RunEvaluation<E>>,
-    results:
-        Option<(crossbeam_channel::Sender<Generated<E::State>>, std::thread::JoinHandle<anyhow::Result<()>>)>,
+    results: Option<(crossbeam_channel::Sender<Generated<E::State>>, RecorderThread)>,
 }
 
 async fn serve_env<E>(

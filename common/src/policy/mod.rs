@@ -60,7 +60,7 @@ pub enum PolicyNetwork {
     /// `policy.hidden_layers` layers of `policy.hidden` units.
     Mlp(Mlp),
     /// `policy.hidden_layers` message-passing rounds of width `policy.hidden`.
-    BlockGraph(BlockGraphNet),
+    BlockGraph(Box<BlockGraphNet>),
 }
 
 impl PolicyNetwork {
@@ -70,9 +70,12 @@ impl PolicyNetwork {
             InputShape::Dense { feature_dim } => {
                 Self::Mlp(Mlp::new(path, feature_dim, config.hidden, config.hidden_layers, env.num_actions()))
             }
-            InputShape::BlockGraph(shape) => {
-                Self::BlockGraph(BlockGraphNet::new(path, shape, config.hidden, config.hidden_layers))
-            }
+            InputShape::BlockGraph(shape) => Self::BlockGraph(Box::new(BlockGraphNet::new(
+                path,
+                shape,
+                config.hidden,
+                config.hidden_layers,
+            ))),
         }
     }
 

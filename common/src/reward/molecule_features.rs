@@ -16,10 +16,11 @@ pub struct FeaturizeError {
     pub reason: String,
 }
 
+/// Bonds as `(atom, atom, type)`.
+pub type TypedBonds = Vec<(usize, usize, BondType)>;
+
 /// RDKit-style atom labels and bonds of `molecule`, atom order preserved.
-pub fn atom_labels_and_bonds(
-    molecule: &Molecule,
-) -> Result<(Vec<AtomLabel>, Vec<(usize, usize, BondType)>), FeaturizeError> {
+pub fn atom_labels_and_bonds(molecule: &Molecule) -> Result<(Vec<AtomLabel>, TypedBonds), FeaturizeError> {
     let features = ogb_graph_features_with_options(molecule, false)
         .map_err(|e| FeaturizeError { reason: e.to_string() })?;
     // OGB node columns: atomic number − 1, chirality, degree, charge, H count, radicals,
