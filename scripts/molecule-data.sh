@@ -1,0 +1,26 @@
+# Sourced by scripts/test and scripts/bench-seh-frag: installs the Python helpers once into the
+# git-ignored .pytools/ (grpcio + grpcio-tools for the Python client test, numpy to convert the
+# proxy weights) and converts the published sEH proxy weights (../shared/data, never copied into
+# the repository) once from their pickle into .cache/seh_proxy.safetensors.
+pytools="$PWD/.pytools"
+if [ ! -f "$pytools/.installed-2" ]; then
+  echo "gfn: installing grpcio, grpcio-tools and numpy into $pytools" >&2
+  rm -rf "$pytools"
+  python3 -m pip install --quiet --disable-pip-version-check --target "$pytools" \
+    grpcio==1.85.3 grpcio-tools==1.85.1 protobuf numpy==2.4.6 >&2
+  touch "$pytools/.installed-2"
+fi
+export GFN_PYTHONPATH="$pytools"
+
+export GFN_SHARED_DATA="${GFN_SHARED_DATA:-$PWD/../shared/data}"
+export GFN_SEH_PROXY_WEIGHTS="${GFN_SEH_PROXY_WEIGHTS:-$PWD/.cache/seh_proxy.safetensors}"
+if [ ! -f "$GFN_SEH_PROXY_WEIGHTS" ]; then
+  if [ ! -f "$GFN_SHARED_DATA/seh/seh_proxy_bengio2021.pkl.gz" ]; then
+    echo "gfn: $GFN_SHARED_DATA/seh/seh_proxy_bengio2021.pkl.gz not found: set GFN_SHARED_DATA to the" \
+      "folder holding seh/ and fragments/ (see README, Molecule data)" >&2
+    exit 1
+  fi
+  mkdir -p "$(dirname "$GFN_SEH_PROXY_WEIGHTS")"
+  PYTHONPATH="$pytools" python3 scripts/convert_seh_proxy.py \
+    "$GFN_SHARED_DATA/seh/seh_proxy_bengio2021.pkl.gz" "$GFN_SEH_PROXY_WEIGHTS"
+fi
