@@ -66,7 +66,12 @@ fn benches(c: &mut Criterion) {
         });
     }
     group.bench_function("assemble_and_featurize_500_molecules", |b| {
-        b.iter(|| trees.iter().map(|t| featurize_molecule(&env.molecule(t).unwrap()).unwrap().num_nodes).sum::<usize>())
+        b.iter(|| {
+            trees
+                .iter()
+                .map(|t| featurize_molecule(&env.molecule(t).unwrap()).unwrap().num_nodes)
+                .sum::<usize>()
+        })
     });
     for batch in [64usize, 256] {
         group.bench_function(format!("reward_500_junction_trees_batch_{batch}"), |b| {

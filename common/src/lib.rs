@@ -8,10 +8,12 @@
 //! records.
 //!
 //! # Layout
-//! - [`env`]: the [`env::Environment`] trait (states, masked actions, parents), the hypergrid, and
-//!   the building-block vocabulary of the molecule environment.
-//! - [`reward`]: the [`reward::Reward`] trait, the hypergrid reward and the sEH proxy.
-//! - [`policy`]: tch networks producing log edge flows, and the masked, tempered policy.
+//! - [`env`]: the [`env::Environment`] trait (states, masked actions, parents, network input), the
+//!   hypergrid, and fragment molecules (block vocabulary, canonical junction trees, assembly).
+//! - [`reward`]: the [`reward::Reward`] trait, the hypergrid reward, the sEH proxy, its
+//!   featurization of assembled molecules and the fragment reward built on it.
+//! - [`policy`]: tch networks producing log edge flows (an MLP, a block-graph message-passing
+//!   network), their inputs, and the masked, tempered policy.
 //! - [`objective`]: training losses (flow matching).
 //! - [`sampler`]: vectorised rollouts (inference only).
 //! - [`trajectory`]: trajectory records and their validating replay.
