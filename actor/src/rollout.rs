@@ -40,7 +40,7 @@ pub fn run_rollouts<E: Environment>(
     seed: u64,
 ) -> anyhow::Result<u64> {
     tch::set_num_threads(config.training.intra_op_threads as i32);
-    let mut policy = PolicyCopy::new(env, &config.policy);
+    let mut policy = PolicyCopy::new(env, config);
     let mut sampler = Sampler::new(env, config.training.exploration());
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     let mut version: Option<u64> = None;

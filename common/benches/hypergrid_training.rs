@@ -10,8 +10,8 @@ use tch::Device;
 
 use gfn_common::config::PolicyConfig;
 use gfn_common::env::{Environment, Hypergrid};
-use gfn_common::learner::FlowMatchingLearner;
-use gfn_common::objective::{FlowMatching, TermWeighting};
+use gfn_common::learner::Learner;
+use gfn_common::objective::{FlowMatching, Objective, TermWeighting};
 use gfn_common::optim::AdamConfig;
 use gfn_common::policy::Exploration;
 use gfn_common::reward::{HypergridReward, Reward};
@@ -20,17 +20,18 @@ use gfn_common::trajectory::{ReplayedTrajectory, Trajectory, replay};
 
 const BATCH: usize = 16;
 
-fn setup() -> (Hypergrid, HypergridReward, FlowMatchingLearner) {
+fn setup() -> (Hypergrid, HypergridReward, Learner) {
     tch::set_num_threads(1);
     tch::manual_seed(0);
     let env = Hypergrid::new(4, 8);
     let reward = HypergridReward::new(8, 0.1, 0.5, 2.0);
-    let learner = FlowMatchingLearner::new(
+    let learner = Learner::new(
         Device::Cpu,
         &env,
         &PolicyConfig { hidden: 256, hidden_layers: 2 },
         AdamConfig::with_learning_rate(1e-3),
-        FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default() },
+        Objective::FlowMatching(FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default() }),
+        0.1,
     );
     (env, reward, learner)
 }

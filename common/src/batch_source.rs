@@ -13,7 +13,7 @@ use tch::Tensor;
 
 use crate::config::RunConfig;
 use crate::env::Environment;
-use crate::learner::FlowMatchingLearner;
+use crate::learner::Learner;
 use crate::policy::{PolicyCopy, PolicyNetwork};
 use crate::reward::{Reward, RewardError};
 use crate::sampler::Sampler;
@@ -35,9 +35,9 @@ pub struct ScoredBatch<S> {
 /// Supplies batches to the training loop and hears about new weights.
 pub trait BatchSource<S> {
     /// The next batch.
-    fn next_batch(&mut self, learner: &FlowMatchingLearner) -> Result<ScoredBatch<S>, RewardError>;
+    fn next_batch(&mut self, learner: &Learner) -> Result<ScoredBatch<S>, RewardError>;
     /// Called after every update with the new version (the number of updates applied).
-    fn weights_updated(&mut self, learner: &FlowMatchingLearner, version: u64);
+    fn weights_updated(&mut self, learner: &Learner, version: u64);
 }
 
 /// Samples `batch_size` trajectories with `network` and scores them.
@@ -86,7 +86,7 @@ impl<'e, E: Environment, R: Reward<E::State>> InlineSource<'e, E, R> {
 }
 
 impl<E: Environment, R: Reward<E::State>> BatchSource<E::State> for InlineSource<'_, E, R> {
-    fn next_batch(&mut self, learner: &FlowMatchingLearner) -> Result<ScoredBatch<E::State>, RewardError> {
+    fn next_batch(&mut self, learner: &Learner) -> Result<ScoredBatch<E::State>, RewardError> {
         sample_and_score(
             &mut self.sampler,
             self.reward,
@@ -97,7 +97,7 @@ impl<E: Environment, R: Reward<E::State>> BatchSource<E::State> for InlineSource
         )
     }
 
-    fn weights_updated(&mut self, _learner: &FlowMatchingLearner, version: u64) {
+    fn weights_updated(&mut self, _learner: &Learner, version: u64) {
         self.version = version;
     }
 }
@@ -111,18 +111,18 @@ pub struct PipelinedSource<S> {
     weights: Sender<WeightsCopy>,
 }
 
-fn copy_weights(learner: &FlowMatchingLearner, version: u64) -> WeightsCopy {
+fn copy_weights(learner: &Learner, version: u64) -> WeightsCopy {
     (version, learner.policy_copy())
 }
 
 impl<S> BatchSource<S> for PipelinedSource<S> {
-    fn next_batch(&mut self, _learner: &FlowMatchingLearner) -> Result<ScoredBatch<S>, RewardError> {
+    fn next_batch(&mut self, _learner: &Learner) -> Result<ScoredBatch<S>, RewardError> {
         self.batches
             .recv()
             .unwrap_or_else(|_| Err(RewardError::Failed { reason: "sampler thread stopped".into() }))
     }
 
-    fn weights_updated(&mut self, learner: &FlowMatchingLearner, version: u64) {
+    fn weights_updated(&mut self, learner: &Learner, version: u64) {
         // At most two versions are ever outstanding (see the module docs), so this never blocks
         // for long; a stopped sampler shows up at the next `next_batch`.
         let _ = self.weights.send(copy_weights(learner, version));
@@ -137,7 +137,7 @@ pub fn spawn_pipelined<'scope, 'env, E, R>(
     reward: &'env R,
     config: &RunConfig,
     seed: u64,
-    learner: &FlowMatchingLearner,
+    learner: &Learner,
     version: u64,
 ) -> PipelinedSource<E::State>
 where
@@ -150,7 +150,7 @@ where
     weights.send(copy_weights(learner, version)).expect("receiver alive");
     let config = config.clone();
     scope.spawn(move || {
-        let mut policy = PolicyCopy::new(env, &config.policy);
+        let mut policy = PolicyCopy::new(env, &config);
         let mut sampler = Sampler::new(env, config.training.exploration());
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
         let mut loaded: Option<u64> = None;

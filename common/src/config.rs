@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::objective::{FlowMatching, TermWeighting};
+use crate::objective::{BackwardPolicy, Balance, BalanceObjective, FlowMatching, Objective, TermWeighting};
 use crate::policy::Exploration;
 
 /// The embedded default configuration: the 4-D hypergrid with `H = 8` and flow matching.
@@ -230,6 +230,85 @@ pub struct PolicyConfig {
 pub enum ObjectiveConfig {
     /// Flow matching (Bengio et al. 2021).
     FlowMatching(FlowMatchingConfig),
+    /// Trajectory balance (Malkin et al. 2022).
+    TrajectoryBalance(TrajectoryBalanceConfig),
+    /// Detailed balance (Bengio et al., GFlowNet Foundations).
+    DetailedBalance(DetailedBalanceConfig),
+    /// Sub-trajectory balance (Madan et al. 2023).
+    SubTrajectoryBalance(SubTrajectoryBalanceConfig),
+}
+
+/// Trajectory-balance settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrajectoryBalanceConfig {
+    /// Adam learning rate of the scalar `log Z` (the network uses `training.learning_rate`).
+    pub log_z_learning_rate: f64,
+    /// `"uniform"` over the in-edges of each state, or `"learned"`.
+    pub backward_policy: BackwardPolicy,
+}
+
+impl Default for TrajectoryBalanceConfig {
+    fn default() -> Self {
+        Self { log_z_learning_rate: 0.1, backward_policy: BackwardPolicy::Uniform }
+    }
+}
+
+/// Detailed-balance settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetailedBalanceConfig {
+    /// `"uniform"` over the in-edges of each state, or `"learned"`.
+    pub backward_policy: BackwardPolicy,
+}
+
+/// Sub-trajectory-balance settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubTrajectoryBalanceConfig {
+    /// `λ`: a sub-trajectory of `k` transitions weighs `λ^k`.
+    pub lambda: f64,
+    /// `"uniform"` over the in-edges of each state, or `"learned"`.
+    pub backward_policy: BackwardPolicy,
+}
+
+impl Default for SubTrajectoryBalanceConfig {
+    fn default() -> Self {
+        Self { lambda: 0.9, backward_policy: BackwardPolicy::Uniform }
+    }
+}
+
+impl ObjectiveConfig {
+    /// The objective these settings describe.
+    pub fn objective(&self) -> Objective {
+        let balance = |balance, backward| Objective::Balance(BalanceObjective { balance, backward });
+        match self {
+            Self::FlowMatching(fm) => Objective::FlowMatching(fm.objective()),
+            Self::TrajectoryBalance(tb) => balance(Balance::Trajectory, tb.backward_policy),
+            Self::DetailedBalance(db) => balance(Balance::Detailed, db.backward_policy),
+            Self::SubTrajectoryBalance(subtb) => {
+                balance(Balance::SubTrajectory { lambda: subtb.lambda }, subtb.backward_policy)
+            }
+        }
+    }
+
+    /// The learning rate of `log Z`, for objectives that learn it.
+    pub fn log_z_learning_rate(&self) -> Option<f64> {
+        match self {
+            Self::TrajectoryBalance(tb) => Some(tb.log_z_learning_rate),
+            _ => None,
+        }
+    }
+
+    /// The backward policy (uniform for flow matching, which has none).
+    pub fn backward_policy(&self) -> BackwardPolicy {
+        match self {
+            Self::FlowMatching(_) => BackwardPolicy::Uniform,
+            Self::TrajectoryBalance(c) => c.backward_policy,
+            Self::DetailedBalance(c) => c.backward_policy,
+            Self::SubTrajectoryBalance(c) => c.backward_policy,
+        }
+    }
 }
 
 /// Flow-matching settings.
@@ -488,7 +567,27 @@ impl RunConfig {
                 "non-negative and finite",
                 fm.epsilon.to_string(),
             ),
+            ObjectiveConfig::TrajectoryBalance(tb) => check(
+                tb.log_z_learning_rate.is_finite() && tb.log_z_learning_rate > 0.0,
+                "objective.log_z_learning_rate",
+                "positive and finite",
+                tb.log_z_learning_rate.to_string(),
+            ),
+            ObjectiveConfig::DetailedBalance(_) => {}
+            ObjectiveConfig::SubTrajectoryBalance(subtb) => check(
+                subtb.lambda.is_finite() && subtb.lambda > 0.0,
+                "objective.lambda",
+                "positive and finite",
+                subtb.lambda.to_string(),
+            ),
         }
+        check(
+            self.objective.backward_policy() == BackwardPolicy::Uniform
+                || matches!(self.env, EnvConfig::Hypergrid(_)),
+            "objective.backward_policy",
+            "\"uniform\" for fragment molecules (a learned backward policy needs a dense network)",
+            "\"learned\"".into(),
+        );
         let t = &self.training;
         check(t.batch_size >= 1, "training.batch_size", "at least 1", t.batch_size.to_string());
         check(

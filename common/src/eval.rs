@@ -59,6 +59,17 @@ impl<E: Enumerable + Clone> Evaluator<E> {
         self.num_modes
     }
 
+    /// Evaluates a learner's policy, reporting the `log Z` its objective learns.
+    pub fn evaluate_learner(
+        &mut self,
+        learner: &crate::learner::Learner,
+        counters: TrainingCounters,
+    ) -> EvaluationRecord {
+        let mut record = self.evaluate(learner.network(), counters);
+        record.learned_log_z = Some(learner.learned_log_z(&self.env));
+        record
+    }
+
     /// Evaluates `network` (a flow network: its `log Z` is the log out-flow of `s0`).
     pub fn evaluate<N: LogFlowNetwork>(
         &mut self,

@@ -1,12 +1,14 @@
-//! The learning side of training: a policy network, its optimizer and an objective. It takes
-//! replayed trajectories and applies one update per batch; it never samples.
+//! The learning side of training: a policy network, its optimizer and an objective (flow
+//! matching, trajectory, detailed or sub-trajectory balance, picked by the run configuration).
+//! It takes replayed trajectories and applies one update per batch; it never samples.
 
 use tch::{Device, Tensor, nn};
 
 use crate::checkpoint::NamedTensors;
-use crate::config::{ObjectiveConfig, PolicyConfig, RunConfig};
+use crate::config::{PolicyConfig, RunConfig};
 use crate::env::Environment;
-use crate::objective::FlowMatching;
+use crate::eval::flow_log_partition;
+use crate::objective::{Objective, balance};
 use crate::optim::{Adam, AdamConfig};
 use crate::policy::{LogFlowNetwork, PolicyNetwork};
 use crate::trajectory::ReplayedTrajectory;
@@ -20,40 +22,51 @@ pub struct UpdateStats {
     pub states_evaluated: usize,
 }
 
-/// A flow-matching learner over an MLP policy.
-pub struct FlowMatchingLearner {
+/// A learner: the policy network (and trajectory balance's `log Z`), Adam and an objective.
+pub struct Learner {
     vs: nn::VarStore,
     network: PolicyNetwork,
     optimizer: Adam,
-    objective: FlowMatching,
+    objective: Objective,
+    log_z: Option<Tensor>,
 }
+
+/// Name of trajectory balance's `log Z` variable (saved as `policy.log_z`).
+const LOG_Z: &str = "log_z";
 
 /// Prefix of the policy's tensors in checkpoints and weight snapshots.
 const POLICY_PREFIX: &str = "policy.";
 
-impl FlowMatchingLearner {
-    /// A freshly initialised learner with the network `policy` describes for `env`.
+impl Learner {
+    /// A freshly initialised learner with the network `policy` describes for `env` and the
+    /// outputs `objective` needs; `log_z_learning_rate` is used if the objective learns `log Z`.
     pub fn new<E: Environment>(
         device: Device,
         env: &E,
         policy: &PolicyConfig,
         adam: AdamConfig,
-        objective: FlowMatching,
+        objective: Objective,
+        log_z_learning_rate: f64,
     ) -> Self {
         let vs = nn::VarStore::new(device);
-        let network = PolicyNetwork::new(&vs.root(), env, policy);
-        let optimizer = Adam::new(&vs, adam);
-        Self { vs, network, optimizer, objective }
+        let extra = objective.extra_outputs(env.num_actions());
+        let network = PolicyNetwork::new(&vs.root(), env, policy, extra);
+        let log_z = objective.learns_log_z().then(|| vs.root().zeros(LOG_Z, &[1]));
+        let mut optimizer = Adam::new(&vs, adam);
+        if log_z.is_some() {
+            optimizer.set_learning_rate(LOG_Z, log_z_learning_rate);
+        }
+        Self { vs, network, optimizer, objective, log_z }
     }
 
     /// The learner a run configuration describes, for `env`.
     pub fn from_config<E: Environment>(device: Device, env: &E, config: &RunConfig) -> Self {
-        let ObjectiveConfig::FlowMatching(fm) = &config.objective;
         let adam = AdamConfig {
             epsilon: config.training.adam_epsilon,
             ..AdamConfig::with_learning_rate(config.training.learning_rate)
         };
-        Self::new(device, env, &config.policy, adam, fm.objective())
+        let log_z_learning_rate = config.objective.log_z_learning_rate().unwrap_or(adam.learning_rate);
+        Self::new(device, env, &config.policy, adam, config.objective.objective(), log_z_learning_rate)
     }
 
     /// The policy network (for sampling in the same process and for evaluation).
@@ -66,20 +79,50 @@ impl FlowMatchingLearner {
         self.optimizer.steps()
     }
 
-    /// One flow-matching update on `trajectories`: every distinct state is evaluated once, in
+    /// The objective.
+    pub fn objective(&self) -> Objective {
+        self.objective
+    }
+
+    /// One update on `trajectories`: every distinct state the loss needs is evaluated once, in
     /// a single forward pass.
     pub fn update<E: Environment>(
         &mut self,
         env: &E,
         trajectories: &[ReplayedTrajectory<E::State>],
     ) -> UpdateStats {
-        let batch = self.objective.prepare(env, trajectories);
-        let states: Vec<&E::State> = batch.states.iter().collect();
-        let input = env.encode_batch(&states, self.vs.device());
-        let log_flows = self.network.log_flows(&input);
-        let loss = self.objective.loss(&log_flows, &batch);
+        let device = self.vs.device();
+        let (loss, states_evaluated) = match self.objective {
+            Objective::FlowMatching(fm) => {
+                let batch = fm.prepare(env, trajectories);
+                let states: Vec<&E::State> = batch.states.iter().collect();
+                let log_flows = self.network.log_flows(&env.encode_batch(&states, device));
+                (fm.loss(&log_flows, &batch), batch.states.len())
+            }
+            Objective::Balance(objective) => {
+                let batch = balance::prepare(env, trajectories);
+                let states: Vec<&E::State> = batch.states.iter().collect();
+                let outputs = self.network.outputs(&env.encode_batch(&states, device));
+                (objective.loss(&outputs, &batch, self.log_z.as_ref()), batch.states.len())
+            }
+        };
         self.optimizer.backward_step(&loss);
-        UpdateStats { loss: loss.double_value(&[]), states_evaluated: batch.states.len() }
+        UpdateStats { loss: loss.double_value(&[]), states_evaluated }
+    }
+
+    /// The learned `log Z`: trajectory balance's scalar, the state flow of `s0` for detailed and
+    /// sub-trajectory balance, the total out-flow of `s0` for flow matching.
+    pub fn learned_log_z<E: Environment>(&self, env: &E) -> f64 {
+        let _no_grad = tch::no_grad_guard();
+        if let Some(log_z) = &self.log_z {
+            return log_z.double_value(&[0]);
+        }
+        if self.objective.has_state_flow() {
+            let s0 = env.initial_state();
+            let outputs = self.network.outputs(&env.encode_batch(&[&s0], self.vs.device()));
+            return outputs.double_value(&[0, env.num_actions() as i64]);
+        }
+        flow_log_partition(env, &self.network)
     }
 
     /// The policy weights as named tensors (`policy.layer0.weight`, …).
@@ -103,7 +146,7 @@ impl FlowMatchingLearner {
         named
     }
 
-    /// Restores weights and optimizer state from [`FlowMatchingLearner::state_tensors`]
+    /// Restores weights and optimizer state from [`Learner::state_tensors`]
     /// output; fails naming the first missing or mis-shaped tensor.
     pub fn load_state_tensors(&mut self, tensors: NamedTensors) -> Result<(), String> {
         let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();

@@ -34,6 +34,8 @@ pub struct Adam {
     parameters: Vec<Tensor>,
     first_moments: Vec<Tensor>,
     second_moments: Vec<Tensor>,
+    /// Learning rate of each parameter (the configured one unless overridden).
+    learning_rates: Vec<f64>,
     steps: u64,
 }
 
@@ -46,7 +48,20 @@ impl Adam {
         let zeros = |p: &Tensor| p.zeros_like().detach();
         let first_moments = parameters.iter().map(zeros).collect();
         let second_moments = parameters.iter().map(zeros).collect();
-        Self { config, names, parameters, first_moments, second_moments, steps: 0 }
+        let learning_rates = vec![config.learning_rate; names.len()];
+        Self { config, names, parameters, first_moments, second_moments, learning_rates, steps: 0 }
+    }
+
+    /// Gives the parameter named `name` its own learning rate (e.g. trajectory balance's
+    /// `log Z`); returns whether such a parameter exists.
+    pub fn set_learning_rate(&mut self, name: &str, learning_rate: f64) -> bool {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => {
+                self.learning_rates[i] = learning_rate;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Number of steps taken (for bias correction).
@@ -72,13 +87,17 @@ impl Adam {
     pub fn step(&mut self) {
         let _no_grad = tch::no_grad_guard();
         self.steps += 1;
-        let AdamConfig { learning_rate, beta1, beta2, epsilon } = self.config;
+        let AdamConfig { beta1, beta2, epsilon, .. } = self.config;
         let bias_correction1 = 1.0 - beta1.powi(self.steps as i32);
         let bias_correction2_sqrt = (1.0 - beta2.powi(self.steps as i32)).sqrt();
-        let step_size = learning_rate / bias_correction1;
-        for ((p, m), v) in
-            self.parameters.iter_mut().zip(&mut self.first_moments).zip(&mut self.second_moments)
+        for (((p, m), v), learning_rate) in self
+            .parameters
+            .iter_mut()
+            .zip(&mut self.first_moments)
+            .zip(&mut self.second_moments)
+            .zip(&self.learning_rates)
         {
+            let step_size = learning_rate / bias_correction1;
             let grad = p.grad();
             if !grad.defined() {
                 continue;

@@ -14,7 +14,7 @@ use crate::checkpoint::{self, CheckpointError};
 use crate::config::RunConfig;
 use crate::env::Enumerable;
 use crate::eval::{Evaluator, TrainingCounters};
-use crate::learner::FlowMatchingLearner;
+use crate::learner::Learner;
 use crate::metrics::EvaluationRecord;
 
 use crate::batch_source::{BatchSource, InlineSource, spawn_pipelined};
@@ -145,7 +145,7 @@ where
 {
     tch::set_num_threads(config.training.intra_op_threads as i32);
     tch::manual_seed(config.seed as i64);
-    let mut learner = FlowMatchingLearner::from_config(Device::Cpu, env, config);
+    let mut learner = Learner::from_config(Device::Cpu, env, config);
     let mut progress = TrainerProgress::new();
     let mut resumed_from = None;
     if let Some(dir) = &config.checkpoint.dir {
@@ -178,7 +178,7 @@ where
 
 /// What the training loop starts from.
 struct LoopState<S> {
-    learner: FlowMatchingLearner,
+    learner: Learner,
     progress: TrainerProgress<S>,
     resumed_from: Option<PathBuf>,
 }
@@ -237,8 +237,8 @@ where
         if progress.update.is_multiple_of(evaluate_every) || final_update {
             progress.training_seconds = session_start_seconds + time.training().as_secs_f64();
             let eval_started = Instant::now();
-            let record = evaluator.evaluate(
-                learner.network(),
+            let record = evaluator.evaluate_learner(
+                &learner,
                 counters(&progress, loss_sum / loss_count.max(1) as f64, modes_found.len()),
             );
             time.evaluation += eval_started.elapsed();
@@ -277,7 +277,7 @@ where
     }
     let last = match last {
         Some(record) => record,
-        None => evaluator.evaluate(learner.network(), counters(&progress, f64::NAN, modes_found.len())),
+        None => evaluator.evaluate_learner(&learner, counters(&progress, f64::NAN, modes_found.len())),
     };
     Ok(TrainSummary {
         last,

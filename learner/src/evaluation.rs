@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use gfn_common::env::junction_tree::BlockTree;
 use gfn_common::env::{Environment, FragmentEnvironment, Hypergrid};
-use gfn_common::eval::{Evaluator, TrainingCounters, flow_log_partition};
+use gfn_common::eval::{Evaluator, TrainingCounters};
+use gfn_common::learner::Learner;
 use gfn_common::metrics::JsonLinesLog;
-use gfn_common::policy::PolicyNetwork;
 use gfn_common::reward::{HypergridReward, Reward};
 
 use crate::metrics as m;
@@ -20,7 +20,7 @@ use crate::results::MoleculeStats;
 /// What the training thread calls every `evaluation.interval_updates`.
 pub trait RunEvaluation<E: Environment>: Send {
     /// Evaluates the current policy and reports the result.
-    fn evaluate(&mut self, network: &PolicyNetwork, counters: TrainingCounters) -> anyhow::Result<()>;
+    fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<()>;
 
     /// Whether a trained-on terminal object is a mode (distinct ones are checkpointed).
     fn is_mode(&self, _state: &E::State) -> bool {
@@ -50,8 +50,8 @@ impl GridEvaluation {
 }
 
 impl RunEvaluation<Hypergrid> for GridEvaluation {
-    fn evaluate(&mut self, network: &PolicyNetwork, counters: TrainingCounters) -> anyhow::Result<()> {
-        let record = self.evaluator.evaluate(network, counters);
+    fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<()> {
+        let record = self.evaluator.evaluate_learner(learner, counters);
         metrics::gauge!(m::EXACT_L1).set(record.exact_l1);
         if let Some(l1) = record.empirical_l1 {
             metrics::gauge!(m::EMPIRICAL_L1).set(l1);
@@ -81,7 +81,7 @@ pub struct MoleculeRecord {
     pub training_seconds: f64,
     /// Mean loss since the previous evaluation.
     pub loss: f64,
-    /// The learned log Z (log out-flow of the empty state).
+    /// The learned log Z (the objective's: log out-flow of the empty state for flow matching).
     pub learned_log_z: f64,
     /// Statistics of the molecules generated so far.
     #[serde(flatten)]
@@ -107,8 +107,8 @@ impl MoleculeEvaluation {
 }
 
 impl RunEvaluation<FragmentEnvironment> for MoleculeEvaluation {
-    fn evaluate(&mut self, network: &PolicyNetwork, counters: TrainingCounters) -> anyhow::Result<()> {
-        let learned_log_z = flow_log_partition(&self.env, network);
+    fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<()> {
+        let learned_log_z = learner.learned_log_z(&self.env);
         metrics::gauge!(m::LEARNED_LOG_Z).set(learned_log_z);
         let molecules = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let record = MoleculeRecord {

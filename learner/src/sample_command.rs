@@ -55,7 +55,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     };
     let env = grid.environment();
     let reward = grid.reward();
-    let mut policy = PolicyCopy::new(&env, &config.policy);
+    let mut policy = PolicyCopy::new(&env, &config);
     policy.load(tensors).map_err(|e| anyhow::anyhow!("{}: {e}", args.checkpoint.display()))?;
 
     let mut writer =

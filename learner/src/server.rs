@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use gfn_common::checkpoint;
 use gfn_common::config::{EnvConfig, RunConfig};
 use gfn_common::env::Environment;
-use gfn_common::learner::FlowMatchingLearner;
+use gfn_common::learner::Learner;
 use gfn_common::metrics::JsonLinesLog;
 use gfn_common::trainer::TrainerProgress;
 use gfn_proto::v1::learner_server::LearnerServer;
@@ -110,7 +110,7 @@ where
     E: Environment + Clone + 'static,
     E::State: Serialize + DeserializeOwned + 'static,
 {
-    let mut learner = FlowMatchingLearner::from_config(tch::Device::cuda_if_available(), &env, &config);
+    let mut learner = Learner::from_config(tch::Device::cuda_if_available(), &env, &config);
     let mut progress: TrainerProgress<E::State> = TrainerProgress::new();
     if let Some(dir) = &config.checkpoint.dir {
         let found = checkpoint::newest_valid(dir, |_, tensors, metadata| {

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use gfn_common::checkpoint::{self, Metadata};
 use gfn_common::env::Environment;
 use gfn_common::eval::TrainingCounters;
-use gfn_common::learner::FlowMatchingLearner;
+use gfn_common::learner::Learner;
 use gfn_common::trainer::TrainerProgress;
 use gfn_common::trajectory::ReplayedTrajectory;
 use gfn_common::weights::to_safetensors_bytes;
@@ -31,7 +31,7 @@ pub struct TrainingLoop<E: Environment> {
     /// Periodic evaluation (and recognition of modes).
     pub evaluation: Box<dyn RunEvaluation<E>>,
     /// The network and optimizer.
-    pub learner: FlowMatchingLearner,
+    pub learner: Learner,
     /// Where training stands (restored from a checkpoint or new).
     pub progress: TrainerProgress<E::State>,
     /// Validated trajectories from the service.
@@ -43,7 +43,7 @@ pub struct TrainingLoop<E: Environment> {
 }
 
 /// Serializes the policy of `learner` as a weights snapshot of `version`.
-pub fn snapshot(learner: &FlowMatchingLearner, version: u64) -> anyhow::Result<Arc<WeightsSnapshot>> {
+pub fn snapshot(learner: &Learner, version: u64) -> anyhow::Result<Arc<WeightsSnapshot>> {
     let bytes = to_safetensors_bytes(&learner.policy_tensors())?;
     Ok(Arc::new(WeightsSnapshot { version, bytes }))
 }
@@ -115,7 +115,7 @@ where
                 let evaluation_started = Instant::now();
                 self.progress.training_seconds = training_seconds(evaluation_time);
                 self.evaluation.evaluate(
-                    self.learner.network(),
+                    &self.learner,
                     TrainingCounters {
                         update: self.progress.update,
                         trajectories: self.progress.trajectories,

@@ -1,6 +1,39 @@
 //! Training objectives. Each turns a batch of replayed trajectories and the network's log edge
 //! flows into a scalar loss.
 
+pub mod balance;
 pub mod flow_matching;
 
 pub use flow_matching::{FlowMatching, FlowMatchingBatch, TermWeighting};
+
+pub use balance::{BackwardPolicy, Balance, BalanceObjective};
+
+/// The training objective a learner optimises, picked by the run configuration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Objective {
+    /// Flow matching: the network outputs log edge flows.
+    FlowMatching(FlowMatching),
+    /// Trajectory, detailed or sub-trajectory balance: the network outputs policy logits (and a
+    /// state flow, and backward logits, as the objective needs).
+    Balance(BalanceObjective),
+}
+
+impl Objective {
+    /// Network outputs beyond one per action.
+    pub fn extra_outputs(&self, num_actions: usize) -> usize {
+        match self {
+            Self::FlowMatching(_) => 0,
+            Self::Balance(balance) => balance.extra_outputs(num_actions),
+        }
+    }
+
+    /// Whether a scalar `log Z` is learned (trajectory balance).
+    pub fn learns_log_z(&self) -> bool {
+        matches!(self, Self::Balance(BalanceObjective { balance: Balance::Trajectory, .. }))
+    }
+
+    /// Whether the network's column `num_actions` is a state log flow.
+    pub fn has_state_flow(&self) -> bool {
+        matches!(self, Self::Balance(b) if b.needs_state_flow())
+    }
+}

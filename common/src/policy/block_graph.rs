@@ -23,6 +23,7 @@ pub struct BlockGraphNet {
     stem_output: nn::Linear,
     stop_hidden: nn::Linear,
     stop_output: nn::Linear,
+    state_flow: bool,
 }
 
 #[derive(Debug)]
@@ -33,8 +34,15 @@ struct Round {
 
 impl BlockGraphNet {
     /// Creates the parameters under `path`: embeddings of width `hidden`, `rounds` message
-    /// passing rounds.
-    pub fn new(path: &nn::Path, shape: BlockGraphShape, hidden: usize, rounds: usize) -> Self {
+    /// passing rounds; with `state_flow`, one more output (column `num_actions`): the state's
+    /// log flow, from the same head as stop.
+    pub fn new(
+        path: &nn::Path,
+        shape: BlockGraphShape,
+        hidden: usize,
+        rounds: usize,
+        state_flow: bool,
+    ) -> Self {
         let h = hidden as i64;
         let linear = |p: nn::Path, i: i64, o: i64| nn::linear(p, i, o, Default::default());
         Self {
@@ -63,7 +71,8 @@ impl BlockGraphNet {
             stem_hidden: linear(path / "stem" / "hidden", 3 * h, h),
             stem_output: linear(path / "stem" / "output", h, shape.blocks_per_stem as i64),
             stop_hidden: linear(path / "stop" / "hidden", h, h),
-            stop_output: linear(path / "stop" / "output", h, 1),
+            stop_output: linear(path / "stop" / "output", h, 1 + i64::from(state_flow)),
+            state_flow,
         }
     }
 
@@ -106,8 +115,18 @@ impl BlockGraphNet {
         let pooled = Tensor::zeros([batch.num_graphs, hidden], options).index_add(0, &batch.node_graph, &x)
             / nodes_per_graph;
         let num_actions = self.shape.num_actions() as i64;
+        let width = num_actions + i64::from(self.state_flow);
         let blocks = self.shape.blocks_per_stem as i64;
-        let mut output = Tensor::zeros([batch.num_graphs * num_actions], options);
+        let mut output = Tensor::zeros([batch.num_graphs * width], options);
+        // the batch indexes rows of num_actions; rows here are width wide
+        let remap = |index: &Tensor| {
+            if width == num_actions {
+                index.shallow_clone()
+            } else {
+                index.floor_divide_scalar(num_actions) * width + index.remainder(num_actions)
+            }
+        };
+        let stop_index = remap(&batch.stop_output);
         let num_stems = batch.stem_node.size()[0];
         if num_stems > 0 {
             let stem_graph = batch.node_graph.index_select(0, &batch.stem_node);
@@ -120,13 +139,17 @@ impl BlockGraphNet {
                 1,
             );
             let stem_flows = stem_input.apply(&self.stem_hidden).leaky_relu().apply(&self.stem_output);
-            let index = (batch.stem_output.unsqueeze(1)
+            let index = (remap(&batch.stem_output).unsqueeze(1)
                 + Tensor::arange(blocks, (Kind::Int64, device)).unsqueeze(0))
             .view([-1]);
             output = output.index_put(&[Some(index)], &stem_flows.view([-1]), false);
         }
-        let stop_flows = pooled.apply(&self.stop_hidden).leaky_relu().apply(&self.stop_output).view([-1]);
-        output = output.index_put(&[Some(batch.stop_output.shallow_clone())], &stop_flows, false);
-        output.view([batch.num_graphs, num_actions])
+        let heads = pooled.apply(&self.stop_hidden).leaky_relu().apply(&self.stop_output);
+        output = output.index_put(&[Some(stop_index.shallow_clone())], &heads.select(1, 0), false);
+        if self.state_flow {
+            // column num_actions of each row: right after its stop action
+            output = output.index_put(&[Some(&stop_index + 1)], &heads.select(1, 1), false);
+        }
+        output.view([batch.num_graphs, width])
     }
 }

@@ -14,7 +14,7 @@ pub use input::{InputShape, NetworkInput};
 pub use mlp::Mlp;
 
 use crate::checkpoint::NamedTensors;
-use crate::config::PolicyConfig;
+use crate::config::{PolicyConfig, RunConfig};
 use crate::env::Environment;
 
 /// An inference copy of a policy on the CPU (an actor's, a sampler thread's, `gfn sample`'s),
@@ -25,10 +25,11 @@ pub struct PolicyCopy {
 }
 
 impl PolicyCopy {
-    /// A freshly initialised network of the configured shape for `env`.
-    pub fn new<E: Environment>(env: &E, config: &PolicyConfig) -> Self {
+    /// A freshly initialised network of the shape `config` describes for `env`.
+    pub fn new<E: Environment>(env: &E, config: &RunConfig) -> Self {
         let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        let network = PolicyNetwork::new(&vs.root(), env, config);
+        let extra = config.objective.objective().extra_outputs(env.num_actions());
+        let network = PolicyNetwork::new(&vs.root(), env, &config.policy, extra);
         Self { vs, network }
     }
 
@@ -54,54 +55,87 @@ pub trait LogFlowNetwork {
 }
 
 /// The policy network an environment's input calls for: an MLP for dense features, the
-/// block-graph network for junction trees.
+/// block-graph network for junction trees. Its outputs are one per action (log edge flows, or
+/// policy logits), then any extra outputs the objective needs (a state log flow, backward
+/// logits); [`LogFlowNetwork::log_flows`] returns the first part only.
 #[derive(Debug)]
-pub enum PolicyNetwork {
-    /// `policy.hidden_layers` layers of `policy.hidden` units.
+pub struct PolicyNetwork {
+    kind: NetworkKind,
+    num_actions: i64,
+    extra_outputs: i64,
+}
+
+#[derive(Debug)]
+enum NetworkKind {
     Mlp(Mlp),
-    /// `policy.hidden_layers` message-passing rounds of width `policy.hidden`.
     BlockGraph(Box<BlockGraphNet>),
 }
 
 impl PolicyNetwork {
-    /// A freshly initialised network for `env` under `path`.
-    pub fn new<E: Environment>(path: &nn::Path, env: &E, config: &PolicyConfig) -> Self {
-        match env.input_shape() {
-            InputShape::Dense { feature_dim } => {
-                Self::Mlp(Mlp::new(path, feature_dim, config.hidden, config.hidden_layers, env.num_actions()))
-            }
-            InputShape::BlockGraph(shape) => Self::BlockGraph(Box::new(BlockGraphNet::new(
+    /// A freshly initialised network for `env` under `path`, with `extra_outputs` outputs
+    /// beyond one per action.
+    ///
+    /// # Panics
+    /// If a block-graph network is asked for more than one extra output (configuration
+    /// validation rules that out).
+    pub fn new<E: Environment>(
+        path: &nn::Path,
+        env: &E,
+        config: &PolicyConfig,
+        extra_outputs: usize,
+    ) -> Self {
+        let num_actions = env.num_actions();
+        let kind = match env.input_shape() {
+            InputShape::Dense { feature_dim } => NetworkKind::Mlp(Mlp::new(
                 path,
-                shape,
+                feature_dim,
                 config.hidden,
                 config.hidden_layers,
-            ))),
+                num_actions + extra_outputs,
+            )),
+            InputShape::BlockGraph(shape) => {
+                assert!(extra_outputs <= 1, "a block-graph network has at most a state-flow output");
+                NetworkKind::BlockGraph(Box::new(BlockGraphNet::new(
+                    path,
+                    shape,
+                    config.hidden,
+                    config.hidden_layers,
+                    extra_outputs == 1,
+                )))
+            }
+        };
+        Self { kind, num_actions: num_actions as i64, extra_outputs: extra_outputs as i64 }
+    }
+
+    /// Every output: `[batch, num_actions + extra]`.
+    pub fn outputs(&self, input: &NetworkInput) -> Tensor {
+        match (&self.kind, input) {
+            (NetworkKind::Mlp(mlp), NetworkInput::Dense(features)) => mlp.forward(features),
+            (NetworkKind::BlockGraph(net), NetworkInput::BlockGraph(batch)) => net.forward(batch),
+            _ => panic!("the network does not match the environment's input"),
         }
     }
 
     /// Multiply–add operations per input row of the MLP (`None` for graph networks, whose cost
     /// depends on the graph).
     pub fn macs_per_row(&self) -> Option<u64> {
-        match self {
-            Self::Mlp(mlp) => Some(mlp.macs_per_row()),
-            Self::BlockGraph(_) => None,
+        match &self.kind {
+            NetworkKind::Mlp(mlp) => Some(mlp.macs_per_row()),
+            NetworkKind::BlockGraph(_) => None,
         }
     }
 }
 
 impl LogFlowNetwork for PolicyNetwork {
     fn log_flows(&self, input: &NetworkInput) -> Tensor {
-        match (self, input) {
-            (Self::Mlp(mlp), NetworkInput::Dense(features)) => mlp.forward(features),
-            (Self::BlockGraph(net), NetworkInput::BlockGraph(batch)) => net.forward(batch),
-            _ => panic!("the network does not match the environment's input"),
-        }
+        let outputs = self.outputs(input);
+        if self.extra_outputs == 0 { outputs } else { outputs.narrow(1, 0, self.num_actions).contiguous() }
     }
 
     fn device(&self) -> tch::Device {
-        match self {
-            Self::Mlp(mlp) => mlp.device(),
-            Self::BlockGraph(net) => net.device(),
+        match &self.kind {
+            NetworkKind::Mlp(mlp) => mlp.device(),
+            NetworkKind::BlockGraph(net) => net.device(),
         }
     }
 }

@@ -1,0 +1,434 @@
+//! Balance objectives over whole trajectories or their transitions:
+//!
+//! * **Trajectory balance** (Malkin et al. 2022):
+//!   `(log Z + Σ_t log P_F(s_{t+1} | s_t) − log R(x) − Σ_t log P_B(s_t | s_{t+1}))²` per trajectory,
+//!   with a learned scalar `log Z`.
+//! * **Detailed balance** (Bengio et al., GFlowNet Foundations): per transition
+//!   `(log F(s) + log P_F(s' | s) − log F(s') − log P_B(s | s'))²`, with a learned state flow
+//!   `log F(s)`; the stop transition uses `F(⊤x) = R(x)` and `P_B = 1`.
+//! * **Sub-trajectory balance** (Madan et al. 2023): the detailed-balance residual summed over
+//!   every sub-trajectory `s_i → … → s_j` (`⊤x` included as the last node, with `log F = log R`),
+//!   squared, weighted `λ^{j−i}` and normalised per trajectory.
+//!
+//! `P_F(s' | s)` sums the policy's probabilities of every action of `s` that leads to `s'` (an
+//! environment may have several). `P_B` is uniform over the in-edges of `s'` by default
+//! (`P_B(s | s') = k / N` for `k` of its `N` in-edges coming from `s`), or learned: a softmax over
+//! the in-edges of extra network outputs indexed by each edge's forward action.
+//!
+//! Network outputs per state: `num_actions` policy logits (masked and log-softmaxed here), then
+//! one state log flow if the objective needs it, then `num_actions` backward logits if `P_B` is
+//! learned. Every distinct state of a batch is evaluated once, in one forward pass.
+
+use std::hash::Hash;
+
+use rustc_hash::FxHashMap;
+use tch::{Kind, Tensor};
+
+use crate::env::Environment;
+use crate::trajectory::ReplayedTrajectory;
+
+/// Which balance objective.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Balance {
+    /// Trajectory balance with a learned `log Z`.
+    Trajectory,
+    /// Detailed balance with a state-flow head.
+    Detailed,
+    /// Sub-trajectory balance with λ-geometric weights.
+    SubTrajectory {
+        /// Weight ratio per extra transition of a sub-trajectory.
+        lambda: f64,
+    },
+}
+
+/// How the backward policy is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackwardPolicy {
+    /// Uniform over the in-edges of each state.
+    #[default]
+    Uniform,
+    /// Learned: a softmax over the in-edges of extra outputs.
+    Learned,
+}
+
+/// A balance objective and its backward policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BalanceObjective {
+    /// The loss.
+    pub balance: Balance,
+    /// Uniform or learned `P_B`.
+    pub backward: BackwardPolicy,
+}
+
+impl BalanceObjective {
+    /// Whether the network has a state-flow output.
+    pub fn needs_state_flow(&self) -> bool {
+        !matches!(self.balance, Balance::Trajectory)
+    }
+
+    /// Extra network outputs beyond the policy logits.
+    pub fn extra_outputs(&self, num_actions: usize) -> usize {
+        usize::from(self.needs_state_flow())
+            + if self.backward == BackwardPolicy::Learned { num_actions } else { 0 }
+    }
+}
+
+/// One non-stop transition `s_t → s_{t+1}` of a trajectory.
+#[derive(Debug, Clone, PartialEq)]
+struct Transition {
+    from: usize,
+    to: usize,
+    /// Actions of `from` leading to `to`.
+    forward_actions: Vec<usize>,
+    /// The in-edges of `to` from `from` (their forward actions), and all in-edges of `to`.
+    backward_chosen: Vec<usize>,
+    backward_all: Vec<usize>,
+    /// `log(k / N)`: the uniform backward policy's probability of `from`.
+    uniform_log_pb: f64,
+}
+
+/// A batch prepared for a balance loss.
+#[derive(Debug)]
+pub struct BalanceBatch<S> {
+    /// The distinct states to evaluate, in order.
+    pub states: Vec<S>,
+    num_actions: usize,
+    stop: usize,
+    /// Allowed actions, `[states · num_actions]`.
+    mask: Vec<bool>,
+    /// Per trajectory: its transitions (indices into `transitions`), terminal row, log R.
+    trajectories: Vec<(Vec<usize>, usize, f64)>,
+    transitions: Vec<Transition>,
+}
+
+impl<S> BalanceBatch<S> {
+    /// Number of trajectories.
+    pub fn num_trajectories(&self) -> usize {
+        self.trajectories.len()
+    }
+}
+
+/// Collects the distinct states, masks and transitions of `trajectories`.
+pub fn prepare<E: Environment>(
+    env: &E,
+    trajectories: &[ReplayedTrajectory<E::State>],
+) -> BalanceBatch<E::State>
+where
+    E::State: Eq + Hash + Clone,
+{
+    let num_actions = env.num_actions();
+    let mut rows: FxHashMap<E::State, usize> = FxHashMap::default();
+    let mut states: Vec<E::State> = Vec::new();
+    let mut row_of = |state: &E::State, states: &mut Vec<E::State>| -> usize {
+        *rows.entry(state.clone()).or_insert_with(|| {
+            states.push(state.clone());
+            states.len() - 1
+        })
+    };
+    let mut transitions = Vec::new();
+    let mut prepared = Vec::with_capacity(trajectories.len());
+    for trajectory in trajectories {
+        let mut indices = Vec::with_capacity(trajectory.states.len());
+        for pair in trajectory.states.windows(2) {
+            let (from, to) = (row_of(&pair[0], &mut states), row_of(&pair[1], &mut states));
+            let parents = env.parents(&pair[1]);
+            let forward_actions: Vec<usize> =
+                parents.iter().filter(|(p, _)| *p == pair[0]).map(|(_, a)| *a as usize).collect();
+            let backward_all: Vec<usize> = parents.iter().map(|(_, a)| *a as usize).collect();
+            let uniform_log_pb = (forward_actions.len() as f64 / backward_all.len() as f64).ln();
+            indices.push(transitions.len());
+            transitions.push(Transition {
+                from,
+                to,
+                backward_chosen: forward_actions.clone(),
+                forward_actions,
+                backward_all,
+                uniform_log_pb,
+            });
+        }
+        let terminal = row_of(trajectory.terminal(), &mut states);
+        prepared.push((indices, terminal, trajectory.log_reward));
+    }
+    let mut mask = vec![false; states.len() * num_actions];
+    for (state, row) in states.iter().zip(mask.chunks_exact_mut(num_actions)) {
+        env.forward_mask(state, row);
+    }
+    BalanceBatch {
+        states,
+        num_actions,
+        stop: env.stop_action() as usize,
+        mask,
+        trajectories: prepared,
+        transitions,
+    }
+}
+
+/// `logsumexp` of `values[index]` along rows of a padded `[rows, width]` index (padding points at
+/// a `−∞` appended to `values`).
+fn gather_logsumexp(values: &Tensor, lists: &[&[usize]], offset: impl Fn(usize) -> i64) -> Tensor {
+    let padding = values.size()[0];
+    let width = lists.iter().map(|l| l.len()).max().unwrap_or(1).max(1);
+    let mut index = Vec::with_capacity(lists.len() * width);
+    for (row, list) in lists.iter().enumerate() {
+        index.extend(list.iter().map(|&a| offset(row) + a as i64));
+        index.extend(std::iter::repeat_n(padding, width - list.len()));
+    }
+    let extended =
+        Tensor::cat(&[values, &Tensor::full([1], f64::NEG_INFINITY, (Kind::Float, values.device()))], 0);
+    let index =
+        Tensor::from_slice(&index).view([lists.len() as i64, width as i64]).to_device(values.device());
+    extended.take(&index).logsumexp([1i64].as_slice(), false)
+}
+
+impl BalanceObjective {
+    /// The loss of `batch` from the network `outputs` (`[states, num_actions + extra]`);
+    /// `log_z` is the learned `log Z` (trajectory balance only).
+    pub fn loss<S>(&self, outputs: &Tensor, batch: &BalanceBatch<S>, log_z: Option<&Tensor>) -> Tensor {
+        let device = outputs.device();
+        let a = batch.num_actions as i64;
+        let num_states = batch.states.len() as i64;
+        let logits = outputs.narrow(1, 0, a);
+        let mask = Tensor::from_slice(&batch.mask).view([num_states, a]).to_device(device);
+        let log_policy =
+            logits.masked_fill(&mask.logical_not(), f64::NEG_INFINITY).log_softmax(1, Kind::Float);
+        let flat_policy = log_policy.reshape([-1]);
+        let n = batch.num_actions;
+        // log P_F of each non-stop transition and of each trajectory's stop
+        let forward: Vec<&[usize]> = batch.transitions.iter().map(|t| t.forward_actions.as_slice()).collect();
+        let from_rows: Vec<usize> = batch.transitions.iter().map(|t| t.from).collect();
+        let log_pf = if forward.is_empty() {
+            Tensor::zeros([0], (Kind::Float, device))
+        } else {
+            gather_logsumexp(&flat_policy, &forward, |i| (from_rows[i] * n) as i64)
+        };
+        let stop_index: Vec<i64> =
+            batch.trajectories.iter().map(|(_, terminal, _)| (terminal * n + batch.stop) as i64).collect();
+        let log_pf_stop = flat_policy.index_select(0, &Tensor::from_slice(&stop_index).to_device(device));
+        // log P_B of each non-stop transition
+        let log_pb = match self.backward {
+            BackwardPolicy::Uniform => {
+                let values: Vec<f32> = batch.transitions.iter().map(|t| t.uniform_log_pb as f32).collect();
+                Tensor::from_slice(&values).to_device(device)
+            }
+            BackwardPolicy::Learned => {
+                let offset = a + i64::from(self.needs_state_flow());
+                let backward = outputs.narrow(1, offset, a).reshape([-1]);
+                let to_rows: Vec<usize> = batch.transitions.iter().map(|t| t.to).collect();
+                let chosen: Vec<&[usize]> =
+                    batch.transitions.iter().map(|t| t.backward_chosen.as_slice()).collect();
+                let all: Vec<&[usize]> =
+                    batch.transitions.iter().map(|t| t.backward_all.as_slice()).collect();
+                if chosen.is_empty() {
+                    Tensor::zeros([0], (Kind::Float, device))
+                } else {
+                    gather_logsumexp(&backward, &chosen, |i| (to_rows[i] * n) as i64)
+                        - gather_logsumexp(&backward, &all, |i| (to_rows[i] * n) as i64)
+                }
+            }
+        };
+        let log_rewards: Vec<f32> = batch.trajectories.iter().map(|t| t.2 as f32).collect();
+        let log_rewards = Tensor::from_slice(&log_rewards).to_device(device);
+        match self.balance {
+            Balance::Trajectory => {
+                let owner: Vec<i64> = batch
+                    .trajectories
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, (t, _, _))| std::iter::repeat_n(i as i64, t.len()))
+                    .collect();
+                let owner = Tensor::from_slice(&owner).to_device(device);
+                let sums = Tensor::zeros([batch.trajectories.len() as i64], (Kind::Float, device)).index_add(
+                    0,
+                    &owner,
+                    &(&log_pf - &log_pb),
+                );
+                let log_z = log_z.expect("trajectory balance has a log Z");
+                (log_z + sums + log_pf_stop - log_rewards).square().mean(Kind::Float)
+            }
+            Balance::Detailed => {
+                let flows = outputs.select(1, a);
+                let from = Tensor::from_slice(&from_rows.iter().map(|&r| r as i64).collect::<Vec<_>>())
+                    .to_device(device);
+                let to: Vec<i64> = batch.transitions.iter().map(|t| t.to as i64).collect();
+                let to = Tensor::from_slice(&to).to_device(device);
+                let interior = flows.index_select(0, &from) + &log_pf - flows.index_select(0, &to) - &log_pb;
+                let terminal_rows: Vec<i64> = batch.trajectories.iter().map(|t| t.1 as i64).collect();
+                let terminal_rows = Tensor::from_slice(&terminal_rows).to_device(device);
+                let terminal = flows.index_select(0, &terminal_rows) + log_pf_stop - log_rewards;
+                Tensor::cat(&[interior, terminal], 0).square().mean(Kind::Float)
+            }
+            Balance::SubTrajectory { lambda } => {
+                let flows = outputs.select(1, a);
+                let mut total = Tensor::zeros([], (Kind::Float, device));
+                for (i, (indices, terminal, _)) in batch.trajectories.iter().enumerate() {
+                    let len = indices.len() as i64; // non-stop transitions; nodes 0..=len, then ⊤
+                    let mut node_rows: Vec<i64> =
+                        indices.iter().map(|&t| batch.transitions[t].from as i64).collect();
+                    node_rows.push(*terminal as i64);
+                    let node_flows = Tensor::cat(
+                        &[
+                            flows.index_select(0, &Tensor::from_slice(&node_rows).to_device(device)),
+                            log_rewards.narrow(0, i as i64, 1),
+                        ],
+                        0,
+                    );
+                    let index = Tensor::from_slice(&indices.iter().map(|&t| t as i64).collect::<Vec<_>>())
+                        .to_device(device);
+                    let steps = Tensor::cat(
+                        &[
+                            (log_pf.index_select(0, &index) - log_pb.index_select(0, &index)),
+                            log_pf_stop.narrow(0, i as i64, 1),
+                        ],
+                        0,
+                    );
+                    // cumulative log P_F − log P_B up to each node: C_0 = 0, C_{k+1} = C_k + d_k
+                    let cumulative = Tensor::cat(
+                        &[Tensor::zeros([1], (Kind::Float, device)), steps.cumsum(0, Kind::Float)],
+                        0,
+                    );
+                    let g = node_flows - cumulative; // residual(i, j) = g_i − g_j
+                    let residual = g.unsqueeze(1) - g.unsqueeze(0);
+                    let nodes = len + 2;
+                    let mut weights = vec![0f32; (nodes * nodes) as usize];
+                    let mut weight_sum = 0.0;
+                    for p in 0..nodes {
+                        for q in (p + 1)..nodes {
+                            let w = lambda.powi((q - p) as i32);
+                            weights[(p * nodes + q) as usize] = w as f32;
+                            weight_sum += w;
+                        }
+                    }
+                    let weights = Tensor::from_slice(&weights).view([nodes, nodes]).to_device(device);
+                    total += (residual.square() * weights).sum(Kind::Float) / weight_sum;
+                }
+                total / batch.trajectories.len().max(1) as f64
+            }
+        }
+    }
+}
+
+/// The uniform backward policy of `state`: each distinct parent with `P_B = k / N`, for `k` of
+/// the state's `N` in-edges coming from it (log probabilities).
+pub fn uniform_backward<E: Environment>(env: &E, state: &E::State) -> Vec<(E::State, f64)> {
+    let parents = env.parents(state);
+    let total = parents.len() as f64;
+    let mut counts: Vec<(E::State, usize)> = Vec::new();
+    for (parent, _) in parents {
+        match counts.iter_mut().find(|(p, _)| *p == parent) {
+            Some((_, k)) => *k += 1,
+            None => counts.push((parent, 1)),
+        }
+    }
+    counts.into_iter().map(|(p, k)| (p, (k as f64 / total).ln())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Hypergrid;
+    use crate::trajectory::{Trajectory, replay};
+
+    fn replayed(env: &Hypergrid, actions: Vec<u32>, log_reward: f64) -> ReplayedTrajectory<Vec<u16>> {
+        replay(env, &Trajectory { actions, log_reward, policy_version: 0, score: None }).unwrap()
+    }
+
+    /// 1-D grid of height 3: [0] → [1] → [2] → stop, R = 2. Rows in order of appearance.
+    /// Logits (increment, stop): [ln 3, 0], [0, 0], [5, 0] (increment masked at the top), so
+    /// P_F = 3/4, 1/2, then stop with probability 1; P_B = 1 (one parent each).
+    fn setup(state_flows: Option<[f32; 3]>) -> (Tensor, BalanceBatch<Vec<u16>>) {
+        let env = Hypergrid::new(1, 3);
+        let batch = prepare(&env, &[replayed(&env, vec![0, 0, 1], 2f64.ln())]);
+        assert_eq!(batch.states, vec![vec![0], vec![1], vec![2]]);
+        let mut rows = vec![3f32.ln(), 0.0, 0.0, 0.0, 5.0, 0.0];
+        let width = if let Some(flows) = state_flows {
+            rows = vec![rows[0], rows[1], flows[0], rows[2], rows[3], flows[1], rows[4], rows[5], flows[2]];
+            3
+        } else {
+            2
+        };
+        (Tensor::from_slice(&rows).view([3, width]), batch)
+    }
+
+    fn uniform(balance: Balance) -> BalanceObjective {
+        BalanceObjective { balance, backward: BackwardPolicy::Uniform }
+    }
+
+    #[test]
+    fn trajectory_balance_by_hand() {
+        let (outputs, batch) = setup(None);
+        let log_z = Tensor::from_slice(&[0.5f32]);
+        let loss = uniform(Balance::Trajectory).loss(&outputs, &batch, Some(&log_z)).double_value(&[]);
+        let expected = (0.5 + 0.75f64.ln() + 0.5f64.ln() + 0.0 - 2f64.ln()).powi(2);
+        assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
+    }
+
+    #[test]
+    fn detailed_balance_by_hand() {
+        let (outputs, batch) = setup(Some([1.0, 0.2, -0.3]));
+        let loss = uniform(Balance::Detailed).loss(&outputs, &batch, None).double_value(&[]);
+        let terms = [(1.0 + 0.75f64.ln() - 0.2), (0.2 + 0.5f64.ln() + 0.3), (-0.3 + 0.0 - 2f64.ln())];
+        let expected = terms.iter().map(|t| t * t).sum::<f64>() / 3.0;
+        assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
+    }
+
+    #[test]
+    fn sub_trajectory_balance_by_hand() {
+        let (outputs, batch) = setup(Some([1.0, 0.2, -0.3]));
+        let lambda = 0.9;
+        let loss = uniform(Balance::SubTrajectory { lambda }).loss(&outputs, &batch, None).double_value(&[]);
+        // nodes s0, s1, s2, ⊤ with log F = 1, 0.2, −0.3, log R; steps log P_F − log P_B
+        let flows = [1.0, 0.2, -0.3, 2f64.ln()];
+        let steps = [0.75f64.ln(), 0.5f64.ln(), 0.0];
+        let (mut weighted, mut weights) = (0.0, 0.0);
+        for i in 0..4 {
+            for j in (i + 1)..4 {
+                let residual = flows[i] + steps[i..j].iter().sum::<f64>() - flows[j];
+                let w = lambda.powi((j - i) as i32);
+                weighted += w * residual * residual;
+                weights += w;
+            }
+        }
+        let expected = weighted / weights;
+        assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
+        // λ → ∞ weighs the whole trajectory: the residual of (s0, ⊤) alone, i.e. TB with log Z = F(s0)
+        let whole =
+            uniform(Balance::SubTrajectory { lambda: 1e6 }).loss(&outputs, &batch, None).double_value(&[]);
+        let tb = (1.0 + 0.75f64.ln() + 0.5f64.ln() - 2f64.ln()).powi(2);
+        assert!((whole - tb).abs() < 1e-3, "{whole} vs {tb}");
+    }
+
+    #[test]
+    fn uniform_backward_halves_between_two_parents_and_learned_backward_is_a_softmax() {
+        let env = Hypergrid::new(2, 3);
+        // [0,0] → [1,0] → [1,1] → stop: [1,1] has parents [0,1] and [1,0]
+        let batch = prepare(&env, &[replayed(&env, vec![0, 1, 2], 0.0)]);
+        assert_eq!(batch.states, vec![vec![0, 0], vec![1, 0], vec![1, 1]]);
+        // all logits 0: P_F(increment) = 1/3 in each state, stop 1/3
+        let zeros = Tensor::zeros([3, 3], (Kind::Float, tch::Device::Cpu));
+        let log_z = Tensor::from_slice(&[0f32]);
+        let tb = uniform(Balance::Trajectory).loss(&zeros, &batch, Some(&log_z)).double_value(&[]);
+        let third = (1f64 / 3.0).ln();
+        let expected = (3.0 * third - 0.0 - 0.5f64.ln()).powi(2);
+        assert!((tb - expected).abs() < 1e-5, "{tb} vs {expected}");
+        // learned: backward logits (columns 3..6) of [1,1] favour the edge from [1,0] (action 1)
+        let mut rows = vec![0f32; 3 * 6];
+        rows[2 * 6 + 3] = 0.0; // edge from [0,1] via action 0
+        rows[2 * 6 + 3 + 1] = 2f32.ln(); // edge from [1,0] via action 1: P_B = 2/3
+        let outputs = Tensor::from_slice(&rows).view([3, 6]);
+        let learned = BalanceObjective { balance: Balance::Trajectory, backward: BackwardPolicy::Learned };
+        let tb = learned.loss(&outputs, &batch, Some(&log_z)).double_value(&[]);
+        let expected = (3.0 * third - (2f64 / 3.0).ln()).powi(2);
+        assert!((tb - expected).abs() < 1e-5, "{tb} vs {expected}");
+    }
+
+    #[test]
+    fn uniform_backward_probabilities_sum_to_one_over_parents() {
+        let env = Hypergrid::new(3, 4);
+        for state in [vec![1, 2, 3], vec![0, 0, 1], vec![3, 3, 3], vec![2, 0, 2]] {
+            let total: f64 = uniform_backward(&env, &state).iter().map(|(_, l)| l.exp()).sum();
+            assert!((total - 1.0).abs() < 1e-12, "{state:?}: {total}");
+        }
+        assert!(uniform_backward(&env, &vec![0, 0, 0]).is_empty());
+    }
+}
