@@ -1,5 +1,6 @@
 """Plots top-100 average reward and modes against molecules generated for the runs written by
-scripts/bench-seh-frag, and prints a summary table (markdown) of the last evaluation of each."""
+scripts/bench-seh-frag, and prints a summary table (markdown) of the last evaluation of each.
+Usage: plot_seh_frag.py RUNS_DIR OUT.png VARIANT..."""
 import json
 import sys
 from pathlib import Path
@@ -11,11 +12,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 runs = Path(sys.argv[1])
 out = Path(sys.argv[2])
-labels = {"flow_matching": "flow matching (gfn)", "uniform": "uniform-random policy"}
+variants = sys.argv[3:] or ["flow_matching", "uniform"]
+labels = {
+    "flow_matching": "flow matching (gfn)",
+    "uniform": "uniform-random policy",
+    "trajectory_balance": "trajectory balance (gfn)",
+}
 fig, (top, modes) = plt.subplots(1, 2, figsize=(11, 4))
 print("| policy | molecules | updates | top-10 | top-100 | top-1000 | modes | unique | best proxy |")
 print("|---|---|---|---|---|---|---|---|---|")
-for variant in ["flow_matching", "uniform"]:
+for variant in variants:
     path = runs / variant / "evaluation.jsonl"
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     molecules = [r["molecules"] for r in records]

@@ -349,6 +349,8 @@ pub struct TrainingConfig {
     /// `gfn train` only: sample on a second thread, one update ahead of the learner (a policy
     /// lag of exactly one update, deterministic), instead of alternating on one thread.
     pub pipelined_sampling: bool,
+    /// The learner's replay buffer (off by default: `capacity = 0`).
+    pub replay: crate::replay::ReplayConfig,
 }
 
 /// Evaluation settings.
@@ -438,6 +440,7 @@ impl Default for TrainingConfig {
             temperature: 1.0,
             intra_op_threads: 1,
             pipelined_sampling: true,
+            replay: crate::replay::ReplayConfig::default(),
         }
     }
 }
@@ -620,6 +623,12 @@ impl RunConfig {
             "at least 1",
             t.intra_op_threads.to_string(),
         );
+        check(
+            (0.0..1.0).contains(&t.replay.fraction),
+            "training.replay.fraction",
+            "in [0, 1)",
+            t.replay.fraction.to_string(),
+        );
         let e = &self.evaluation;
         check(
             e.interval_updates >= 1,
@@ -692,6 +701,35 @@ mod tests {
         assert_eq!(config.env, EnvConfig::Hypergrid(HypergridConfig::default()));
         assert_eq!(config.training.batch_size, 16);
         assert_eq!(config.policy, PolicyConfig { hidden: 256, hidden_layers: 2 });
+    }
+
+    #[test]
+    fn objectives_parse_with_their_defaults_and_checks() {
+        let tb = RunConfig::from_toml_str("[objective]\ntype = \"trajectory_balance\"\n", None).unwrap();
+        assert_eq!(tb.objective, ObjectiveConfig::TrajectoryBalance(TrajectoryBalanceConfig::default()));
+        assert_eq!(tb.objective.log_z_learning_rate(), Some(0.1));
+        assert!(tb.objective.objective().learns_log_z());
+        let subtb = "[objective]\ntype = \"sub_trajectory_balance\"\nlambda = 0.5\nbackward_policy = \"learned\"\n";
+        let subtb = RunConfig::from_toml_str(subtb, None).unwrap();
+        assert_eq!(
+            subtb.objective.objective(),
+            Objective::Balance(BalanceObjective {
+                balance: Balance::SubTrajectory { lambda: 0.5 },
+                backward: BackwardPolicy::Learned
+            })
+        );
+        assert_eq!(subtb.objective.objective().extra_outputs(5), 1 + 5);
+        let db = RunConfig::from_toml_str("[objective]\ntype = \"detailed_balance\"\n", None).unwrap();
+        assert!(db.objective.objective().has_state_flow());
+        // flow matching's ε is not a trajectory-balance key
+        let error = RunConfig::from_toml_str("[objective]\ntype = \"trajectory_balance\"\nepsilon = 1.0\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("epsilon"), "{error}");
+        let bad = "[env]\ntype = \"fragments\"\n[objective]\ntype = \"detailed_balance\"\nbackward_policy = \"learned\"\n\
+                   [training.replay]\nfraction = 1.0\n";
+        let error = RunConfig::from_toml_str(bad, None).unwrap_err().to_string();
+        assert!(error.contains("objective.backward_policy") && error.contains("training.replay.fraction"), "{error}");
     }
 
     #[test]

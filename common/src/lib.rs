@@ -18,7 +18,8 @@
 //! - [`sampler`]: vectorised rollouts (inference only).
 //! - [`trajectory`]: trajectory records and their validating replay.
 //! - [`learner`]: a network, its optimizer and an objective, updated from replayed batches.
-//! - [`optim`]: Adam with checkpointable state.
+//! - [`optim`]: Adam with checkpointable state (and per-parameter learning rates).
+//! - [`replay`]: the learner's optional replay buffer.
 //! - [`eval`]: exact terminal distributions by dynamic programming, L1, log Z.
 //! - [`checkpoint`]: atomic safetensors checkpoints.
 //! - [`config`]: the TOML run configuration and its validation.
@@ -37,6 +38,7 @@ pub mod metrics;
 pub mod objective;
 pub mod optim;
 pub mod policy;
+pub mod replay;
 pub mod reward;
 pub mod sampler;
 pub mod trainer;

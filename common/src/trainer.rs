@@ -14,6 +14,7 @@ use crate::checkpoint::{self, CheckpointError};
 use crate::config::RunConfig;
 use crate::env::Enumerable;
 use crate::eval::{Evaluator, TrainingCounters};
+use crate::replay::ReplayBuffer;
 use crate::learner::Learner;
 use crate::metrics::EvaluationRecord;
 
@@ -201,6 +202,7 @@ where
     let mut evaluator =
         Evaluator::new(env, reward, config.evaluation.empirical_samples, !config.seed ^ progress.update)?;
     let mut modes_found: FxHashSet<E::State> = progress.modes_found.iter().cloned().collect();
+    let mut replay_buffer = ReplayBuffer::new(config.training.replay, config.seed ^ 0x5EED);
     let mut time = TimeBreakdown::default();
     let mut loss_sum = 0.0;
     let mut loss_count = 0u64;
@@ -221,7 +223,7 @@ where
             }
         }
         let replayed = batch.records.iter().map(|r| replay(env, r)).collect::<Result<Vec<_>, _>>()?;
-        let stats = learner.update(env, &replayed);
+        let stats = learner.update(env, &replay_buffer.mix(&replayed));
         progress.update += 1;
         source.weights_updated(&learner, progress.update);
         time.learning += received_at.elapsed();

@@ -16,6 +16,7 @@ use gfn_common::checkpoint::{self, Metadata};
 use gfn_common::env::Environment;
 use gfn_common::eval::TrainingCounters;
 use gfn_common::learner::Learner;
+use gfn_common::replay::ReplayBuffer;
 use gfn_common::trainer::TrainerProgress;
 use gfn_common::trajectory::ReplayedTrajectory;
 use gfn_common::weights::to_safetensors_bytes;
@@ -71,6 +72,7 @@ where
             session_start_seconds + (started.elapsed() - evaluation_time).as_secs_f64()
         };
         let batch_size = config.training.batch_size;
+        let mut replay_buffer = ReplayBuffer::new(config.training.replay, config.seed ^ 0x5EED);
         let mut batch = Vec::with_capacity(batch_size);
         while self.progress.update < config.training.updates {
             batch.clear();
@@ -97,7 +99,7 @@ where
                 }
             }
             let update_started = Instant::now();
-            let stats = self.learner.update(env, &batch);
+            let stats = self.learner.update(env, &replay_buffer.mix(&batch));
             metrics::histogram!(m::UPDATE_DURATION).record(update_started.elapsed().as_secs_f64());
             self.progress.update += 1;
             self.progress.trajectories += batch.len() as u64;

@@ -115,3 +115,25 @@ fn killed_learner_resumes_from_checkpoint_and_actors_reconnect() {
         assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
     }
 }
+
+/// (6) The objective comes from the run configuration alone: the same learner and actors train
+/// the 2-D grid with trajectory balance and a replay buffer.
+#[test]
+fn learner_and_two_actors_train_with_trajectory_balance_and_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[objective]\ntype = \"trajectory_balance\"\n\
+                 [training.replay]\ncapacity = 2000\nwarmup = 200\nfraction = 0.25\n";
+    let mut learner = Learner::start(&config(dir.path(), 1500, extra), "127.0.0.1:0", &[]);
+    let mut actors: Vec<_> = (0..2).map(|i| start_actor(&learner.address, &format!("tb{i}"))).collect();
+    assert!(learner.process.wait(Duration::from_secs(120)).success());
+    let evaluations = learner.evaluations();
+    assert_eq!(evaluations.last().map(|e| e.0), Some(1500), "{evaluations:?}");
+    let mut late: Vec<f64> = evaluations.iter().filter(|e| e.0 >= 750).map(|e| e.1).collect();
+    late.sort_by(f64::total_cmp);
+    assert!(late[late.len() / 2] <= TB_2D_L1, "median exact L1 {late:?}; evaluations {evaluations:?}");
+    // an untrained policy is far from R/Z: the first evaluation shows the training did the work
+    assert!(evaluations[0].1 > late[late.len() / 2], "{evaluations:?}");
+    for actor in &mut actors {
+        assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
+    }
+}
