@@ -709,7 +709,8 @@ mod tests {
         assert_eq!(tb.objective, ObjectiveConfig::TrajectoryBalance(TrajectoryBalanceConfig::default()));
         assert_eq!(tb.objective.log_z_learning_rate(), Some(0.1));
         assert!(tb.objective.objective().learns_log_z());
-        let subtb = "[objective]\ntype = \"sub_trajectory_balance\"\nlambda = 0.5\nbackward_policy = \"learned\"\n";
+        let subtb =
+            "[objective]\ntype = \"sub_trajectory_balance\"\nlambda = 0.5\nbackward_policy = \"learned\"\n";
         let subtb = RunConfig::from_toml_str(subtb, None).unwrap();
         assert_eq!(
             subtb.objective.objective(),
@@ -722,14 +723,18 @@ mod tests {
         let db = RunConfig::from_toml_str("[objective]\ntype = \"detailed_balance\"\n", None).unwrap();
         assert!(db.objective.objective().has_state_flow());
         // flow matching's ε is not a trajectory-balance key
-        let error = RunConfig::from_toml_str("[objective]\ntype = \"trajectory_balance\"\nepsilon = 1.0\n", None)
-            .unwrap_err()
-            .to_string();
+        let error =
+            RunConfig::from_toml_str("[objective]\ntype = \"trajectory_balance\"\nepsilon = 1.0\n", None)
+                .unwrap_err()
+                .to_string();
         assert!(error.contains("epsilon"), "{error}");
         let bad = "[env]\ntype = \"fragments\"\n[objective]\ntype = \"detailed_balance\"\nbackward_policy = \"learned\"\n\
                    [training.replay]\nfraction = 1.0\n";
         let error = RunConfig::from_toml_str(bad, None).unwrap_err().to_string();
-        assert!(error.contains("objective.backward_policy") && error.contains("training.replay.fraction"), "{error}");
+        assert!(
+            error.contains("objective.backward_policy") && error.contains("training.replay.fraction"),
+            "{error}"
+        );
     }
 
     #[test]

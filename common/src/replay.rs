@@ -95,7 +95,13 @@ mod tests {
     use super::*;
 
     fn trajectory(id: u32) -> ReplayedTrajectory<u32> {
-        ReplayedTrajectory { states: vec![0, id], actions: vec![id, 0], log_reward: 0.0, policy_version: 0, score: None }
+        ReplayedTrajectory {
+            states: vec![0, id],
+            actions: vec![id, 0],
+            log_reward: 0.0,
+            policy_version: 0,
+            score: None,
+        }
     }
 
     #[test]

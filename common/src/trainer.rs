@@ -14,9 +14,9 @@ use crate::checkpoint::{self, CheckpointError};
 use crate::config::RunConfig;
 use crate::env::Enumerable;
 use crate::eval::{Evaluator, TrainingCounters};
-use crate::replay::ReplayBuffer;
 use crate::learner::Learner;
 use crate::metrics::EvaluationRecord;
+use crate::replay::ReplayBuffer;
 
 use crate::batch_source::{BatchSource, InlineSource, spawn_pipelined};
 use crate::reward::{Reward, RewardError};
