@@ -259,50 +259,57 @@ impl BalanceObjective {
                 Tensor::cat(&[interior, terminal], 0).square().mean(Kind::Float)
             }
             Balance::SubTrajectory { lambda } => {
+                // All trajectories at once, padded to the longest: node k of trajectory i is
+                // s_k (k ≤ len_i) or ⊤ (k = len_i + 1), with log F(⊤) = log R; step k is
+                // log P_F − log P_B of the transition leaving node k (stop for k = len_i).
                 let flows = outputs.select(1, a);
-                let mut total = Tensor::zeros([], (Kind::Float, device));
+                let num_states = batch.states.len() as i64;
+                let num_transitions = batch.transitions.len() as i64;
+                let b = batch.trajectories.len();
+                let nodes = batch.trajectories.iter().map(|t| t.0.len() + 2).max().unwrap_or(2);
+                let node_values = Tensor::cat(&[flows, log_rewards.shallow_clone()], 0);
+                let zero = Tensor::zeros([1], (Kind::Float, device));
+                let step_values = Tensor::cat(&[&log_pf - &log_pb, log_pf_stop.shallow_clone(), zero], 0);
+                let padding_step = num_transitions + b as i64;
+                let mut node_index = vec![0i64; b * nodes];
+                let mut step_index = vec![padding_step; b * (nodes - 1)];
+                let mut weights = vec![0f32; b * nodes * nodes];
                 for (i, (indices, terminal, _)) in batch.trajectories.iter().enumerate() {
-                    let len = indices.len() as i64; // non-stop transitions; nodes 0..=len, then ⊤
-                    let mut node_rows: Vec<i64> =
-                        indices.iter().map(|&t| batch.transitions[t].from as i64).collect();
-                    node_rows.push(*terminal as i64);
-                    let node_flows = Tensor::cat(
-                        &[
-                            flows.index_select(0, &Tensor::from_slice(&node_rows).to_device(device)),
-                            log_rewards.narrow(0, i as i64, 1),
-                        ],
-                        0,
-                    );
-                    let index = Tensor::from_slice(&indices.iter().map(|&t| t as i64).collect::<Vec<_>>())
-                        .to_device(device);
-                    let steps = Tensor::cat(
-                        &[
-                            (log_pf.index_select(0, &index) - log_pb.index_select(0, &index)),
-                            log_pf_stop.narrow(0, i as i64, 1),
-                        ],
-                        0,
-                    );
-                    // cumulative log P_F − log P_B up to each node: C_0 = 0, C_{k+1} = C_k + d_k
-                    let cumulative = Tensor::cat(
-                        &[Tensor::zeros([1], (Kind::Float, device)), steps.cumsum(0, Kind::Float)],
-                        0,
-                    );
-                    let g = node_flows - cumulative; // residual(i, j) = g_i − g_j
-                    let residual = g.unsqueeze(1) - g.unsqueeze(0);
-                    let nodes = len + 2;
-                    let mut weights = vec![0f32; (nodes * nodes) as usize];
-                    let mut weight_sum = 0.0;
-                    for p in 0..nodes {
-                        for q in (p + 1)..nodes {
-                            let w = lambda.powi((q - p) as i32);
-                            weights[(p * nodes + q) as usize] = w as f32;
-                            weight_sum += w;
+                    let len = indices.len();
+                    for (k, &t) in indices.iter().enumerate() {
+                        node_index[i * nodes + k] = batch.transitions[t].from as i64;
+                        step_index[i * (nodes - 1) + k] = t as i64;
+                    }
+                    node_index[i * nodes + len] = *terminal as i64;
+                    node_index[i * nodes + len + 1] = num_states + i as i64;
+                    step_index[i * (nodes - 1) + len] = num_transitions + i as i64;
+                    let mut total = 0.0;
+                    for p in 0..len + 2 {
+                        for q in (p + 1)..len + 2 {
+                            total += lambda.powi((q - p) as i32);
                         }
                     }
-                    let weights = Tensor::from_slice(&weights).view([nodes, nodes]).to_device(device);
-                    total += (residual.square() * weights).sum(Kind::Float) / weight_sum;
+                    for p in 0..len + 2 {
+                        for q in (p + 1)..len + 2 {
+                            weights[(i * nodes + p) * nodes + q] =
+                                (lambda.powi((q - p) as i32) / total) as f32;
+                        }
+                    }
                 }
-                total / batch.trajectories.len().max(1) as f64
+                let index = |v: &[i64], shape: [i64; 2]| Tensor::from_slice(v).view(shape).to_device(device);
+                let node_flows = node_values.take(&index(&node_index, [b as i64, nodes as i64]));
+                let steps = step_values.take(&index(&step_index, [b as i64, nodes as i64 - 1]));
+                // C_0 = 0, C_{k+1} = C_k + d_k; residual(p, q) = g_p − g_q with g = log F − C
+                let cumulative = Tensor::cat(
+                    &[Tensor::zeros([b as i64, 1], (Kind::Float, device)), steps.cumsum(1, Kind::Float)],
+                    1,
+                );
+                let g = node_flows - cumulative;
+                let residual = g.unsqueeze(2) - g.unsqueeze(1);
+                let weights = Tensor::from_slice(&weights)
+                    .view([b as i64, nodes as i64, nodes as i64])
+                    .to_device(device);
+                (residual.square() * weights).sum(Kind::Float) / b.max(1) as f64
             }
         }
     }
@@ -430,5 +437,43 @@ mod tests {
             assert!((total - 1.0).abs() < 1e-12, "{state:?}: {total}");
         }
         assert!(uniform_backward(&env, &vec![0, 0, 0]).is_empty());
+    }
+
+    #[test]
+    fn a_batch_loss_is_the_mean_of_its_trajectories_losses() {
+        let env = Hypergrid::new(2, 4);
+        // outputs as a fixed function of the state: logits for (x+, y+, stop) and a state flow
+        let outputs_for = |batch: &BalanceBatch<Vec<u16>>| {
+            let rows: Vec<f32> = batch
+                .states
+                .iter()
+                .flat_map(|s| {
+                    let (x, y) = (s[0] as f32, s[1] as f32);
+                    [0.1 * x, 0.2 * y - 0.3, 0.3 * (x + y), 0.5 * x - 0.1 * y + 1.0]
+                })
+                .collect();
+            Tensor::from_slice(&rows).view([batch.states.len() as i64, 4])
+        };
+        let trajectories = [
+            replayed(&env, vec![0, 1, 0, 1, 2], 1.5),
+            replayed(&env, vec![2], -0.5),
+            replayed(&env, vec![1, 1, 2], 0.25),
+        ];
+        // (detailed balance averages over transitions, not trajectories)
+        for balance in [Balance::Trajectory, Balance::SubTrajectory { lambda: 0.9 }] {
+            let objective = uniform(balance);
+            let log_z = Tensor::from_slice(&[0.7f32]);
+            let together = prepare(&env, &trajectories);
+            let joint = objective.loss(&outputs_for(&together), &together, Some(&log_z)).double_value(&[]);
+            let mean = trajectories
+                .iter()
+                .map(|t| {
+                    let alone = prepare(&env, std::slice::from_ref(t));
+                    objective.loss(&outputs_for(&alone), &alone, Some(&log_z)).double_value(&[])
+                })
+                .sum::<f64>()
+                / 3.0;
+            assert!((joint - mean).abs() < 1e-5, "{balance:?}: {joint} vs {mean}");
+        }
     }
 }
