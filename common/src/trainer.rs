@@ -51,12 +51,23 @@ pub struct TrainerProgress<S> {
     /// The distributed run's id (absent for single-process runs).
     #[serde(default)]
     pub run_id: Option<String>,
+    /// Actor ids handed out so far (distributed runs): a restarted learner continues after them,
+    /// so ids stay unique within a run (they label stored results).
+    #[serde(default)]
+    pub actors_registered: u64,
 }
 
 impl<S> TrainerProgress<S> {
     /// Progress of a run that has not started.
     pub fn new() -> Self {
-        Self { update: 0, trajectories: 0, training_seconds: 0.0, modes_found: Vec::new(), run_id: None }
+        Self {
+            update: 0,
+            trajectories: 0,
+            training_seconds: 0.0,
+            modes_found: Vec::new(),
+            run_id: None,
+            actors_registered: 0,
+        }
     }
 }
 

@@ -140,7 +140,7 @@ where
         env: env.clone(),
         version: AtomicU64::new(progress.update),
         finished: AtomicBool::new(false),
-        next_actor_id: AtomicU64::new(1),
+        next_actor_id: AtomicU64::new(progress.actors_registered + 1),
         queue,
         weights,
         shutdown: shutdown.clone(),

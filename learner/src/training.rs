@@ -179,6 +179,7 @@ where
             return Ok(());
         };
         self.progress.modes_found = modes_found.iter().cloned().collect();
+        self.progress.actors_registered = self.state.next_actor_id.load(Ordering::Relaxed).saturating_sub(1);
         let metadata = Metadata::from([
             (checkpoint::PROGRESS.to_string(), serde_json::to_string(&self.progress)?),
             (checkpoint::CONFIG.to_string(), self.state.config_toml.clone()),

@@ -107,6 +107,13 @@ fn killed_learner_resumes_from_checkpoint_and_actors_reconnect() {
         line.strip_prefix("gfn-learner resumed from ")?.rsplit(' ').next()?.parse::<u64>().ok()
     });
     assert!(resumed_at >= 400, "resumed at update {resumed_at}");
+    // an actor joining after the restart gets a new id (ids 1 and 2 were handed out before)
+    let mut late = start_actor(&address, "late");
+    let late_id = late.wait_for(Duration::from_secs(30), |line| {
+        line.split(" as actor ").nth(1)?.split_whitespace().next()?.parse::<u64>().ok()
+    });
+    assert!(late_id >= 3, "actor id {late_id} reused after the learner restarted");
+    actors.push(late);
     assert!(second.process.wait(Duration::from_secs(120)).success(), "{:?}", second.process.output());
     let evaluations = second.evaluations();
     assert_eq!(evaluations.last().map(|e| e.0), Some(1500), "{evaluations:?}");
