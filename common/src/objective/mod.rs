@@ -1,5 +1,6 @@
-//! Training objectives. Each turns a batch of replayed trajectories and the network's log edge
-//! flows into a scalar loss.
+//! Training objectives. Each turns a batch of replayed trajectories and the network's outputs
+//! (log edge flows for flow matching; policy logits, state flows and backward logits for the
+//! balance objectives) into a scalar loss. See `docs/OBJECTIVES.md`.
 
 pub mod balance;
 pub mod flow_matching;

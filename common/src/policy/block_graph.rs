@@ -153,3 +153,50 @@ impl BlockGraphNet {
         output.view([batch.num_graphs, width])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::PolicyConfig;
+    use crate::env::Environment;
+    use crate::env::blocks::BlockVocabulary;
+    use crate::env::fragments::{FragmentEnvironment, FragmentLimits};
+    use crate::policy::{LogFlowNetwork, PolicyNetwork};
+
+    #[test]
+    fn outputs_land_in_each_states_own_columns_with_and_without_a_state_flow() {
+        let json = r#"{"block_name": {"0": "c1ccccc1_0", "1": "C_0"}, "block_smi": {"0": "c1ccccc1", "1": "C"},
+                       "block_r": {"0": [0, 3], "1": [0]}}"#;
+        let env = FragmentEnvironment::new(
+            BlockVocabulary::from_json_str(json, "test").unwrap(),
+            FragmentLimits::default(),
+        );
+        let s0 = env.initial_state();
+        let benzene = env.step(&s0, 0).unwrap();
+        let toluene = env.step(&benzene, 1).unwrap();
+        let states = [&s0, &benzene, &toluene];
+        let input = env.encode_batch(&states, tch::Device::Cpu);
+        let a = env.num_actions() as i64;
+        for extra in [0usize, 1] {
+            let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+            let net =
+                PolicyNetwork::new(&vs.root(), &env, &PolicyConfig { hidden: 16, hidden_layers: 2 }, extra);
+            let outputs = net.outputs(&input);
+            assert_eq!(outputs.size(), vec![3, a + extra as i64]);
+            let log_flows = net.log_flows(&input);
+            assert_eq!(log_flows.size(), vec![3, a]);
+            for (row, state) in states.iter().enumerate() {
+                let mut mask = vec![false; a as usize];
+                env.forward_mask(state, &mut mask);
+                for (action, &allowed) in mask.iter().enumerate() {
+                    let value = log_flows.double_value(&[row as i64, action as i64]);
+                    // written exactly where the state has a stem (or stop); 0 elsewhere
+                    let stop_or_stem = allowed || action as i64 == a - 1 || (row == 0 && action < 2);
+                    assert_eq!(value != 0.0, stop_or_stem, "row {row} action {action} extra {extra}");
+                }
+                if extra == 1 {
+                    assert_ne!(outputs.double_value(&[row as i64, a]), 0.0, "state flow of row {row}");
+                }
+            }
+        }
+    }
+}
