@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use gfn_common::config::{EnvConfig, RunConfig};
 use gfn_common::env::Environment;
+use gfn_common::env::conditioned::{ConditionedReward, RewardConditioned};
 use gfn_common::reward::{Reward, SehReward};
 use gfn_proto::v1::{self, learner_client::LearnerClient};
 use tonic::transport::Channel;
@@ -88,6 +89,12 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
 
         let context = ActorContext { config, registration, max_backoff, shutdown, seed, handle };
         match context.config.env.clone() {
+            EnvConfig::Hypergrid(grid) if context.config.conditioning.enabled() => {
+                let exponents = context.config.conditioning.reward_exponents.clone();
+                let env = RewardConditioned::new(grid.environment(), exponents.clone());
+                let reward = Arc::new(ConditionedReward::new(grid.reward(), exponents));
+                run_env(env, reward, learner, register_request, context, &options.name).await
+            }
             EnvConfig::Hypergrid(grid) => {
                 let env = grid.environment();
                 run_env(env, Arc::new(grid.reward()), learner, register_request, context, &options.name).await

@@ -51,6 +51,24 @@ pub struct RunConfig {
     pub learner: LearnerConfig,
     /// The actor processes (sent to them by the learner when they register).
     pub actor: ActorConfig,
+    /// Reward-exponent conditioning of the policy (off unless exponents are given).
+    pub conditioning: ConditioningConfig,
+}
+
+/// Reward-exponent (temperature) conditioning: one policy trained on `R^β` for every `β` listed,
+/// `β` drawn uniformly per trajectory and given to the network (docs/OBJECTIVES.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConditioningConfig {
+    /// The exponents `β_k`; empty turns conditioning off.
+    pub reward_exponents: Vec<f64>,
+}
+
+impl ConditioningConfig {
+    /// Whether the policy is conditioned.
+    pub fn enabled(&self) -> bool {
+        !self.reward_exponents.is_empty()
+    }
 }
 
 /// Settings of the `gfn-learner` process.
@@ -395,6 +413,7 @@ impl Default for RunConfig {
             checkpoint: CheckpointConfig::default(),
             learner: LearnerConfig::default(),
             actor: ActorConfig::default(),
+            conditioning: ConditioningConfig::default(),
         }
     }
 }
@@ -591,6 +610,19 @@ impl RunConfig {
             "\"uniform\" for fragment molecules (a learned backward policy needs a dense network)",
             "\"learned\"".into(),
         );
+        let exponents = &self.conditioning.reward_exponents;
+        check(
+            exponents.len() <= 255 && exponents.iter().all(|b| b.is_finite() && *b > 0.0),
+            "conditioning.reward_exponents",
+            "at most 255 positive finite values",
+            format!("{exponents:?}"),
+        );
+        check(
+            exponents.is_empty() || matches!(self.env, EnvConfig::Hypergrid(_)),
+            "conditioning.reward_exponents",
+            "empty for fragment molecules (conditioning needs a dense network; use env.reward_exponent)",
+            format!("{exponents:?}"),
+        );
         let t = &self.training;
         check(t.batch_size >= 1, "training.batch_size", "at least 1", t.batch_size.to_string());
         check(
@@ -735,6 +767,20 @@ mod tests {
             error.contains("objective.backward_policy") && error.contains("training.replay.fraction"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn conditioning_exponents_are_checked() {
+        let ok = RunConfig::from_toml_str("[conditioning]\nreward_exponents = [1.0, 4.0]\n", None).unwrap();
+        assert!(ok.conditioning.enabled());
+        assert!(!RunConfig::embedded_default().conditioning.enabled());
+        let error = RunConfig::from_toml_str("[conditioning]\nreward_exponents = [1.0, -2.0]\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("conditioning.reward_exponents") && error.contains("positive"), "{error}");
+        let molecules = "[env]\ntype = \"fragments\"\n[conditioning]\nreward_exponents = [1.0]\n";
+        let error = RunConfig::from_toml_str(molecules, None).unwrap_err().to_string();
+        assert!(error.contains("fragment molecules"), "{error}");
     }
 
     #[test]

@@ -151,15 +151,21 @@ pub fn exact_terminal_distribution<E: Enumerable, N: LogFlowNetwork>(env: &E, ne
     terminal
 }
 
-/// The target distribution `R(x)/Z` over all states and `log Z`, indexed by state index.
+/// The target distribution `R(x)/Z` over all states and `log Z`, indexed by state index;
+/// states that cannot stop (not objects, e.g. a conditioning root) get probability 0.
 pub fn target_distribution<E: Enumerable, R: Reward<E::State>>(
     env: &E,
     reward: &R,
 ) -> Result<(Vec<f64>, f64), RewardError> {
     let states = env.states_in_topological_order();
     let mut rewards = vec![0.0f64; states.len()];
+    let mut mask = vec![false; env.num_actions()];
+    let stop = env.stop_action() as usize;
     for state in &states {
-        rewards[env.state_index(state)] = reward.log_reward(state)?.exp();
+        env.forward_mask(state, &mut mask);
+        if mask[stop] {
+            rewards[env.state_index(state)] = reward.log_reward(state)?.exp();
+        }
     }
     let partition: f64 = rewards.iter().sum();
     rewards.iter_mut().for_each(|r| *r /= partition);

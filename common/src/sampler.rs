@@ -58,6 +58,11 @@ impl<'e, E: Environment> Sampler<'e, E> {
             self.log_flows.resize(active.len() * num_actions, 0.0);
             output.copy_data(&mut self.log_flows, active.len() * num_actions);
             for (row, &i) in active.iter().enumerate() {
+                if let Some(action) = env.forced_action(&states[i], &mut || rng.random::<f64>()) {
+                    actions[i].push(action);
+                    states[i] = env.step(&states[i], action).expect("a forced action is allowed");
+                    continue;
+                }
                 env.forward_mask(&states[i], &mut self.mask);
                 action_probabilities(
                     &self.log_flows[row * num_actions..][..num_actions],

@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use gfn_common::env::junction_tree::BlockTree;
-use gfn_common::env::{Environment, FragmentEnvironment, Hypergrid};
+use gfn_common::env::{Enumerable, Environment, FragmentEnvironment};
 use gfn_common::eval::{Evaluator, TrainingCounters};
 use gfn_common::learner::Learner;
 use gfn_common::metrics::JsonLinesLog;
-use gfn_common::reward::{HypergridReward, Reward};
+use gfn_common::reward::Reward;
 
 use crate::metrics as m;
 use crate::progress::evaluation_line;
@@ -28,18 +28,19 @@ pub trait RunEvaluation<E: Environment>: Send {
     }
 }
 
-/// Hypergrid: exact and empirical L1, learned and true log Z.
-pub struct GridEvaluation {
-    evaluator: Evaluator<Hypergrid>,
-    reward: HypergridReward,
+/// Enumerable environments (the hypergrid, conditioned or not): exact and empirical L1,
+/// learned and true log Z.
+pub struct GridEvaluation<E: Enumerable, R> {
+    evaluator: Evaluator<E>,
+    reward: R,
     log: Option<JsonLinesLog>,
 }
 
-impl GridEvaluation {
+impl<E: Enumerable + Clone, R: Reward<E::State>> GridEvaluation<E, R> {
     /// Computes the target distribution once.
     pub fn new(
-        env: &Hypergrid,
-        reward: HypergridReward,
+        env: &E,
+        reward: R,
         empirical_samples: usize,
         seed: u64,
         log: Option<JsonLinesLog>,
@@ -49,7 +50,7 @@ impl GridEvaluation {
     }
 }
 
-impl RunEvaluation<Hypergrid> for GridEvaluation {
+impl<E: Enumerable + Clone, R: Reward<E::State>> RunEvaluation<E> for GridEvaluation<E, R> {
     fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<()> {
         let record = self.evaluator.evaluate_learner(learner, counters);
         metrics::gauge!(m::EXACT_L1).set(record.exact_l1);
@@ -65,7 +66,7 @@ impl RunEvaluation<Hypergrid> for GridEvaluation {
         Ok(())
     }
 
-    fn is_mode(&self, state: &Vec<u16>) -> bool {
+    fn is_mode(&self, state: &E::State) -> bool {
         self.reward.is_mode(state)
     }
 }

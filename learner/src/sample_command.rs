@@ -53,6 +53,9 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     let EnvConfig::Hypergrid(grid) = &config.env else {
         bail!("gfn sample runs hypergrid configurations; train fragment molecules with `gfn launch`");
     };
+    if config.conditioning.enabled() {
+        bail!("gfn sample does not sample reward-conditioned policies yet");
+    }
     let env = grid.environment();
     let reward = grid.reward();
     let mut policy = PolicyCopy::new(&env, &config);

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use gfn_common::checkpoint;
 use gfn_common::config::{EnvConfig, RunConfig};
 use gfn_common::env::Environment;
+use gfn_common::env::conditioned::{ConditionedReward, RewardConditioned};
 use gfn_common::learner::Learner;
 use gfn_common::metrics::JsonLinesLog;
 use gfn_common::trainer::TrainerProgress;
@@ -56,15 +57,21 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
         None => None,
     };
     match config.env.clone() {
+        EnvConfig::Hypergrid(grid) if config.conditioning.enabled() => {
+            let exponents = config.conditioning.reward_exponents.clone();
+            let env = RewardConditioned::new(grid.environment(), exponents.clone());
+            let reward = ConditionedReward::new(grid.reward(), exponents);
+            let samples = config.evaluation.empirical_samples;
+            let evaluation = GridEvaluation::new(&env, reward, samples, !config.seed, log)?;
+            serve_env(config, runtime, env, |_| {
+                Ok(RunHooks { evaluation: Box::new(evaluation), results: None })
+            })
+            .await
+        }
         EnvConfig::Hypergrid(grid) => {
             let env = grid.environment();
-            let evaluation = GridEvaluation::new(
-                &env,
-                grid.reward(),
-                config.evaluation.empirical_samples,
-                !config.seed,
-                log,
-            )?;
+            let samples = config.evaluation.empirical_samples;
+            let evaluation = GridEvaluation::new(&env, grid.reward(), samples, !config.seed, log)?;
             serve_env(config, runtime, env, |_| {
                 Ok(RunHooks { evaluation: Box::new(evaluation), results: None })
             })

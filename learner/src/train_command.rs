@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use gfn_common::config::EnvConfig;
+use gfn_common::config::{EnvConfig, ObjectiveConfig};
+use gfn_common::env::conditioned::{ConditionedReward, RewardConditioned};
 use gfn_common::metrics::JsonLinesLog;
 use gfn_common::trainer::{TrainOptions, TrainSummary, train};
 
@@ -84,13 +85,32 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     };
     let env = grid.environment();
     let reward = grid.reward();
+    let objective = match &config.objective {
+        ObjectiveConfig::FlowMatching(_) => "flow matching",
+        ObjectiveConfig::TrajectoryBalance(_) => "trajectory balance",
+        ObjectiveConfig::DetailedBalance(_) => "detailed balance",
+        ObjectiveConfig::SubTrajectoryBalance(_) => "sub-trajectory balance",
+    };
+    let exponents = &config.conditioning.reward_exponents;
     eprintln!(
-        "gfn train: {}-D hypergrid H = {}, flow matching, batch {}, {} updates, seed {}",
-        grid.ndim, grid.height, config.training.batch_size, config.training.updates, config.seed
+        "gfn train: {}-D hypergrid H = {}, {objective}, batch {}, {} updates, seed {}{}",
+        grid.ndim,
+        grid.height,
+        config.training.batch_size,
+        config.training.updates,
+        config.seed,
+        if exponents.is_empty() { String::new() } else { format!(", conditioned on β ∈ {exponents:?}") }
     );
     let mut view = ProgressView::new(config.training.updates, 0, !args.no_progress, log);
     let options = TrainOptions { stop_at_l1: args.stop_at_l1 };
-    let summary = train(&env, &reward, &config, &options, &mut view).context("training failed")?;
+    let summary = if config.conditioning.enabled() {
+        let env = RewardConditioned::new(env, exponents.clone());
+        let reward = ConditionedReward::new(reward, exponents.clone());
+        train(&env, &reward, &config, &options, &mut view)
+    } else {
+        train(&env, &reward, &config, &options, &mut view)
+    }
+    .context("training failed")?;
     if let Some(error) = view.finish() {
         return Err(error).context("writing the evaluation log");
     }

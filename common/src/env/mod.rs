@@ -6,6 +6,7 @@
 //! environment can be scored by a cheap closed form or an expensive proxy computed elsewhere.
 
 pub mod blocks;
+pub mod conditioned;
 pub mod fragments;
 pub mod hypergrid;
 pub mod junction_tree;
@@ -77,6 +78,14 @@ pub trait Environment: Send + Sync {
     /// Encodes `states` as one network input batch on `device`.
     fn encode_batch(&self, states: &[&Self::State], device: tch::Device) -> NetworkInput;
 
+    /// An action the sampler must take in `state` instead of drawing from the policy (e.g. a
+    /// conditioning value drawn from its prior at the root), using `uniform` for any randomness
+    /// (each call returns a fresh `u ∈ [0, 1)`); `None` (the default) lets the policy choose.
+    /// Every objective here is valid off-policy, so forced actions do not bias training.
+    fn forced_action(&self, _state: &Self::State, _uniform: &mut dyn FnMut() -> f64) -> Option<Action> {
+        None
+    }
+
     /// A human-readable rendering of a terminal object (for CSV output and logs).
     fn describe(&self, state: &Self::State) -> String {
         format!("{state:?}")
@@ -103,6 +112,7 @@ pub trait Enumerable: Environment {
     /// All states, in a topological order of the DAG (every parent before its children).
     fn states_in_topological_order(&self) -> Vec<Self::State>;
 
-    /// The position of `state` in [`Enumerable::states_in_topological_order`].
+    /// A dense index of `state`: a bijection from the states onto `0..number of states` (not
+    /// necessarily the position in [`Enumerable::states_in_topological_order`]).
     fn state_index(&self, state: &Self::State) -> usize;
 }
