@@ -73,7 +73,7 @@ fn benches(c: &mut Criterion) {
                 .sum::<usize>()
         })
     });
-    for batch in [64usize, 256] {
+    for batch in [16usize, 32, 64, 256] {
         group.bench_function(format!("reward_500_junction_trees_batch_{batch}"), |b| {
             b.iter(|| {
                 trees
