@@ -1,20 +1,17 @@
 //! The paper's 105 building blocks (`../shared/data/fragments/blocks_PDB_105.json`, read from
 //! `GFN_SHARED_DATA`) load: every SMILES parses and every attachment names an atom.
 
+mod support;
+
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use gfn_common::env::blocks::BlockVocabulary;
-
-fn shared_data() -> PathBuf {
-    std::env::var("GFN_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
+use support::data::{golden_records, golden_tree, vocabulary};
 
 #[test]
 fn the_papers_105_blocks_load() {
-    let vocabulary = BlockVocabulary::load(&shared_data().join("fragments/blocks_PDB_105.json")).unwrap();
+    let vocabulary = BlockVocabulary::load(&vocabulary()).unwrap();
     assert_eq!(vocabulary.blocks.len(), 105);
     let distinct: HashSet<&str> = vocabulary.blocks.iter().map(|b| b.smiles.as_str()).collect();
     assert_eq!(distinct.len(), 72);
@@ -34,24 +31,10 @@ fn a_missing_file_is_named() {
 #[test]
 fn golden_junction_trees_assemble_to_the_reference_molecules() {
     use gfn_common::env::molecule::{JunctionBond, assemble, canonical_smiles};
-    let vocabulary = BlockVocabulary::load(&shared_data().join("fragments/blocks_PDB_105.json")).unwrap();
-    let text = std::fs::read_to_string(shared_data().join("seh/proxy_golden.jsonl")).unwrap();
+    let vocabulary = BlockVocabulary::load(&vocabulary()).unwrap();
     let mut checked = 0;
-    for line in text.lines() {
-        let record: serde_json::Value = serde_json::from_str(line).unwrap();
-        let number = |v: &serde_json::Value| v.as_u64().unwrap() as usize;
-        let blocks: Vec<usize> = record["blockidxs"].as_array().unwrap().iter().map(number).collect();
-        let bonds: Vec<JunctionBond> = record["jbonds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|j| JunctionBond {
-                block_a: number(&j[0]),
-                block_b: number(&j[1]),
-                atom_a: number(&j[2]),
-                atom_b: number(&j[3]),
-            })
-            .collect();
+    for record in golden_records() {
+        let (blocks, bonds) = golden_tree(&record);
         let molecule = assemble(&vocabulary, &blocks, &bonds).unwrap();
         let ours = canonical_smiles(&molecule);
         let reference = record["smiles"].as_str().unwrap();

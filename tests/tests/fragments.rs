@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
@@ -17,25 +16,8 @@ use gfn_common::env::{Action, Environment, FragmentEnvironment};
 use gfn_common::reward::molecule_features::featurize_molecule;
 use gfn_common::reward::seh_proxy::SehProxy;
 use gfn_common::trajectory::{Trajectory, TrajectoryError, replay};
+use support::data::{proxy_weights, vocabulary};
 use support::{Learner, start_actor, write_config};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn shared_data() -> PathBuf {
-    std::env::var("GFN_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|_| root().join("../shared/data"))
-}
-
-fn vocabulary() -> PathBuf {
-    shared_data().join("fragments/blocks_PDB_105.json")
-}
-
-fn proxy_weights() -> PathBuf {
-    std::env::var("GFN_SEH_PROXY_WEIGHTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join(".cache/seh_proxy.safetensors"))
-}
 
 fn environment() -> FragmentEnvironment {
     FragmentEnvironment::load(&vocabulary(), FragmentLimits::default()).unwrap()

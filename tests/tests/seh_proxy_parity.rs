@@ -6,26 +6,13 @@
 //! `../shared/data/seh/seh_proxy_bengio2021.pkl.gz` once, into `.cache/seh_proxy.safetensors`
 //! (`GFN_SEH_PROXY_WEIGHTS` overrides the path; `GFN_SHARED_DATA` the data folder).
 
-use std::path::{Path, PathBuf};
+mod support;
 
 use gfn_common::env::blocks::BlockVocabulary;
 use gfn_common::env::molecule::{JunctionBond, assemble};
 use gfn_common::reward::molecule_features::featurize_molecule;
 use gfn_common::reward::seh_proxy::{MoleculeGraph, SehProxy, featurize_labelled_record};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn shared_data() -> PathBuf {
-    std::env::var("GFN_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|_| root().join("../shared/data"))
-}
-
-fn weights() -> PathBuf {
-    std::env::var("GFN_SEH_PROXY_WEIGHTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join(".cache/seh_proxy.safetensors"))
-}
+use support::data::{golden_records, golden_tree, proxy_weights as weights, vocabulary};
 
 struct Golden {
     smiles: String,
@@ -36,28 +23,16 @@ struct Golden {
 }
 
 fn golden() -> Vec<Golden> {
-    let path = shared_data().join("seh/proxy_golden.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .map(|line| {
-            let record: serde_json::Value = serde_json::from_str(line).unwrap();
-            let number = |v: &serde_json::Value| v.as_u64().unwrap() as usize;
+    golden_records()
+        .iter()
+        .map(|record| {
+            let (blocks, bonds) = golden_tree(record);
             Golden {
                 smiles: record["smiles"].as_str().unwrap().to_string(),
-                graph: featurize_labelled_record(&record).expect("well-formed golden record"),
+                graph: featurize_labelled_record(record).expect("well-formed golden record"),
                 proxy: record["proxy"].as_f64().unwrap(),
-                blocks: record["blockidxs"].as_array().unwrap().iter().map(number).collect(),
-                bonds: record["jbonds"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|j| JunctionBond {
-                        block_a: number(&j[0]),
-                        block_b: number(&j[1]),
-                        atom_a: number(&j[2]),
-                        atom_b: number(&j[3]),
-                    })
-                    .collect(),
+                blocks,
+                bonds,
             }
         })
         .collect()
@@ -103,7 +78,7 @@ fn missing_or_malformed_weights_are_clear_errors() {
 #[test]
 fn assembled_and_featurized_molecules_match_the_reference_features_exactly() {
     tch::set_num_threads(1);
-    let vocabulary = BlockVocabulary::load(&shared_data().join("fragments/blocks_PDB_105.json")).unwrap();
+    let vocabulary = BlockVocabulary::load(&vocabulary()).unwrap();
     let proxy = SehProxy::load(&weights()).expect("converted proxy weights (scripts/test makes them)");
     let golden = golden();
     let graphs: Vec<MoleculeGraph> = golden

@@ -2,6 +2,8 @@
 //! their output collected, and the learner's `/metrics` scraped over HTTP.
 #![allow(dead_code)]
 
+pub mod data;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
