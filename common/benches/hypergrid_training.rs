@@ -32,6 +32,7 @@ fn setup() -> (Hypergrid, HypergridReward, Learner) {
         AdamConfig::with_learning_rate(1e-3),
         Objective::FlowMatching(FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default() }),
         0.1,
+        0.0,
     );
     (env, reward, learner)
 }

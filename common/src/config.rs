@@ -369,6 +369,9 @@ pub struct TrainingConfig {
     pub pipelined_sampling: bool,
     /// The learner's replay buffer (off by default: `capacity = 0`).
     pub replay: crate::replay::ReplayConfig,
+    /// Polyak averaging decay per update in `[0, 1)`: the policy that samples, is published and
+    /// is evaluated is an exponential moving average of the trained weights; 0 turns it off.
+    pub weight_averaging: f64,
 }
 
 /// Evaluation settings.
@@ -460,6 +463,7 @@ impl Default for TrainingConfig {
             intra_op_threads: 1,
             pipelined_sampling: true,
             replay: crate::replay::ReplayConfig::default(),
+            weight_averaging: 0.99,
         }
     }
 }
@@ -636,6 +640,12 @@ impl RunConfig {
             "training.adam_epsilon",
             "positive and finite",
             t.adam_epsilon.to_string(),
+        );
+        check(
+            (0.0..1.0).contains(&t.weight_averaging),
+            "training.weight_averaging",
+            "in [0, 1) (0 = off)",
+            t.weight_averaging.to_string(),
         );
         check(
             (0.0..=1.0).contains(&t.exploration_epsilon),

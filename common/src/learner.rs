@@ -4,6 +4,7 @@
 
 use tch::{Device, Tensor, nn};
 
+use crate::averaging::WeightAverage;
 use crate::checkpoint::NamedTensors;
 use crate::config::{PolicyConfig, RunConfig};
 use crate::env::Environment;
@@ -22,24 +23,39 @@ pub struct UpdateStats {
     pub states_evaluated: usize,
 }
 
-/// A learner: the policy network (and trajectory balance's `log Z`), Adam and an objective.
+/// A learner: the policy network (and trajectory balance's `log Z`), Adam and an objective,
+/// optionally with a Polyak average of the weights that is the policy it hands out.
 pub struct Learner {
     vs: nn::VarStore,
     network: PolicyNetwork,
     optimizer: Adam,
     objective: Objective,
     log_z: Option<Tensor>,
+    averaged: Option<AveragedPolicy>,
+}
+
+/// The averaged network (and `log Z`) of a learner with weight averaging.
+struct AveragedPolicy {
+    average: WeightAverage,
+    network: PolicyNetwork,
+    log_z: Option<Tensor>,
 }
 
 /// Name of trajectory balance's `log Z` variable (saved as `policy.log_z`).
 const LOG_Z: &str = "log_z";
 
-/// Prefix of the policy's tensors in checkpoints and weight snapshots.
+/// Prefix of the policy's tensors in checkpoints and weight snapshots: the policy that samples
+/// (the average when weights are averaged).
 const POLICY_PREFIX: &str = "policy.";
+
+/// Prefix of the trained (not averaged) weights in checkpoints of a learner with averaging.
+const TRAINED_PREFIX: &str = "trained.";
 
 impl Learner {
     /// A freshly initialised learner with the network `policy` describes for `env` and the
     /// outputs `objective` needs; `log_z_learning_rate` is used if the objective learns `log Z`.
+    /// With `averaging_decay` in `(0, 1)` the policy it hands out (for sampling, publishing and
+    /// evaluation) is a Polyak average of the trained weights; 0 turns averaging off.
     pub fn new<E: Environment>(
         device: Device,
         env: &E,
@@ -47,16 +63,26 @@ impl Learner {
         adam: AdamConfig,
         objective: Objective,
         log_z_learning_rate: f64,
+        averaging_decay: f64,
     ) -> Self {
-        let vs = nn::VarStore::new(device);
         let extra = objective.extra_outputs(env.num_actions());
-        let network = PolicyNetwork::new(&vs.root(), env, policy, extra);
-        let log_z = objective.learns_log_z().then(|| vs.root().zeros(LOG_Z, &[1]));
+        let build = |vs: &nn::VarStore| {
+            let network = PolicyNetwork::new(&vs.root(), env, policy, extra);
+            let log_z = objective.learns_log_z().then(|| vs.root().zeros(LOG_Z, &[1]));
+            (network, log_z)
+        };
+        let vs = nn::VarStore::new(device);
+        let (network, log_z) = build(&vs);
         let mut optimizer = Adam::new(&vs, adam);
         if log_z.is_some() {
             optimizer.set_learning_rate(LOG_Z, log_z_learning_rate);
         }
-        Self { vs, network, optimizer, objective, log_z }
+        let averaged = (averaging_decay > 0.0).then(|| {
+            let averaged_vs = nn::VarStore::new(device);
+            let (network, log_z) = build(&averaged_vs);
+            AveragedPolicy { average: WeightAverage::new(averaging_decay, &vs, averaged_vs), network, log_z }
+        });
+        Self { vs, network, optimizer, objective, log_z, averaged }
     }
 
     /// The learner a run configuration describes, for `env`.
@@ -66,12 +92,21 @@ impl Learner {
             ..AdamConfig::with_learning_rate(config.training.learning_rate)
         };
         let log_z_learning_rate = config.objective.log_z_learning_rate().unwrap_or(adam.learning_rate);
-        Self::new(device, env, &config.policy, adam, config.objective.objective(), log_z_learning_rate)
+        Self::new(
+            device,
+            env,
+            &config.policy,
+            adam,
+            config.objective.objective(),
+            log_z_learning_rate,
+            config.training.weight_averaging,
+        )
     }
 
-    /// The policy network (for sampling in the same process and for evaluation).
+    /// The policy network that samples and is evaluated: the averaged one when weights are
+    /// averaged, else the trained one.
     pub fn network(&self) -> &PolicyNetwork {
-        &self.network
+        self.averaged.as_ref().map_or(&self.network, |a| &a.network)
     }
 
     /// Number of updates applied so far.
@@ -107,30 +142,38 @@ impl Learner {
             }
         };
         self.optimizer.backward_step(&loss);
+        if let Some(averaged) = &self.averaged {
+            averaged.average.update(&self.vs);
+        }
         UpdateStats { loss: loss.double_value(&[]), states_evaluated }
     }
 
-    /// The learned `log Z`: trajectory balance's scalar, the state flow of `s0` for detailed and
-    /// sub-trajectory balance, the total out-flow of `s0` for flow matching.
+    /// The learned `log Z` of the policy [`Learner::network`] hands out: trajectory balance's
+    /// scalar, the state flow of `s0` for detailed and sub-trajectory balance, the total out-flow
+    /// of `s0` for flow matching.
     pub fn learned_log_z<E: Environment>(&self, env: &E) -> f64 {
         let _no_grad = tch::no_grad_guard();
-        if let Some(log_z) = &self.log_z {
+        let log_z = match &self.averaged {
+            Some(averaged) => averaged.log_z.as_ref(),
+            None => self.log_z.as_ref(),
+        };
+        if let Some(log_z) = log_z {
             return log_z.double_value(&[0]);
         }
+        let network = self.network();
         if self.objective.has_state_flow() {
             let s0 = env.initial_state();
-            let outputs = self.network.outputs(&env.encode_batch(&[&s0], self.vs.device()));
+            let outputs = network.outputs(&env.encode_batch(&[&s0], self.vs.device()));
             return outputs.double_value(&[0, env.num_actions() as i64]);
         }
-        flow_log_partition(env, &self.network)
+        flow_log_partition(env, network)
     }
 
-    /// The policy weights as named tensors (`policy.layer0.weight`, …).
+    /// The weights of the policy that samples, as named tensors (`policy.layer0.weight`, …):
+    /// the averaged ones when weights are averaged.
     pub fn policy_tensors(&self) -> NamedTensors {
-        let mut named: Vec<(String, Tensor)> =
-            self.vs.variables().into_iter().map(|(name, t)| (format!("{POLICY_PREFIX}{name}"), t)).collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        named
+        let store = self.averaged.as_ref().map_or(&self.vs, |a| a.average.store());
+        prefixed(store, POLICY_PREFIX)
     }
 
     /// A detached copy of the policy weights, safe to hand to another thread while training
@@ -139,28 +182,62 @@ impl Learner {
         self.policy_tensors().into_iter().map(|(name, t)| (name, t.detach().copy())).collect()
     }
 
-    /// Policy weights and optimizer state, as written to checkpoints.
+    /// Policy weights (with averaging: the average as `policy.*` and the trained weights as
+    /// `trained.*`) and optimizer state, as written to checkpoints.
     pub fn state_tensors(&self) -> NamedTensors {
         let mut named = self.policy_tensors();
+        if self.averaged.is_some() {
+            named.extend(prefixed(&self.vs, TRAINED_PREFIX));
+        }
         named.extend(self.optimizer.state());
         named
     }
 
-    /// Restores weights and optimizer state from [`Learner::state_tensors`]
-    /// output; fails naming the first missing or mis-shaped tensor.
+    /// Restores weights and optimizer state from [`Learner::state_tensors`] output; fails naming
+    /// the first missing or mis-shaped tensor. A learner with averaging resumed from a
+    /// checkpoint written without it starts its average at the trained weights.
     pub fn load_state_tensors(&mut self, tensors: NamedTensors) -> Result<(), String> {
         let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
         let lookup = |key: &str| map.get(key).map(Tensor::shallow_clone);
-        load_policy(&self.vs, lookup)?;
+        match &self.averaged {
+            None => load_prefixed(&self.vs, POLICY_PREFIX, lookup)?,
+            Some(averaged) => {
+                let has_trained = map.keys().any(|key| key.starts_with(TRAINED_PREFIX));
+                if has_trained {
+                    load_prefixed(&self.vs, TRAINED_PREFIX, lookup)?;
+                    load_prefixed(averaged.average.store(), POLICY_PREFIX, lookup)?;
+                } else {
+                    load_prefixed(&self.vs, POLICY_PREFIX, lookup)?;
+                    averaged.average.reset_to(&self.vs);
+                }
+            }
+        }
         self.optimizer.load_state(lookup)
     }
 }
 
+/// The variables of `vs` as named tensors with `prefix`, sorted by name.
+fn prefixed(vs: &nn::VarStore, prefix: &str) -> NamedTensors {
+    let mut named: Vec<(String, Tensor)> =
+        vs.variables().into_iter().map(|(name, t)| (format!("{prefix}{name}"), t)).collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
 /// Copies `policy.*` tensors found by `lookup` into the variables of `vs`.
 pub fn load_policy(vs: &nn::VarStore, lookup: impl Fn(&str) -> Option<Tensor>) -> Result<(), String> {
+    load_prefixed(vs, POLICY_PREFIX, lookup)
+}
+
+/// Copies `{prefix}{name}` tensors found by `lookup` into the variables of `vs`.
+fn load_prefixed(
+    vs: &nn::VarStore,
+    prefix: &str,
+    lookup: impl Fn(&str) -> Option<Tensor>,
+) -> Result<(), String> {
     let _no_grad = tch::no_grad_guard();
     for (name, mut variable) in vs.variables() {
-        let key = format!("{POLICY_PREFIX}{name}");
+        let key = format!("{prefix}{name}");
         let tensor = lookup(&key).ok_or_else(|| format!("missing tensor {key}"))?;
         if tensor.size() != variable.size() {
             return Err(format!(
@@ -172,4 +249,120 @@ pub fn load_policy(vs: &nn::VarStore, lookup: impl Fn(&str) -> Option<Tensor>) -
         variable.copy_(&tensor);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Hypergrid;
+    use crate::env::hypergrid::GridState;
+    use crate::objective::balance::{BackwardPolicy, Balance, BalanceObjective};
+    use crate::policy::Exploration;
+    use crate::reward::{HypergridReward, Reward};
+    use crate::sampler::Sampler;
+    use crate::trajectory::{Trajectory, replay};
+    use rand::SeedableRng;
+
+    const DECAY: f64 = 0.9;
+
+    fn learner(env: &Hypergrid, averaging_decay: f64) -> Learner {
+        Learner::new(
+            Device::Cpu,
+            env,
+            &PolicyConfig { hidden: 16, hidden_layers: 1 },
+            AdamConfig::with_learning_rate(1e-2),
+            Objective::Balance(BalanceObjective {
+                balance: Balance::Trajectory,
+                backward: BackwardPolicy::Uniform,
+            }),
+            0.1,
+            averaging_decay,
+        )
+    }
+
+    fn batch(env: &Hypergrid, learner: &Learner, seed: u64) -> Vec<ReplayedTrajectory<GridState>> {
+        let reward = HypergridReward::new(4, 0.1, 0.5, 2.0);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut sampler = Sampler::new(env, Exploration::ON_POLICY);
+        sampler
+            .sample(learner.network(), 8, &mut rng)
+            .into_iter()
+            .map(|t| {
+                let log_reward = reward.log_reward(&t.terminal).unwrap();
+                replay(env, &Trajectory { actions: t.actions, log_reward, policy_version: 0, score: None })
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    fn values(named: &NamedTensors, prefix: &str) -> Vec<(String, Vec<f64>)> {
+        named
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(name, t)| {
+                let flat = t.to_kind(tch::Kind::Double).flatten(0, -1);
+                (name[prefix.len()..].to_string(), Vec::<f64>::try_from(flat).unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn averaged_policy_trails_the_trained_weights_by_the_decay() {
+        let env = Hypergrid::new(2, 4);
+        let mut plain = learner(&env, 0.0);
+        let mut averaged = learner(&env, DECAY);
+        averaged.load_state_tensors(plain.state_tensors()).unwrap();
+        // Same initial weights, same batches: the trained weights move identically.
+        let initial = values(&plain.policy_tensors(), POLICY_PREFIX);
+        assert_eq!(initial, values(&averaged.policy_tensors(), POLICY_PREFIX));
+        let trajectories = batch(&env, &plain, 1);
+        plain.update(&env, &trajectories);
+        averaged.update(&env, &trajectories);
+        let trained = values(&plain.policy_tensors(), POLICY_PREFIX);
+        assert_eq!(trained, values(&averaged.state_tensors(), TRAINED_PREFIX));
+        // The handed-out policy is 0.9 · initial + 0.1 · trained, log Z included.
+        let handed_out = values(&averaged.policy_tensors(), POLICY_PREFIX);
+        assert_eq!(handed_out.len(), trained.len());
+        assert!(handed_out.iter().any(|(name, _)| name == LOG_Z));
+        for ((name, avg), ((_, start), (_, now))) in handed_out.iter().zip(initial.iter().zip(&trained)) {
+            for ((a, s), n) in avg.iter().zip(start).zip(now) {
+                assert!((a - (DECAY * s + (1.0 - DECAY) * n)).abs() < 1e-6, "{name}: {a} vs {s} → {n}");
+            }
+        }
+        assert!(
+            (averaged.learned_log_z(&env) - handed_out.iter().find(|(n, _)| n == LOG_Z).unwrap().1[0]).abs()
+                < 1e-9
+        );
+        assert_ne!(handed_out, trained, "an update moves the trained weights away from the average");
+    }
+
+    #[test]
+    fn checkpoint_round_trip_restores_trained_and_averaged_weights() {
+        let env = Hypergrid::new(2, 4);
+        let mut original = learner(&env, DECAY);
+        for seed in 0..3 {
+            let trajectories = batch(&env, &original, seed);
+            original.update(&env, &trajectories);
+        }
+        let saved = original.state_tensors();
+        let mut restored = learner(&env, DECAY);
+        restored.load_state_tensors(saved.iter().map(|(n, t)| (n.clone(), t.copy())).collect()).unwrap();
+        assert_eq!(values(&restored.state_tensors(), ""), values(&saved, ""));
+
+        // A checkpoint without averaged weights (averaging was off) starts the average at the
+        // trained weights.
+        let mut plain = learner(&env, 0.0);
+        let trajectories = batch(&env, &plain, 9);
+        plain.update(&env, &trajectories);
+        let mut switched_on = learner(&env, DECAY);
+        switched_on.load_state_tensors(plain.state_tensors()).unwrap();
+        assert_eq!(
+            values(&switched_on.policy_tensors(), POLICY_PREFIX),
+            values(&plain.policy_tensors(), POLICY_PREFIX)
+        );
+        assert_eq!(
+            values(&switched_on.state_tensors(), TRAINED_PREFIX),
+            values(&plain.policy_tensors(), POLICY_PREFIX)
+        );
+    }
 }

@@ -28,6 +28,7 @@
 //! - [`batch_source`]: inline or pipelined (sampler thread) batches for the trainer.
 //! - [`weights`]: policy weights as safetensors bytes.
 
+pub mod averaging;
 pub mod batch_source;
 pub mod checkpoint;
 pub mod config;
