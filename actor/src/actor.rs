@@ -111,7 +111,14 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
                 .context(
                     "loading the sEH proxy (env.proxy_weights; scripts/convert_seh_proxy.py makes it)",
                 )?;
-                run_env(env, Arc::new(reward), learner, register_request, context, &options.name).await
+                let exponents = context.config.conditioning.reward_exponents.clone();
+                if exponents.is_empty() {
+                    run_env(env, Arc::new(reward), learner, register_request, context, &options.name).await
+                } else {
+                    let env = RewardConditioned::new(env, exponents.clone());
+                    let reward = Arc::new(ConditionedReward::new(reward, exponents));
+                    run_env(env, reward, learner, register_request, context, &options.name).await
+                }
             }
         }
     })

@@ -621,12 +621,15 @@ impl RunConfig {
             "at most 255 positive finite values",
             format!("{exponents:?}"),
         );
-        check(
-            exponents.is_empty() || matches!(self.env, EnvConfig::Hypergrid(_)),
-            "conditioning.reward_exponents",
-            "empty for fragment molecules (conditioning needs a dense network; use env.reward_exponent)",
-            format!("{exponents:?}"),
-        );
+        if let EnvConfig::Fragments(f) = &self.env {
+            check(
+                exponents.is_empty() || f.reward_exponent == 1.0,
+                "env.reward_exponent",
+                "1 when conditioning.reward_exponents is set (each listed β is then the exponent of \
+                 max(proxy, r_min) / reward_norm)",
+                f.reward_exponent.to_string(),
+            );
+        }
         let t = &self.training;
         check(t.batch_size >= 1, "training.batch_size", "at least 1", t.batch_size.to_string());
         check(
@@ -790,7 +793,9 @@ mod tests {
         assert!(error.contains("conditioning.reward_exponents") && error.contains("positive"), "{error}");
         let molecules = "[env]\ntype = \"fragments\"\n[conditioning]\nreward_exponents = [1.0]\n";
         let error = RunConfig::from_toml_str(molecules, None).unwrap_err().to_string();
-        assert!(error.contains("fragment molecules"), "{error}");
+        assert!(error.contains("env.reward_exponent") && error.contains("1 when conditioning"), "{error}");
+        let molecules = molecules.replace("\"fragments\"", "\"fragments\"\nreward_exponent = 1.0");
+        assert!(RunConfig::from_toml_str(&molecules, None).unwrap().conditioning.enabled());
     }
 
     #[test]

@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use gfn_common::env::junction_tree::BlockTree;
-use gfn_common::env::{Enumerable, Environment, FragmentEnvironment};
+use gfn_common::env::{Enumerable, Environment};
 use gfn_common::eval::{Evaluator, TrainingCounters};
 use gfn_common::learner::Learner;
 use gfn_common::metrics::JsonLinesLog;
@@ -89,25 +88,22 @@ pub struct MoleculeRecord {
     pub molecules: MoleculeStats,
 }
 
-/// Fragment molecules: the results recorder's statistics and the learned log Z.
-pub struct MoleculeEvaluation {
-    env: FragmentEnvironment,
+/// Fragment molecules (plain or reward-conditioned, `E`): the results recorder's statistics and
+/// the learned log Z.
+pub struct MoleculeEvaluation<E> {
+    env: E,
     stats: Arc<Mutex<MoleculeStats>>,
     log: Option<JsonLinesLog>,
 }
 
-impl MoleculeEvaluation {
+impl<E: Environment> MoleculeEvaluation<E> {
     /// Reads statistics from the recorder's shared snapshot.
-    pub fn new(
-        env: FragmentEnvironment,
-        stats: Arc<Mutex<MoleculeStats>>,
-        log: Option<JsonLinesLog>,
-    ) -> Self {
+    pub fn new(env: E, stats: Arc<Mutex<MoleculeStats>>, log: Option<JsonLinesLog>) -> Self {
         Self { env, stats, log }
     }
 }
 
-impl RunEvaluation<FragmentEnvironment> for MoleculeEvaluation {
+impl<E: Environment> RunEvaluation<E> for MoleculeEvaluation<E> {
     fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<()> {
         let learned_log_z = learner.learned_log_z(&self.env);
         metrics::gauge!(m::LEARNED_LOG_Z).set(learned_log_z);
@@ -140,7 +136,7 @@ impl RunEvaluation<FragmentEnvironment> for MoleculeEvaluation {
         Ok(())
     }
 
-    fn is_mode(&self, _state: &BlockTree) -> bool {
+    fn is_mode(&self, _state: &E::State) -> bool {
         false // modes of molecules are counted by the results recorder, from the actors' proxy values
     }
 }

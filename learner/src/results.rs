@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use gfn_common::config::FragmentConfig;
 use gfn_common::env::FragmentEnvironment;
+use gfn_common::env::conditioned::ConditionedState;
 use gfn_common::env::junction_tree::BlockTree;
 use gfn_common::env::molecule::canonical_smiles;
 use gfn_common::reward::SehRewardSettings;
@@ -48,6 +49,45 @@ pub struct Generated<S> {
     pub actor_id: u64,
     /// Seconds since the Unix epoch when the learner accepted it.
     pub received_at: f64,
+    /// The reward exponent β the trajectory was conditioned on (reward-conditioned runs).
+    pub reward_exponent: Option<f64>,
+}
+
+impl<S> Generated<S> {
+    /// The same record with its terminal object mapped (e.g. a conditioned state to its tree).
+    pub fn map_terminal<T>(self, f: impl FnOnce(S) -> T) -> Generated<T> {
+        Generated {
+            terminal: f(self.terminal),
+            score: self.score,
+            log_reward: self.log_reward,
+            policy_version: self.policy_version,
+            actor_id: self.actor_id,
+            received_at: self.received_at,
+            reward_exponent: self.reward_exponent,
+        }
+    }
+}
+
+/// Where the gRPC handlers hand accepted terminal objects of an environment's states; `false`
+/// when the record was dropped (the recorder's queue is full).
+pub type ResultsSink<S> = Box<dyn Fn(Generated<S>) -> bool + Send + Sync>;
+
+/// The sink of a plain fragment-molecule run.
+pub fn molecule_sink(sender: crossbeam_channel::Sender<Generated<BlockTree>>) -> ResultsSink<BlockTree> {
+    Box::new(move |generated| sender.try_send(generated).is_ok())
+}
+
+/// The sink of a reward-conditioned fragment-molecule run: records the tree and its `β`.
+pub fn conditioned_molecule_sink(
+    sender: crossbeam_channel::Sender<Generated<BlockTree>>,
+    exponents: Vec<f64>,
+) -> ResultsSink<ConditionedState<BlockTree>> {
+    Box::new(move |generated| {
+        let beta = generated.terminal.exponent.map(|k| exponents[k as usize]);
+        let mut generated = generated.map_terminal(|state| state.state);
+        generated.reward_exponent = beta;
+        sender.try_send(generated).is_ok()
+    })
 }
 
 /// Capacity of the channel into the recorder.
@@ -174,10 +214,21 @@ CREATE TABLE IF NOT EXISTS molecules (
     policy_version INTEGER NOT NULL,
     actor_id INTEGER NOT NULL,
     run_id TEXT NOT NULL,
-    created_at REAL NOT NULL       -- Unix seconds when the learner accepted it
+    created_at REAL NOT NULL,      -- Unix seconds when the learner accepted it
+    reward_exponent REAL           -- β of a reward-conditioned run (NULL otherwise)
 );
 CREATE INDEX IF NOT EXISTS molecules_smiles ON molecules (smiles);
 ";
+
+/// Adds the columns that later versions introduced to a database an earlier one created.
+fn migrate(connection: &Connection) -> rusqlite::Result<()> {
+    let mut statement = connection.prepare("SELECT name FROM pragma_table_info('molecules')")?;
+    let columns = statement.query_map([], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    if !columns.iter().any(|c| c == "reward_exponent") {
+        connection.execute_batch("ALTER TABLE molecules ADD COLUMN reward_exponent REAL")?;
+    }
+    Ok(())
+}
 
 /// Opens (or creates) the database at `path`, rebuilds the statistics from it and starts the
 /// recorder thread. With no path, statistics are kept without a database.
@@ -198,6 +249,7 @@ pub fn start(
             connection
                 .execute_batch(SCHEMA)
                 .with_context(|| format!("creating the schema of {}", path.display()))?;
+            migrate(&connection).with_context(|| format!("updating the schema of {}", path.display()))?;
             rebuild(&connection, &mut tracker).with_context(|| format!("reading {}", path.display()))?;
             Some(connection)
         }
@@ -246,7 +298,8 @@ fn record(
             let mut insert = match &transaction {
                 Some(t) => Some(t.prepare_cached(
                     "INSERT INTO molecules (smiles, canonical_key, proxy, reward, log_reward, policy_version,
-                     actor_id, run_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     actor_id, run_id, created_at, reward_exponent)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )?),
                 None => None,
             };
@@ -273,6 +326,7 @@ fn record(
                         generated.actor_id as i64,
                         run_id,
                         generated.received_at,
+                        generated.reward_exponent,
                     ])?;
                 }
             }
@@ -325,5 +379,36 @@ mod tests {
         let expected_modes = if similarity < 0.7 { 3 } else { 2 };
         assert_eq!(stats.modes, expected_modes, "Tanimoto(CCO, CCCO) = {similarity}");
         assert_eq!(stats.best_proxy, 9.0);
+    }
+
+    #[test]
+    fn a_database_of_an_earlier_schema_gains_the_reward_exponent_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE molecules (id INTEGER PRIMARY KEY, smiles TEXT NOT NULL, canonical_key TEXT NOT NULL,
+             proxy REAL, reward REAL NOT NULL, log_reward REAL NOT NULL, policy_version INTEGER NOT NULL,
+             actor_id INTEGER NOT NULL, run_id TEXT NOT NULL, created_at REAL NOT NULL);
+             INSERT INTO molecules (smiles, canonical_key, proxy, reward, log_reward, policy_version, actor_id,
+             run_id, created_at) VALUES ('CCO', '{}', 7.9, 1.0, 0.0, 1, 1, 'run', 0.0);",
+        )
+        .unwrap();
+        drop(old);
+        let connection = Connection::open(&path).unwrap();
+        connection.execute_batch(SCHEMA).unwrap();
+        migrate(&connection).unwrap();
+        migrate(&connection).unwrap(); // idempotent
+        let (smiles, beta): (String, Option<f64>) = connection
+            .query_row("SELECT smiles, reward_exponent FROM molecules", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((smiles.as_str(), beta), ("CCO", None));
+        connection
+            .execute(
+                "INSERT INTO molecules (smiles, canonical_key, reward, log_reward, policy_version, actor_id,
+                 run_id, created_at, reward_exponent) VALUES ('CC', '{}', 1.0, 0.0, 2, 1, 'run', 1.0, 4.0)",
+                [],
+            )
+            .unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! Starts a learner: resumes from the newest checkpoint, serves gRPC and `/metrics`, runs the
 //! training thread, and shuts everything down on SIGTERM/SIGINT or when training is done.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,9 +16,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use gfn_common::checkpoint;
-use gfn_common::config::{EnvConfig, RunConfig};
-use gfn_common::env::Environment;
+use gfn_common::config::{EnvConfig, FragmentConfig, RunConfig};
 use gfn_common::env::conditioned::{ConditionedReward, RewardConditioned};
+use gfn_common::env::junction_tree::BlockTree;
+use gfn_common::env::{Environment, FragmentEnvironment};
 use gfn_common::learner::Learner;
 use gfn_common::metrics::JsonLinesLog;
 use gfn_common::trainer::TrainerProgress;
@@ -25,7 +27,7 @@ use gfn_proto::v1::learner_server::LearnerServer;
 
 use crate::evaluation::{GridEvaluation, MoleculeEvaluation, RunEvaluation};
 use crate::metrics;
-use crate::results::{self, Generated};
+use crate::results::{self, Generated, ResultsSink};
 use crate::service::LearnerService;
 use crate::state::RunState;
 use crate::training::{TrainingLoop, snapshot};
@@ -80,21 +82,56 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
         EnvConfig::Fragments(fragments) => {
             let env = fragments.environment()?;
             let results_db = config.evaluation.results_db.clone();
-            let hooks_env = env.clone();
-            serve_env(config, runtime, env, move |run_id| {
-                let recorder =
-                    results::start(hooks_env.clone(), &fragments, results_db.as_deref(), run_id.into())?;
-                if let Some(path) = &results_db {
-                    println!("gfn-learner recording molecules in {}", path.display());
-                }
-                let evaluation = MoleculeEvaluation::new(hooks_env, recorder.stats.clone(), log);
-                Ok(RunHooks {
-                    evaluation: Box::new(evaluation),
-                    results: Some((recorder.sender, recorder.thread)),
+            let exponents = config.conditioning.reward_exponents.clone();
+            if exponents.is_empty() {
+                let hooks_env = env.clone();
+                serve_env(config, runtime, env, move |run_id| {
+                    let molecules = MoleculeRun { fragments: &fragments, results_db, run_id, log };
+                    molecules.hooks(hooks_env.clone(), hooks_env, results::molecule_sink)
                 })
-            })
-            .await
+                .await
+            } else {
+                let conditioned = RewardConditioned::new(env.clone(), exponents.clone());
+                let hooks_env = conditioned.clone();
+                serve_env(config, runtime, conditioned, move |run_id| {
+                    let molecules = MoleculeRun { fragments: &fragments, results_db, run_id, log };
+                    molecules
+                        .hooks(env, hooks_env, |sender| results::conditioned_molecule_sink(sender, exponents))
+                })
+                .await
+            }
         }
+    }
+}
+
+/// What a fragment-molecule run's hooks are made of.
+struct MoleculeRun<'a> {
+    fragments: &'a FragmentConfig,
+    results_db: Option<PathBuf>,
+    run_id: &'a str,
+    log: Option<JsonLinesLog>,
+}
+
+impl MoleculeRun<'_> {
+    /// Starts the results recorder for the molecules of `molecules` and evaluates `env` (the
+    /// environment trained on: `molecules` itself or a conditioned wrapper of it); `sink` maps
+    /// the trained environment's terminal states to the recorder's records.
+    fn hooks<E: Environment + 'static>(
+        self,
+        molecules: FragmentEnvironment,
+        env: E,
+        sink: impl FnOnce(crossbeam_channel::Sender<Generated<BlockTree>>) -> ResultsSink<E::State>,
+    ) -> anyhow::Result<RunHooks<E>> {
+        let recorder =
+            results::start(molecules, self.fragments, self.results_db.as_deref(), self.run_id.into())?;
+        if let Some(path) = &self.results_db {
+            println!("gfn-learner recording molecules in {}", path.display());
+        }
+        let evaluation = MoleculeEvaluation::new(env, recorder.stats.clone(), self.log);
+        Ok(RunHooks {
+            evaluation: Box::new(evaluation),
+            results: Some((sink(recorder.sender), recorder.thread)),
+        })
     }
 }
 
@@ -104,7 +141,7 @@ type RecorderThread = std::thread::JoinHandle<anyhow::Result<()>>;
 /// What differs between environments: evaluation and the optional results recorder.
 struct RunHooks<E: Environment> {
     evaluation: Box<dyn RunEvaluation<E>>,
-    results: Option<(crossbeam_channel::Sender<Generated<E::State>>, RecorderThread)>,
+    results: Option<(ResultsSink<E::State>, RecorderThread)>,
 }
 
 async fn serve_env<E>(

@@ -124,8 +124,9 @@ where
                     policy_version: replayed.policy_version,
                     actor_id: batch.actor_id,
                     received_at,
+                    reward_exponent: None,
                 };
-                if results.try_send(generated).is_err() {
+                if !results(generated) {
                     metrics::counter!(m::RESULTS_DROPPED).increment(1);
                 }
             }

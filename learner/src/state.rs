@@ -10,7 +10,7 @@ use gfn_common::config::RunConfig;
 use gfn_common::env::Environment;
 use gfn_common::trajectory::ReplayedTrajectory;
 
-use crate::results::Generated;
+use crate::results::ResultsSink;
 
 /// One published version of the policy weights.
 #[derive(Debug)]
@@ -44,7 +44,7 @@ pub struct RunState<E: Environment> {
     /// Cancelled when the learner shuts down.
     pub shutdown: CancellationToken,
     /// Where accepted terminal objects are recorded (fragment runs).
-    pub results: Option<crossbeam_channel::Sender<Generated<E::State>>>,
+    pub results: Option<ResultsSink<E::State>>,
 }
 
 impl<E: Environment> RunState<E> {

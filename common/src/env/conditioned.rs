@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Action, Enumerable, EnvError, Environment};
-use crate::policy::input::{InputShape, NetworkInput};
+use crate::policy::input::{BlockGraphShape, InputShape, NetworkInput};
 use crate::reward::{Reward, RewardError, Scored};
 
 /// A state of the conditioned environment: the root (`exponent: None`) or a wrapped state with
@@ -128,25 +128,36 @@ impl<E: Environment> Environment for RewardConditioned<E> {
             InputShape::Dense { feature_dim } => {
                 InputShape::Dense { feature_dim: feature_dim + self.exponents.len() }
             }
-            InputShape::BlockGraph(_) => panic!("reward conditioning needs a dense environment"),
+            InputShape::BlockGraph(shape) => {
+                assert_eq!(shape.conditions, 0, "an environment is conditioned once");
+                InputShape::BlockGraph(BlockGraphShape { conditions: self.exponents.len(), ..shape })
+            }
         }
     }
 
     fn encode_batch(&self, states: &[&Self::State], device: tch::Device) -> NetworkInput {
         let inner: Vec<&E::State> = states.iter().map(|s| &s.state).collect();
-        let NetworkInput::Dense(features) = self.inner.encode_batch(&inner, device) else {
-            panic!("reward conditioning needs a dense environment");
-        };
         let k = self.exponents.len();
-        let mut one_hot = vec![0f32; states.len() * k];
-        for (row, state) in states.iter().enumerate() {
-            if let Some(e) = state.exponent {
-                one_hot[row * k + e as usize] = 1.0;
+        match self.inner.encode_batch(&inner, device) {
+            NetworkInput::Dense(features) => {
+                let mut one_hot = vec![0f32; states.len() * k];
+                for (row, state) in states.iter().enumerate() {
+                    if let Some(e) = state.exponent {
+                        one_hot[row * k + e as usize] = 1.0;
+                    }
+                }
+                let NetworkInput::Dense(one_hot) = NetworkInput::dense(&one_hot, k, device) else {
+                    unreachable!("dense input")
+                };
+                NetworkInput::Dense(tch::Tensor::cat(&[features, one_hot], 1))
+            }
+            NetworkInput::BlockGraph(mut batch) => {
+                let condition: Vec<i64> =
+                    states.iter().map(|s| s.exponent.map_or(k as i64, i64::from)).collect();
+                batch.condition = Some(tch::Tensor::from_slice(&condition).to_device(device));
+                NetworkInput::BlockGraph(batch)
             }
         }
-        let one_hot = NetworkInput::dense(&one_hot, k, device);
-        let NetworkInput::Dense(one_hot) = one_hot else { unreachable!() };
-        NetworkInput::Dense(tch::Tensor::cat(&[features, one_hot], 1))
     }
 
     fn forced_action(&self, state: &Self::State, uniform: &mut dyn FnMut() -> f64) -> Option<Action> {

@@ -158,6 +158,7 @@ impl FragmentEnvironment {
             attachment_types: self.inner.attachment_types + 1,
             blocks_per_stem: self.num_blocks(),
             max_stems: self.inner.max_stems,
+            conditions: 0,
         }
     }
 
@@ -526,8 +527,9 @@ mod tests {
         assert_eq!(Vec::<i64>::try_from(&batch.node_types).unwrap(), vec![5, 0, 4]);
         assert_eq!(Vec::<i64>::try_from(&batch.edge_source).unwrap(), vec![1, 2]);
         assert_eq!(Vec::<i64>::try_from(&batch.edge_target).unwrap(), vec![2, 1]);
-        // s0: one virtual stem at slot 0; toluene: one stem (benzene atom 3) in row 1
-        assert_eq!(Vec::<i64>::try_from(&batch.stem_output).unwrap(), vec![0, 31]);
-        assert_eq!(Vec::<i64>::try_from(&batch.stop_output).unwrap(), vec![30, 61]);
+        // s0: one virtual stem at slot 0; toluene: one stem (benzene atom 3), also slot 0
+        assert_eq!(Vec::<i64>::try_from(&batch.stem_action).unwrap(), vec![0, 0]);
+        assert_eq!(Vec::<i64>::try_from(&batch.stem_node).unwrap(), vec![0, 1]);
+        assert!(batch.condition.is_none());
     }
 }

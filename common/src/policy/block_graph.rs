@@ -24,6 +24,16 @@ pub struct BlockGraphNet {
     stop_hidden: nn::Linear,
     stop_output: nn::Linear,
     state_flow: bool,
+    conditioning: Option<Conditioning>,
+}
+
+/// The parameters a conditioned environment adds.
+#[derive(Debug)]
+struct Conditioning {
+    /// `K + 1` rows: one per condition and one for the root.
+    embedding: nn::Embedding,
+    /// The root's choice of a condition.
+    choice_output: nn::Linear,
 }
 
 #[derive(Debug)]
@@ -73,6 +83,13 @@ impl BlockGraphNet {
             stop_hidden: linear(path / "stop" / "hidden", h, h),
             stop_output: linear(path / "stop" / "output", h, 1 + i64::from(state_flow)),
             state_flow,
+            conditioning: (shape.conditions > 0).then(|| {
+                let k = shape.conditions as i64;
+                Conditioning {
+                    embedding: nn::embedding(path / "condition_embedding", k + 1, h, Default::default()),
+                    choice_output: linear(path / "condition" / "output", h, k),
+                }
+            }),
         }
     }
 
@@ -87,6 +104,11 @@ impl BlockGraphNet {
         let options = (Kind::Float, device);
         let num_nodes = batch.node_types.size()[0];
         let mut x = batch.node_types.apply(&self.node_embedding);
+        if let Some(conditioning) = &self.conditioning {
+            let condition =
+                batch.condition.as_ref().expect("a conditioned network needs each graph's condition");
+            x = x + condition.index_select(0, &batch.node_graph).apply(&conditioning.embedding);
+        }
         let hidden = x.size()[1];
         let edge_context = batch.edge_source_attachment.apply(&self.attachment_embedding)
             + batch.edge_target_attachment.apply(&self.attachment_embedding);
@@ -118,15 +140,7 @@ impl BlockGraphNet {
         let width = num_actions + i64::from(self.state_flow);
         let blocks = self.shape.blocks_per_stem as i64;
         let mut output = Tensor::zeros([batch.num_graphs * width], options);
-        // the batch indexes rows of num_actions; rows here are width wide
-        let remap = |index: &Tensor| {
-            if width == num_actions {
-                index.shallow_clone()
-            } else {
-                index.floor_divide_scalar(num_actions) * width + index.remainder(num_actions)
-            }
-        };
-        let stop_index = remap(&batch.stop_output);
+        let row_start = Tensor::arange(batch.num_graphs, (Kind::Int64, device)) * width;
         let num_stems = batch.stem_node.size()[0];
         if num_stems > 0 {
             let stem_graph = batch.node_graph.index_select(0, &batch.stem_node);
@@ -139,16 +153,29 @@ impl BlockGraphNet {
                 1,
             );
             let stem_flows = stem_input.apply(&self.stem_hidden).leaky_relu().apply(&self.stem_output);
-            let index = (remap(&batch.stem_output).unsqueeze(1)
-                + Tensor::arange(blocks, (Kind::Int64, device)).unsqueeze(0))
-            .view([-1]);
+            let first = stem_graph * width + &batch.stem_action;
+            let index =
+                (first.unsqueeze(1) + Tensor::arange(blocks, (Kind::Int64, device)).unsqueeze(0)).view([-1]);
             output = output.index_put(&[Some(index)], &stem_flows.view([-1]), false);
         }
-        let heads = pooled.apply(&self.stop_hidden).leaky_relu().apply(&self.stop_output);
-        output = output.index_put(&[Some(stop_index.shallow_clone())], &heads.select(1, 0), false);
+        let head = pooled.apply(&self.stop_hidden).leaky_relu();
+        let heads = head.apply(&self.stop_output);
+        let stop_index = &row_start + self.shape.stop_action() as i64;
+        output = output.index_put(&[Some(stop_index)], &heads.select(1, 0), false);
+        if let Some(conditioning) = &self.conditioning {
+            // the root's choices, right after stop; other graphs cannot choose and get 0
+            let k = self.shape.conditions as i64;
+            let condition = batch.condition.as_ref().expect("checked above");
+            let at_root = condition.eq(k).to_kind(Kind::Float).unsqueeze(1);
+            let choices = head.apply(&conditioning.choice_output) * at_root;
+            let first = &row_start + self.shape.stop_action() as i64 + 1;
+            let index =
+                (first.unsqueeze(1) + Tensor::arange(k, (Kind::Int64, device)).unsqueeze(0)).view([-1]);
+            output = output.index_put(&[Some(index)], &choices.view([-1]), false);
+        }
         if self.state_flow {
-            // column num_actions of each row: right after its stop action
-            output = output.index_put(&[Some(&stop_index + 1)], &heads.select(1, 1), false);
+            // column num_actions of each row, after every action
+            output = output.index_put(&[Some(&row_start + num_actions)], &heads.select(1, 1), false);
         }
         output.view([batch.num_graphs, width])
     }
@@ -197,6 +224,49 @@ mod tests {
                     assert_ne!(outputs.double_value(&[row as i64, a]), 0.0, "state flow of row {row}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_conditioned_network_chooses_at_the_root_and_reads_the_condition_below_it() {
+        use crate::env::conditioned::RewardConditioned;
+        let json = r#"{"block_name": {"0": "c1ccccc1_0", "1": "C_0"}, "block_smi": {"0": "c1ccccc1", "1": "C"},
+                       "block_r": {"0": [0, 3], "1": [0]}}"#;
+        let inner = FragmentEnvironment::new(
+            BlockVocabulary::from_json_str(json, "test").unwrap(),
+            FragmentLimits::default(),
+        );
+        let inner_actions = inner.num_actions();
+        let env = RewardConditioned::new(inner, vec![1.0, 4.0, 16.0]);
+        let a = env.num_actions() as i64;
+        assert_eq!(a as usize, inner_actions + 3);
+        let root = env.initial_state();
+        let cold = env.step(&root, inner_actions as u32).unwrap();
+        let hot = env.step(&root, inner_actions as u32 + 2).unwrap();
+        let cold_benzene = env.step(&cold, 0).unwrap();
+        let hot_benzene = env.step(&hot, 0).unwrap();
+        let states = [&root, &cold, &hot, &cold_benzene, &hot_benzene];
+        let input = env.encode_batch(&states, tch::Device::Cpu);
+        for extra in [0usize, 1] {
+            let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+            let net =
+                PolicyNetwork::new(&vs.root(), &env, &PolicyConfig { hidden: 16, hidden_layers: 2 }, extra);
+            let outputs = net.outputs(&input);
+            assert_eq!(outputs.size(), vec![5, a + extra as i64]);
+            let value = |row: i64, column: i64| outputs.double_value(&[row, column]);
+            for row in 0..5i64 {
+                for choice in inner_actions as i64..a {
+                    // only the root has choice flows
+                    assert_eq!(value(row, choice) != 0.0, row == 0, "row {row} choice {choice}");
+                }
+                if extra == 1 {
+                    assert_ne!(value(row, a), 0.0, "state flow of row {row}");
+                }
+            }
+            // the same tree under another exponent gets other flows
+            let stop = inner_actions as i64 - 1;
+            assert_ne!(value(3, stop), value(4, stop));
+            assert_ne!(value(1, 0), value(2, 0));
         }
     }
 }

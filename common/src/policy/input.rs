@@ -24,14 +24,23 @@ pub struct BlockGraphShape {
     pub attachment_types: usize,
     /// Outputs per stem (one per block that can be attached).
     pub blocks_per_stem: usize,
-    /// Stem slots in the action space; action `slot · blocks_per_stem + block`, stop last.
+    /// Stem slots in the action space; action `slot · blocks_per_stem + block`, then stop.
     pub max_stems: usize,
+    /// Conditions chosen at the root (reward exponents), actions right after stop; 0 for an
+    /// unconditioned environment.
+    pub conditions: usize,
 }
 
 impl BlockGraphShape {
-    /// Size of the action space: every (stem slot, block) pair and stop.
+    /// Size of the action space: every (stem slot, block) pair, stop, and the root's choices
+    /// of a condition.
     pub fn num_actions(&self) -> usize {
-        self.max_stems * self.blocks_per_stem + 1
+        self.stop_action() + 1 + self.conditions
+    }
+
+    /// The stop action: right after the last (stem slot, block) pair.
+    pub fn stop_action(&self) -> usize {
+        self.max_stems * self.blocks_per_stem
     }
 }
 
@@ -72,10 +81,11 @@ pub struct BlockGraphBatch {
     pub stem_node: Tensor,
     /// Attachment label of each stem `[S]`.
     pub stem_attachment: Tensor,
-    /// Flat index into `[num_graphs · num_actions]` of each stem's block 0 `[S]`.
-    pub stem_output: Tensor,
-    /// Flat index of each graph's stop action `[num_graphs]`.
-    pub stop_output: Tensor,
+    /// Action of each stem's block 0 (its column in its graph's output row) `[S]`.
+    pub stem_action: Tensor,
+    /// Condition of each graph `[num_graphs]` for a conditioned environment: the index `k` of
+    /// its exponent, or the number of conditions at the root (not chosen yet).
+    pub condition: Option<Tensor>,
 }
 
 /// Collects graphs one by one into a [`BlockGraphBatch`].
@@ -90,8 +100,7 @@ pub struct BlockGraphBuilder {
     edge_target_attachment: Vec<i64>,
     stem_node: Vec<i64>,
     stem_attachment: Vec<i64>,
-    stem_output: Vec<i64>,
-    stop_output: Vec<i64>,
+    stem_action: Vec<i64>,
 }
 
 /// One graph: node labels, bonds `(a, b, attachment at a, attachment at b)` and stems
@@ -109,7 +118,6 @@ impl BlockGraphBuilder {
     /// Appends a graph; `shape` gives the action layout.
     pub fn push(&mut self, graph: BlockGraph<'_>, shape: &BlockGraphShape) {
         let offset = self.node_types.len() as i64;
-        let row_base = self.num_graphs * shape.num_actions() as i64;
         self.node_types.extend_from_slice(graph.nodes);
         self.node_graph.extend(std::iter::repeat_n(self.num_graphs, graph.nodes.len()));
         for &(a, b, at_a, at_b) in graph.bonds {
@@ -121,9 +129,8 @@ impl BlockGraphBuilder {
         for (slot, &(node, attachment)) in graph.stems.iter().enumerate() {
             self.stem_node.push(offset + node);
             self.stem_attachment.push(attachment);
-            self.stem_output.push(row_base + (slot * shape.blocks_per_stem) as i64);
+            self.stem_action.push((slot * shape.blocks_per_stem) as i64);
         }
-        self.stop_output.push(row_base + (shape.num_actions() - 1) as i64);
         self.num_graphs += 1;
     }
 
@@ -140,8 +147,8 @@ impl BlockGraphBuilder {
             edge_target_attachment: t(&self.edge_target_attachment),
             stem_node: t(&self.stem_node),
             stem_attachment: t(&self.stem_attachment),
-            stem_output: t(&self.stem_output),
-            stop_output: t(&self.stop_output),
+            stem_action: t(&self.stem_action),
+            condition: None,
         }
     }
 }
