@@ -24,6 +24,7 @@ use gfn_common::learner::Learner;
 use gfn_common::metrics::JsonLinesLog;
 use gfn_common::trainer::TrainerProgress;
 use gfn_proto::v1::learner_server::LearnerServer;
+use tonic_health::ServingStatus;
 
 use crate::evaluation::{GridEvaluation, MoleculeEvaluation, RunEvaluation};
 use crate::metrics;
@@ -135,6 +136,11 @@ impl MoleculeRun<'_> {
     }
 }
 
+/// The learner's service name in the gRPC health checking protocol (`grpc.health.v1.Health`):
+/// SERVING while it accepts trajectories. The empty service name (the server as a whole) is
+/// SERVING as long as the process serves gRPC.
+pub const LEARNER_SERVICE: &str = gfn_proto::v1::learner_server::SERVICE_NAME;
+
 /// The results recorder's thread.
 type RecorderThread = std::thread::JoinHandle<anyhow::Result<()>>;
 
@@ -210,12 +216,18 @@ where
     let service = LearnerServer::new(LearnerService::new(state.clone()))
         .max_decoding_message_size(config.learner.max_message_bytes)
         .max_encoding_message_size(config.learner.max_message_bytes);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status(LEARNER_SERVICE, ServingStatus::Serving).await;
     let server_shutdown = shutdown.clone();
-    let server =
-        tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(
-            TcpListenerStream::new(listener),
-            server_shutdown.cancelled_owned(),
-        ));
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(service)
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(listener),
+                server_shutdown.cancelled_owned(),
+            ),
+    );
 
     let training = TrainingLoop {
         state: state.clone(),
@@ -236,6 +248,10 @@ where
         state.finished.store(true, Ordering::Release);
         let progress = outcome.as_ref().expect("checked");
         println!("gfn-learner finished: {} updates, {} trajectories", progress.update, progress.trajectories);
+    }
+    // No longer ready for trajectories (readiness probes fail); the process itself is still live.
+    health.set_service_status(LEARNER_SERVICE, ServingStatus::NotServing).await;
+    if finished {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs_f64(config.learner.linger_seconds)) => {}
             _ = shutdown.cancelled() => {}

@@ -205,3 +205,51 @@ async fn late_subscriber_receives_current_weights_at_once() {
     assert_eq!((reply.accepted, reply.dropped_stale), (1, 1), "{reply:?}");
     assert_eq!(learner.metric("gfn_learner_trajectories_stale_total"), 1.0);
 }
+
+/// The gRPC health checking protocol (what Kubernetes' readiness and liveness probes call): the
+/// learner's service is SERVING while it trains, NOT_SERVING once the run is over (while it
+/// lingers), the server as a whole is SERVING throughout, and an unknown service is NOT_FOUND.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_service_reports_the_learner_serving_then_not_serving_when_the_run_ends() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "run.toml",
+        "[env]\ntype = \"hypergrid\"\nndim = 2\nheight = 8\n[training]\nupdates = 300\n\
+         [evaluation]\ninterval_updates = 1000\nempirical_samples = 0\n[learner]\nlinger_seconds = 3.0\n",
+    );
+    let mut learner = Learner::start(&config, "127.0.0.1:0", &[]);
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", learner.address))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let status = |service: &str| HealthCheckRequest { service: service.into() };
+    let serving = ServingStatus::Serving as i32;
+    assert_eq!(health.check(status("gfn.v1.Learner")).await.unwrap().into_inner().status, serving);
+    assert_eq!(health.check(status("")).await.unwrap().into_inner().status, serving);
+    let unknown = health.check(status("no.such.Service")).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+
+    // an actor trains the run to its end; then the learner is no longer ready but still live
+    let mut actor = start_actor(&learner.address, "health");
+    let started = Instant::now();
+    loop {
+        let reply = health.check(status("gfn.v1.Learner")).await.unwrap().into_inner();
+        if reply.status == ServingStatus::NotServing as i32 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "still SERVING after 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_until(Duration::from_secs(5), "the learner reports the run finished", || {
+        learner.process.output().iter().any(|l| l.starts_with("gfn-learner finished"))
+    });
+    assert_eq!(health.check(status("")).await.unwrap().into_inner().status, serving);
+    assert!(learner.process.wait(Duration::from_secs(30)).success());
+    assert!(actor.wait(Duration::from_secs(30)).success());
+}

@@ -103,12 +103,15 @@ impl BlockGraphNet {
         let device = self.device();
         let options = (Kind::Float, device);
         let num_nodes = batch.node_types.size()[0];
-        let mut x = batch.node_types.apply(&self.node_embedding);
-        if let Some(conditioning) = &self.conditioning {
-            let condition =
-                batch.condition.as_ref().expect("a conditioned network needs each graph's condition");
-            x = x + condition.index_select(0, &batch.node_graph).apply(&conditioning.embedding);
-        }
+        let embedded = batch.node_types.apply(&self.node_embedding);
+        let mut x = match &self.conditioning {
+            Some(conditioning) => {
+                let condition =
+                    batch.condition.as_ref().expect("a conditioned network needs each graph's condition");
+                embedded + condition.index_select(0, &batch.node_graph).apply(&conditioning.embedding)
+            }
+            None => embedded,
+        };
         let hidden = x.size()[1];
         let edge_context = batch.edge_source_attachment.apply(&self.attachment_embedding)
             + batch.edge_target_attachment.apply(&self.attachment_embedding);

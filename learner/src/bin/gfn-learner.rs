@@ -7,9 +7,11 @@ use clap::Parser;
 
 use gfn_learner::cli::{config_failure, init_logging, load_config};
 
-/// The gfn learner: receives trajectories from actors over gRPC, applies flow-matching updates
-/// on its own thread and broadcasts new weights. Prints `gfn-learner listening on ADDR` once
-/// it accepts connections, one line per evaluation, and serves Prometheus metrics.
+/// The gfn learner: receives trajectories from actors over gRPC, applies updates of the
+/// configured objective (flow matching, trajectory, detailed or sub-trajectory balance) on its
+/// own thread and broadcasts new weights. Prints `gfn-learner listening on ADDR` once it accepts
+/// connections and one line per evaluation; serves Prometheus metrics and the gRPC health
+/// checking protocol (service `gfn.v1.Learner`: SERVING while it accepts trajectories).
 #[derive(Debug, Parser)]
 #[command(name = "gfn-learner", version, about, long_about)]
 struct Args {
