@@ -136,7 +136,7 @@ where
             let forward_actions: Vec<usize> =
                 parents.iter().filter(|(p, _)| *p == pair[0]).map(|(_, a)| *a as usize).collect();
             let backward_all: Vec<usize> = parents.iter().map(|(_, a)| *a as usize).collect();
-            let uniform_log_pb = (forward_actions.len() as f64 / backward_all.len() as f64).ln();
+            let uniform_log_pb = uniform_log_pb(&parents, &pair[0]);
             indices.push(transitions.len());
             transitions.push(Transition {
                 from,
@@ -316,18 +316,24 @@ impl BalanceObjective {
 }
 
 /// The uniform backward policy of `state`: each distinct parent with `P_B = k / N`, for `k` of
-/// the state's `N` in-edges coming from it (log probabilities).
+/// the state's `N` in-edges coming from it (log probabilities). The losses use the same
+/// [`uniform_log_pb`].
 pub fn uniform_backward<E: Environment>(env: &E, state: &E::State) -> Vec<(E::State, f64)> {
     let parents = env.parents(state);
-    let total = parents.len() as f64;
-    let mut counts: Vec<(E::State, usize)> = Vec::new();
-    for (parent, _) in parents {
-        match counts.iter_mut().find(|(p, _)| *p == parent) {
-            Some((_, k)) => *k += 1,
-            None => counts.push((parent, 1)),
+    let mut distinct: Vec<E::State> = Vec::new();
+    for (parent, _) in &parents {
+        if !distinct.contains(parent) {
+            distinct.push(parent.clone());
         }
     }
-    counts.into_iter().map(|(p, k)| (p, (k as f64 / total).ln())).collect()
+    distinct.into_iter().map(|p| (p.clone(), uniform_log_pb(&parents, &p))).collect()
+}
+
+/// `log P_B(parent | state)` of the uniform backward policy, from the state's in-edges
+/// `parents` (as [`Environment::parents`] lists them): the fraction of in-edges from `parent`.
+pub fn uniform_log_pb<S: PartialEq>(parents: &[(S, crate::env::Action)], parent: &S) -> f64 {
+    let from_parent = parents.iter().filter(|(p, _)| p == parent).count();
+    (from_parent as f64 / parents.len() as f64).ln()
 }
 
 #[cfg(test)]
