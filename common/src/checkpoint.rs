@@ -3,9 +3,11 @@
 //! progress as JSON (`meta.progress`) and the run configuration as TOML (`meta.config`).
 //!
 //! Files are written atomically (temporary file, fsync, rename, fsync of the directory), named
-//! `checkpoint-<update>.safetensors`, and the newest `keep` are kept. [`newest_valid`] walks
-//! from the newest to the oldest and returns the first that loads, so a file truncated by a
-//! crash is skipped rather than fatal.
+//! `checkpoint-<update>.safetensors`, and the newest `keep` are kept. Each carries a SHA-256
+//! checksum of every other entry (name, dtype, shape and bytes, in name order) as
+//! `meta.sha256`, verified on load. [`newest_valid`] walks from the newest to the oldest and
+//! returns the first that loads and verifies, so a file truncated or corrupted on disk is
+//! reported and skipped rather than fatal.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -41,6 +43,8 @@ pub const PROGRESS: &str = "progress";
 pub const CONFIG: &str = "config";
 
 const META_PREFIX: &str = "meta.";
+/// Metadata key of the checksum (hex SHA-256 of every other entry).
+const CHECKSUM: &str = "sha256";
 const PREFIX: &str = "checkpoint-";
 const SUFFIX: &str = ".safetensors";
 
@@ -65,6 +69,8 @@ pub fn save(
     for (key, text) in metadata {
         all.push((format!("{META_PREFIX}{key}"), Tensor::from_slice(text.as_bytes())));
     }
+    let checksum = checksum(&all);
+    all.push((format!("{META_PREFIX}{CHECKSUM}"), Tensor::from_slice(checksum.as_bytes())));
     Tensor::write_safetensors(&all, &temporary)
         .map_err(|e| CheckpointError::Format { path: temporary.clone(), message: e.to_string() })?;
     fs::File::open(&temporary).and_then(|f| f.sync_all()).map_err(io_error(&temporary))?;
@@ -96,26 +102,71 @@ pub fn list(dir: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
     Ok(paths)
 }
 
-/// Reads one checkpoint: its tensors (without metadata) and its metadata.
+/// Hex SHA-256 over `entries` in name order: each name, dtype, shape and raw bytes.
+fn checksum(entries: &[(String, Tensor)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&(String, Tensor)> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut hasher = Sha256::new();
+    for (name, tensor) in sorted {
+        let tensor = tensor.to_device(tch::Device::Cpu).contiguous();
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update(format!("{:?}", tensor.kind()).as_bytes());
+        for dim in tensor.size() {
+            hasher.update(dim.to_le_bytes());
+        }
+        let numel = tensor.numel();
+        let mut bytes = vec![0u8; numel * tensor.kind().elt_size_in_bytes()];
+        if numel > 0 {
+            let len = bytes.len();
+            tensor.view_dtype(Kind::Uint8).copy_data_u8(&mut bytes, len);
+        }
+        hasher.update(&bytes);
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads one checkpoint: its tensors (without metadata) and its metadata, after verifying its
+/// checksum (checkpoints written before checksums existed load with a warning).
 pub fn load(path: &Path) -> Result<(NamedTensors, Metadata), CheckpointError> {
     let format_error = |message: String| CheckpointError::Format { path: path.to_path_buf(), message };
-    let all = Tensor::read_safetensors(path).map_err(|e| format_error(e.to_string()))?;
+    let mut all = Tensor::read_safetensors(path).map_err(|e| format_error(e.to_string()))?;
+    let checksum_key = format!("{META_PREFIX}{CHECKSUM}");
+    match all.iter().position(|(name, _)| *name == checksum_key) {
+        Some(index) => {
+            let (_, stored) = all.swap_remove(index);
+            let stored = tensor_text(&stored).map_err(|e| format_error(format!("{checksum_key}: {e}")))?;
+            let actual = checksum(&all);
+            if stored != actual {
+                return Err(format_error(format!("checksum mismatch: stored {stored}, contents {actual}")));
+            }
+        }
+        None => {
+            tracing::warn!(path = %path.display(), "checkpoint without a checksum (written by an older version)")
+        }
+    }
     let mut tensors = Vec::with_capacity(all.len());
     let mut metadata = Metadata::new();
     for (name, tensor) in all {
         match name.strip_prefix(META_PREFIX) {
             Some(key) => {
-                let bytes = tensor.to_kind(Kind::Uint8);
-                let mut buffer = vec![0u8; bytes.numel()];
-                let len = buffer.len();
-                bytes.copy_data(&mut buffer, len);
-                let text = String::from_utf8(buffer).map_err(|e| format_error(format!("{name}: {e}")))?;
+                let text = tensor_text(&tensor).map_err(|e| format_error(format!("{name}: {e}")))?;
                 metadata.insert(key.to_string(), text);
             }
             None => tensors.push((name, tensor)),
         }
     }
     Ok((tensors, metadata))
+}
+
+/// The UTF-8 text stored in a byte tensor.
+fn tensor_text(tensor: &Tensor) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = tensor.to_kind(Kind::Uint8);
+    let mut buffer = vec![0u8; bytes.numel()];
+    let len = buffer.len();
+    bytes.copy_data(&mut buffer, len);
+    String::from_utf8(buffer)
 }
 
 /// The newest checkpoint in `dir` that `accept` takes, trying older ones when a newer one fails
@@ -130,7 +181,10 @@ pub fn newest_valid<T>(
                 Ok(value) => return Ok(Some((path, value))),
                 Err(reason) => tracing::warn!(path = %path.display(), %reason, "skipping checkpoint"),
             },
-            Err(error) => tracing::warn!(%error, "skipping unreadable checkpoint"),
+            Err(error) => {
+                tracing::warn!(%error, "skipping unreadable or corrupt checkpoint");
+                eprintln!("gfn: skipping checkpoint {}: {error}", path.display());
+            }
         }
     }
     Ok(None)
@@ -172,5 +226,28 @@ mod tests {
         assert_eq!(found.1, "one");
         let none = newest_valid(&dir.path().join("absent"), |_, _, p| Ok(p)).unwrap();
         assert!(none.is_none());
+    }
+
+    /// A flipped byte inside a tensor's data still parses as safetensors; the checksum catches
+    /// it and the previous checkpoint is used.
+    #[test]
+    fn a_bit_flip_in_the_newest_checkpoint_is_detected_and_the_previous_one_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let weights = vec![("policy.w".to_string(), Tensor::from_slice(&[1.5f32, -2.0, 3.25, 4.0]))];
+        let text = |t: &str| Metadata::from([(PROGRESS.to_string(), t.to_string())]);
+        save(dir.path(), 1, &weights, &text("one"), 3).unwrap();
+        let newest = save(dir.path(), 2, &weights, &text("two"), 3).unwrap();
+        assert_eq!(load(&newest).unwrap().1[PROGRESS], "two");
+        let mut bytes = fs::read(&newest).unwrap();
+        // the data of policy.w: the bytes of 3.25f32 (0x40500000), little endian
+        let at = bytes.windows(4).position(|w| w == 3.25f32.to_le_bytes()).expect("tensor data in the file");
+        bytes[at + 3] ^= 0x01;
+        fs::write(&newest, &bytes).unwrap();
+        let error = load(&newest).unwrap_err().to_string();
+        assert!(error.contains("checksum mismatch"), "{error}");
+        let found =
+            newest_valid(dir.path(), |_, _, metadata| Ok(metadata[PROGRESS].clone())).unwrap().unwrap();
+        assert_eq!(found.1, "one");
+        assert!(found.0.ends_with("checkpoint-000000000001.safetensors"));
     }
 }

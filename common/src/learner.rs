@@ -21,6 +21,9 @@ pub struct UpdateStats {
     pub loss: f64,
     /// Distinct states evaluated by the network (one forward and one backward pass each).
     pub states_evaluated: usize,
+    /// Whether the update was applied; `false` when the loss or a gradient was NaN or
+    /// infinite: the weights, their average and the optimizer keep their last good values.
+    pub applied: bool,
 }
 
 /// A learner: the policy network (and trajectory balance's `log Z`), Adam and an objective,
@@ -141,11 +144,11 @@ impl Learner {
                 (objective.loss(&outputs, &batch, self.log_z.as_ref()), batch.states.len())
             }
         };
-        self.optimizer.backward_step(&loss);
-        if let Some(averaged) = &self.averaged {
+        let applied = self.optimizer.backward_step(&loss);
+        if applied && let Some(averaged) = &self.averaged {
             averaged.average.update(&self.vs);
         }
-        UpdateStats { loss: loss.double_value(&[]), states_evaluated }
+        UpdateStats { loss: loss.double_value(&[]), states_evaluated, applied }
     }
 
     /// The learned `log Z` of the policy [`Learner::network`] hands out: trajectory balance's
@@ -364,5 +367,24 @@ mod tests {
             values(&switched_on.state_tensors(), TRAINED_PREFIX),
             values(&plain.policy_tensors(), POLICY_PREFIX)
         );
+    }
+
+    #[test]
+    fn a_non_finite_loss_skips_the_update_and_keeps_the_weights() {
+        let env = Hypergrid::new(2, 4);
+        let mut learner = learner(&env, DECAY);
+        let mut trajectories = batch(&env, &learner, 3);
+        let before = values(&learner.state_tensors(), "");
+        // log R = 1e30: its square overflows float32, the loss is infinite
+        trajectories[0].log_reward = 1e30;
+        let stats = learner.update(&env, &trajectories);
+        assert!(!stats.applied && !stats.loss.is_finite(), "{stats:?}");
+        assert_eq!(values(&learner.state_tensors(), ""), before, "weights, average and Adam state unchanged");
+        assert_eq!(learner.updates(), 0);
+        // a finite batch afterwards trains normally
+        trajectories[0].log_reward = 0.0;
+        let stats = learner.update(&env, &trajectories);
+        assert!(stats.applied && stats.loss.is_finite());
+        assert_ne!(values(&learner.state_tensors(), ""), before);
     }
 }

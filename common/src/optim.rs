@@ -76,11 +76,34 @@ impl Adam {
         }
     }
 
-    /// `loss.backward()` followed by one Adam step and clearing the gradients.
-    pub fn backward_step(&mut self, loss: &Tensor) {
+    /// `loss.backward()` followed by one Adam step, unless the loss or a gradient is NaN or
+    /// infinite: then nothing changes (weights and moments keep their last good values) and
+    /// `false` is returned.
+    pub fn backward_step(&mut self, loss: &Tensor) -> bool {
         self.zero_grad();
+        if !loss.double_value(&[]).is_finite() {
+            return false;
+        }
         loss.backward();
+        if !self.gradients_are_finite() {
+            self.zero_grad();
+            return false;
+        }
         self.step();
+        true
+    }
+
+    /// Whether every defined gradient is finite (one reduction, one synchronisation).
+    fn gradients_are_finite(&self) -> bool {
+        let _no_grad = tch::no_grad_guard();
+        let sums: Vec<Tensor> = self
+            .parameters
+            .iter()
+            .map(|p| p.grad())
+            .filter(Tensor::defined)
+            .map(|g| g.abs().sum(tch::Kind::Double))
+            .collect();
+        sums.is_empty() || Tensor::stack(&sums, 0).sum(tch::Kind::Double).double_value(&[]).is_finite()
     }
 
     /// One Adam update from the current gradients.
@@ -152,6 +175,23 @@ impl Adam {
 mod tests {
     use super::*;
     use tch::{Device, Kind};
+
+    #[test]
+    fn an_infinite_gradient_of_a_finite_loss_skips_the_step() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let w = vs.root().var("w", &[2], nn::Init::Const(0.0));
+        let mut adam = Adam::new(&vs, AdamConfig::with_learning_rate(0.1));
+        // √w at w = 0: the loss is 0, its gradient +∞
+        let loss = w.sqrt().sum(Kind::Float);
+        assert_eq!(loss.double_value(&[]), 0.0);
+        assert!(!adam.backward_step(&loss));
+        assert_eq!(adam.steps(), 0);
+        assert_eq!(Vec::<f32>::try_from(&w).unwrap(), vec![0.0, 0.0]);
+        assert!(adam.state().iter().all(|(_, t)| t.abs().sum(Kind::Double).double_value(&[]) == 0.0));
+        let finite = (&w - 1.0).square().sum(Kind::Float);
+        assert!(adam.backward_step(&finite));
+        assert_eq!(adam.steps(), 1);
+    }
 
     #[test]
     fn first_step_moves_each_weight_by_the_learning_rate_against_the_gradient_sign() {

@@ -96,6 +96,8 @@ pub struct TimeBreakdown {
     pub trajectories: u64,
     /// Updates applied in this invocation.
     pub updates: u64,
+    /// Of those, updates skipped for a NaN or infinite loss or gradient (weights kept).
+    pub skipped_updates: u64,
 }
 
 impl TimeBreakdown {
@@ -242,8 +244,12 @@ where
         progress.trajectories += batch.records.len() as u64;
         time.updates += 1;
         time.trajectories += batch.records.len() as u64;
-        loss_sum += stats.loss;
-        loss_count += 1;
+        if stats.applied {
+            loss_sum += stats.loss;
+            loss_count += 1;
+        } else {
+            time.skipped_updates += 1;
+        }
         observer.on_update(progress.update, stats.loss);
 
         let final_update = progress.update == config.training.updates;

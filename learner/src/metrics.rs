@@ -21,6 +21,8 @@ pub const TRAJECTORIES_TRAINED: &str = "gfn_learner_trajectories_trained_total";
 pub const REQUESTS_REJECTED: &str = "gfn_learner_requests_rejected_total";
 /// Updates applied.
 pub const UPDATES: &str = "gfn_learner_updates_total";
+/// Updates skipped because the loss or a gradient was NaN or infinite (weights kept).
+pub const UPDATES_SKIPPED: &str = "gfn_learner_updates_skipped_total";
 /// Loss of the latest update.
 pub const LOSS: &str = "gfn_learner_loss";
 /// Seconds per update (forward, backward, optimizer step).
@@ -90,6 +92,10 @@ fn describe() {
     describe_counter!(TRAJECTORIES_TRAINED, "Trajectories trained on.");
     describe_counter!(REQUESTS_REJECTED, "Submit calls refused as a whole, by reason.");
     describe_counter!(UPDATES, "Parameter updates applied.");
+    describe_counter!(
+        UPDATES_SKIPPED,
+        "Updates skipped for a NaN or infinite loss or gradient (weights kept)."
+    );
     describe_counter!(MOLECULES_STORED, "Generated molecules recorded (fragment runs).");
     describe_counter!(RESULTS_DROPPED, "Generated molecules not recorded because the recorder fell behind.");
     describe_gauge!(MOLECULES_DISTINCT, "Distinct molecules generated so far.");

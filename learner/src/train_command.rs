@@ -156,4 +156,10 @@ fn print_summary(summary: &TrainSummary) {
         time.learner_rows as f64 / time.updates.max(1) as f64,
         sampler_gflop / time.sampling.as_secs_f64().max(1e-9),
     );
+    if time.skipped_updates > 0 {
+        println!(
+            "warning: {} of {} updates skipped for a NaN or infinite loss or gradient (weights kept)",
+            time.skipped_updates, time.updates
+        );
+    }
 }

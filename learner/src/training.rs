@@ -106,9 +106,19 @@ where
             self.state.version.store(self.progress.update, Ordering::Release);
             metrics::counter!(m::UPDATES).increment(1);
             metrics::counter!(m::TRAJECTORIES_TRAINED).increment(batch.len() as u64);
-            metrics::gauge!(m::LOSS).set(stats.loss);
-            loss_sum += stats.loss;
-            loss_count += 1;
+            if stats.applied {
+                metrics::gauge!(m::LOSS).set(stats.loss);
+                loss_sum += stats.loss;
+                loss_count += 1;
+            } else {
+                // the weights stay as they were; the version still advances (same weights)
+                metrics::counter!(m::UPDATES_SKIPPED).increment(1);
+                tracing::warn!(
+                    update = self.progress.update,
+                    loss = stats.loss,
+                    "non-finite loss or gradient: update skipped"
+                );
+            }
             let last_update = self.progress.update == config.training.updates;
             if self.progress.update.is_multiple_of(config.learner.weights_interval_updates) || last_update {
                 self.publish()?;
