@@ -16,11 +16,11 @@ use gfn_common::config::{EnvConfig, RunConfig};
 use gfn_common::env::Environment;
 use gfn_common::env::conditioned::{ConditionedReward, RewardConditioned};
 use gfn_common::reward::{Reward, SehReward};
-use gfn_proto::v1::{self, learner_client::LearnerClient};
-use tonic::transport::Channel;
+use gfn_proto::auth::RunToken;
+use gfn_proto::v1;
 
 use crate::backoff::Backoff;
-use crate::connection::{Registration, client, register};
+use crate::connection::{LearnerRpc, Registration, client, register};
 use crate::reward_pool::{self, RewardStats, SyntheticCost};
 use crate::rollout::run_rollouts;
 use crate::submitter::{SubmitStats, SubmitterSettings, run_submitter};
@@ -37,6 +37,8 @@ pub struct ActorOptions {
     pub reward_threads: Option<usize>,
     /// Override of `actor.rollout_batch` for this actor.
     pub rollout_batch: Option<usize>,
+    /// The run token sent with every call (`GFN_RUN_TOKEN` or a token file).
+    pub token: Option<RunToken>,
 }
 
 /// Largest message the actor accepts (weights chunks are at most the learner's chunk size).
@@ -54,7 +56,7 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
-        let mut learner = client(&options.learner, MAX_MESSAGE_BYTES)?;
+        let mut learner = client(&options.learner, MAX_MESSAGE_BYTES, options.token.as_ref())?;
         let register_request = v1::RegisterRequest {
             actor_name: options.name.clone(),
             protocol_version: gfn_proto::PROTOCOL_VERSION,
@@ -138,7 +140,7 @@ struct ActorContext {
 async fn run_env<E, R>(
     env: E,
     reward: Arc<R>,
-    learner: LearnerClient<Channel>,
+    learner: LearnerRpc,
     register_request: v1::RegisterRequest,
     context: ActorContext,
     name: &str,

@@ -4,10 +4,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use gfn_common::config::RunConfig;
+use gfn_proto::auth::{AttachToken, RunToken};
 use gfn_proto::v1::{self, learner_client::LearnerClient};
+
+/// The actor's client of the learner: every call carries the run token, if there is one.
+pub type LearnerRpc = LearnerClient<InterceptedService<Channel, AttachToken>>;
 
 use crate::backoff::Backoff;
 
@@ -24,21 +29,25 @@ pub struct Registration {
 
 /// A lazily connecting client: calls made while the learner is away fail with `Unavailable`,
 /// and succeed again once it is back.
-pub fn client(address: &str, max_message_bytes: usize) -> anyhow::Result<LearnerClient<Channel>> {
+pub fn client(
+    address: &str,
+    max_message_bytes: usize,
+    token: Option<&RunToken>,
+) -> anyhow::Result<LearnerRpc> {
     let address = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
     let channel = Endpoint::from_shared(address.clone())
         .with_context(|| format!("invalid learner address {address}"))?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .connect_lazy();
-    Ok(LearnerClient::new(channel)
+    Ok(LearnerClient::with_interceptor(channel, AttachToken::new(token))
         .max_decoding_message_size(max_message_bytes)
         .max_encoding_message_size(max_message_bytes))
 }
 
 /// Registers, retrying with back-off until the learner answers or `shutdown` is cancelled.
 pub async fn register(
-    client: &mut LearnerClient<Channel>,
+    client: &mut LearnerRpc,
     request: v1::RegisterRequest,
     backoff: &mut Backoff,
     shutdown: &CancellationToken,
@@ -54,6 +63,13 @@ pub async fn register(
             }
             Err(status) if status.code() == tonic::Code::FailedPrecondition => {
                 anyhow::bail!("the learner refused registration: {}", status.message())
+            }
+            Err(status) if status.code() == tonic::Code::Unauthenticated => {
+                anyhow::bail!(
+                    "the learner refused this actor's run token ({}): set GFN_RUN_TOKEN or --token-file \
+                     to the run's token",
+                    status.message()
+                )
             }
             Err(status) => {
                 let pause = backoff.next_pause();

@@ -5,12 +5,12 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::connection::LearnerRpc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use gfn_common::trajectory::Trajectory;
-use gfn_proto::v1::{self, learner_client::LearnerClient};
+use gfn_proto::v1;
 
 use crate::backoff::Backoff;
 use crate::connection::{Registration, register};
@@ -44,7 +44,7 @@ pub struct SubmitterSettings {
 /// Submits everything received on `results` until the channel closes. Cancels `shutdown`
 /// when the learner reports that the run is finished.
 pub async fn run_submitter(
-    mut client: LearnerClient<Channel>,
+    mut client: LearnerRpc,
     registration: Arc<RwLock<Registration>>,
     mut results: mpsc::Receiver<Trajectory>,
     settings: SubmitterSettings,

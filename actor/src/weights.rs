@@ -3,11 +3,11 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::connection::LearnerRpc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
-use gfn_proto::v1::{self, learner_client::LearnerClient};
+use gfn_proto::v1;
 
 use crate::backoff::Backoff;
 use crate::connection::Registration;
@@ -68,7 +68,7 @@ impl ChunkAssembler {
 /// Streams weights into `newest` until `shutdown`, resubscribing with back-off whenever the
 /// stream breaks (learner restart, network).
 pub async fn follow_weights(
-    mut client: LearnerClient<Channel>,
+    mut client: LearnerRpc,
     registration: Arc<RwLock<Registration>>,
     newest: watch::Sender<Option<Arc<PolicyWeights>>>,
     max_backoff: Duration,

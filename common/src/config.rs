@@ -53,6 +53,18 @@ pub struct RunConfig {
     pub actor: ActorConfig,
     /// Reward-exponent conditioning of the policy (off unless exponents are given).
     pub conditioning: ConditioningConfig,
+    /// Authentication and encryption of the learner's gRPC service.
+    pub security: SecurityConfig,
+}
+
+/// Who may talk to the learner (docs/SECURITY.md). Without a token any client that reaches the
+/// gRPC port may register and submit; the learner says so when it starts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// File holding the shared run token (environment variable `GFN_RUN_TOKEN` takes
+    /// precedence). Every RPC must carry it; calls without it get `UNAUTHENTICATED`.
+    pub token_file: Option<PathBuf>,
 }
 
 /// Reward-exponent (temperature) conditioning: one policy trained on `R^β` for every `β` listed,
@@ -417,6 +429,7 @@ impl Default for RunConfig {
             learner: LearnerConfig::default(),
             actor: ActorConfig::default(),
             conditioning: ConditioningConfig::default(),
+            security: SecurityConfig::default(),
         }
     }
 }

@@ -60,7 +60,7 @@ pub fn run(args: LaunchArgs) -> anyhow::Result<ExitCode> {
         bail!("--actors must be at least 1");
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(launch(args, config.training.updates))
+    runtime.block_on(launch(args, config.training.updates, config.security.token_file.clone()))
 }
 
 fn sibling(name: &str) -> anyhow::Result<PathBuf> {
@@ -97,7 +97,7 @@ async fn stop_all(actors: &mut [Child], learner: &Child) {
     terminate(learner);
 }
 
-async fn launch(args: LaunchArgs, updates: u64) -> anyhow::Result<ExitCode> {
+async fn launch(args: LaunchArgs, updates: u64, token_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut learner_command = Command::new(sibling("gfn-learner")?);
     learner_command.args(["--listen", "127.0.0.1:0"]);
@@ -157,12 +157,13 @@ async fn launch(args: LaunchArgs, updates: u64) -> anyhow::Result<ExitCode> {
     let actor_binary = sibling("gfn-actor")?;
     let mut actors = Vec::with_capacity(args.actors);
     for i in 0..args.actors {
-        let actor = Command::new(&actor_binary)
-            .args(["--learner", &address, "--name", &format!("actor-{i}")])
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting gfn-actor")?;
+        let mut actor = Command::new(&actor_binary);
+        actor.args(["--learner", &address, "--name", &format!("actor-{i}")]);
+        // the run token reaches the actors through the same file, or GFN_RUN_TOKEN (inherited)
+        if let Some(file) = &token_file {
+            actor.arg("--token-file").arg(file);
+        }
+        let actor = actor.stdout(Stdio::null()).kill_on_drop(true).spawn().context("starting gfn-actor")?;
         actors.push(actor);
     }
     let (mut terminate_signal, mut interrupt_signal) =

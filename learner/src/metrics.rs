@@ -20,6 +20,8 @@ pub const TRAJECTORIES_TRAINED: &str = "gfn_learner_trajectories_trained_total";
 /// Submit calls refused as a whole, by `reason` (`unknown_run`).
 pub const REQUESTS_REJECTED: &str = "gfn_learner_requests_rejected_total";
 /// Updates applied.
+/// Calls refused for a missing or wrong run token, by reason.
+pub const UNAUTHENTICATED: &str = "gfn_learner_unauthenticated_total";
 pub const UPDATES: &str = "gfn_learner_updates_total";
 /// Updates skipped because the loss or a gradient was NaN or infinite (weights kept).
 pub const UPDATES_SKIPPED: &str = "gfn_learner_updates_skipped_total";
@@ -92,6 +94,7 @@ fn describe() {
     describe_counter!(TRAJECTORIES_TRAINED, "Trajectories trained on.");
     describe_counter!(REQUESTS_REJECTED, "Submit calls refused as a whole, by reason.");
     describe_counter!(UPDATES, "Parameter updates applied.");
+    describe_counter!(UNAUTHENTICATED, "Calls refused for a missing or wrong run token, by reason.");
     describe_counter!(
         UPDATES_SKIPPED,
         "Updates skipped for a NaN or infinite loss or gradient (weights kept)."

@@ -23,7 +23,9 @@ use gfn_common::env::{Environment, FragmentEnvironment};
 use gfn_common::learner::Learner;
 use gfn_common::metrics::JsonLinesLog;
 use gfn_common::trainer::TrainerProgress;
+use gfn_proto::auth::{self, RunToken, TOKEN_ENV};
 use gfn_proto::v1::learner_server::LearnerServer;
+use tonic::service::interceptor::InterceptedService;
 use tonic_health::ServingStatus;
 
 use crate::evaluation::{GridEvaluation, MoleculeEvaluation, RunEvaluation};
@@ -141,6 +143,26 @@ impl MoleculeRun<'_> {
 /// SERVING as long as the process serves gRPC.
 pub const LEARNER_SERVICE: &str = gfn_proto::v1::learner_server::SERVICE_NAME;
 
+/// The interceptor of the learner's service: with a token, every call must carry it; refusals
+/// are counted by reason and logged with the peer's address, never with what it sent.
+fn authentication(
+    token: Option<RunToken>,
+) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
+    move |request: tonic::Request<()>| {
+        let Some(token) = &token else {
+            return Ok(request);
+        };
+        match auth::check(token, &request) {
+            Ok(()) => Ok(request),
+            Err((refusal, status)) => {
+                ::metrics::counter!(metrics::UNAUTHENTICATED, "reason" => refusal.reason()).increment(1);
+                tracing::warn!(peer = ?request.remote_addr(), reason = refusal.reason(), "refused an unauthenticated call");
+                Err(status)
+            }
+        }
+    }
+}
+
 /// The results recorder's thread.
 type RecorderThread = std::thread::JoinHandle<anyhow::Result<()>>;
 
@@ -173,6 +195,13 @@ where
             println!("gfn-learner resumed from {} at update {}", path.display(), restored.update);
             progress = restored;
         }
+    }
+    let token = RunToken::load(config.security.token_file.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+    if token.is_none() {
+        println!(
+            "gfn-learner: no run token (security.token_file or {TOKEN_ENV}): any client that reaches \
+             the gRPC port may register and submit"
+        );
     }
     let run_id = progress.run_id.clone().unwrap_or_else(new_run_id);
     progress.run_id = Some(run_id.clone());
@@ -216,6 +245,7 @@ where
     let service = LearnerServer::new(LearnerService::new(state.clone()))
         .max_decoding_message_size(config.learner.max_message_bytes)
         .max_encoding_message_size(config.learner.max_message_bytes);
+    let service = InterceptedService::new(service, authentication(token));
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status(LEARNER_SERVICE, ServingStatus::Serving).await;
     let server_shutdown = shutdown.clone();

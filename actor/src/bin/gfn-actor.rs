@@ -25,6 +25,10 @@ struct Args {
     /// Environments stepped in lockstep (default: the run's `actor.rollout_batch`).
     #[arg(long)]
     rollout_batch: Option<usize>,
+    /// File holding the run token the learner expects (the environment variable
+    /// GFN_RUN_TOKEN takes precedence; the token itself is never a command-line argument).
+    #[arg(long)]
+    token_file: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -36,11 +40,19 @@ fn main() -> ExitCode {
         let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
         format!("{}-{}", if host.is_empty() { "actor" } else { &host }, std::process::id())
     });
+    let token = match gfn_proto::auth::RunToken::load(args.token_file.as_deref()) {
+        Ok(token) => token,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let options = ActorOptions {
         learner: args.learner,
         name,
         reward_threads: args.reward_threads,
         rollout_batch: args.rollout_batch,
+        token,
     };
     match run(options) {
         Ok(_) => ExitCode::SUCCESS,

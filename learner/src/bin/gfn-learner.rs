@@ -36,6 +36,10 @@ struct Args {
     /// Override `seed`.
     #[arg(long)]
     seed: Option<u64>,
+    /// Override `security.token_file`: the file holding the run token every RPC must carry
+    /// (the environment variable GFN_RUN_TOKEN takes precedence; never the token itself here).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -62,6 +66,9 @@ fn main() -> ExitCode {
     }
     if let Some(seed) = args.seed {
         config.seed = seed;
+    }
+    if args.token_file.is_some() {
+        config.security.token_file = args.token_file;
     }
     if let Err(error) = config.validate() {
         return config_failure(&error);

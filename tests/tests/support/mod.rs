@@ -32,7 +32,8 @@ pub struct Process {
 }
 
 impl Process {
-    fn spawn(mut command: Command) -> Self {
+    /// Starts `command`, collecting its stdout lines (stderr goes to the test's output).
+    pub fn spawn(mut command: Command) -> Self {
         // Warnings and errors reach the test's output; routine logs do not.
         command.env("RUST_LOG", "warn");
         let mut child =

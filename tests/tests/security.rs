@@ -1,0 +1,113 @@
+//! Who may talk to the learner: with a run token, every RPC of `gfn.v1.Learner` without it or
+//! with a wrong one is refused with UNAUTHENTICATED and counted by reason, while actors that
+//! have the token (from a file or `GFN_RUN_TOKEN`) train normally and the health service stays
+//! open to probes.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use gfn_proto::v1::{self, learner_client::LearnerClient};
+use support::{Learner, Process, binary, write_config};
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+
+const TOKEN: &str = "9f2c4e1a7b3d5f608e1c2a4b6d8f0e2c";
+
+async fn every_rpc_is_refused(address: &str, authorization: Option<&str>) {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("learner reachable");
+    let header = authorization.map(|text| text.parse::<MetadataValue<_>>().unwrap());
+    let mut client = LearnerClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+        if let Some(header) = &header {
+            request.metadata_mut().insert("authorization", header.clone());
+        }
+        Ok(request)
+    });
+    let register = client
+        .register(v1::RegisterRequest {
+            actor_name: "intruder".into(),
+            protocol_version: gfn_proto::PROTOCOL_VERSION,
+            capabilities: None,
+        })
+        .await
+        .unwrap_err();
+    let submit = client
+        .submit_trajectories(v1::TrajectoryBatch { run_id: "any".into(), actor_id: 1, trajectories: vec![] })
+        .await
+        .unwrap_err();
+    let watch = client
+        .watch_weights(v1::WatchWeightsRequest { run_id: "any".into(), actor_id: 1, have_version: 0 })
+        .await
+        .unwrap_err();
+    for (rpc, status) in [("Register", register), ("SubmitTrajectories", submit), ("WatchWeights", watch)] {
+        assert_eq!(status.code(), Code::Unauthenticated, "{rpc} with {authorization:?}: {status:?}");
+        assert!(!status.message().contains(TOKEN), "{rpc}: the status leaks the token");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_run_token_every_rpc_is_refused_and_actors_with_it_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let config = write_config(
+        dir.path(),
+        "run.toml",
+        &format!(
+            "[env]\ntype = \"hypergrid\"\nndim = 2\nheight = 8\n[training]\nupdates = 400\n\
+             [evaluation]\ninterval_updates = 1000\nempirical_samples = 0\n[learner]\nlinger_seconds = 1.0\n\
+             [security]\ntoken_file = {token_file:?}\n"
+        ),
+    );
+    let mut learner = Learner::start(&config, "127.0.0.1:0", &[]);
+
+    every_rpc_is_refused(&learner.address, None).await;
+    every_rpc_is_refused(&learner.address, Some("Bearer not-the-token-of-this-run")).await;
+    every_rpc_is_refused(&learner.address, Some(TOKEN)).await; // no "Bearer " scheme
+    let metrics = learner.scrape();
+    assert_eq!(metrics.get("gfn_learner_unauthenticated_total{reason=\"missing_token\"}"), Some(&3.0));
+    assert_eq!(metrics.get("gfn_learner_unauthenticated_total{reason=\"wrong_token\"}"), Some(&6.0));
+    assert_eq!(learner.metric("gfn_learner_actors_registered_total"), 0.0);
+
+    // the health service answers probes without a token
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", learner.address))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let reply = health
+        .check(tonic_health::pb::HealthCheckRequest { service: "gfn.v1.Learner".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+
+    // one actor reads the token from a file, the other from the environment
+    let mut from_file = Command::new(binary("gfn-actor"));
+    from_file.args(["--learner", &learner.address, "--name", "file"]).arg("--token-file").arg(&token_file);
+    let mut from_env = Command::new(binary("gfn-actor"));
+    from_env.args(["--learner", &learner.address, "--name", "env"]).env("GFN_RUN_TOKEN", TOKEN);
+    let mut actors = [Process::spawn(from_file), Process::spawn(from_env)];
+    // an actor with a wrong token is refused and gives up with a clear error
+    let mut wrong = Command::new(binary("gfn-actor"));
+    wrong
+        .args(["--learner", &learner.address, "--name", "wrong"])
+        .env("GFN_RUN_TOKEN", "0000000000000000000000");
+    let mut wrong = Process::spawn(wrong);
+
+    assert!(learner.process.wait(Duration::from_secs(120)).success(), "{:?}", learner.process.output());
+    for actor in &mut actors {
+        assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
+    }
+    let refused = wrong.wait(Duration::from_secs(30));
+    assert!(!refused.success(), "an actor with a wrong token must exit with an error");
+    let learner_output = learner.process.output().join("\n");
+    assert!(!learner_output.contains(TOKEN), "the learner printed the token");
+    assert!(learner_output.contains("gfn-learner finished: 400 updates"), "{learner_output}");
+}
