@@ -104,6 +104,19 @@ pub struct LearnerConfig {
     pub weights_chunk_bytes: usize,
     /// After the last update, keep answering actors (`run_finished`) this long before exiting.
     pub linger_seconds: f64,
+    /// Concurrent `WatchWeights` streams one actor may hold (`RESOURCE_EXHAUSTED` beyond).
+    pub max_weight_streams_per_actor: usize,
+    /// Concurrent `WatchWeights` streams in total.
+    pub max_weight_streams: usize,
+    /// Concurrent `SubmitTrajectories` calls of one actor.
+    pub max_submissions_per_actor: usize,
+    /// Concurrent `SubmitTrajectories` calls in total.
+    pub max_submissions: usize,
+    /// Trajectories per second one actor may submit (a token bucket holding one second's
+    /// worth); 0 = unlimited.
+    pub max_ingest_per_actor: f64,
+    /// HTTP/2 streams a client may open on one connection at a time.
+    pub max_streams_per_connection: u32,
 }
 
 /// Settings of the `gfn-actor` processes.
@@ -135,6 +148,12 @@ impl Default for LearnerConfig {
             max_message_bytes: 4 << 20,
             weights_chunk_bytes: 1 << 20,
             linger_seconds: 2.0,
+            max_weight_streams_per_actor: 2,
+            max_weight_streams: 1024,
+            max_submissions_per_actor: 4,
+            max_submissions: 256,
+            max_ingest_per_actor: 50_000.0,
+            max_streams_per_connection: 64,
         }
     }
 }
@@ -722,6 +741,21 @@ impl RunConfig {
             "learner.weights_chunk_bytes",
             "between 1024 and learner.max_message_bytes",
             l.weights_chunk_bytes.to_string(),
+        );
+        for (value, key) in [
+            (l.max_weight_streams_per_actor, "learner.max_weight_streams_per_actor"),
+            (l.max_weight_streams, "learner.max_weight_streams"),
+            (l.max_submissions_per_actor, "learner.max_submissions_per_actor"),
+            (l.max_submissions, "learner.max_submissions"),
+            (l.max_streams_per_connection as usize, "learner.max_streams_per_connection"),
+        ] {
+            check(value >= 1, key, "at least 1", value.to_string());
+        }
+        check(
+            l.max_ingest_per_actor.is_finite() && l.max_ingest_per_actor >= 0.0,
+            "learner.max_ingest_per_actor",
+            "finite and at least 0 (0 = unlimited)",
+            l.max_ingest_per_actor.to_string(),
         );
         check(
             l.linger_seconds.is_finite() && l.linger_seconds >= 0.0,

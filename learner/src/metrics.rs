@@ -22,6 +22,8 @@ pub const REQUESTS_REJECTED: &str = "gfn_learner_requests_rejected_total";
 /// Updates applied.
 /// Calls refused for a missing or wrong run token, by reason.
 pub const UNAUTHENTICATED: &str = "gfn_learner_unauthenticated_total";
+/// Calls refused by an admission limit (`RESOURCE_EXHAUSTED`), by limit and scope.
+pub const LIMITED: &str = "gfn_learner_limited_total";
 pub const UPDATES: &str = "gfn_learner_updates_total";
 /// Updates skipped because the loss or a gradient was NaN or infinite (weights kept).
 pub const UPDATES_SKIPPED: &str = "gfn_learner_updates_skipped_total";
@@ -94,6 +96,10 @@ fn describe() {
     describe_counter!(TRAJECTORIES_TRAINED, "Trajectories trained on.");
     describe_counter!(REQUESTS_REJECTED, "Submit calls refused as a whole, by reason.");
     describe_counter!(UPDATES, "Parameter updates applied.");
+    describe_counter!(
+        LIMITED,
+        "Calls refused by an admission limit (RESOURCE_EXHAUSTED), by limit and scope."
+    );
     describe_counter!(UNAUTHENTICATED, "Calls refused for a missing or wrong run token, by reason.");
     describe_counter!(
         UPDATES_SKIPPED,

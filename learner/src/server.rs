@@ -29,6 +29,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic_health::ServingStatus;
 
 use crate::evaluation::{GridEvaluation, MoleculeEvaluation, RunEvaluation};
+use crate::limits::Limits;
 use crate::metrics;
 use crate::results::{self, Generated, ResultsSink};
 use crate::service::LearnerService;
@@ -224,6 +225,7 @@ where
         weights,
         shutdown: shutdown.clone(),
         results: results_sender,
+        limits: Limits::new(&config.learner),
     });
 
     let listener = TcpListener::bind(&config.learner.listen)
@@ -251,6 +253,7 @@ where
     let server_shutdown = shutdown.clone();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
+            .max_concurrent_streams(config.learner.max_streams_per_connection)
             .add_service(health_service)
             .add_service(service)
             .serve_with_incoming_shutdown(

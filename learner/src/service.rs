@@ -77,6 +77,8 @@ where
         metrics::counter!(m::BYTES_RECEIVED).increment(batch.encoded_len() as u64);
         self.check_run(&batch.run_id)?;
         let state = &self.state;
+        let _submission = state.limits.submission(batch.actor_id)?;
+        state.limits.ingest(batch.actor_id, batch.trajectories.len())?;
         let finished_reply = |accepted, dropped_stale| v1::SubmitReply {
             accepted,
             dropped_stale,
@@ -166,6 +168,7 @@ where
     ) -> Result<Response<Self::WatchWeightsStream>, Status> {
         let request = request.into_inner();
         self.check_run(&request.run_id)?;
+        let permit = self.state.limits.weight_stream(request.actor_id)?;
         let (sender, receiver) = mpsc::channel(4);
         let mut weights = self.state.weights.clone();
         let shutdown = self.state.shutdown.clone();
@@ -174,6 +177,7 @@ where
         let mut have = (request.have_version > 0).then_some(request.have_version);
         let actor_id = request.actor_id;
         tokio::spawn(async move {
+            let _permit = permit; // the stream's place, released when it ends
             metrics::gauge!(m::CONNECTED_ACTORS).increment(1.0);
             loop {
                 let snapshot: Arc<WeightsSnapshot> = weights.borrow_and_update().clone();

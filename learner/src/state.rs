@@ -10,6 +10,7 @@ use gfn_common::config::RunConfig;
 use gfn_common::env::Environment;
 use gfn_common::trajectory::ReplayedTrajectory;
 
+use crate::limits::Limits;
 use crate::results::ResultsSink;
 
 /// One published version of the policy weights.
@@ -45,6 +46,8 @@ pub struct RunState<E: Environment> {
     pub shutdown: CancellationToken,
     /// Where accepted terminal objects are recorded (fragment runs).
     pub results: Option<ResultsSink<E::State>>,
+    /// Admission limits of the gRPC service.
+    pub limits: Arc<Limits>,
 }
 
 impl<E: Environment> RunState<E> {

@@ -111,3 +111,75 @@ async fn without_the_run_token_every_rpc_is_refused_and_actors_with_it_train() {
     assert!(!learner_output.contains(TOKEN), "the learner printed the token");
     assert!(learner_output.contains("gfn-learner finished: 400 updates"), "{learner_output}");
 }
+
+/// The admission limits answer RESOURCE_EXHAUSTED (and OUT_OF_RANGE for an oversized
+/// message), count the refusal, and leave the learner serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_trigger_with_their_documented_status_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "run.toml",
+        "[env]\ntype = \"hypergrid\"\nndim = 2\nheight = 8\n[training]\nupdates = 100000\n\
+         [evaluation]\ninterval_updates = 100000\nempirical_samples = 0\n\
+         [learner]\nmax_message_bytes = 65536\nweights_chunk_bytes = 16384\nmax_weight_streams_per_actor = 1\nmax_ingest_per_actor = 20\n",
+    );
+    let learner = Learner::start(&config, "127.0.0.1:0", &[]);
+    let mut client = LearnerClient::connect(format!("http://{}", learner.address)).await.unwrap();
+    let registration = client
+        .register(v1::RegisterRequest {
+            actor_name: "greedy".into(),
+            protocol_version: gfn_proto::PROTOCOL_VERSION,
+            capabilities: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let watch = v1::WatchWeightsRequest {
+        run_id: registration.run_id.clone(),
+        actor_id: registration.actor_id,
+        have_version: 0,
+    };
+    let mut first = client.watch_weights(watch.clone()).await.expect("one stream is fine").into_inner();
+    assert!(first.message().await.unwrap().is_some(), "the first stream delivers weights");
+    let second = client.watch_weights(watch.clone()).await.unwrap_err();
+    assert_eq!(second.code(), Code::ResourceExhausted, "{second:?}");
+    assert!(second.message().contains("weight streams"), "{second:?}");
+    drop(first);
+    // the place is released when the stream ends
+    let mut again = None;
+    for _ in 0..50 {
+        match client.watch_weights(watch.clone()).await {
+            Ok(stream) => {
+                again = Some(stream);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    assert!(again.is_some(), "a new stream once the first one closed");
+
+    // 2-D grid: [2] stops at the origin, a valid trajectory
+    let stop =
+        v1::Trajectory { actions: vec![2], log_reward: -1.0, policy_version: 0, sequence: 0, score: None };
+    let batch = |n: usize| v1::TrajectoryBatch {
+        run_id: registration.run_id.clone(),
+        actor_id: registration.actor_id,
+        trajectories: vec![stop.clone(); n],
+    };
+    assert_eq!(client.submit_trajectories(batch(16)).await.unwrap().into_inner().accepted, 16);
+    let limited = client.submit_trajectories(batch(16)).await.unwrap_err();
+    assert_eq!(limited.code(), Code::ResourceExhausted, "{limited:?}");
+    assert!(limited.message().contains("ingest rate"), "{limited:?}");
+    let oversized = client.submit_trajectories(batch(40_000)).await.unwrap_err();
+    assert_eq!(oversized.code(), Code::OutOfRange, "{oversized:?}");
+
+    let metrics = learner.scrape();
+    // at least the refusal above (the retry loop may add some while the first stream closes)
+    let streams_refused = metrics.get("gfn_learner_limited_total{limit=\"weight streams\",scope=\"actor\"}");
+    assert!(streams_refused.is_some_and(|&n| n >= 1.0), "{metrics:?}");
+    assert_eq!(metrics.get("gfn_learner_limited_total{limit=\"ingest rate\",scope=\"actor\"}"), Some(&1.0));
+    // still serving: after a second the bucket has refilled
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(client.submit_trajectories(batch(16)).await.unwrap().into_inner().accepted, 16);
+}
