@@ -231,6 +231,19 @@ fn manifests_render_with_kustomize_and_validate_against_the_kubernetes_schemas()
     assert_eq!(parsed.learner.listen, "0.0.0.0:50051");
     assert!(parsed.checkpoint.dir.unwrap().starts_with("/var/lib/gfn"), "checkpoints on the volume");
 
+    // learner and actors read the run token from the Secret gfn-run-token
+    let token_mounted = |pod: &Value, args: &Value| {
+        let args: Vec<&str> = args.as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+        let file = args.iter().position(|a| *a == "--token-file").map(|i| args[i + 1]);
+        let secret = pod["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|v| v["secret"]["secretName"].as_str() == Some("gfn-run-token"));
+        file == Some("/etc/gfn-token/token") && secret.is_some()
+    };
+    assert!(token_mounted(pod, &container["args"]), "the learner reads the run token");
+
     let actors = find(&docs, "Deployment", "gfn-actor");
     assert_eq!(actors["spec"]["replicas"].as_u64(), Some(4));
     let actor_pod = &actors["spec"]["template"]["spec"];
@@ -241,6 +254,8 @@ fn manifests_render_with_kustomize_and_validate_against_the_kubernetes_schemas()
     let args: Vec<&str> =
         actor_pod["containers"][0]["args"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
     assert_eq!(args[..2], ["--learner", "gfn-learner:50051"]);
+    assert!(token_mounted(actor_pod, &actor_pod["containers"][0]["args"]), "actors send the run token");
+    assert_eq!(actor_pod["securityContext"]["fsGroup"].as_u64(), Some(10001), "the token file is readable");
     let autoscaler = find(&docs, "HorizontalPodAutoscaler", "gfn-actor");
     assert_eq!(autoscaler["spec"]["scaleTargetRef"]["name"].as_str(), Some("gfn-actor"));
     assert_eq!(autoscaler["spec"]["metrics"][0]["resource"]["name"].as_str(), Some("cpu"));
