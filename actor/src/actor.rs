@@ -20,7 +20,7 @@ use gfn_proto::auth::RunToken;
 use gfn_proto::v1;
 
 use crate::backoff::Backoff;
-use crate::connection::{LearnerRpc, Registration, client, register};
+use crate::connection::{ClientTls, LearnerRpc, Registration, client, register};
 use crate::reward_pool::{self, RewardStats, SyntheticCost};
 use crate::rollout::run_rollouts;
 use crate::submitter::{SubmitStats, SubmitterSettings, run_submitter};
@@ -39,6 +39,8 @@ pub struct ActorOptions {
     pub rollout_batch: Option<usize>,
     /// The run token sent with every call (`GFN_RUN_TOKEN` or a token file).
     pub token: Option<RunToken>,
+    /// TLS towards the learner (`https`), with a client certificate for mutual TLS.
+    pub tls: Option<ClientTls>,
 }
 
 /// Largest message the actor accepts (weights chunks are at most the learner's chunk size).
@@ -56,7 +58,8 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
-        let mut learner = client(&options.learner, MAX_MESSAGE_BYTES, options.token.as_ref())?;
+        let mut learner =
+            client(&options.learner, MAX_MESSAGE_BYTES, options.token.as_ref(), options.tls.as_ref())?;
         let register_request = v1::RegisterRequest {
             actor_name: options.name.clone(),
             protocol_version: gfn_proto::PROTOCOL_VERSION,

@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use gfn_common::config::RunConfig;
 use gfn_proto::auth::{AttachToken, RunToken};
@@ -27,19 +29,53 @@ pub struct Registration {
     pub config: RunConfig,
 }
 
+/// TLS towards the learner: the run CA that signed the learner's certificate, and this actor's
+/// own certificate and key when the learner requires client certificates (mutual TLS).
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// The CA certificate (PEM) the learner's certificate must chain to.
+    pub ca: PathBuf,
+    /// This actor's certificate (PEM), signed by the run CA.
+    pub cert: Option<PathBuf>,
+    /// The private key of `cert` (PEM).
+    pub key: Option<PathBuf>,
+    /// The name to verify the learner's certificate against (default: the address's host).
+    pub domain: Option<String>,
+}
+
+impl ClientTls {
+    fn config(&self) -> anyhow::Result<ClientTlsConfig> {
+        let read =
+            |path: &PathBuf| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+        let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(&self.ca)?));
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => config = config.identity(Identity::from_pem(read(cert)?, read(key)?)),
+            (None, None) => {}
+            _ => anyhow::bail!("a client certificate needs both --tls-cert and --tls-key"),
+        }
+        if let Some(domain) = &self.domain {
+            config = config.domain_name(domain.clone());
+        }
+        Ok(config)
+    }
+}
+
 /// A lazily connecting client: calls made while the learner is away fail with `Unavailable`,
 /// and succeed again once it is back.
 pub fn client(
     address: &str,
     max_message_bytes: usize,
     token: Option<&RunToken>,
+    tls: Option<&ClientTls>,
 ) -> anyhow::Result<LearnerRpc> {
-    let address = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
-    let channel = Endpoint::from_shared(address.clone())
-        .with_context(|| format!("invalid learner address {address}"))?
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .connect_lazy();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let address = if address.contains("://") { address.to_string() } else { format!("{scheme}://{address}") };
+    let mut endpoint = Endpoint::from_shared(address.clone())
+        .with_context(|| format!("invalid learner address {address}"))?;
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.config()?).context("configuring TLS")?;
+    }
+    let channel = endpoint.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true).connect_lazy();
     Ok(LearnerClient::with_interceptor(channel, AttachToken::new(token))
         .max_decoding_message_size(max_message_bytes)
         .max_encoding_message_size(max_message_bytes))

@@ -65,6 +65,12 @@ pub struct SecurityConfig {
     /// File holding the shared run token (environment variable `GFN_RUN_TOKEN` takes
     /// precedence). Every RPC must carry it; calls without it get `UNAUTHENTICATED`.
     pub token_file: Option<PathBuf>,
+    /// The learner's TLS certificate chain (PEM); with `tls_key`, gRPC is served over TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// The run CA (PEM): when set, clients must present a certificate it signed (mutual TLS).
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// Reward-exponent (temperature) conditioning: one policy trained on `R^β` for every `β` listed,
@@ -662,6 +668,19 @@ impl RunConfig {
                 f.reward_exponent.to_string(),
             );
         }
+        let security = &self.security;
+        check(
+            security.tls_cert.is_some() == security.tls_key.is_some(),
+            "security.tls_cert",
+            "given together with security.tls_key",
+            format!("{:?} / {:?}", security.tls_cert, security.tls_key),
+        );
+        check(
+            security.tls_client_ca.is_none() || security.tls_cert.is_some(),
+            "security.tls_client_ca",
+            "used only with security.tls_cert and security.tls_key (mutual TLS needs server TLS)",
+            format!("{:?}", security.tls_client_ca),
+        );
         let t = &self.training;
         check(t.batch_size >= 1, "training.batch_size", "at least 1", t.batch_size.to_string());
         check(

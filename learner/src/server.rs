@@ -16,7 +16,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use gfn_common::checkpoint;
-use gfn_common::config::{EnvConfig, FragmentConfig, RunConfig};
+use gfn_common::config::{EnvConfig, FragmentConfig, RunConfig, SecurityConfig};
 use gfn_common::env::conditioned::{ConditionedReward, RewardConditioned};
 use gfn_common::env::junction_tree::BlockTree;
 use gfn_common::env::{Environment, FragmentEnvironment};
@@ -26,6 +26,7 @@ use gfn_common::trainer::TrainerProgress;
 use gfn_proto::auth::{self, RunToken, TOKEN_ENV};
 use gfn_proto::v1::learner_server::LearnerServer;
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::evaluation::{GridEvaluation, MoleculeEvaluation, RunEvaluation};
@@ -144,6 +145,21 @@ impl MoleculeRun<'_> {
 /// SERVING as long as the process serves gRPC.
 pub const LEARNER_SERVICE: &str = gfn_proto::v1::learner_server::SERVICE_NAME;
 
+/// The TLS settings of `security`: the learner's identity, and the run CA whose certificates
+/// clients must present when `tls_client_ca` is set (mutual TLS). `None` without a certificate.
+fn server_tls(security: &SecurityConfig) -> anyhow::Result<Option<ServerTlsConfig>> {
+    let (Some(cert), Some(key)) = (&security.tls_cert, &security.tls_key) else {
+        return Ok(None);
+    };
+    let read =
+        |path: &std::path::Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+    if let Some(ca) = &security.tls_client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    Ok(Some(tls))
+}
+
 /// The interceptor of the learner's service: with a token, every call must carry it; refusals
 /// are counted by reason and logged with the peer's address, never with what it sent.
 fn authentication(
@@ -251,8 +267,12 @@ where
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status(LEARNER_SERVICE, ServingStatus::Serving).await;
     let server_shutdown = shutdown.clone();
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = server_tls(&config.security)? {
+        builder = builder.tls_config(tls).context("configuring TLS")?;
+    }
     let server = tokio::spawn(
-        tonic::transport::Server::builder()
+        builder
             .max_concurrent_streams(config.learner.max_streams_per_connection)
             .add_service(health_service)
             .add_service(service)

@@ -183,3 +183,129 @@ async fn limits_trigger_with_their_documented_status_codes() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(client.submit_trajectories(batch(16)).await.unwrap().into_inner().accepted, 16);
 }
+
+/// PEM certificate and key files of a CA, or of a leaf it signed.
+struct Pem {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+fn write_pem(dir: &std::path::Path, name: &str, cert: &rcgen::Certificate, key: &rcgen::KeyPair) -> Pem {
+    let pem = Pem { cert: dir.join(format!("{name}.crt")), key: dir.join(format!("{name}.key")) };
+    std::fs::write(&pem.cert, cert.pem()).unwrap();
+    std::fs::write(&pem.key, key.serialize_pem()).unwrap();
+    pem
+}
+
+/// A CA and its issuer.
+fn certificate_authority(dir: &std::path::Path, name: &str) -> (Pem, rcgen::Issuer<'static, rcgen::KeyPair>) {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let pem = write_pem(dir, name, &cert, &key);
+    (pem, rcgen::Issuer::new(params, key))
+}
+
+/// A leaf certificate for `names`, signed by `issuer`, for a server or a client.
+fn leaf(
+    dir: &std::path::Path,
+    name: &str,
+    names: &[&str],
+    server: bool,
+    issuer: &rcgen::Issuer<'static, rcgen::KeyPair>,
+) -> Pem {
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params.extended_key_usages = vec![if server {
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth
+    } else {
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth
+    }];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, issuer).unwrap();
+    write_pem(dir, name, &cert, &key)
+}
+
+/// Registers over TLS with `identity` (or none); the status code of a failure.
+async fn register_over_tls(address: &str, ca: &Pem, identity: Option<&Pem>) -> Result<(), String> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(&ca.cert).unwrap()))
+        .domain_name("localhost");
+    if let Some(pem) = identity {
+        tls = tls.identity(Identity::from_pem(
+            std::fs::read(&pem.cert).unwrap(),
+            std::fs::read(&pem.key).unwrap(),
+        ));
+    }
+    let endpoint = Endpoint::from_shared(format!("https://{address}")).unwrap().tls_config(tls).unwrap();
+    let channel = endpoint.connect().await.map_err(|e| format!("connect: {e:?}"))?;
+    LearnerClient::new(channel)
+        .register(v1::RegisterRequest {
+            actor_name: "tls".into(),
+            protocol_version: gfn_proto::PROTOCOL_VERSION,
+            capabilities: None,
+        })
+        .await
+        .map(|_| ())
+        .map_err(|status| format!("{:?}: {}", status.code(), status.message()))
+}
+
+/// Mutual TLS: the learner serves with a certificate of the run CA and requires clients to
+/// present one too. A client certificate from another CA, no client certificate, or plain
+/// HTTP/2 are refused; an actor with the run CA's certificate trains the run to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_admits_only_clients_of_the_run_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run_ca, run_issuer) = certificate_authority(dir.path(), "run-ca");
+    let (_other_ca, other_issuer) = certificate_authority(dir.path(), "other-ca");
+    let server = leaf(dir.path(), "learner", &["localhost", "127.0.0.1"], true, &run_issuer);
+    let actor = leaf(dir.path(), "actor", &["actor-0"], false, &run_issuer);
+    let stranger = leaf(dir.path(), "stranger", &["actor-x"], false, &other_issuer);
+    let config = write_config(
+        dir.path(),
+        "run.toml",
+        &format!(
+            "[env]\ntype = \"hypergrid\"\nndim = 2\nheight = 8\n[training]\nupdates = 300\n\
+             [evaluation]\ninterval_updates = 1000\nempirical_samples = 0\n[learner]\nlinger_seconds = 1.0\n\
+             [security]\ntls_cert = {:?}\ntls_key = {:?}\ntls_client_ca = {:?}\n",
+            server.cert, server.key, run_ca.cert
+        ),
+    );
+    let mut learner = Learner::start(&config, "127.0.0.1:0", &[]);
+
+    register_over_tls(&learner.address, &run_ca, Some(&actor)).await.expect("a client of the run CA");
+    let refused = register_over_tls(&learner.address, &run_ca, Some(&stranger)).await;
+    assert!(refused.is_err(), "a certificate from another CA must be refused");
+    let refused = register_over_tls(&learner.address, &run_ca, None).await;
+    assert!(refused.is_err(), "a client without a certificate must be refused");
+    let mut plain = LearnerClient::connect(format!("http://{}", learner.address)).await.ok();
+    if let Some(client) = plain.as_mut() {
+        let status = client
+            .register(v1::RegisterRequest {
+                actor_name: "plain".into(),
+                protocol_version: gfn_proto::PROTOCOL_VERSION,
+                capabilities: None,
+            })
+            .await;
+        assert!(status.is_err(), "plain HTTP/2 must be refused");
+    }
+
+    let mut command = Command::new(binary("gfn-actor"));
+    command.args(["--learner", &learner.address, "--name", "tls-actor", "--tls-domain", "localhost"]);
+    command
+        .arg("--tls-ca")
+        .arg(&run_ca.cert)
+        .arg("--tls-cert")
+        .arg(&actor.cert)
+        .arg("--tls-key")
+        .arg(&actor.key);
+    let mut actor_process = Process::spawn(command);
+    assert!(learner.process.wait(Duration::from_secs(120)).success(), "{:?}", learner.process.output());
+    assert!(actor_process.wait(Duration::from_secs(30)).success());
+    assert!(learner.process.output().iter().any(|l| l.starts_with("gfn-learner finished: 300 updates")));
+}

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use gfn_actor::actor::{ActorOptions, run};
+use gfn_actor::connection::ClientTls;
 
 /// The gfn actor: connects to a learner (the only thing it needs), receives the run's
 /// configuration and the newest policy weights, rolls out trajectories, computes their rewards
@@ -29,6 +30,18 @@ struct Args {
     /// GFN_RUN_TOKEN takes precedence; the token itself is never a command-line argument).
     #[arg(long)]
     token_file: Option<std::path::PathBuf>,
+    /// Connect with TLS, verifying the learner's certificate against this CA (PEM).
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// This actor's certificate (PEM) for a learner that requires client certificates.
+    #[arg(long, requires = "tls_ca", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Name the learner's certificate must carry (default: the host of --learner).
+    #[arg(long, requires = "tls_ca")]
+    tls_domain: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -53,6 +66,12 @@ fn main() -> ExitCode {
         reward_threads: args.reward_threads,
         rollout_batch: args.rollout_batch,
         token,
+        tls: args.tls_ca.map(|ca| ClientTls {
+            ca,
+            cert: args.tls_cert,
+            key: args.tls_key,
+            domain: args.tls_domain,
+        }),
     };
     match run(options) {
         Ok(_) => ExitCode::SUCCESS,
