@@ -175,7 +175,7 @@ proptest! {
         let mut lines: Vec<String> = seed.lines().map(str::to_string).collect();
         for (at, line) in &line_edits {
             let at = at % (lines.len() + 1);
-            if at < lines.len() && at % 2 == 0 {
+            if at < lines.len() && at.is_multiple_of(2) {
                 lines[at] = line.clone();
             } else {
                 lines.insert(at, line.clone());
