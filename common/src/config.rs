@@ -439,6 +439,10 @@ pub struct CheckpointConfig {
     pub interval_seconds: f64,
     /// Checkpoints kept in the directory (older ones are deleted).
     pub keep: usize,
+    /// Distributed learner: journal every accepted trajectory durably in `<dir>/journal` before
+    /// acknowledging it, and feed the journal from the checkpoint on into training after a
+    /// restart, so that no accepted trajectory is lost (docs/RELIABILITY.md). Needs `dir`.
+    pub journal: bool,
 }
 
 impl Default for RunConfig {
@@ -514,7 +518,7 @@ impl Default for EvaluationConfig {
 
 impl Default for CheckpointConfig {
     fn default() -> Self {
-        Self { dir: None, interval_updates: 1_000, interval_seconds: 60.0, keep: 3 }
+        Self { dir: None, interval_updates: 1_000, interval_seconds: 60.0, keep: 3, journal: true }
     }
 }
 

@@ -55,6 +55,10 @@ pub struct TrainerProgress<S> {
     /// so ids stay unique within a run (they label stored results).
     #[serde(default)]
     pub actors_registered: u64,
+    /// Accepted trajectories trained on so far, in the order of the learner's ingest journal
+    /// (distributed runs): a restarted learner feeds the journal from here on into training.
+    #[serde(default)]
+    pub journal_consumed: u64,
 }
 
 impl<S> TrainerProgress<S> {
@@ -67,6 +71,7 @@ impl<S> TrainerProgress<S> {
             modes_found: Vec::new(),
             run_id: None,
             actors_registered: 0,
+            journal_consumed: 0,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`server`]: the `gfn-learner` process: startup, resume, shutdown.
 //! - [`service`]: the `gfn.v1.Learner` gRPC service (registration, ingestion, weights).
 //! - [`state`]: what the service and the training thread share.
+//! - [`journal`]: the durable ingest journal (no accepted trajectory is lost on a restart).
 //! - [`limits`]: admission limits of the service (streams, submissions, ingest rate).
 //! - [`training`]: the training thread (updates, weights publishing, evaluation, checkpoints).
 //! - [`evaluation`]: periodic evaluation per environment (exact L1 for grids, molecule statistics).
@@ -19,6 +20,7 @@
 
 pub mod cli;
 pub mod evaluation;
+pub mod journal;
 pub mod launch_command;
 pub mod limits;
 pub mod metrics;

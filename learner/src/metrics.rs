@@ -24,6 +24,8 @@ pub const REQUESTS_REJECTED: &str = "gfn_learner_requests_rejected_total";
 pub const UNAUTHENTICATED: &str = "gfn_learner_unauthenticated_total";
 /// Calls refused by an admission limit (`RESOURCE_EXHAUSTED`), by limit and scope.
 pub const LIMITED: &str = "gfn_learner_limited_total";
+/// Trajectories accepted (journaled when the journal is on) and handed to training.
+pub const TRAJECTORIES_ACCEPTED: &str = "gfn_learner_trajectories_accepted_total";
 pub const UPDATES: &str = "gfn_learner_updates_total";
 /// Updates skipped because the loss or a gradient was NaN or infinite (weights kept).
 pub const UPDATES_SKIPPED: &str = "gfn_learner_updates_skipped_total";
@@ -96,6 +98,10 @@ fn describe() {
     describe_counter!(TRAJECTORIES_TRAINED, "Trajectories trained on.");
     describe_counter!(REQUESTS_REJECTED, "Submit calls refused as a whole, by reason.");
     describe_counter!(UPDATES, "Parameter updates applied.");
+    describe_counter!(
+        TRAJECTORIES_ACCEPTED,
+        "Trajectories accepted (journaled, when the journal is on) and handed to training."
+    );
     describe_counter!(
         LIMITED,
         "Calls refused by an admission limit (RESOURCE_EXHAUSTED), by limit and scope."

@@ -30,6 +30,7 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::evaluation::{GridEvaluation, MoleculeEvaluation, RunEvaluation};
+use crate::journal::{Journal, Journaled};
 use crate::limits::Limits;
 use crate::metrics;
 use crate::results::{self, Generated, ResultsSink};
@@ -145,6 +146,29 @@ impl MoleculeRun<'_> {
 /// SERVING as long as the process serves gRPC.
 pub const LEARNER_SERVICE: &str = gfn_proto::v1::learner_server::SERVICE_NAME;
 
+/// Replays journaled trajectories into the training queue, holding the journal's lock so that
+/// new submissions come after them.
+async fn feed_pending<E: Environment>(
+    state: Arc<RunState<E>>,
+    pending: Vec<Journaled>,
+    _journal: tokio::sync::OwnedMutexGuard<Journal>,
+) {
+    for journaled in pending {
+        match gfn_common::trajectory::replay(&state.env, &journaled.trajectory) {
+            Ok(replayed) => {
+                tokio::select! {
+                    sent = state.queue.send(replayed) => if sent.is_err() { return },
+                    _ = state.shutdown.cancelled() => return,
+                }
+            }
+            // it was valid when accepted: a different environment in the configuration
+            Err(error) => {
+                tracing::error!(sequence = journaled.sequence, %error, "journaled trajectory no longer replays")
+            }
+        }
+    }
+}
+
 /// The TLS settings of `security`: the learner's identity, and the run CA whose certificates
 /// clients must present when `tls_client_ca` is set (mutual TLS). `None` without a certificate.
 fn server_tls(security: &SecurityConfig) -> anyhow::Result<Option<ServerTlsConfig>> {
@@ -228,6 +252,21 @@ where
     let metrics_handle = metrics::install_recorder()?;
     let (weights_sender, weights) = watch::channel(snapshot(&learner, progress.update)?);
     let (queue, queue_receiver) = mpsc::channel(config.learner.queue_capacity);
+    let (journal, pending) = match (&config.checkpoint.dir, config.checkpoint.journal) {
+        (Some(dir), true) => {
+            let dir = dir.join("journal");
+            let (journal, pending) = Journal::open(&dir, progress.journal_consumed)
+                .with_context(|| format!("opening the ingest journal in {}", dir.display()))?;
+            println!(
+                "gfn-learner journal: {} accepted trajectories after the checkpoint go to training first, \
+                 {} accepted in the run so far",
+                pending.len(),
+                journal.next_sequence()
+            );
+            (Some(Arc::new(tokio::sync::Mutex::new(journal))), pending)
+        }
+        _ => (None, Vec::new()),
+    };
     let shutdown = CancellationToken::new();
     let state = Arc::new(RunState {
         run_id: run_id.clone(),
@@ -242,7 +281,14 @@ where
         shutdown: shutdown.clone(),
         results: results_sender,
         limits: Limits::new(&config.learner),
+        journal: journal.clone(),
     });
+    if let Some(journal) = journal {
+        // Before any new submission (they wait for the journal's lock): the journaled
+        // trajectories the checkpoint does not contain, in their order.
+        let guard = journal.lock_owned().await;
+        tokio::spawn(feed_pending(state.clone(), pending, guard));
+    }
 
     let listener = TcpListener::bind(&config.learner.listen)
         .await
@@ -282,6 +328,7 @@ where
             ),
     );
 
+    let journal_consumed = progress.journal_consumed;
     let training = TrainingLoop {
         state: state.clone(),
         evaluation,
@@ -290,6 +337,7 @@ where
         queue: queue_receiver,
         weights: Arc::new(weights_sender),
         runtime: runtime.clone(),
+        journal_marks: std::collections::VecDeque::from([journal_consumed]),
     };
     let trainer =
         std::thread::Builder::new().name("gfn-learner-train".into()).spawn(move || training.run())?;
@@ -301,6 +349,14 @@ where
         state.finished.store(true, Ordering::Release);
         let progress = outcome.as_ref().expect("checked");
         println!("gfn-learner finished: {} updates, {} trajectories", progress.update, progress.trajectories);
+        if let Some(journal) = &state.journal {
+            let accepted = journal.lock().await.next_sequence();
+            println!(
+                "gfn-learner journal: {accepted} trajectories accepted in the run, {} trained on, {} after the final update",
+                progress.journal_consumed,
+                accepted.saturating_sub(progress.journal_consumed)
+            );
+        }
     }
     // No longer ready for trajectories (readiness probes fail); the process itself is still live.
     health.set_service_status(LEARNER_SERVICE, ServingStatus::NotServing).await;

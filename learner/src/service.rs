@@ -133,6 +133,22 @@ where
                 }
             }
         }
+        // Journal first (durable before the reply), then enqueue in the journal's order.
+        let _journal = match &state.journal {
+            Some(journal) => {
+                let mut journal = journal.clone().lock_owned().await;
+                tokio::task::block_in_place(|| journal.append(&valid)).map_err(|error| {
+                    tracing::error!(%error, "ingest journal write failed");
+                    Status::unavailable(format!("the learner could not journal the batch: {error}"))
+                })?;
+                metrics::counter!(m::TRAJECTORIES_ACCEPTED).increment(valid.len() as u64);
+                Some(journal)
+            }
+            None => {
+                metrics::counter!(m::TRAJECTORIES_ACCEPTED).increment(valid.len() as u64);
+                None
+            }
+        };
         for replayed in valid {
             tokio::select! {
                 sent = state.queue.send(replayed) => {

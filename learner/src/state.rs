@@ -10,6 +10,7 @@ use gfn_common::config::RunConfig;
 use gfn_common::env::Environment;
 use gfn_common::trajectory::ReplayedTrajectory;
 
+use crate::journal::Journal;
 use crate::limits::Limits;
 use crate::results::ResultsSink;
 
@@ -48,6 +49,9 @@ pub struct RunState<E: Environment> {
     pub results: Option<ResultsSink<E::State>>,
     /// Admission limits of the gRPC service.
     pub limits: Arc<Limits>,
+    /// The ingest journal (with a checkpoint directory): accepted trajectories are appended
+    /// and enqueued under this lock, so the journal's order is the training queue's.
+    pub journal: Option<Arc<tokio::sync::Mutex<Journal>>>,
 }
 
 impl<E: Environment> RunState<E> {

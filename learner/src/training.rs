@@ -41,6 +41,8 @@ pub struct TrainingLoop<E: Environment> {
     pub weights: Arc<watch::Sender<Arc<WeightsSnapshot>>>,
     /// Runtime used to wait on the queue from this thread.
     pub runtime: Handle,
+    /// `journal_consumed` of the checkpoints kept, oldest first.
+    pub journal_marks: std::collections::VecDeque<u64>,
 }
 
 /// Serializes the policy of `learner` as a weights snapshot of `version`.
@@ -103,6 +105,7 @@ where
             metrics::histogram!(m::UPDATE_DURATION).record(update_started.elapsed().as_secs_f64());
             self.progress.update += 1;
             self.progress.trajectories += batch.len() as u64;
+            self.progress.journal_consumed += batch.len() as u64;
             self.state.version.store(self.progress.update, Ordering::Release);
             metrics::counter!(m::UPDATES).increment(1);
             metrics::counter!(m::TRAJECTORIES_TRAINED).increment(batch.len() as u64);
@@ -203,6 +206,22 @@ where
         )?;
         metrics::counter!(m::CHECKPOINTS).increment(1);
         tracing::info!(path = %path.display(), update = self.progress.update, "checkpoint written");
+        // The journal keeps what the oldest kept checkpoint may need after a fallback.
+        self.journal_marks.push_back(self.progress.journal_consumed);
+        while self.journal_marks.len() > self.state.config.checkpoint.keep.max(1) {
+            self.journal_marks.pop_front();
+        }
+        if let (Some(journal), Some(&oldest)) = (&self.state.journal, self.journal_marks.front()) {
+            // On the runtime, never here: a submission holding the journal's lock may be
+            // waiting for this thread to take from the full queue.
+            let journal = Arc::clone(journal);
+            self.runtime.spawn(async move {
+                let mut journal = journal.lock().await;
+                if let Err(error) = tokio::task::block_in_place(|| journal.discard_before(oldest)) {
+                    tracing::warn!(%error, "could not delete consumed journal segments");
+                }
+            });
+        }
         Ok(())
     }
 }

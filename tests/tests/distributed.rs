@@ -107,6 +107,9 @@ fn killed_learner_resumes_from_checkpoint_and_actors_reconnect() {
     wait_until(Duration::from_secs(60), "a checkpoint past update 400", || {
         first.metric("gfn_learner_updates_total") >= 450.0
     });
+    // every trajectory acknowledged so far is journaled (a lower bound: more may be acked
+    // between this scrape and the kill)
+    let acknowledged = first.metric("gfn_learner_trajectories_accepted_total") as u64;
     first.process.signal(Signal::SIGKILL);
     drop(first);
     std::thread::sleep(Duration::from_millis(300));
@@ -115,6 +118,19 @@ fn killed_learner_resumes_from_checkpoint_and_actors_reconnect() {
         line.strip_prefix("gfn-learner resumed from ")?.rsplit(' ').next()?.parse::<u64>().ok()
     });
     assert!(resumed_at >= 400, "resumed at update {resumed_at}");
+    // nothing acknowledged is lost: what the checkpoint holds plus what the journal replays
+    let pending = second
+        .process
+        .output()
+        .iter()
+        .find_map(|l| l.strip_prefix("gfn-learner journal: ")?.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    let in_checkpoint = resumed_at * 16;
+    assert!(
+        acknowledged <= in_checkpoint + pending,
+        "{acknowledged} acknowledged, {in_checkpoint} in the checkpoint + {pending} journaled after it"
+    );
+    assert!(pending > 0, "the first learner trained past its checkpoint, so some were replayed");
     // an actor joining after the restart gets a new id (ids 1 and 2 were handed out before)
     let mut late = start_actor(&address, "late");
     let late_id = late.wait_for(Duration::from_secs(30), |line| {
@@ -125,6 +141,10 @@ fn killed_learner_resumes_from_checkpoint_and_actors_reconnect() {
     assert!(second.process.wait(Duration::from_secs(120)).success(), "{:?}", second.process.output());
     let evaluations = second.evaluations();
     assert_eq!(evaluations.last().map(|e| e.0), Some(1500), "{evaluations:?}");
+    // the final lineage trained on 1,500 × 16 journaled trajectories, in journal order
+    let journal_line =
+        second.process.output().iter().find(|l| l.contains("trajectories accepted in the run")).cloned();
+    assert!(journal_line.as_deref().is_some_and(|l| l.contains(", 24000 trained on,")), "{journal_line:?}");
     assert!(evaluations.first().unwrap().0 > resumed_at, "evaluations restarted from 0: {evaluations:?}");
     for actor in &mut actors {
         assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());

@@ -1,0 +1,246 @@
+//! The ingest journal: every trajectory the learner accepts is appended here and made durable
+//! (`fdatasync`) *before* the actor is told it was accepted. Trajectories are numbered in the
+//! order they enter the training queue; checkpoints record how many the training thread had
+//! consumed. A learner that restarts — after SIGKILL, a crash or a reschedule — feeds the
+//! journaled trajectories from its checkpoint's count on into training before anything new, so
+//! no accepted trajectory is lost: the ones whose updates were rolled back with the model are
+//! trained on again, exactly once in the run's final lineage.
+//!
+//! Layout: segment files `ingest-<first sequence number>.journal` in one directory, each a run
+//! of records `[u32 length][u32 CRC-32][protobuf gfn.v1.Trajectory]` (little endian). A record
+//! cut short by a crash was never acknowledged; reading stops there and the segment is
+//! truncated to its last whole record.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+use gfn_common::trajectory::{ReplayedTrajectory, Trajectory};
+use gfn_proto::v1;
+
+const PREFIX: &str = "ingest-";
+const SUFFIX: &str = ".journal";
+/// A segment is closed and a new one started past this size.
+const SEGMENT_BYTES: u64 = 16 << 20;
+
+/// The journal's directory, with the segment being appended to.
+pub struct Journal {
+    dir: PathBuf,
+    current: File,
+    current_start: u64,
+    current_bytes: u64,
+    next: u64,
+}
+
+/// A journaled trajectory with its sequence number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Journaled {
+    /// Position in the order of acceptance (0-based, over the whole run).
+    pub sequence: u64,
+    /// The trajectory as accepted.
+    pub trajectory: Trajectory,
+}
+
+fn segment_path(dir: &Path, start: u64) -> PathBuf {
+    dir.join(format!("{PREFIX}{start:020}{SUFFIX}"))
+}
+
+/// Segments in `dir` by first sequence number, ascending.
+fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let start = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?.parse::<u64>().ok());
+        if let Some(start) = start {
+            found.push((start, path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Reads the whole records of one segment; truncates a torn tail.
+fn read_segment(path: &Path) -> io::Result<Vec<Trajectory>> {
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+        let Some(payload) = bytes.get(at + 8..at + 8 + len) else { break };
+        if crc32fast::hash(payload) != crc {
+            break;
+        }
+        let Ok(trajectory) = v1::Trajectory::decode(payload)
+            .map_err(|_| ())
+            .and_then(|w| Trajectory::try_from(w).map_err(|_| ()))
+        else {
+            break;
+        };
+        records.push(trajectory);
+        at += 8 + len;
+    }
+    if at < bytes.len() {
+        tracing::warn!(path = %path.display(), kept = at, dropped = bytes.len() - at, "journal: torn tail truncated");
+        OpenOptions::new().write(true).open(path)?.set_len(at as u64)?;
+    }
+    Ok(records)
+}
+
+impl Journal {
+    /// Opens (or creates) the journal in `dir` and returns the trajectories from sequence
+    /// number `consumed` on — accepted but not in the checkpoint the learner resumed from — in
+    /// order. Segments wholly before `consumed` are deleted.
+    pub fn open(dir: &Path, consumed: u64) -> io::Result<(Self, Vec<Journaled>)> {
+        fs::create_dir_all(dir)?;
+        let mut pending = Vec::new();
+        let mut next = 0;
+        for (start, path) in segments(dir)? {
+            let records = read_segment(&path)?;
+            // segments follow each other; a gap would mean a lost segment
+            if start != next && next != 0 {
+                return Err(io::Error::other(format!(
+                    "journal segment {} starts at {start}, expected {next}",
+                    path.display()
+                )));
+            }
+            let end = start + records.len() as u64;
+            if end <= consumed {
+                fs::remove_file(&path)?;
+            } else {
+                for (offset, trajectory) in records.into_iter().enumerate() {
+                    let sequence = start + offset as u64;
+                    if sequence >= consumed {
+                        pending.push(Journaled { sequence, trajectory });
+                    }
+                }
+            }
+            next = end;
+        }
+        let next = next.max(consumed);
+        let current_path = segment_path(dir, next);
+        let current = OpenOptions::new().create(true).append(true).open(&current_path)?;
+        let current_bytes = current.metadata()?.len();
+        if current_bytes > 0 {
+            return Err(io::Error::other(format!("{} already holds records", current_path.display())));
+        }
+        File::open(dir)?.sync_all()?;
+        Ok((Self { dir: dir.to_path_buf(), current, current_start: next, current_bytes, next }, pending))
+    }
+
+    /// Sequence number the next accepted trajectory gets (= trajectories accepted so far).
+    pub fn next_sequence(&self) -> u64 {
+        self.next
+    }
+
+    /// Appends `trajectories` and makes them durable; returns the first one's sequence number.
+    pub fn append<S>(&mut self, trajectories: &[ReplayedTrajectory<S>]) -> io::Result<u64> {
+        let first = self.next;
+        if trajectories.is_empty() {
+            return Ok(first);
+        }
+        let mut buffer = Vec::new();
+        for t in trajectories {
+            let wire = v1::Trajectory {
+                actions: t.actions.clone(),
+                log_reward: t.log_reward,
+                policy_version: t.policy_version,
+                sequence: 0,
+                score: t.score,
+            };
+            let payload = wire.encode_to_vec();
+            buffer.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            buffer.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+            buffer.extend_from_slice(&payload);
+        }
+        self.current.write_all(&buffer)?;
+        self.current.sync_data()?;
+        self.current_bytes += buffer.len() as u64;
+        self.next += trajectories.len() as u64;
+        if self.current_bytes >= SEGMENT_BYTES {
+            self.current =
+                OpenOptions::new().create(true).append(true).open(segment_path(&self.dir, self.next))?;
+            File::open(&self.dir)?.sync_all()?;
+            self.current_start = self.next;
+            self.current_bytes = 0;
+        }
+        Ok(first)
+    }
+
+    /// Deletes closed segments whose trajectories all precede `consumed` (the count of the
+    /// oldest checkpoint still kept: any of them may be the one a restart falls back to).
+    pub fn discard_before(&mut self, consumed: u64) -> io::Result<()> {
+        let segments = segments(&self.dir)?;
+        for (i, (start, path)) in segments.iter().enumerate() {
+            if *start == self.current_start {
+                break;
+            }
+            let end = segments.get(i + 1).map_or(self.next, |(next, _)| *next);
+            if end <= consumed {
+                fs::remove_file(path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replayed(actions: Vec<u32>, log_reward: f64) -> ReplayedTrajectory<()> {
+        ReplayedTrajectory {
+            states: vec![(); actions.len()],
+            actions,
+            log_reward,
+            policy_version: 3,
+            score: None,
+        }
+    }
+
+    #[test]
+    fn accepted_trajectories_survive_a_restart_from_the_consumed_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, pending) = Journal::open(dir.path(), 0).unwrap();
+        assert!(pending.is_empty());
+        assert_eq!(journal.append(&[replayed(vec![0, 2], -1.0), replayed(vec![2], -2.0)]).unwrap(), 0);
+        assert_eq!(journal.append(&[replayed(vec![1, 1, 2], -3.0)]).unwrap(), 2);
+        drop(journal); // a SIGKILL: nothing more than what append made durable
+        let (journal, pending) = Journal::open(dir.path(), 1).unwrap();
+        assert_eq!(journal.next_sequence(), 3);
+        let sequences: Vec<u64> = pending.iter().map(|j| j.sequence).collect();
+        assert_eq!(sequences, vec![1, 2]);
+        assert_eq!(pending[1].trajectory.actions, vec![1, 1, 2]);
+        assert_eq!(pending[1].trajectory.log_reward, -3.0);
+        assert_eq!(pending[1].trajectory.policy_version, 3);
+    }
+
+    #[test]
+    fn a_torn_record_is_dropped_and_consumed_segments_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, _) = Journal::open(dir.path(), 0).unwrap();
+        journal.append(&[replayed(vec![2], -1.0), replayed(vec![0, 2], -1.5)]).unwrap();
+        drop(journal);
+        // a crash in the middle of the next append: half a record at the end
+        let (_, path) = segments(dir.path()).unwrap().into_iter().next().unwrap();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, 9]).unwrap();
+        drop(file);
+        let (mut journal, pending) = Journal::open(dir.path(), 0).unwrap();
+        assert_eq!(pending.len(), 2, "the torn record was never acknowledged");
+        assert_eq!(journal.next_sequence(), 2);
+        journal.append(&[replayed(vec![1, 2], -0.5)]).unwrap();
+        assert_eq!(segments(dir.path()).unwrap().len(), 2);
+        journal.discard_before(2).unwrap();
+        assert_eq!(segments(dir.path()).unwrap().len(), 1, "the first segment is wholly consumed");
+        drop(journal);
+        let (_, pending) = Journal::open(dir.path(), 2).unwrap();
+        assert_eq!(pending.iter().map(|j| j.sequence).collect::<Vec<_>>(), vec![2]);
+    }
+}
