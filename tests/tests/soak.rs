@@ -1,7 +1,7 @@
 //! The fault-injection soak (not part of the test suite: `scripts/soak`, docs/RELIABILITY.md).
 //!
 //! A learner with a run token and three actors train the 2-D grid (H = 8) on loopback for
-//! `GFN_SOAK_UPDATES` updates (default 20,000; actors slowed by a 5 ms reward latency, so the run
+//! `GFN_SOAK_UPDATES` updates (default 24,000; actors slowed by a 5 ms reward latency, so the run
 //! lasts about ten minutes) while the soak
 //! - SIGKILLs a random actor every `GFN_SOAK_ACTOR_KILL_SECONDS` (20) and starts a replacement,
 //! - SIGKILLs the learner every `GFN_SOAK_LEARNER_KILL_SECONDS` (90) and restarts it on the same
@@ -169,7 +169,7 @@ async fn inject_bad_inputs(address: &str, counts: &mut BadInputs) {
 #[test]
 #[ignore = "the soak runs for about ten minutes: scripts/soak"]
 fn soak() {
-    let updates: u64 = env_or("GFN_SOAK_UPDATES", 20_000);
+    let updates: u64 = env_or("GFN_SOAK_UPDATES", 24_000);
     let actor_kill_every = Duration::from_secs(env_or("GFN_SOAK_ACTOR_KILL_SECONDS", 20));
     let learner_kill_every = Duration::from_secs(env_or("GFN_SOAK_LEARNER_KILL_SECONDS", 90));
     let memory_bound_mib: f64 = env_or("GFN_SOAK_MEMORY_MIB", 1024.0);
