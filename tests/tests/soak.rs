@@ -2,7 +2,7 @@
 //!
 //! A learner with a run token and three actors train the 2-D grid (H = 8) on loopback for
 //! `GFN_SOAK_UPDATES` updates (default 24,000; actors slowed by a 5 ms reward latency, so the run
-//! lasts about ten minutes) while the soak
+//! lasts about eleven minutes) while the soak
 //! - SIGKILLs a random actor every `GFN_SOAK_ACTOR_KILL_SECONDS` (20) and starts a replacement,
 //! - SIGKILLs the learner every `GFN_SOAK_LEARNER_KILL_SECONDS` (90) and restarts it on the same
 //!   address (it resumes from its newest valid checkpoint; actors reconnect),
