@@ -11,7 +11,8 @@
 //!
 //! A short run of each is part of the test suite (256 cases); a bounded fuzzing run is
 //! `PROPTEST_CASES=20000 scripts/test --test fuzz` (docs/RELIABILITY.md has the figures).
-//! cargo-fuzz needs a nightly toolchain, which this project's machines do not have.
+//! Property-based, not coverage-guided: cargo-fuzz (libFuzzer) needs nightly-only compiler
+//! flags; proptest runs on the stable toolchain inside the ordinary test suite.
 
 mod support;
 
