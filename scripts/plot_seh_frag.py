@@ -17,6 +17,7 @@ labels = {
     "flow_matching": "flow matching (gfn)",
     "uniform": "uniform-random policy",
     "trajectory_balance": "trajectory balance (gfn)",
+    "flow_matching_no_averaging": "flow matching, no weight averaging",
 }
 fig, (top, modes) = plt.subplots(1, 2, figsize=(11, 4))
 print("| policy | molecules | updates | top-10 | top-100 | top-1000 | modes | unique | best proxy |")

@@ -10,7 +10,7 @@
 //!   may panic, an accepted configuration validates and round-trips through TOML.
 //!
 //! A short run of each is part of the test suite (256 cases); a bounded fuzzing run is
-//! `PROPTEST_CASES=20000 scripts/test --test fuzz` (docs/RELIABILITY.md has the figures).
+//! `PROPTEST_CASES=100000 scripts/test --test fuzz` (docs/RELIABILITY.md has the figures).
 //! Property-based, not coverage-guided: cargo-fuzz (libFuzzer) needs nightly-only compiler
 //! flags; proptest runs on the stable toolchain inside the ordinary test suite.
 
