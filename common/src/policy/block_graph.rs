@@ -192,14 +192,16 @@ mod tests {
     use crate::env::fragments::{FragmentEnvironment, FragmentLimits};
     use crate::policy::{LogFlowNetwork, PolicyNetwork};
 
-    #[test]
-    fn outputs_land_in_each_states_own_columns_with_and_without_a_state_flow() {
+    /// Two blocks: benzene with two stems and methane with one.
+    fn benzene_and_methane() -> FragmentEnvironment {
         let json = r#"{"block_name": {"0": "c1ccccc1_0", "1": "C_0"}, "block_smi": {"0": "c1ccccc1", "1": "C"},
                        "block_r": {"0": [0, 3], "1": [0]}}"#;
-        let env = FragmentEnvironment::new(
-            BlockVocabulary::from_json_str(json, "test").unwrap(),
-            FragmentLimits::default(),
-        );
+        FragmentEnvironment::new(BlockVocabulary::from_json_str(json, "test").unwrap(), FragmentLimits::default())
+    }
+
+    #[test]
+    fn outputs_land_in_each_states_own_columns_with_and_without_a_state_flow() {
+        let env = benzene_and_methane();
         let s0 = env.initial_state();
         let benzene = env.step(&s0, 0).unwrap();
         let toluene = env.step(&benzene, 1).unwrap();
@@ -233,12 +235,7 @@ mod tests {
     #[test]
     fn a_conditioned_network_chooses_at_the_root_and_reads_the_condition_below_it() {
         use crate::env::conditioned::RewardConditioned;
-        let json = r#"{"block_name": {"0": "c1ccccc1_0", "1": "C_0"}, "block_smi": {"0": "c1ccccc1", "1": "C"},
-                       "block_r": {"0": [0, 3], "1": [0]}}"#;
-        let inner = FragmentEnvironment::new(
-            BlockVocabulary::from_json_str(json, "test").unwrap(),
-            FragmentLimits::default(),
-        );
+        let inner = benzene_and_methane();
         let inner_actions = inner.num_actions();
         let env = RewardConditioned::new(inner, vec![1.0, 4.0, 16.0]);
         let a = env.num_actions() as i64;
