@@ -196,7 +196,10 @@ mod tests {
     fn benzene_and_methane() -> FragmentEnvironment {
         let json = r#"{"block_name": {"0": "c1ccccc1_0", "1": "C_0"}, "block_smi": {"0": "c1ccccc1", "1": "C"},
                        "block_r": {"0": [0, 3], "1": [0]}}"#;
-        FragmentEnvironment::new(BlockVocabulary::from_json_str(json, "test").unwrap(), FragmentLimits::default())
+        FragmentEnvironment::new(
+            BlockVocabulary::from_json_str(json, "test").unwrap(),
+            FragmentLimits::default(),
+        )
     }
 
     #[test]
