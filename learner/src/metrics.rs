@@ -19,13 +19,13 @@ pub const TRAJECTORIES_STALE: &str = "gfn_learner_trajectories_stale_total";
 pub const TRAJECTORIES_TRAINED: &str = "gfn_learner_trajectories_trained_total";
 /// Submit calls refused as a whole, by `reason` (`unknown_run`).
 pub const REQUESTS_REJECTED: &str = "gfn_learner_requests_rejected_total";
-/// Updates applied.
 /// Calls refused for a missing or wrong run token, by reason.
 pub const UNAUTHENTICATED: &str = "gfn_learner_unauthenticated_total";
 /// Calls refused by an admission limit (`RESOURCE_EXHAUSTED`), by limit and scope.
 pub const LIMITED: &str = "gfn_learner_limited_total";
 /// Trajectories accepted (journaled when the journal is on) and handed to training.
 pub const TRAJECTORIES_ACCEPTED: &str = "gfn_learner_trajectories_accepted_total";
+/// Updates applied.
 pub const UPDATES: &str = "gfn_learner_updates_total";
 /// Updates skipped because the loss or a gradient was NaN or infinite (weights kept).
 pub const UPDATES_SKIPPED: &str = "gfn_learner_updates_skipped_total";
