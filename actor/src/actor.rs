@@ -16,11 +16,13 @@ use gfn_common::config::{EnvConfig, RunConfig};
 use gfn_common::env::Environment;
 use gfn_common::env::conditioned::{ConditionedReward, RewardConditioned};
 use gfn_common::reward::{Reward, SehReward};
+use gfn_common::service;
 use gfn_proto::auth::RunToken;
 use gfn_proto::v1;
 
 use crate::backoff::Backoff;
 use crate::connection::{ClientTls, LearnerRpc, Registration, client, register};
+use crate::metrics;
 use crate::reward_pool::{self, RewardStats, SyntheticCost};
 use crate::rollout::run_rollouts;
 use crate::submitter::{SubmitStats, SubmitterSettings, run_submitter};
@@ -41,6 +43,8 @@ pub struct ActorOptions {
     pub token: Option<RunToken>,
     /// TLS towards the learner (`https`), with a client certificate for mutual TLS.
     pub tls: Option<ClientTls>,
+    /// Address of the Prometheus `/metrics` endpoint (`0.0.0.0:9100`, `127.0.0.1:0`); none if absent.
+    pub metrics_listen: Option<String>,
 }
 
 /// Largest message the actor accepts (weights chunks are at most the learner's chunk size).
@@ -57,7 +61,15 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
     let handle = runtime.handle().clone();
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        tokio::spawn(service::cancel_on_signal(shutdown.clone(), "flushing and exiting"));
+        if let Some(address) = &options.metrics_listen {
+            let handle = metrics::install_recorder()?;
+            let (listener, local) = service::bind_metrics(address)
+                .await
+                .with_context(|| format!("binding metrics address {address}"))?;
+            println!("gfn-actor metrics on http://{local}/metrics");
+            tokio::spawn(service::serve_metrics(listener, handle, shutdown.clone()));
+        }
         let mut learner =
             client(&options.learner, MAX_MESSAGE_BYTES, options.token.as_ref(), options.tls.as_ref())?;
         let register_request = v1::RegisterRequest {
@@ -210,21 +222,4 @@ where
         reward_stats.failed.load(Ordering::Relaxed)
     );
     Ok(stats)
-}
-
-/// Cancels `shutdown` on SIGTERM or SIGINT.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut interrupt)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        tracing::warn!("cannot install signal handlers");
-        return;
-    };
-    tokio::select! {
-        _ = terminate.recv() => tracing::info!("SIGTERM: flushing and exiting"),
-        _ = interrupt.recv() => tracing::info!("SIGINT: flushing and exiting"),
-        _ = shutdown.cancelled() => return,
-    }
-    shutdown.cancel();
 }

@@ -12,11 +12,13 @@
 //! - [`rollout`]: the rollout thread (vectorised, inference only).
 //! - [`reward_pool`]: reward worker threads, with optional synthetic cost.
 //! - [`submitter`]: batching and submitting trajectories, with retries.
+//! - [`metrics`]: the actor's Prometheus metrics (`--metrics-listen`).
 //! - [`actor`]: wiring, and shutdown on SIGTERM/SIGINT or when the run is finished.
 
 pub mod actor;
 pub mod backoff;
 pub mod connection;
+pub mod metrics;
 pub mod reward_pool;
 pub mod rollout;
 pub mod submitter;

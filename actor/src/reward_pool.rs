@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use gfn_common::reward::Reward;
 use gfn_common::trajectory::Trajectory;
 
+use crate::metrics;
 use crate::rollout::RewardJob;
 
 /// Extra cost per reward call, to measure scaling with expensive rewards.
@@ -72,15 +73,20 @@ where
                 (reward.clone(), jobs.clone(), results.clone(), stats.clone());
             std::thread::Builder::new().name(format!("gfn-reward-{i}")).spawn(move || {
                 let mut pending: Vec<RewardJob<S>> = Vec::with_capacity(batch);
+                let scored_counter = ::metrics::counter!(metrics::REWARDS_SCORED);
+                let failed_counter = ::metrics::counter!(metrics::REWARD_FAILURES);
+                let batch_duration = ::metrics::histogram!(metrics::REWARD_BATCH_DURATION);
                 while let Ok(first) = jobs.recv() {
                     pending.clear();
                     pending.push(first);
                     pending.extend(jobs.try_iter().take(batch.saturating_sub(1)));
+                    let started = Instant::now();
                     for _ in &pending {
                         cost.apply();
                     }
                     let states: Vec<&S> = pending.iter().map(|job| &job.terminal).collect();
                     let scores = reward.score_batch(&states);
+                    batch_duration.record(started.elapsed());
                     for (job, scored) in pending.drain(..).zip(scores) {
                         match scored {
                             Ok(scored) => {
@@ -94,9 +100,11 @@ where
                                     return;
                                 }
                                 stats.scored.fetch_add(1, Ordering::Relaxed);
+                                scored_counter.increment(1);
                             }
                             Err(error) => {
                                 stats.failed.fetch_add(1, Ordering::Relaxed);
+                                failed_counter.increment(1);
                                 tracing::warn!(%error, "reward failed; trajectory dropped");
                             }
                         }

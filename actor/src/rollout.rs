@@ -16,6 +16,7 @@ use gfn_common::policy::PolicyCopy;
 use gfn_common::sampler::Sampler;
 use gfn_common::weights::from_safetensors_bytes;
 
+use crate::metrics;
 use crate::weights::PolicyWeights;
 
 /// A finished rollout waiting for its reward.
@@ -45,6 +46,8 @@ pub fn run_rollouts<E: Environment>(
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     let mut version: Option<u64> = None;
     let mut produced = 0u64;
+    let rolled_out = ::metrics::counter!(metrics::TRAJECTORIES_ROLLED_OUT);
+    let weights_version = ::metrics::gauge!(metrics::WEIGHTS_VERSION);
     while !shutdown.is_cancelled() {
         if version.is_none() || weights.has_changed().unwrap_or(false) {
             let newest = weights.borrow_and_update().clone();
@@ -54,6 +57,7 @@ pub fn run_rollouts<E: Environment>(
                         .load(from_safetensors_bytes(&newest.bytes)?)
                         .map_err(|e| anyhow::anyhow!("weights version {} do not fit: {e}", newest.version))?;
                     version = Some(newest.version);
+                    weights_version.set(newest.version as f64);
                 }
                 None => {
                     // No weights yet: wait for the first version.
@@ -85,6 +89,7 @@ pub fn run_rollouts<E: Environment>(
                 }
             }
             produced += 1;
+            rolled_out.increment(1);
         }
     }
     Ok(produced)

@@ -14,6 +14,7 @@ use gfn_proto::v1;
 
 use crate::backoff::Backoff;
 use crate::connection::{Registration, register};
+use crate::metrics;
 
 /// What the submitter did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,22 @@ pub struct SubmitStats {
     pub stale: u64,
     /// Trajectories the learner rejected, or that could not be delivered before shutdown.
     pub lost: u64,
+}
+
+impl SubmitStats {
+    /// Counts a reply of the learner, here and in the actor's metrics.
+    fn record_reply(&mut self, accepted: u64, stale: u64) {
+        self.accepted += accepted;
+        self.stale += stale;
+        ::metrics::counter!(metrics::TRAJECTORIES_ACCEPTED).increment(accepted);
+        ::metrics::counter!(metrics::TRAJECTORIES_STALE).increment(stale);
+    }
+
+    /// Counts trajectories rejected or given up on, here and in the actor's metrics.
+    fn record_lost(&mut self, lost: u64) {
+        self.lost += lost;
+        ::metrics::counter!(metrics::TRAJECTORIES_LOST).increment(lost);
+    }
 }
 
 /// Settings of the submitter.
@@ -84,8 +101,7 @@ pub async fn run_submitter(
                 Ok(reply) => {
                     backoff.reset();
                     let reply = reply.into_inner();
-                    stats.accepted += reply.accepted as u64;
-                    stats.stale += reply.dropped_stale as u64;
+                    stats.record_reply(reply.accepted as u64, reply.dropped_stale as u64);
                     if reply.run_finished && !shutdown.is_cancelled() {
                         tracing::info!("the learner finished the run");
                         shutdown.cancel();
@@ -95,7 +111,7 @@ pub async fn run_submitter(
                 Err(status) => match status.code() {
                     tonic::Code::InvalidArgument | tonic::Code::OutOfRange => {
                         tracing::error!(message = status.message(), "learner rejected trajectories");
-                        stats.lost += trajectories.len() as u64;
+                        stats.record_lost(trajectories.len() as u64);
                         break;
                     }
                     tonic::Code::FailedPrecondition => {
@@ -115,7 +131,7 @@ pub async fn run_submitter(
                             Ok(fresh) => *registration.write().expect("registration lock") = fresh,
                             Err(error) => {
                                 tracing::error!(%error, "re-registration failed");
-                                stats.lost += trajectories.len() as u64;
+                                stats.record_lost(trajectories.len() as u64);
                                 break;
                             }
                         }
@@ -124,10 +140,11 @@ pub async fn run_submitter(
                         if shutdown.is_cancelled() {
                             let started = *shutdown_started.get_or_insert_with(Instant::now);
                             if started.elapsed() >= settings.shutdown_grace {
-                                stats.lost += trajectories.len() as u64;
+                                stats.record_lost(trajectories.len() as u64);
                                 break;
                             }
                         }
+                        ::metrics::counter!(metrics::SUBMIT_RETRIES).increment(1);
                         let pause = backoff.next_pause();
                         tracing::debug!(code = ?status.code(), ?pause, "submit failed, retrying");
                         tokio::time::sleep(pause).await;

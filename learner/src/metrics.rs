@@ -1,13 +1,9 @@
-//! Learner metrics: names, descriptions, and the Prometheus `/metrics` endpoint.
+//! Learner metrics: names and descriptions, and the Prometheus recorder (served by
+//! `gfn_common::service::serve_metrics`).
 //!
 //! Names follow `gfn_learner_<name>[_<unit>][_total]`; labels come from fixed sets only.
 
-use std::net::SocketAddr;
-
-use axum::{Router, routing::get};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 /// Trajectories received over gRPC, valid or not.
 pub const TRAJECTORIES_RECEIVED: &str = "gfn_learner_trajectories_received_total";
@@ -135,28 +131,4 @@ fn describe() {
     describe_counter!(BYTES_RECEIVED, metrics::Unit::Bytes, "Encoded bytes of trajectory batches received.");
     describe_counter!(WEIGHTS_BYTES_SENT, metrics::Unit::Bytes, "Weights bytes streamed to actors.");
     describe_counter!(CHECKPOINTS, "Checkpoints written.");
-}
-
-/// Serves `GET /metrics` on `listener` until `shutdown` is cancelled.
-pub async fn serve(listener: TcpListener, handle: PrometheusHandle, shutdown: CancellationToken) {
-    let app = Router::new().route(
-        "/metrics",
-        get(move || {
-            let handle = handle.clone();
-            async move {
-                handle.run_upkeep();
-                handle.render()
-            }
-        }),
-    );
-    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
-        tracing::warn!(%error, "metrics endpoint stopped");
-    }
-}
-
-/// Binds the metrics endpoint's listener.
-pub async fn bind(address: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
-    let listener = TcpListener::bind(address).await?;
-    let local = listener.local_addr()?;
-    Ok((listener, local))
 }

@@ -22,6 +22,7 @@ use gfn_common::env::junction_tree::BlockTree;
 use gfn_common::env::{Environment, FragmentEnvironment};
 use gfn_common::learner::Learner;
 use gfn_common::metrics::JsonLinesLog;
+use gfn_common::service;
 use gfn_common::trainer::TrainerProgress;
 use gfn_proto::auth::{self, RunToken, TOKEN_ENV};
 use gfn_proto::v1::learner_server::LearnerServer;
@@ -298,13 +299,13 @@ where
     let metrics_task = if config.learner.metrics_listen.is_empty() {
         None
     } else {
-        let (metrics_listener, metrics_address) = metrics::bind(&config.learner.metrics_listen)
+        let (metrics_listener, metrics_address) = service::bind_metrics(&config.learner.metrics_listen)
             .await
             .with_context(|| format!("binding metrics address {}", config.learner.metrics_listen))?;
         println!("gfn-learner metrics on http://{metrics_address}/metrics");
-        Some(tokio::spawn(metrics::serve(metrics_listener, metrics_handle, shutdown.clone())))
+        Some(tokio::spawn(service::serve_metrics(metrics_listener, metrics_handle, shutdown.clone())))
     };
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    tokio::spawn(service::cancel_on_signal(shutdown.clone(), "shutting down"));
 
     let service = LearnerServer::new(LearnerService::new(state.clone()))
         .max_decoding_message_size(config.learner.max_message_bytes)
@@ -380,21 +381,4 @@ where
             .context("recording results")?;
     }
     outcome.map(|_| ())
-}
-
-/// Cancels `shutdown` on SIGTERM or SIGINT.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut interrupt)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        tracing::warn!("cannot install signal handlers");
-        return;
-    };
-    tokio::select! {
-        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
-        _ = shutdown.cancelled() => return,
-    }
-    shutdown.cancel();
 }

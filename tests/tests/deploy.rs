@@ -256,6 +256,13 @@ fn manifests_render_with_kustomize_and_validate_against_the_kubernetes_schemas()
     assert_eq!(args[..2], ["--learner", "gfn-learner:50051"]);
     assert!(token_mounted(actor_pod, &actor_pod["containers"][0]["args"]), "actors send the run token");
     assert_eq!(actor_pod["securityContext"]["fsGroup"].as_u64(), Some(10001), "the token file is readable");
+    // each actor serves its metrics on the port its scrape annotation names
+    let metrics_at = args.iter().position(|a| *a == "--metrics-listen").expect("actors serve metrics");
+    assert_eq!(args[metrics_at + 1], "0.0.0.0:9100");
+    assert_eq!(actor_pod["containers"][0]["ports"][0]["containerPort"].as_u64(), Some(9100));
+    let actor_annotations = &actors["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(actor_annotations["prometheus.io/scrape"].as_str(), Some("true"));
+    assert_eq!(actor_annotations["prometheus.io/port"].as_str(), Some("9100"));
     let autoscaler = find(&docs, "HorizontalPodAutoscaler", "gfn-actor");
     assert_eq!(autoscaler["spec"]["scaleTargetRef"]["name"].as_str(), Some("gfn-actor"));
     assert_eq!(autoscaler["spec"]["metrics"][0]["resource"]["name"].as_str(), Some("cpu"));
@@ -299,4 +306,10 @@ fn the_optional_service_monitor_component_renders() {
     let monitor = find(&docs, "ServiceMonitor", "gfn-learner");
     assert_eq!(monitor["spec"]["selector"]["matchLabels"]["gfn.dev/metrics"].as_str(), Some("true"));
     assert_eq!(monitor["spec"]["endpoints"][0]["port"].as_str(), Some("metrics"));
+    let actors = find(&docs, "PodMonitor", "gfn-actor");
+    assert_eq!(
+        actors["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"].as_str(),
+        Some("actor")
+    );
+    assert_eq!(actors["spec"]["podMetricsEndpoints"][0]["port"].as_str(), Some("metrics"));
 }

@@ -192,3 +192,51 @@ fn learner_and_two_actors_train_a_reward_exponent_conditioned_policy() {
         assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
     }
 }
+
+/// (8) An actor's own Prometheus endpoint (`--metrics-listen`): its counters move and agree
+/// with each other and with the learner's (what the actor counts as accepted the learner
+/// accepted first), and the totals it prints at exit are at least what was last scraped.
+#[test]
+fn an_actor_serves_its_own_metrics_consistent_with_the_learners() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut learner = Learner::start(&config(dir.path(), 100_000, ""), "127.0.0.1:0", &[]);
+    let mut command = std::process::Command::new(support::binary("gfn-actor"));
+    command.args(["--learner", &learner.address, "--name", "observed", "--metrics-listen", "127.0.0.1:0"]);
+    let mut actor = support::Process::spawn(command);
+    let actor_metrics = actor.wait_for(Duration::from_secs(10), |line| {
+        line.strip_prefix("gfn-actor metrics on http://").map(|r| r.trim_end_matches("/metrics").to_string())
+    });
+    wait_until(Duration::from_secs(30), "the actor's trajectories to be accepted", || {
+        support::scrape(&actor_metrics).get("gfn_actor_trajectories_accepted_total").copied().unwrap_or(0.0)
+            >= 2000.0
+    });
+    let seen = support::scrape(&actor_metrics);
+    let learner_seen = learner.scrape();
+    let get = |name: &str| seen.get(name).copied().unwrap_or_else(|| panic!("{name} missing: {seen:?}"));
+    let accepted = get("gfn_actor_trajectories_accepted_total");
+    let scored = get("gfn_actor_rewards_scored_total");
+    let rolled_out = get("gfn_actor_trajectories_rolled_out_total");
+    assert!(
+        rolled_out >= scored && scored >= accepted,
+        "rolled out {rolled_out}, scored {scored}, accepted {accepted}"
+    );
+    assert_eq!(get("gfn_actor_reward_failures_total"), 0.0);
+    assert_eq!(get("gfn_actor_trajectories_lost_total"), 0.0);
+    assert!(get("gfn_actor_reward_batch_duration_seconds_count") >= 1.0);
+    let learner_accepted = learner_seen["gfn_learner_trajectories_accepted_total"];
+    assert!(learner_accepted >= accepted, "learner accepted {learner_accepted} < actor's {accepted}");
+    let version = get("gfn_actor_weights_version");
+    assert!(
+        version >= 1.0 && version <= learner_seen["gfn_learner_weights_version"],
+        "weights version {version}"
+    );
+
+    actor.signal(Signal::SIGTERM);
+    assert!(actor.wait(Duration::from_secs(15)).success(), "{:?}", actor.output());
+    let summary = actor.output().into_iter().find(|l| l.contains(" accepted, ")).expect("exit summary");
+    let final_accepted: f64 =
+        summary.split(" accepted").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(final_accepted >= accepted, "{summary} vs scraped {accepted}");
+    learner.process.signal(Signal::SIGTERM);
+    assert!(learner.process.wait(Duration::from_secs(30)).success());
+}

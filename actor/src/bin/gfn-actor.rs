@@ -42,6 +42,10 @@ struct Args {
     /// Name the learner's certificate must carry (default: the host of --learner).
     #[arg(long, requires = "tls_ca")]
     tls_domain: Option<String>,
+    /// Serve Prometheus metrics (rollouts, rewards and their latency, accepted/stale/lost
+    /// trajectories, weights version) on http://ADDRESS/metrics, e.g. 0.0.0.0:9100.
+    #[arg(long, value_name = "ADDRESS", env = "GFN_ACTOR_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
             key: args.tls_key,
             domain: args.tls_domain,
         }),
+        metrics_listen: args.metrics_listen,
     };
     match run(options) {
         Ok(_) => ExitCode::SUCCESS,

@@ -1,0 +1,65 @@
+//! Actor metrics: names, descriptions and the Prometheus recorder. Served on `/metrics` when the
+//! actor is started with `--metrics-listen`; without it the counters cost nothing.
+//!
+//! Names follow `gfn_actor_<name>[_<unit>][_total]`, like the learner's `gfn_learner_*`. Each
+//! actor process has its own endpoint; Prometheus adds the pod/instance label.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Trajectories rolled out and queued for their reward.
+pub const TRAJECTORIES_ROLLED_OUT: &str = "gfn_actor_trajectories_rolled_out_total";
+/// Rewards computed (positive and finite) and passed on for submission.
+pub const REWARDS_SCORED: &str = "gfn_actor_rewards_scored_total";
+/// Rewards that failed or were not positive and finite (their trajectories are dropped).
+pub const REWARD_FAILURES: &str = "gfn_actor_reward_failures_total";
+/// Seconds per batched reward call (synthetic cost included).
+pub const REWARD_BATCH_DURATION: &str = "gfn_actor_reward_batch_duration_seconds";
+/// Trajectories the learner accepted.
+pub const TRAJECTORIES_ACCEPTED: &str = "gfn_actor_trajectories_accepted_total";
+/// Trajectories the learner dropped as stale (policy lag over its maximum).
+pub const TRAJECTORIES_STALE: &str = "gfn_actor_trajectories_stale_total";
+/// Trajectories rejected by the learner or not delivered before shutdown.
+pub const TRAJECTORIES_LOST: &str = "gfn_actor_trajectories_lost_total";
+/// Submit calls that failed and were retried (learner away or busy).
+pub const SUBMIT_RETRIES: &str = "gfn_actor_submit_retries_total";
+/// Weights version the rollouts use.
+pub const WEIGHTS_VERSION: &str = "gfn_actor_weights_version";
+
+/// Installs the global Prometheus recorder and returns its handle.
+pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(REWARD_BATCH_DURATION.into()),
+            &[0.00001, 0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0],
+        )?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder)?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(TRAJECTORIES_ROLLED_OUT, "Trajectories rolled out and queued for their reward.");
+    describe_counter!(REWARDS_SCORED, "Rewards computed (positive and finite) and passed on for submission.");
+    describe_counter!(
+        REWARD_FAILURES,
+        "Rewards that failed or were not positive and finite (trajectory dropped)."
+    );
+    describe_histogram!(
+        REWARD_BATCH_DURATION,
+        metrics::Unit::Seconds,
+        "Time per batched reward call, synthetic cost included."
+    );
+    describe_counter!(TRAJECTORIES_ACCEPTED, "Trajectories the learner accepted.");
+    describe_counter!(TRAJECTORIES_STALE, "Trajectories the learner dropped as stale.");
+    describe_counter!(TRAJECTORIES_LOST, "Trajectories rejected by the learner or undelivered at shutdown.");
+    describe_counter!(SUBMIT_RETRIES, "Submit calls that failed and were retried.");
+    describe_gauge!(WEIGHTS_VERSION, "Weights version the rollouts use.");
+    // Counters that may stay at zero for a whole run are exported from the start, so that
+    // rates and alerts on them work before the first event.
+    for name in [REWARD_FAILURES, TRAJECTORIES_STALE, TRAJECTORIES_LOST, SUBMIT_RETRIES] {
+        metrics::counter!(name).absolute(0);
+    }
+}

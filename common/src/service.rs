@@ -1,0 +1,54 @@
+//! What the long-running processes (`gfn-learner`, `gfn-actor`) share: cancellation on
+//! SIGTERM/SIGINT, and the Prometheus `/metrics` endpoint over HTTP.
+
+use std::net::SocketAddr;
+
+use axum::{Router, routing::get};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Cancels `shutdown` on SIGTERM or SIGINT, logging the signal and `then` (what the process
+/// does next, e.g. "flushing and exiting"). Returns early when `shutdown` is cancelled
+/// otherwise.
+pub async fn cancel_on_signal(shutdown: CancellationToken, then: &'static str) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::warn!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: {then}"),
+        _ = interrupt.recv() => tracing::info!("SIGINT: {then}"),
+        _ = shutdown.cancelled() => return,
+    }
+    shutdown.cancel();
+}
+
+/// Binds the metrics endpoint's listener (`127.0.0.1:0` picks a free port) and returns the
+/// address it got.
+pub async fn bind_metrics(address: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Serves `GET /metrics` (the Prometheus text format of `handle`) on `listener` until
+/// `shutdown` is cancelled.
+pub async fn serve_metrics(listener: TcpListener, handle: PrometheusHandle, shutdown: CancellationToken) {
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                handle.run_upkeep();
+                handle.render()
+            }
+        }),
+    );
+    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+        tracing::warn!(%error, "metrics endpoint stopped");
+    }
+}
