@@ -4,7 +4,8 @@
 //! Names follow `gfn_actor_<name>[_<unit>][_total]`, like the learner's `gfn_learner_*`. Each
 //! actor process has its own endpoint; Prometheus adds the pod/instance label.
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use gfn_common::service::install_prometheus_recorder;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Trajectories rolled out and queued for their reward.
 pub const TRAJECTORIES_ROLLED_OUT: &str = "gfn_actor_trajectories_rolled_out_total";
@@ -27,14 +28,10 @@ pub const WEIGHTS_VERSION: &str = "gfn_actor_weights_version";
 
 /// Installs the global Prometheus recorder and returns its handle.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
-    let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(REWARD_BATCH_DURATION.into()),
-            &[0.00001, 0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0],
-        )?
-        .build_recorder();
-    let handle = recorder.handle();
-    metrics::set_global_recorder(recorder)?;
+    let handle = install_prometheus_recorder(&[(
+        REWARD_BATCH_DURATION,
+        &[0.00001, 0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0],
+    )])?;
     describe();
     Ok(handle)
 }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use axum::{Router, routing::get};
-use metrics_exporter_prometheus::PrometheusHandle;
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +25,30 @@ pub async fn cancel_on_signal(shutdown: CancellationToken, then: &'static str) {
         _ = shutdown.cancelled() => return,
     }
     shutdown.cancel();
+}
+
+/// Why the Prometheus recorder could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecorderError {
+    /// A histogram's buckets were rejected (empty).
+    #[error("histogram buckets: {0}")]
+    Buckets(#[from] BuildError),
+    /// The process already has a global metrics recorder.
+    #[error("a metrics recorder is already installed in this process")]
+    AlreadyInstalled,
+}
+
+/// Installs the process-wide Prometheus recorder, with explicit buckets for the histograms named
+/// in `buckets` (the others get the exporter's summary), and returns the handle that renders it.
+pub fn install_prometheus_recorder(buckets: &[(&str, &[f64])]) -> Result<PrometheusHandle, RecorderError> {
+    let mut builder = PrometheusBuilder::new();
+    for (name, bounds) in buckets {
+        builder = builder.set_buckets_for_metric(Matcher::Full((*name).into()), bounds)?;
+    }
+    let recorder = builder.build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|_| RecorderError::AlreadyInstalled)?;
+    Ok(handle)
 }
 
 /// Binds the metrics endpoint's listener (`127.0.0.1:0` picks a free port) and returns the

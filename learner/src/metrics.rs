@@ -3,7 +3,8 @@
 //!
 //! Names follow `gfn_learner_<name>[_<unit>][_total]`; labels come from fixed sets only.
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use gfn_common::service::install_prometheus_recorder;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Trajectories received over gRPC, valid or not.
 pub const TRAJECTORIES_RECEIVED: &str = "gfn_learner_trajectories_received_total";
@@ -70,18 +71,10 @@ pub const BEST_PROXY: &str = "gfn_learner_best_proxy";
 
 /// Installs the global Prometheus recorder and returns its handle.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
-    let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(POLICY_LAG.into()),
-            &[0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full(UPDATE_DURATION.into()),
-            &[0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256],
-        )?
-        .build_recorder();
-    let handle = recorder.handle();
-    metrics::set_global_recorder(recorder)?;
+    let handle = install_prometheus_recorder(&[
+        (POLICY_LAG, &[0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+        (UPDATE_DURATION, &[0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256]),
+    ])?;
     describe();
     Ok(handle)
 }
