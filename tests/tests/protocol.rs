@@ -25,15 +25,7 @@ async fn connect(address: &str) -> LearnerClient<tonic::transport::Channel> {
 }
 
 async fn register(client: &mut LearnerClient<tonic::transport::Channel>) -> v1::RegisterReply {
-    client
-        .register(v1::RegisterRequest {
-            actor_name: "test-client".into(),
-            protocol_version: gfn_proto::PROTOCOL_VERSION,
-            capabilities: None,
-        })
-        .await
-        .expect("registration")
-        .into_inner()
+    client.register(support::register_request("test-client")).await.expect("registration").into_inner()
 }
 
 fn trajectory(actions: Vec<u32>, log_reward: f64) -> v1::Trajectory {

@@ -28,14 +28,7 @@ async fn every_rpc_is_refused(address: &str, authorization: Option<&str>) {
         }
         Ok(request)
     });
-    let register = client
-        .register(v1::RegisterRequest {
-            actor_name: "intruder".into(),
-            protocol_version: gfn_proto::PROTOCOL_VERSION,
-            capabilities: None,
-        })
-        .await
-        .unwrap_err();
+    let register = client.register(support::register_request("intruder")).await.unwrap_err();
     let submit = client
         .submit_trajectories(v1::TrajectoryBatch { run_id: "any".into(), actor_id: 1, trajectories: vec![] })
         .await
@@ -126,15 +119,7 @@ async fn limits_trigger_with_their_documented_status_codes() {
     );
     let learner = Learner::start(&config, "127.0.0.1:0", &[]);
     let mut client = LearnerClient::connect(format!("http://{}", learner.address)).await.unwrap();
-    let registration = client
-        .register(v1::RegisterRequest {
-            actor_name: "greedy".into(),
-            protocol_version: gfn_proto::PROTOCOL_VERSION,
-            capabilities: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let registration = client.register(support::register_request("greedy")).await.unwrap().into_inner();
     let watch = v1::WatchWeightsRequest {
         run_id: registration.run_id.clone(),
         actor_id: registration.actor_id,
@@ -245,11 +230,7 @@ async fn register_over_tls(address: &str, ca: &Pem, identity: Option<&Pem>) -> R
     let endpoint = Endpoint::from_shared(format!("https://{address}")).unwrap().tls_config(tls).unwrap();
     let channel = endpoint.connect().await.map_err(|e| format!("connect: {e:?}"))?;
     LearnerClient::new(channel)
-        .register(v1::RegisterRequest {
-            actor_name: "tls".into(),
-            protocol_version: gfn_proto::PROTOCOL_VERSION,
-            capabilities: None,
-        })
+        .register(support::register_request("tls"))
         .await
         .map(|_| ())
         .map_err(|status| format!("{:?}: {}", status.code(), status.message()))
@@ -285,13 +266,7 @@ async fn mutual_tls_admits_only_clients_of_the_run_ca() {
     assert!(refused.is_err(), "a client without a certificate must be refused");
     let mut plain = LearnerClient::connect(format!("http://{}", learner.address)).await.ok();
     if let Some(client) = plain.as_mut() {
-        let status = client
-            .register(v1::RegisterRequest {
-                actor_name: "plain".into(),
-                protocol_version: gfn_proto::PROTOCOL_VERSION,
-                capabilities: None,
-            })
-            .await;
+        let status = client.register(support::register_request("plain")).await;
         assert!(status.is_err(), "plain HTTP/2 must be refused");
     }
 

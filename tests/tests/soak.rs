@@ -99,11 +99,7 @@ async fn inject_bad_inputs(address: &str, counts: &mut BadInputs) {
         })
         .max_encoding_message_size(64 << 20)
     };
-    let register = v1::RegisterRequest {
-        actor_name: "soak-intruder".into(),
-        protocol_version: gfn_proto::PROTOCOL_VERSION,
-        capabilities: None,
-    };
+    let register = support::register_request("soak-intruder");
     let expect = |result: Result<(), Code>, code: Code, counts: &mut BadInputs| {
         counts.sent += 1;
         match result {

@@ -186,3 +186,13 @@ pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> 
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A registration request of a test client named `actor_name` (current protocol version, no
+/// capabilities).
+pub fn register_request(actor_name: &str) -> gfn_proto::v1::RegisterRequest {
+    gfn_proto::v1::RegisterRequest {
+        actor_name: actor_name.into(),
+        protocol_version: gfn_proto::PROTOCOL_VERSION,
+        capabilities: None,
+    }
+}
