@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 use gfn_common::config::RunConfig;
 use gfn_common::env::{Action, Environment};
 use gfn_common::policy::PolicyCopy;
-use gfn_common::sampler::Sampler;
 use gfn_common::weights::from_safetensors_bytes;
 
 use crate::metrics;
@@ -42,7 +41,7 @@ pub fn run_rollouts<E: Environment>(
 ) -> anyhow::Result<u64> {
     tch::set_num_threads(config.training.intra_op_threads as i32);
     let mut policy = PolicyCopy::new(env, config);
-    let mut sampler = Sampler::new(env, config.training.exploration());
+    let mut sampler = config.training.sampler(env);
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     let mut version: Option<u64> = None;
     let mut produced = 0u64;

@@ -30,7 +30,7 @@ fn setup() -> (Hypergrid, HypergridReward, Learner) {
         &env,
         &PolicyConfig { hidden: 256, hidden_layers: 2 },
         AdamConfig::with_learning_rate(1e-3),
-        Objective::FlowMatching(FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default() }),
+        Objective::FlowMatching(FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default(), leaf_weight: 1.0 }),
         0.1,
         0.0,
     );
@@ -72,7 +72,7 @@ fn benches(c: &mut Criterion) {
     let mut sampler = Sampler::new(&env, Exploration::ON_POLICY);
     group.bench_function("sample", |b| b.iter(|| sampler.sample(learner.network(), BATCH, &mut rng)));
 
-    let objective = FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default() };
+    let objective = FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default(), leaf_weight: 1.0 };
     group
         .bench_function("prepare_flow_matching_batch", |b| b.iter(|| objective.prepare(&env, &trajectories)));
 

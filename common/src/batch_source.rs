@@ -76,7 +76,7 @@ impl<'e, E: Environment, R: Reward<E::State>> InlineSource<'e, E, R> {
     /// A source starting at weights version `version`.
     pub fn new(env: &'e E, reward: &'e R, config: &RunConfig, seed: u64, version: u64) -> Self {
         Self {
-            sampler: Sampler::new(env, config.training.exploration()),
+            sampler: config.training.sampler(env),
             reward,
             batch_size: config.training.batch_size,
             rng: rand_pcg::Pcg64Mcg::seed_from_u64(seed),
@@ -151,7 +151,7 @@ where
     let config = config.clone();
     scope.spawn(move || {
         let mut policy = PolicyCopy::new(env, &config);
-        let mut sampler = Sampler::new(env, config.training.exploration());
+        let mut sampler = config.training.sampler(env);
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
         let mut loaded: Option<u64> = None;
         for batch_index in 0u64.. {

@@ -98,7 +98,12 @@ pub struct LearnerConfig {
     /// Prometheus `/metrics` listen address; none if empty.
     pub metrics_listen: String,
     /// Trajectories buffered between ingestion and training; when full, actors wait.
+    /// Ignored when `max_queued_updates` is set.
     pub queue_capacity: usize,
+    /// Bound of that queue in updates (`max_queued_updates × training.batch_size`
+    /// trajectories), so that the policy lag a full queue adds stays this many updates whatever
+    /// the batch size; 0 uses `queue_capacity`.
+    pub max_queued_updates: usize,
     /// Trajectories whose policy version lags the learner by more than this many updates are
     /// dropped (and counted).
     pub max_policy_lag: u64,
@@ -149,6 +154,7 @@ impl Default for LearnerConfig {
             listen: "127.0.0.1:50051".into(),
             metrics_listen: "127.0.0.1:9100".into(),
             queue_capacity: 32,
+            max_queued_updates: 0,
             max_policy_lag: 64,
             weights_interval_updates: 4,
             max_message_bytes: 4 << 20,
@@ -374,12 +380,15 @@ pub struct FlowMatchingConfig {
     pub epsilon: f64,
     /// How terms are averaged: `"balanced"` (interior mean + terminal mean) or `"transitions"`.
     pub weighting: TermWeighting,
+    /// Weight of the terminal (leaf) terms against the interior ones, `> 0`: the paper's
+    /// `leaf_coef` (10 in its molecule runs); 1 weighs both alike.
+    pub leaf_weight: f64,
 }
 
 impl FlowMatchingConfig {
     /// The objective these settings describe.
     pub fn objective(&self) -> FlowMatching {
-        FlowMatching { epsilon: self.epsilon, weighting: self.weighting }
+        FlowMatching { epsilon: self.epsilon, weighting: self.weighting, leaf_weight: self.leaf_weight }
     }
 }
 
@@ -409,6 +418,10 @@ pub struct TrainingConfig {
     /// Polyak averaging decay per update in `[0, 1)`: the policy that samples, is published and
     /// is evaluated is an exponential moving average of the trained weights; 0 turns it off.
     pub weight_averaging: f64,
+    /// Probability in `[0, 1]` that a training rollout is forced to stop as soon as it may
+    /// after a length drawn uniformly from the environment's range (fragments:
+    /// `[min_blocks, max_blocks]` blocks): the paper's `early_stop_reg` (0.1); 0 turns it off.
+    pub early_stop_probability: f64,
 }
 
 /// Evaluation settings.
@@ -423,6 +436,9 @@ pub struct EvaluationConfig {
     pub log_path: Option<PathBuf>,
     /// SQLite database every generated molecule is stored in (fragment runs); none if absent.
     pub results_db: Option<PathBuf>,
+    /// Fragment runs: every this many molecules generated, a milestone record with every
+    /// statistic (top-k proxy, modes, scaffolds, diversity) goes to the log; 0 = none.
+    pub milestone_molecules: u64,
 }
 
 /// Checkpoint settings.
@@ -489,7 +505,7 @@ impl Default for PolicyConfig {
 
 impl Default for FlowMatchingConfig {
     fn default() -> Self {
-        Self { epsilon: 2.5e-5, weighting: TermWeighting::default() }
+        Self { epsilon: 2.5e-5, weighting: TermWeighting::default(), leaf_weight: 1.0 }
     }
 }
 
@@ -506,13 +522,20 @@ impl Default for TrainingConfig {
             pipelined_sampling: true,
             replay: crate::replay::ReplayConfig::default(),
             weight_averaging: 0.99,
+            early_stop_probability: 0.0,
         }
     }
 }
 
 impl Default for EvaluationConfig {
     fn default() -> Self {
-        Self { interval_updates: 250, empirical_samples: 10_000, log_path: None, results_db: None }
+        Self {
+            interval_updates: 250,
+            empirical_samples: 10_000,
+            log_path: None,
+            results_db: None,
+            milestone_molecules: 10_000,
+        }
     }
 }
 
@@ -526,6 +549,11 @@ impl TrainingConfig {
     /// The sampler's departure from the learned policy.
     pub fn exploration(&self) -> Exploration {
         Exploration { temperature: self.temperature, epsilon: self.exploration_epsilon }
+    }
+
+    /// The training sampler: exploration plus early-stop regularisation.
+    pub fn sampler<'e, E: crate::env::Environment>(&self, env: &'e E) -> crate::sampler::Sampler<'e, E> {
+        crate::sampler::Sampler::new(env, self.exploration()).with_early_stop(self.early_stop_probability)
     }
 }
 
@@ -550,6 +578,15 @@ impl RunConfig {
     /// The embedded default configuration.
     pub fn embedded_default() -> Self {
         Self::from_toml_str(DEFAULT_CONFIG_TOML, None).expect("the embedded config is valid")
+    }
+
+    /// Trajectories the learner's ingest queue holds: `learner.max_queued_updates` updates'
+    /// worth when set, else `learner.queue_capacity`.
+    pub fn ingest_queue_capacity(&self) -> usize {
+        match self.learner.max_queued_updates {
+            0 => self.learner.queue_capacity,
+            updates => updates.saturating_mul(self.training.batch_size),
+        }
     }
 
     /// The configuration as TOML text.
@@ -629,12 +666,20 @@ impl RunConfig {
         }
         check(self.policy.hidden >= 1, "policy.hidden", "at least 1", self.policy.hidden.to_string());
         match &self.objective {
-            ObjectiveConfig::FlowMatching(fm) => check(
-                fm.epsilon.is_finite() && fm.epsilon >= 0.0,
-                "objective.epsilon",
-                "non-negative and finite",
-                fm.epsilon.to_string(),
-            ),
+            ObjectiveConfig::FlowMatching(fm) => {
+                check(
+                    fm.epsilon.is_finite() && fm.epsilon >= 0.0,
+                    "objective.epsilon",
+                    "non-negative and finite",
+                    fm.epsilon.to_string(),
+                );
+                check(
+                    fm.leaf_weight.is_finite() && fm.leaf_weight > 0.0,
+                    "objective.leaf_weight",
+                    "positive and finite",
+                    fm.leaf_weight.to_string(),
+                );
+            }
             ObjectiveConfig::TrajectoryBalance(tb) => check(
                 tb.log_z_learning_rate.is_finite() && tb.log_z_learning_rate > 0.0,
                 "objective.log_z_learning_rate",
@@ -704,6 +749,12 @@ impl RunConfig {
             "training.weight_averaging",
             "in [0, 1) (0 = off)",
             t.weight_averaging.to_string(),
+        );
+        check(
+            (0.0..=1.0).contains(&t.early_stop_probability),
+            "training.early_stop_probability",
+            "in [0, 1]",
+            t.early_stop_probability.to_string(),
         );
         check(
             (0.0..=1.0).contains(&t.exploration_epsilon),

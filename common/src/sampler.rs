@@ -19,6 +19,7 @@ pub struct SampledTrajectory<S> {
 pub struct Sampler<'e, E: Environment> {
     env: &'e E,
     exploration: Exploration,
+    early_stop_probability: f64,
     log_flows: Vec<f32>,
     mask: Vec<bool>,
     probabilities: Vec<f64>,
@@ -31,10 +32,20 @@ impl<'e, E: Environment> Sampler<'e, E> {
         Self {
             env,
             exploration,
+            early_stop_probability: 0.0,
             log_flows: Vec::new(),
             mask: vec![false; num_actions],
             probabilities: vec![0.0; num_actions],
         }
+    }
+
+    /// With probability `probability` a trajectory is forced to stop at the first step where
+    /// stop is allowed after a number of actions drawn uniformly from
+    /// [`Environment::early_stop_lengths`] (the paper's `early_stop_reg`); 0 turns it off.
+    /// Every objective here is valid off-policy, so the forced stops do not bias training.
+    pub fn with_early_stop(mut self, probability: f64) -> Self {
+        self.early_stop_probability = probability;
+        self
     }
 
     /// Rolls out `count` trajectories in lockstep from `s0` until every one has stopped.
@@ -51,6 +62,14 @@ impl<'e, E: Environment> Sampler<'e, E> {
         let mut states = vec![env.initial_state(); count];
         let mut actions: Vec<Vec<Action>> = vec![Vec::new(); count];
         let mut active: Vec<usize> = (0..count).collect();
+        // Per trajectory: the length after which it stops as soon as it may (early stop).
+        let lengths = env.early_stop_lengths();
+        let stop_after: Vec<Option<usize>> = (0..count)
+            .map(|_| {
+                (self.early_stop_probability > 0.0 && rng.random::<f64>() < self.early_stop_probability)
+                    .then(|| rng.random_range(lengths.clone()))
+            })
+            .collect();
         while !active.is_empty() {
             let batch: Vec<&E::State> = active.iter().map(|&i| &states[i]).collect();
             let input = env.encode_batch(&batch, network.device());
@@ -64,6 +83,13 @@ impl<'e, E: Environment> Sampler<'e, E> {
                     continue;
                 }
                 env.forward_mask(&states[i], &mut self.mask);
+                if let Some(length) = stop_after[i]
+                    && actions[i].len() >= length
+                    && self.mask[stop as usize]
+                {
+                    actions[i].push(stop);
+                    continue;
+                }
                 action_probabilities(
                     &self.log_flows[row * num_actions..][..num_actions],
                     &self.mask,
@@ -106,6 +132,48 @@ fn draw(probabilities: &[f64], u: f64) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::Hypergrid;
+    use crate::policy::Mlp;
+    use rand::SeedableRng;
+
+    /// A 1-D grid of height 40 under a network that never chooses stop (all weights 0, stop's
+    /// bias −50): every plain rollout walks to the far wall (39 increments, then stop).
+    #[test]
+    fn early_stop_cuts_the_chosen_share_of_trajectories_at_uniform_lengths() {
+        let env = Hypergrid::new(1, 40);
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let network = Mlp::new(&vs.root(), 40, 8, 1, 2);
+        tch::no_grad(|| {
+            for (name, mut variable) in vs.variables() {
+                let _ = variable.zero_();
+                if name == "layer1.bias" {
+                    let _ = variable.get(1).fill_(-50.0);
+                }
+            }
+        });
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let count = 4000;
+        let mut lengths = |probability: f64| -> Vec<usize> {
+            let mut sampler = Sampler::new(&env, Exploration::ON_POLICY).with_early_stop(probability);
+            let sampled = sampler.sample(&network, count, &mut rng);
+            assert!(sampled.iter().all(|t| *t.actions.last().unwrap() == env.stop_action()));
+            sampled.iter().map(|t| t.actions.len() - 1).collect()
+        };
+        assert!(lengths(0.0).iter().all(|&n| n == 39));
+        assert_eq!(env.early_stop_lengths(), 1..=39);
+        let all_early = lengths(1.0);
+        let mut seen = [0usize; 40];
+        for &n in &all_early {
+            seen[n] += 1;
+        }
+        // uniform over 1..=39: each length ~103 times of 4000
+        assert_eq!(seen[0], 0);
+        assert!(seen[1..].iter().all(|&c| (50..170).contains(&c)), "{seen:?}");
+        let half = lengths(0.5);
+        let walked = half.iter().filter(|&&n| n == 39).count() as f64 / count as f64;
+        // half walk to the wall, and 1/39 of the early-stopped half stops there too
+        assert!((walked - (0.5 + 0.5 / 39.0)).abs() < 0.04, "{walked}");
+    }
 
     #[test]
     fn draw_follows_the_cumulative_distribution_and_skips_zeros() {

@@ -14,7 +14,11 @@ use gfn_common::reward::Reward;
 
 use crate::metrics as m;
 use crate::progress::evaluation_line;
-use crate::results::MoleculeStats;
+use crate::molecule_stats::MoleculeStats;
+
+/// A JSON-lines log written by more than one thread (the training thread's evaluations and
+/// the results recorder's milestones), a whole record at a time.
+pub type SharedLog = Arc<Mutex<JsonLinesLog>>;
 
 /// What the training thread calls every `evaluation.interval_updates`.
 pub trait RunEvaluation<E: Environment>: Send {
@@ -93,12 +97,12 @@ pub struct MoleculeRecord {
 pub struct MoleculeEvaluation<E> {
     env: E,
     stats: Arc<Mutex<MoleculeStats>>,
-    log: Option<JsonLinesLog>,
+    log: Option<SharedLog>,
 }
 
 impl<E: Environment> MoleculeEvaluation<E> {
     /// Reads statistics from the recorder's shared snapshot.
-    pub fn new(env: E, stats: Arc<Mutex<MoleculeStats>>, log: Option<JsonLinesLog>) -> Self {
+    pub fn new(env: E, stats: Arc<Mutex<MoleculeStats>>, log: Option<SharedLog>) -> Self {
         Self { env, stats, log }
     }
 }
@@ -118,7 +122,7 @@ impl<E: Environment> RunEvaluation<E> for MoleculeEvaluation<E> {
         };
         let s = &record.molecules;
         println!(
-            "update {:>6}  {:>8} molecules  loss {:.4}  log Z {:.2}  top-10/100/1000 reward {:.3}/{:.3}/{:.3}  modes {}  unique {:.3}  best proxy {:.2}",
+            "update {:>6}  {:>8} molecules  loss {:.4}  log Z {:.2}  top-10/100/1000 reward {:.3}/{:.3}/{:.3} (proxy {:.2}/{:.2}/{:.2})  modes {}  unique {:.3}  best proxy {:.2}",
             record.update,
             s.molecules,
             record.loss,
@@ -126,12 +130,15 @@ impl<E: Environment> RunEvaluation<E> for MoleculeEvaluation<E> {
             s.top10_reward,
             s.top100_reward,
             s.top1000_reward,
+            s.top10_proxy,
+            s.top100_proxy,
+            s.top1000_proxy,
             s.modes,
             s.unique_fraction,
             s.best_proxy
         );
-        if let Some(log) = &mut self.log {
-            log.write(&record)?;
+        if let Some(log) = &self.log {
+            log.lock().unwrap_or_else(|p| p.into_inner()).write(&record)?;
         }
         Ok(())
     }

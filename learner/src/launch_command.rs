@@ -25,8 +25,12 @@ pub struct LaunchArgs {
     #[arg(long, default_value_t = 2)]
     pub actors: usize,
     /// Override `training.updates`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "molecules")]
     pub updates: Option<u64>,
+    /// Run to a budget of this many trajectories (molecules) trained on instead: sets
+    /// `training.updates` to ⌈N / training.batch_size⌉.
+    #[arg(long)]
+    pub molecules: Option<u64>,
     /// Override `seed`.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -52,6 +56,9 @@ pub fn run(args: LaunchArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(updates) = args.updates {
         config.training.updates = updates;
+    }
+    if let Some(molecules) = args.molecules {
+        config.training.updates = molecules.div_ceil(config.training.batch_size as u64);
     }
     if let Err(error) = config.validate() {
         return Ok(config_failure(&error));
@@ -104,7 +111,7 @@ async fn launch(args: LaunchArgs, updates: u64, token_file: Option<PathBuf>) -> 
     if let Some(config) = &args.config {
         learner_command.arg("--config").arg(config);
     }
-    if let Some(updates) = args.updates {
+    if args.updates.is_some() || args.molecules.is_some() {
         learner_command.args(["--updates", &updates.to_string()]);
     }
     if let Some(seed) = args.seed {

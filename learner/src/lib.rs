@@ -15,7 +15,8 @@
 //! - [`limits`]: admission limits of the service (streams, submissions, ingest rate).
 //! - [`training`]: the training thread (updates, weights publishing, evaluation, checkpoints).
 //! - [`evaluation`]: periodic evaluation per environment (exact L1 for grids, molecule statistics).
-//! - [`results`]: the SQLite database of generated molecules and its running statistics.
+//! - [`results`]: the SQLite database of generated molecules, its recorder and milestones.
+//! - [`molecule_stats`]: the paper's statistics of generated molecules (top-k, modes, scaffolds).
 //! - [`metrics`]: metric names and the Prometheus endpoint.
 
 pub mod cli;
@@ -24,6 +25,7 @@ pub mod journal;
 pub mod launch_command;
 pub mod limits;
 pub mod metrics;
+pub mod molecule_stats;
 pub mod progress;
 pub mod results;
 pub mod sample_command;

@@ -68,6 +68,14 @@ pub const TOP_K_REWARD: &str = "gfn_learner_top_k_reward";
 pub const MOLECULE_MODES: &str = "gfn_learner_molecule_modes";
 /// Best proxy value generated so far.
 pub const BEST_PROXY: &str = "gfn_learner_best_proxy";
+/// Average `max(proxy, R_min)` of the top `k` distinct molecules (proxy units; `k` = 10, 100, 1000).
+pub const TOP_K_PROXY: &str = "gfn_learner_top_k_proxy";
+/// Modes at a proxy `threshold` (7, 7.5, 8): ECFP4 Tanimoto < `env.mode_max_similarity` to earlier ones.
+pub const MODES_AT_PROXY: &str = "gfn_learner_modes_at_proxy";
+/// Distinct Bemis–Murcko scaffolds of the distinct molecules at a proxy `threshold` (7.5, 8).
+pub const SCAFFOLDS_AT_PROXY: &str = "gfn_learner_scaffolds_at_proxy";
+/// Mean pairwise ECFP4 Tanimoto similarity of the top 1000 distinct molecules.
+pub const TOP1000_SIMILARITY: &str = "gfn_learner_top1000_similarity";
 
 /// Installs the global Prometheus recorder and returns its handle.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
@@ -110,6 +118,10 @@ fn describe() {
         "Distinct high-proxy molecules dissimilar (ECFP4 Tanimoto) to earlier ones."
     );
     describe_gauge!(BEST_PROXY, "Best sEH proxy value generated so far.");
+    describe_gauge!(TOP_K_PROXY, "Average max(proxy, R_min) of the top k distinct molecules (proxy units).");
+    describe_gauge!(MODES_AT_PROXY, "Modes (ECFP4-dissimilar distinct molecules) at a proxy threshold.");
+    describe_gauge!(SCAFFOLDS_AT_PROXY, "Distinct Bemis-Murcko scaffolds among molecules at a proxy threshold.");
+    describe_gauge!(TOP1000_SIMILARITY, "Mean pairwise ECFP4 Tanimoto similarity of the top 1000 molecules.");
     describe_gauge!(LOSS, "Loss of the latest update.");
     describe_histogram!(UPDATE_DURATION, metrics::Unit::Seconds, "Time per update.");
     describe_gauge!(EXACT_L1, "Exact L1 distance between the policy's terminal distribution and R/Z.");

@@ -1,28 +1,24 @@
 //! Results of a fragment-molecule run: every generated molecule goes into a SQLite database
 //! (SMILES, canonical key, proxy, reward, policy version, actor, time), and running statistics
-//! are kept for the metrics: the average reward of the top 10/100/1000 distinct molecules, the
-//! number of modes and the fraction of unique molecules.
+//! are kept for the metrics ([`crate::molecule_stats`]: top-k in proxy and reward units, modes
+//! at several thresholds, scaffolds, diversity).
 //!
-//! Reward in these statistics is the paper's reported scale, `max(proxy, R_min) / norm`
-//! (before the exponent β, so that runs with different β compare). A mode is a distinct
-//! molecule with `proxy ≥ mode_threshold` whose ECFP4 Tanimoto similarity to every earlier
-//! mode is below `mode_max_similarity`.
+//! Every `evaluation.milestone_molecules` molecules the recorder writes a milestone record
+//! (`"milestone": molecules`) with every statistic, the diversity of the top 1000 included,
+//! to the run's JSON-lines log: statistics at exactly 10k, 20k, … molecules generated, the
+//! axis the paper reports on.
 //!
 //! The recorder runs on its own thread: the gRPC handlers hand it accepted trajectories
 //! through a bounded channel and never wait for it (a full channel drops and counts). On a
 //! restart it rebuilds its statistics from the database, so a resumed run keeps counting.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chematic::fp::bitvec::BitVec2048;
-use chematic::fp::ecfp::ecfp4;
 use rusqlite::{Connection, params};
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use gfn_common::config::FragmentConfig;
@@ -30,9 +26,10 @@ use gfn_common::env::FragmentEnvironment;
 use gfn_common::env::conditioned::ConditionedState;
 use gfn_common::env::junction_tree::BlockTree;
 use gfn_common::env::molecule::canonical_smiles;
-use gfn_common::reward::SehRewardSettings;
 
+use crate::evaluation::SharedLog;
 use crate::metrics as m;
+use crate::molecule_stats::{FromSmiles, MoleculeStats, Tracker};
 
 /// An accepted trajectory's terminal object, on its way to the results database.
 #[derive(Debug, Clone)]
@@ -93,104 +90,27 @@ pub fn conditioned_molecule_sink(
 /// Capacity of the channel into the recorder.
 pub const RESULTS_QUEUE: usize = 65_536;
 
-/// Running statistics over the molecules generated so far.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct MoleculeStats {
-    /// Molecules generated (every accepted trajectory).
-    pub molecules: u64,
-    /// Distinct molecules (canonical SMILES).
-    pub distinct: u64,
-    /// `distinct / molecules`.
-    pub unique_fraction: f64,
-    /// Average reward of the 10 best distinct molecules.
-    pub top10_reward: f64,
-    /// … of the 100 best.
-    pub top100_reward: f64,
-    /// … of the 1000 best.
-    pub top1000_reward: f64,
-    /// Modes found (see the module docs).
-    pub modes: u64,
-    /// Best proxy value seen.
-    pub best_proxy: f64,
+/// Between milestones, the diversity of the top 1000 is recomputed at most this often.
+const DIVERSITY_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The statistics at a number of molecules generated, as written to the JSON-lines log.
+#[derive(Debug, Clone, Serialize)]
+pub struct MilestoneRecord {
+    /// Molecules generated (equal to `molecules`): marks the record as a milestone.
+    pub milestone: u64,
+    /// Seconds since the recorder started (the learner's start).
+    pub wall_seconds: f64,
+    /// Every statistic.
+    #[serde(flatten)]
+    pub molecules: MoleculeStats,
 }
 
-/// The statistics' state.
-struct Tracker {
-    settings: SehRewardSettings,
-    mode_max_similarity: f64,
-    reward_of: FxHashMap<String, f64>,
-    /// The best 1000 distinct rewards (a min-heap).
-    best: BinaryHeap<Reverse<OrderedReward>>,
-    mode_fingerprints: Vec<BitVec2048>,
-    stats: MoleculeStats,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct OrderedReward(f64);
-impl Eq for OrderedReward {}
-impl PartialOrd for OrderedReward {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for OrderedReward {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-
-const TOP: usize = 1000;
-
-impl Tracker {
-    fn new(config: &FragmentConfig) -> Self {
-        Self {
-            settings: config.reward_settings(),
-            mode_max_similarity: config.mode_max_similarity,
-            reward_of: FxHashMap::default(),
-            best: BinaryHeap::new(),
-            mode_fingerprints: Vec::new(),
-            stats: MoleculeStats::default(),
-        }
-    }
-
-    /// Counts one molecule; `fingerprint` is computed only for candidate modes.
-    fn add(&mut self, smiles: &str, proxy: f64, fingerprint: impl FnOnce() -> Option<BitVec2048>) {
-        self.stats.molecules += 1;
-        if self.stats.molecules == 1 || proxy > self.stats.best_proxy {
-            self.stats.best_proxy = proxy;
-        }
-        if !self.reward_of.contains_key(smiles) {
-            let reward = self.settings.normalized_reward(proxy);
-            self.reward_of.insert(smiles.to_string(), reward);
-            self.stats.distinct += 1;
-            self.best.push(Reverse(OrderedReward(reward)));
-            if self.best.len() > TOP {
-                self.best.pop();
-            }
-            if proxy >= self.settings.mode_threshold
-                && let Some(fp) = fingerprint()
-                && self.mode_fingerprints.iter().all(|m| m.tanimoto(&fp) < self.mode_max_similarity)
-            {
-                self.mode_fingerprints.push(fp);
-                self.stats.modes += 1;
-            }
-        }
-    }
-
-    fn refresh(&mut self) -> MoleculeStats {
-        let mut rewards: Vec<f64> = self.best.iter().map(|r| r.0.0).collect();
-        rewards.sort_by(|a, b| b.total_cmp(a));
-        let top = |k: usize| {
-            let n = rewards.len().min(k);
-            if n == 0 { 0.0 } else { rewards[..n].iter().sum::<f64>() / k as f64 }
-        };
-        let s = &mut self.stats;
-        s.unique_fraction = if s.molecules == 0 { 0.0 } else { s.distinct as f64 / s.molecules as f64 };
-        s.top10_reward = top(10);
-        s.top100_reward = top(100);
-        s.top1000_reward = top(1000);
-        s.clone()
-    }
+/// Where and how often milestones are recorded.
+pub struct Milestones {
+    /// Every this many molecules (0: never).
+    pub interval: u64,
+    /// The run's JSON-lines log.
+    pub log: Option<SharedLog>,
 }
 
 /// The recorder thread's handle: its input, its statistics and the thread.
@@ -237,6 +157,7 @@ pub fn start(
     config: &FragmentConfig,
     path: Option<&Path>,
     run_id: String,
+    milestones: Milestones,
 ) -> anyhow::Result<ResultsRecorder> {
     let mut tracker = Tracker::new(config);
     let connection = match path {
@@ -255,13 +176,13 @@ pub fn start(
         }
         None => None,
     };
-    let stats = Arc::new(Mutex::new(tracker.refresh()));
+    let stats = Arc::new(Mutex::new(tracker.refresh(true)));
     publish(&stats.lock().expect("fresh mutex"));
     let (sender, receiver) = crossbeam_channel::bounded(RESULTS_QUEUE);
     let shared = Arc::clone(&stats);
     let thread = std::thread::Builder::new()
         .name("gfn-learner-results".into())
-        .spawn(move || record(env, connection, tracker, receiver, shared, run_id))?;
+        .spawn(move || record(env, connection, tracker, receiver, shared, run_id, milestones))?;
     Ok(ResultsRecorder { sender, stats, thread })
 }
 
@@ -271,8 +192,7 @@ fn rebuild(connection: &Connection, tracker: &mut Tracker) -> rusqlite::Result<(
         statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<f64>>(1)?)))?;
     for row in rows {
         let (smiles, proxy) = row?;
-        let fingerprint = || chematic::smiles::parse(&smiles).ok().map(|m| ecfp4(&m));
-        tracker.add(&smiles, proxy.unwrap_or(f64::NEG_INFINITY), fingerprint);
+        tracker.add(&smiles, proxy.unwrap_or(f64::NEG_INFINITY), FromSmiles::new(&smiles));
     }
     Ok(())
 }
@@ -284,7 +204,10 @@ fn record(
     receiver: crossbeam_channel::Receiver<Generated<BlockTree>>,
     shared: Arc<Mutex<MoleculeStats>>,
     run_id: String,
+    milestones: Milestones,
 ) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut last_diversity = Instant::now();
     let mut batch = Vec::new();
     while let Ok(first) = receiver.recv() {
         batch.clear();
@@ -314,7 +237,16 @@ fn record(
                 };
                 let smiles = canonical_smiles(&molecule);
                 let proxy = generated.score.unwrap_or(f64::NEG_INFINITY);
-                tracker.add(&smiles, proxy, || Some(ecfp4(&molecule)));
+                tracker.add(&smiles, proxy, &molecule);
+                if milestones.interval > 0 && tracker.molecules().is_multiple_of(milestones.interval) {
+                    let record = MilestoneRecord {
+                        milestone: tracker.molecules(),
+                        wall_seconds: started.elapsed().as_secs_f64(),
+                        molecules: tracker.refresh(true),
+                    };
+                    last_diversity = Instant::now();
+                    write_milestone(&milestones, &record);
+                }
                 if let Some(insert) = insert.as_mut() {
                     insert.execute(params![
                         smiles,
@@ -335,51 +267,69 @@ fn record(
             transaction.commit()?;
         }
         metrics::counter!(m::MOLECULES_STORED).increment(batch.len() as u64);
-        let stats = tracker.refresh();
+        let diversity = last_diversity.elapsed() >= DIVERSITY_INTERVAL;
+        if diversity {
+            last_diversity = Instant::now();
+        }
+        let stats = tracker.refresh(diversity);
         publish(&stats);
         *shared.lock().unwrap_or_else(|p| p.into_inner()) = stats;
     }
     Ok(())
 }
 
+/// Prints a milestone and appends it to the log (a log that fails is reported, not fatal).
+fn write_milestone(milestones: &Milestones, record: &MilestoneRecord) {
+    let s = &record.molecules;
+    println!(
+        "milestone {:>8} molecules  top-10/100/1000 proxy {:.3}/{:.3}/{:.3}  modes ≥7/7.5/8 {}/{}/{}  scaffolds ≥7.5/8 {}/{}  top-1000 similarity {:.3}",
+        record.milestone,
+        s.top10_proxy,
+        s.top100_proxy,
+        s.top1000_proxy,
+        s.modes_proxy_7,
+        s.modes_proxy_7_5,
+        s.modes_proxy_8,
+        s.scaffolds_proxy_7_5,
+        s.scaffolds_proxy_8,
+        s.top1000_similarity.unwrap_or(f64::NAN),
+    );
+    if let Some(log) = &milestones.log
+        && let Err(error) = log.lock().unwrap_or_else(|p| p.into_inner()).write(record)
+    {
+        tracing::error!(%error, "could not write a milestone record to the evaluation log");
+    }
+}
+
 fn publish(stats: &MoleculeStats) {
     metrics::gauge!(m::MOLECULES_DISTINCT).set(stats.distinct as f64);
     metrics::gauge!(m::UNIQUE_FRACTION).set(stats.unique_fraction);
-    metrics::gauge!(m::TOP_K_REWARD, "k" => "10").set(stats.top10_reward);
-    metrics::gauge!(m::TOP_K_REWARD, "k" => "100").set(stats.top100_reward);
-    metrics::gauge!(m::TOP_K_REWARD, "k" => "1000").set(stats.top1000_reward);
+    for (k, reward, proxy) in [
+        ("10", stats.top10_reward, stats.top10_proxy),
+        ("100", stats.top100_reward, stats.top100_proxy),
+        ("1000", stats.top1000_reward, stats.top1000_proxy),
+    ] {
+        metrics::gauge!(m::TOP_K_REWARD, "k" => k).set(reward);
+        metrics::gauge!(m::TOP_K_PROXY, "k" => k).set(proxy);
+    }
     metrics::gauge!(m::MOLECULE_MODES).set(stats.modes as f64);
+    for (threshold, modes) in
+        [("7", stats.modes_proxy_7), ("7.5", stats.modes_proxy_7_5), ("8", stats.modes_proxy_8)]
+    {
+        metrics::gauge!(m::MODES_AT_PROXY, "threshold" => threshold).set(modes as f64);
+    }
+    for (threshold, scaffolds) in [("7.5", stats.scaffolds_proxy_7_5), ("8", stats.scaffolds_proxy_8)] {
+        metrics::gauge!(m::SCAFFOLDS_AT_PROXY, "threshold" => threshold).set(scaffolds as f64);
+    }
+    if let Some(similarity) = stats.top1000_similarity {
+        metrics::gauge!(m::TOP1000_SIMILARITY).set(similarity);
+    }
     metrics::gauge!(m::BEST_PROXY).set(stats.best_proxy);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn top_k_modes_and_uniqueness() {
-        let config = FragmentConfig { mode_threshold: 7.0, ..FragmentConfig::default() };
-        let mut tracker = Tracker::new(&config);
-        fn fp(s: &str) -> impl FnOnce() -> Option<BitVec2048> + '_ {
-            move || chematic::smiles::parse(s).ok().map(|m| ecfp4(&m))
-        }
-        tracker.add("CCO", 8.0, fp("CCO"));
-        tracker.add("CCO", 8.0, fp("CCO")); // duplicate: counted, not distinct
-        tracker.add("CCCO", 7.5, fp("CCCO")); // similar to CCO? ECFP4 decides
-        tracker.add("c1ccccc1N", 9.0, fp("c1ccccc1N"));
-        tracker.add("C", -1.0, fp("C"));
-        let stats = tracker.refresh();
-        assert_eq!(stats.molecules, 5);
-        assert_eq!(stats.distinct, 4);
-        assert!((stats.unique_fraction - 0.8).abs() < 1e-12);
-        // top 10 of 4 distinct rewards: (9 + 8 + 7.5 + 0.1) / 8 / 10
-        assert!((stats.top10_reward - (9.0 + 8.0 + 7.5 + 0.1) / 8.0 / 10.0).abs() < 1e-12);
-        let similarity = ecfp4(&chematic::smiles::parse("CCO").unwrap())
-            .tanimoto(&ecfp4(&chematic::smiles::parse("CCCO").unwrap()));
-        let expected_modes = if similarity < 0.7 { 3 } else { 2 };
-        assert_eq!(stats.modes, expected_modes, "Tanimoto(CCO, CCCO) = {similarity}");
-        assert_eq!(stats.best_proxy, 9.0);
-    }
 
     #[test]
     fn a_database_of_an_earlier_schema_gains_the_reward_exponent_column() {

@@ -2,7 +2,7 @@
 //! training thread, and shuts everything down on SIGTERM/SIGINT or when training is done.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ use crate::evaluation::{GridEvaluation, MoleculeEvaluation, RunEvaluation};
 use crate::journal::{Journal, Journaled};
 use crate::limits::Limits;
 use crate::metrics;
-use crate::results::{self, Generated, ResultsSink};
+use crate::results::{self, Generated, Milestones, ResultsSink};
 use crate::service::LearnerService;
 use crate::state::RunState;
 use crate::training::{TrainingLoop, snapshot};
@@ -89,11 +89,12 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
         EnvConfig::Fragments(fragments) => {
             let env = fragments.environment()?;
             let results_db = config.evaluation.results_db.clone();
+            let milestone_molecules = config.evaluation.milestone_molecules;
             let exponents = config.conditioning.reward_exponents.clone();
             if exponents.is_empty() {
                 let hooks_env = env.clone();
                 serve_env(config, runtime, env, move |run_id| {
-                    let molecules = MoleculeRun { fragments: &fragments, results_db, run_id, log };
+                    let molecules = MoleculeRun { fragments: &fragments, results_db, run_id, log, milestone_molecules };
                     molecules.hooks(hooks_env.clone(), hooks_env, results::molecule_sink)
                 })
                 .await
@@ -101,7 +102,7 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
                 let conditioned = RewardConditioned::new(env.clone(), exponents.clone());
                 let hooks_env = conditioned.clone();
                 serve_env(config, runtime, conditioned, move |run_id| {
-                    let molecules = MoleculeRun { fragments: &fragments, results_db, run_id, log };
+                    let molecules = MoleculeRun { fragments: &fragments, results_db, run_id, log, milestone_molecules };
                     molecules
                         .hooks(env, hooks_env, |sender| results::conditioned_molecule_sink(sender, exponents))
                 })
@@ -117,6 +118,7 @@ struct MoleculeRun<'a> {
     results_db: Option<PathBuf>,
     run_id: &'a str,
     log: Option<JsonLinesLog>,
+    milestone_molecules: u64,
 }
 
 impl MoleculeRun<'_> {
@@ -129,12 +131,19 @@ impl MoleculeRun<'_> {
         env: E,
         sink: impl FnOnce(crossbeam_channel::Sender<Generated<BlockTree>>) -> ResultsSink<E::State>,
     ) -> anyhow::Result<RunHooks<E>> {
-        let recorder =
-            results::start(molecules, self.fragments, self.results_db.as_deref(), self.run_id.into())?;
+        let log = self.log.map(|log| Arc::new(Mutex::new(log)));
+        let milestones = Milestones { interval: self.milestone_molecules, log: log.clone() };
+        let recorder = results::start(
+            molecules,
+            self.fragments,
+            self.results_db.as_deref(),
+            self.run_id.into(),
+            milestones,
+        )?;
         if let Some(path) = &self.results_db {
             println!("gfn-learner recording molecules in {}", path.display());
         }
-        let evaluation = MoleculeEvaluation::new(env, recorder.stats.clone(), self.log);
+        let evaluation = MoleculeEvaluation::new(env, recorder.stats.clone(), log);
         Ok(RunHooks {
             evaluation: Box::new(evaluation),
             results: Some((sink(recorder.sender), recorder.thread)),
@@ -252,7 +261,7 @@ where
 
     let metrics_handle = metrics::install_recorder()?;
     let (weights_sender, weights) = watch::channel(snapshot(&learner, progress.update)?);
-    let (queue, queue_receiver) = mpsc::channel(config.learner.queue_capacity);
+    let (queue, queue_receiver) = mpsc::channel(config.ingest_queue_capacity());
     let (journal, pending) = match (&config.checkpoint.dir, config.checkpoint.journal) {
         (Some(dir), true) => {
             let dir = dir.join("journal");

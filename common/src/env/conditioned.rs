@@ -123,6 +123,12 @@ impl<E: Environment> Environment for RewardConditioned<E> {
         self.inner.max_trajectory_length() + 1
     }
 
+    /// The inner environment's lengths, after the root's choice of a condition.
+    fn early_stop_lengths(&self) -> std::ops::RangeInclusive<usize> {
+        let inner = self.inner.early_stop_lengths();
+        inner.start() + 1..=inner.end() + 1
+    }
+
     fn input_shape(&self) -> InputShape {
         match self.inner.input_shape() {
             InputShape::Dense { feature_dim } => {

@@ -338,6 +338,11 @@ impl Environment for FragmentEnvironment {
         self.inner.max_blocks + 1
     }
 
+    /// The paper's `early_stop_reg`: a molecule of `min_blocks..=max_blocks` blocks.
+    fn early_stop_lengths(&self) -> std::ops::RangeInclusive<usize> {
+        self.inner.min_blocks..=self.inner.max_blocks
+    }
+
     fn input_shape(&self) -> InputShape {
         InputShape::BlockGraph(self.graph_shape())
     }

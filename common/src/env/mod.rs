@@ -86,6 +86,13 @@ pub trait Environment: Send + Sync {
         None
     }
 
+    /// Numbers of actions (non-stop, counted from `s0`) among which an early-stopped training
+    /// rollout draws where to stop, uniformly (see [`crate::sampler::Sampler::with_early_stop`]).
+    /// The default is every length a trajectory can have.
+    fn early_stop_lengths(&self) -> std::ops::RangeInclusive<usize> {
+        1..=self.max_trajectory_length().saturating_sub(1).max(1)
+    }
+
     /// A human-readable rendering of a terminal object (for CSV output and logs).
     fn describe(&self, state: &Self::State) -> String {
         format!("{state:?}")

@@ -33,22 +33,30 @@ pub struct FlowMatching {
     pub epsilon: f64,
     /// How terms are averaged.
     pub weighting: TermWeighting,
+    /// Factor on every terminal (leaf) term against the interior terms: the paper's
+    /// `leaf_coef` (10 in its molecule runs; 1 weighs both kinds alike).
+    pub leaf_weight: f64,
 }
 
 impl FlowMatching {
-    /// Term weights that sum to one (per kind of node, for [`TermWeighting::Balanced`]).
+    /// Term weights that sum to one (per kind of node, for [`TermWeighting::Balanced`]),
+    /// terminal terms then multiplied by [`FlowMatching::leaf_weight`].
     fn normalized_weights<S>(&self, batch: &FlowMatchingBatch<S>) -> Vec<f32> {
         let total = |terminal: bool| -> f32 {
             batch.terms.iter().filter(|t| t.is_terminal == terminal).map(|t| t.weight).sum()
         };
         let (interior, terminal) = (total(false), total(true));
+        let leaf = self.leaf_weight as f32;
         batch
             .terms
             .iter()
-            .map(|t| match self.weighting {
-                TermWeighting::Transitions => t.weight / (interior + terminal),
-                TermWeighting::Balanced if t.is_terminal => t.weight / terminal,
-                TermWeighting::Balanced => t.weight / interior.max(1.0),
+            .map(|t| {
+                let share = match self.weighting {
+                    TermWeighting::Transitions => t.weight / (interior + terminal),
+                    TermWeighting::Balanced if t.is_terminal => t.weight / terminal,
+                    TermWeighting::Balanced => t.weight / interior.max(1.0),
+                };
+                if t.is_terminal { share * leaf } else { share }
             })
             .collect()
     }
@@ -258,7 +266,7 @@ mod tests {
     fn loss_matches_a_hand_computed_example() {
         let grid = Hypergrid::new(1, 3);
         let epsilon: f64 = 0.01;
-        let objective = FlowMatching { epsilon, weighting: TermWeighting::Transitions };
+        let objective = FlowMatching { epsilon, weighting: TermWeighting::Transitions, leaf_weight: 1.0 };
         let (r1, r2) = (0.7f64, 1.3f64);
         let trajectories = vec![
             replay(
@@ -291,10 +299,15 @@ mod tests {
         let expected = (2.0 * interior_1 + terminal_1 + interior_2 + terminal_2) / 5.0;
         assert!((loss - expected).abs() < 1e-5, "loss {loss} expected {expected}");
         // balanced: mean over the 3 interior transitions plus mean over the 2 terminal ones
-        let balanced = FlowMatching { epsilon, weighting: TermWeighting::Balanced };
+        let balanced = FlowMatching { epsilon, weighting: TermWeighting::Balanced, leaf_weight: 1.0 };
         let loss = balanced.loss(&log_flows, &batch).double_value(&[]);
         let expected = (2.0 * interior_1 + interior_2) / 3.0 + (terminal_1 + terminal_2) / 2.0;
         assert!((loss - expected).abs() < 1e-5, "balanced loss {loss} expected {expected}");
+        // the paper's leaf_coef: the terminal mean weighs 10 times the interior mean
+        let leafy = FlowMatching { leaf_weight: 10.0, ..balanced };
+        let loss = leafy.loss(&log_flows, &batch).double_value(&[]);
+        let expected = (2.0 * interior_1 + interior_2) / 3.0 + 10.0 * (terminal_1 + terminal_2) / 2.0;
+        assert!((loss - expected).abs() < 1e-4, "leaf-weighted loss {loss} expected {expected}");
         assert_eq!(batch.num_terms(), 4);
         assert_eq!(batch.num_transitions(), 5.0);
     }
@@ -304,7 +317,7 @@ mod tests {
         // 1-D grid H = 2 with R([0]) = 1, R([1]) = 2 and ε = 0: the flows F([0], inc) = 2,
         // F([0], stop) = 1, F([1], stop) = 2 satisfy flow matching exactly.
         let grid = Hypergrid::new(1, 2);
-        let objective = FlowMatching { epsilon: 0.0, weighting: TermWeighting::Balanced };
+        let objective = FlowMatching { epsilon: 0.0, weighting: TermWeighting::Balanced, leaf_weight: 1.0 };
         let trajectories = vec![
             replay(
                 &grid,
@@ -324,7 +337,7 @@ mod tests {
     #[test]
     fn parents_that_were_not_visited_are_evaluated_once() {
         let grid = Hypergrid::new(2, 3);
-        let objective = FlowMatching { epsilon: 1e-4, weighting: TermWeighting::Balanced };
+        let objective = FlowMatching { epsilon: 1e-4, weighting: TermWeighting::Balanced, leaf_weight: 1.0 };
         let trajectory =
             Trajectory { actions: vec![0, 1, 2], log_reward: 0.0, policy_version: 0, score: None };
         let replayed = replay(&grid, &trajectory).unwrap();
