@@ -1,0 +1,172 @@
+//! The fragment-molecule learner's update, phase by phase: batch preparation (distinct states and
+//! their parents, loss indices), graph encoding, the block-graph forward pass, the loss, and
+//! backward + Adam, on batches of trajectories sampled by an untrained policy with the paper's
+//! exploration (ε = 0.05, early stop 0.1) over the paper's 105 blocks. Prints one JSON line per
+//! measurement (network width and rounds, batch, intra-op threads, milliseconds per phase,
+//! updates/s and molecules/s, forward+backward GFLOP/s estimated by the autograd profiler-free
+//! count of the linear layers).
+//!
+//! `source scripts/libtorch.sh && cargo bench -p gfn-common --bench fragment_learner`; pick
+//! cases with `GFN_BENCH_CASES="128x3:4,16 256x10:4"` (width×rounds:batches) and
+//! `GFN_BENCH_THREADS="1 2"`; `GFN_SHARED_DATA` locates the blocks.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+
+use gfn_common::config::PolicyConfig;
+use gfn_common::env::fragments::FragmentLimits;
+use gfn_common::env::{Environment, FragmentEnvironment};
+use gfn_common::objective::{FlowMatching, TermWeighting};
+use gfn_common::optim::{Adam, AdamConfig};
+use gfn_common::policy::{Exploration, LogFlowNetwork, PolicyNetwork};
+use gfn_common::sampler::Sampler;
+use gfn_common::trajectory::{ReplayedTrajectory, Trajectory, replay};
+
+fn shared_data() -> PathBuf {
+    std::env::var("GFN_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+}
+
+/// `width×rounds:b1,b2 …`
+fn cases() -> Vec<(usize, usize, Vec<usize>)> {
+    let spec = std::env::var("GFN_BENCH_CASES").unwrap_or_else(|_| "128x3:4,16,64 256x10:4,16".into());
+    spec.split_whitespace()
+        .map(|case| {
+            let (network, batches) = case.split_once(':').expect("width×rounds:batches");
+            let (width, rounds) = network.split_once('x').expect("width×rounds");
+            let batches = batches.split(',').map(|b| b.parse().unwrap()).collect();
+            (width.parse().unwrap(), rounds.parse().unwrap(), batches)
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Phases {
+    prepare: Duration,
+    encode: Duration,
+    forward: Duration,
+    loss: Duration,
+    backward: Duration,
+    states: usize,
+    nodes: usize,
+}
+
+fn main() {
+    let env = FragmentEnvironment::load(
+        &shared_data().join("fragments/blocks_PDB_105.json"),
+        FragmentLimits { min_blocks: 2, max_blocks: 8 },
+    )
+    .expect("the 105 blocks (GFN_SHARED_DATA)");
+    let threads: Vec<i32> = std::env::var("GFN_BENCH_THREADS")
+        .unwrap_or_else(|_| "1 2".into())
+        .split_whitespace()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    let seconds: f64 = std::env::var("GFN_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(4.0);
+    let objective = FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::Balanced, leaf_weight: 10.0 };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l[l.find(':').unwrap() + 2..].to_string()))
+        .unwrap_or_default();
+    for (width, rounds, batches) in cases() {
+        for &batch in &batches {
+            for &thread_count in &threads {
+                tch::set_num_threads(thread_count);
+                tch::manual_seed(0);
+                let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+                let network =
+                    PolicyNetwork::new(&vs.root(), &env, &PolicyConfig { hidden: width, hidden_layers: rounds }, 0);
+                let mut adam = Adam::new(&vs, AdamConfig::with_learning_rate(5e-4));
+                let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);
+                let mut sampler = Sampler::new(&env, Exploration { temperature: 1.0, epsilon: 0.05 }).with_early_stop(0.1);
+                // a pool of batches sampled once, cycled through
+                let pool: Vec<Vec<ReplayedTrajectory<_>>> = (0..8)
+                    .map(|_| {
+                        sampler
+                            .sample(&network, batch, &mut rng)
+                            .into_iter()
+                            .map(|t| {
+                                let trajectory =
+                                    Trajectory { actions: t.actions, log_reward: -3.0, policy_version: 0, score: None };
+                                replay(&env, &trajectory).unwrap()
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let mut phases = Phases::default();
+                let mut updates = 0usize;
+                let started = Instant::now();
+                let mut warm = false;
+                loop {
+                    let trajectories = &pool[updates % pool.len()];
+                    let t0 = Instant::now();
+                    let prepared = objective.prepare(&env, trajectories);
+                    let t1 = Instant::now();
+                    let states: Vec<_> = prepared.states.iter().collect();
+                    let input = env.encode_batch(&states, tch::Device::Cpu);
+                    let t2 = Instant::now();
+                    let log_flows = network.log_flows(&input);
+                    let t3 = Instant::now();
+                    let loss = objective.loss(&log_flows, &prepared);
+                    let t4 = Instant::now();
+                    adam.backward_step(&loss);
+                    let _ = loss.double_value(&[]);
+                    let t5 = Instant::now();
+                    if !warm {
+                        if updates == 2 {
+                            warm = true;
+                            phases = Phases::default();
+                            updates = 0;
+                        } else {
+                            updates += 1;
+                        }
+                        continue;
+                    }
+                    phases.prepare += t1 - t0;
+                    phases.encode += t2 - t1;
+                    phases.forward += t3 - t2;
+                    phases.loss += t4 - t3;
+                    phases.backward += t5 - t4;
+                    phases.states += prepared.states.len();
+                    if let gfn_common::policy::NetworkInput::BlockGraph(graphs) = &input {
+                        phases.nodes += graphs.node_types.size()[0] as usize;
+                    }
+                    updates += 1;
+                    if started.elapsed().as_secs_f64() > seconds && updates >= 5 {
+                        break;
+                    }
+                }
+                let n = updates as f64;
+                let ms = |d: Duration| d.as_secs_f64() * 1e3 / n;
+                let total = phases.prepare + phases.encode + phases.forward + phases.loss + phases.backward;
+                let per_update = total.as_secs_f64() / n;
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "bench": "fragment_learner_update",
+                        "cpu": cpu,
+                        "hidden": width,
+                        "rounds": rounds,
+                        "batch": batch,
+                        "threads": thread_count,
+                        "updates": updates,
+                        "states_per_update": phases.states as f64 / n,
+                        "nodes_per_update": phases.nodes as f64 / n,
+                        "ms_prepare": ms(phases.prepare),
+                        "ms_encode": ms(phases.encode),
+                        "ms_forward": ms(phases.forward),
+                        "ms_loss": ms(phases.loss),
+                        "ms_backward_adam": ms(phases.backward),
+                        "ms_update": per_update * 1e3,
+                        "updates_per_s": 1.0 / per_update,
+                        "molecules_per_s": batch as f64 / per_update,
+                    })
+                );
+                let _ = network.device();
+            }
+        }
+    }
+}
