@@ -174,7 +174,7 @@ def plot(name, flat, path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True)
+    parser.add_argument("--config")
     parser.add_argument("--name", required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--molecules", type=int, default=100_000)
@@ -183,8 +183,16 @@ def main():
                         help="override a configuration key (TOML value), e.g. training.batch_size=4")
     parser.add_argument("--vocabulary", default=os.environ.get("GFN_VOCABULARY"))
     parser.add_argument("--proxy-weights", default=os.environ.get("GFN_SEH_PROXY_WEIGHTS"))
+    parser.add_argument("--plot-only", action="store_true",
+                        help="redraw docs/results/seh_frag_NAME.png from its JSON summary, run nothing")
     args = parser.parse_args()
+    if args.plot_only:
+        result = json.loads((Path("docs/results") / f"seh_frag_{args.name}.json").read_text())
+        plot(args.name, result["records"], Path("docs/results") / f"seh_frag_{args.name}.png")
+        return
 
+    if not args.config:
+        parser.error("--config is required")
     config = tomllib.loads(Path(args.config).read_text())
     for override in args.set:
         apply_override(config, *parse_override(override))

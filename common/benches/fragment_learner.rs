@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 
-use gfn_common::config::PolicyConfig;
+use gfn_common::config::{MessagePassing, PolicyConfig};
 use gfn_common::env::fragments::FragmentLimits;
 use gfn_common::env::{Environment, FragmentEnvironment};
 use gfn_common::objective::{FlowMatching, TermWeighting};
@@ -30,15 +30,19 @@ fn shared_data() -> PathBuf {
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
 }
 
-/// `width×rounds:b1,b2 …`
-fn cases() -> Vec<(usize, usize, Vec<usize>)> {
+/// `[g]width×rounds:b1,b2 …` (a leading `g`: the paper's GRU core, else the residual one)
+fn cases() -> Vec<(MessagePassing, usize, usize, Vec<usize>)> {
     let spec = std::env::var("GFN_BENCH_CASES").unwrap_or_else(|_| "128x3:4,16,64 256x10:4,16".into());
     spec.split_whitespace()
         .map(|case| {
             let (network, batches) = case.split_once(':').expect("width×rounds:batches");
+            let (core, network) = match network.strip_prefix('g') {
+                Some(rest) => (MessagePassing::Gru, rest),
+                None => (MessagePassing::Residual, network),
+            };
             let (width, rounds) = network.split_once('x').expect("width×rounds");
             let batches = batches.split(',').map(|b| b.parse().unwrap()).collect();
-            (width.parse().unwrap(), rounds.parse().unwrap(), batches)
+            (core, width.parse().unwrap(), rounds.parse().unwrap(), batches)
         })
         .collect()
 }
@@ -71,14 +75,14 @@ fn main() {
         .ok()
         .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l[l.find(':').unwrap() + 2..].to_string()))
         .unwrap_or_default();
-    for (width, rounds, batches) in cases() {
+    for (message_passing, width, rounds, batches) in cases() {
         for &batch in &batches {
             for &thread_count in &threads {
                 tch::set_num_threads(thread_count);
                 tch::manual_seed(0);
                 let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-                let network =
-                    PolicyNetwork::new(&vs.root(), &env, &PolicyConfig { hidden: width, hidden_layers: rounds }, 0);
+                let policy = PolicyConfig { hidden: width, hidden_layers: rounds, message_passing };
+                let network = PolicyNetwork::new(&vs.root(), &env, &policy, 0);
                 let mut adam = Adam::new(&vs, AdamConfig::with_learning_rate(5e-4));
                 let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);
                 let mut sampler = Sampler::new(&env, Exploration { temperature: 1.0, epsilon: 0.05 }).with_early_stop(0.1);
@@ -148,6 +152,7 @@ fn main() {
                     serde_json::json!({
                         "bench": "fragment_learner_update",
                         "cpu": cpu,
+                        "message_passing": format!("{message_passing:?}").to_lowercase(),
                         "hidden": width,
                         "rounds": rounds,
                         "batch": batch,

@@ -104,6 +104,9 @@ pub struct LearnerConfig {
     /// trajectories), so that the policy lag a full queue adds stays this many updates whatever
     /// the batch size; 0 uses `queue_capacity`.
     pub max_queued_updates: usize,
+    /// libtorch intra-op threads of the learner's training thread; 0 uses
+    /// `training.intra_op_threads` (docs/BENCHMARKS.md measures 1 against 2).
+    pub intra_op_threads: usize,
     /// Trajectories whose policy version lags the learner by more than this many updates are
     /// dropped (and counted).
     pub max_policy_lag: u64,
@@ -155,6 +158,7 @@ impl Default for LearnerConfig {
             metrics_listen: "127.0.0.1:9100".into(),
             queue_capacity: 32,
             max_queued_updates: 0,
+            intra_op_threads: 0,
             max_policy_lag: 64,
             weights_interval_updates: 4,
             max_message_bytes: 4 << 20,
@@ -275,14 +279,30 @@ pub struct HypergridConfig {
     pub r2: f64,
 }
 
-/// The policy network: an MLP of `hidden_layers` layers of `hidden` units.
+/// The policy network: for dense inputs (grids) an MLP of `hidden_layers` layers of `hidden`
+/// units; for fragment molecules the block-graph network with embeddings `hidden` wide and
+/// `hidden_layers` message-passing rounds (`message_passing` picks the core).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
-    /// Units per hidden layer.
+    /// Units per hidden layer (block-graph network: embedding width).
     pub hidden: usize,
-    /// Number of hidden layers.
+    /// Number of hidden layers (block-graph network: message-passing rounds).
     pub hidden_layers: usize,
+    /// Block-graph network only: `"residual"` (separate weights per round, residual updates)
+    /// or `"gru"` (the paper's: one shared edge-conditioned convolution and GRU cell).
+    pub message_passing: MessagePassing,
+}
+
+/// The message-passing core of the block-graph network (see `policy::block_graph`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessagePassing {
+    /// Separate weights per round, residual updates.
+    #[default]
+    Residual,
+    /// The paper's: one shared NNConv (rank-one edge matrices) and GRU cell for every step.
+    Gru,
 }
 
 /// The objective, tagged by `type`.
@@ -499,7 +519,7 @@ impl HypergridConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        Self { hidden: 256, hidden_layers: 2 }
+        Self { hidden: 256, hidden_layers: 2, message_passing: MessagePassing::Residual }
     }
 }
 
@@ -586,6 +606,15 @@ impl RunConfig {
         match self.learner.max_queued_updates {
             0 => self.learner.queue_capacity,
             updates => updates.saturating_mul(self.training.batch_size),
+        }
+    }
+
+    /// Intra-op threads of the learner: `learner.intra_op_threads`, or
+    /// `training.intra_op_threads` when that is 0.
+    pub fn learner_threads(&self) -> usize {
+        match self.learner.intra_op_threads {
+            0 => self.training.intra_op_threads,
+            threads => threads,
         }
     }
 
@@ -799,6 +828,18 @@ impl RunConfig {
         check(!l.listen.is_empty(), "learner.listen", "an address", format!("{:?}", l.listen));
         check(l.queue_capacity >= 1, "learner.queue_capacity", "at least 1", l.queue_capacity.to_string());
         check(
+            l.max_queued_updates <= 1 << 20,
+            "learner.max_queued_updates",
+            "at most 1048576 (0 = use learner.queue_capacity)",
+            l.max_queued_updates.to_string(),
+        );
+        check(
+            l.intra_op_threads <= 256,
+            "learner.intra_op_threads",
+            "at most 256 (0 = training.intra_op_threads)",
+            l.intra_op_threads.to_string(),
+        );
+        check(
             l.weights_interval_updates >= 1,
             "learner.weights_interval_updates",
             "at least 1",
@@ -866,7 +907,7 @@ mod tests {
         let config = RunConfig::embedded_default();
         assert_eq!(config.env, EnvConfig::Hypergrid(HypergridConfig::default()));
         assert_eq!(config.training.batch_size, 16);
-        assert_eq!(config.policy, PolicyConfig { hidden: 256, hidden_layers: 2 });
+        assert_eq!(config.policy, PolicyConfig { hidden: 256, hidden_layers: 2, ..PolicyConfig::default() });
     }
 
     #[test]
@@ -901,6 +942,40 @@ mod tests {
             error.contains("objective.backward_policy") && error.contains("training.replay.fraction"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn molecule_recipe_knobs_parse_and_are_checked() {
+        let paper = "[objective]\ntype = \"flow_matching\"\nleaf_weight = 10.0\n\
+                     [training]\nbatch_size = 4\nearly_stop_probability = 0.1\n\
+                     [learner]\nmax_queued_updates = 2\nintra_op_threads = 2\n";
+        let config = RunConfig::from_toml_str(paper, None).unwrap();
+        assert_eq!(config.objective.objective(), Objective::FlowMatching(FlowMatching {
+            epsilon: 2.5e-5,
+            weighting: TermWeighting::Balanced,
+            leaf_weight: 10.0
+        }));
+        assert_eq!(config.training.early_stop_probability, 0.1);
+        // the queue holds 2 updates of 4 trajectories, whatever queue_capacity says
+        assert_eq!(config.ingest_queue_capacity(), 8);
+        assert_eq!(config.learner_threads(), 2);
+        let defaults = RunConfig::embedded_default();
+        assert_eq!(defaults.ingest_queue_capacity(), defaults.learner.queue_capacity);
+        assert_eq!(defaults.learner_threads(), defaults.training.intra_op_threads);
+        let bad = "[objective]\ntype = \"flow_matching\"\nleaf_weight = 0.0\n\
+                   [training]\nearly_stop_probability = 1.5\n[learner]\nintra_op_threads = 1000\n";
+        let error = RunConfig::from_toml_str(bad, None).unwrap_err().to_string();
+        for key in ["objective.leaf_weight", "training.early_stop_probability", "learner.intra_op_threads"] {
+            assert!(error.contains(key), "{key} missing from: {error}");
+        }
+        let negative = "[objective]\ntype = \"flow_matching\"\nleaf_weight = -1.0\n";
+        let error = RunConfig::from_toml_str(negative, None).unwrap_err().to_string();
+        assert!(error.contains("objective.leaf_weight must be positive and finite (got -1)"), "{error}");
+        // a leaf weight belongs to flow matching only
+        let error = RunConfig::from_toml_str("[objective]\ntype = \"trajectory_balance\"\nleaf_weight = 2.0\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("leaf_weight"), "{error}");
     }
 
     #[test]

@@ -272,7 +272,7 @@ mod tests {
         Learner::new(
             Device::Cpu,
             env,
-            &PolicyConfig { hidden: 16, hidden_layers: 1 },
+            &PolicyConfig { hidden: 16, hidden_layers: 1, ..PolicyConfig::default() },
             AdamConfig::with_learning_rate(1e-2),
             Objective::Balance(BalanceObjective {
                 balance: Balance::Trajectory,

@@ -27,6 +27,11 @@ impl AdamConfig {
 }
 
 /// Adam over every trainable variable of a `VarStore`.
+///
+/// The moments of all parameters live in two flat buffers (each parameter's moments are views
+/// into them), so that a step is a handful of whole-buffer operations plus one in-place update
+/// per parameter, instead of a dozen small operations per parameter: the per-operation
+/// overhead dominates for the small networks trained here (docs/BENCHMARKS.md).
 #[derive(Debug)]
 pub struct Adam {
     config: AdamConfig,
@@ -37,6 +42,28 @@ pub struct Adam {
     /// Learning rate of each parameter (the configured one unless overridden).
     learning_rates: Vec<f64>,
     steps: u64,
+    flat: FlatState,
+}
+
+/// The flat buffers behind the moments, and each parameter's learning rate spread flat.
+#[derive(Debug)]
+struct FlatState {
+    first: Tensor,
+    second: Tensor,
+    learning_rates: Tensor,
+    /// `(offset, length)` of each parameter in the buffers.
+    spans: Vec<(i64, i64)>,
+}
+
+impl FlatState {
+    fn learning_rates(spans: &[(i64, i64)], rates: &[f64], like: &Tensor) -> Tensor {
+        let parts: Vec<Tensor> = spans
+            .iter()
+            .zip(rates)
+            .map(|(&(_, length), &rate)| Tensor::full([length], rate, (like.kind(), like.device())))
+            .collect();
+        if parts.is_empty() { like.zeros_like() } else { Tensor::cat(&parts, 0) }
+    }
 }
 
 impl Adam {
@@ -45,11 +72,27 @@ impl Adam {
         let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
         let (names, parameters): (Vec<String>, Vec<Tensor>) = named.into_iter().unzip();
-        let zeros = |p: &Tensor| p.zeros_like().detach();
-        let first_moments = parameters.iter().map(zeros).collect();
-        let second_moments = parameters.iter().map(zeros).collect();
+        let mut spans = Vec::with_capacity(parameters.len());
+        let mut total = 0i64;
+        for p in &parameters {
+            spans.push((total, p.numel() as i64));
+            total += p.numel() as i64;
+        }
+        let (kind, device) = parameters.first().map_or((tch::Kind::Float, vs.device()), |p| (p.kind(), p.device()));
+        let first = Tensor::zeros([total], (kind, device));
+        let second = Tensor::zeros([total], (kind, device));
+        let views = |flat: &Tensor| -> Vec<Tensor> {
+            parameters
+                .iter()
+                .zip(&spans)
+                .map(|(p, &(offset, length))| flat.narrow(0, offset, length).view(p.size().as_slice()))
+                .collect()
+        };
+        let (first_moments, second_moments) = (views(&first), views(&second));
         let learning_rates = vec![config.learning_rate; names.len()];
-        Self { config, names, parameters, first_moments, second_moments, learning_rates, steps: 0 }
+        let flat_rates = FlatState::learning_rates(&spans, &learning_rates, &first);
+        let flat = FlatState { first, second, learning_rates: flat_rates, spans };
+        Self { config, names, parameters, first_moments, second_moments, learning_rates, steps: 0, flat }
     }
 
     /// Gives the parameter named `name` its own learning rate (e.g. trajectory balance's
@@ -58,6 +101,8 @@ impl Adam {
         match self.names.iter().position(|n| n == name) {
             Some(i) => {
                 self.learning_rates[i] = learning_rate;
+                self.flat.learning_rates =
+                    FlatState::learning_rates(&self.flat.spans, &self.learning_rates, &self.flat.first);
                 true
             }
             None => false,
@@ -85,12 +130,62 @@ impl Adam {
             return false;
         }
         loss.backward();
-        if !self.gradients_are_finite() {
+        let Some(gradient) = self.flat_gradient() else {
+            // some parameter got no gradient: the per-parameter path skips it
+            if !self.gradients_are_finite() {
+                self.zero_grad();
+                return false;
+            }
+            self.step();
+            return true;
+        };
+        let finite = {
+            let _no_grad = tch::no_grad_guard();
+            gradient.isfinite().all().int64_value(&[]) == 1
+        };
+        if !finite {
             self.zero_grad();
             return false;
         }
-        self.step();
+        self.flat_step(&gradient);
         true
+    }
+
+    /// Every parameter's gradient in one flat tensor, or `None` if one is undefined.
+    fn flat_gradient(&self) -> Option<Tensor> {
+        let _no_grad = tch::no_grad_guard();
+        let gradients: Option<Vec<Tensor>> = self
+            .parameters
+            .iter()
+            .map(|p| {
+                let g = p.grad();
+                g.defined().then(|| g.reshape([-1]))
+            })
+            .collect();
+        let gradients = gradients?;
+        if gradients.is_empty() {
+            return None;
+        }
+        Some(Tensor::cat(&gradients, 0))
+    }
+
+    /// The Adam step on the flat buffers, from the flat gradient of every parameter.
+    fn flat_step(&mut self, gradient: &Tensor) {
+        let _no_grad = tch::no_grad_guard();
+        self.steps += 1;
+        let AdamConfig { beta1, beta2, epsilon, .. } = self.config;
+        let bias_correction1 = 1.0 - beta1.powi(self.steps as i32);
+        let bias_correction2_sqrt = (1.0 - beta2.powi(self.steps as i32)).sqrt();
+        let FlatState { first, second, learning_rates, spans } = &mut self.flat;
+        let _ = first.lerp_(gradient, 1.0 - beta1);
+        let _ = second.g_mul_scalar_(beta2);
+        let _ = second.addcmul_(&(gradient * (1.0 - beta2)), gradient);
+        let mut denominator = second.sqrt();
+        let _ = denominator.g_div_scalar_(bias_correction2_sqrt).g_add_scalar_(epsilon);
+        let update = (&*first * &*learning_rates / denominator) * (1.0 / bias_correction1);
+        for (p, &(offset, length)) in self.parameters.iter_mut().zip(spans.iter()) {
+            let _ = p.g_sub_(&update.narrow(0, offset, length).view(p.size().as_slice()));
+        }
     }
 
     /// Whether every defined gradient is finite (one reduction, one synchronisation).
@@ -208,6 +303,31 @@ mod tests {
             "{got:?}"
         );
         assert_eq!(adam.steps(), 1);
+    }
+
+    /// The flat step (every gradient defined) and the per-parameter step (one missing) give
+    /// the same weights, per-parameter learning rates included.
+    #[test]
+    fn flat_and_per_parameter_steps_agree() {
+        let run = |with_unused: bool| -> Vec<Vec<f32>> {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let a = vs.root().var("a", &[3], nn::Init::Const(1.0));
+            let b = vs.root().var("b", &[2, 2], nn::Init::Const(-0.5));
+            let _unused = with_unused.then(|| vs.root().var("unused", &[1], nn::Init::Const(7.0)));
+            let mut adam = Adam::new(&vs, AdamConfig::with_learning_rate(0.05));
+            assert!(adam.set_learning_rate("b", 0.2));
+            let target = Tensor::from_slice(&[2.0f32, 0.0, 1.0]);
+            for _ in 0..5 {
+                let loss = (&a - &target).square().sum(Kind::Float) + (&b * 3.0).exp().sum(Kind::Float);
+                assert!(adam.backward_step(&loss));
+            }
+            vec![Vec::try_from(&a).unwrap(), Vec::try_from(b.flatten(0, -1)).unwrap()]
+        };
+        let (flat, per_parameter) = (run(false), run(true));
+        for (x, y) in flat.iter().flatten().zip(per_parameter.iter().flatten()) {
+            assert!((x - y).abs() < 1e-6, "{flat:?} vs {per_parameter:?}");
+        }
+        assert_ne!(flat[0], vec![1.0, 1.0, 1.0]);
     }
 
     #[test]

@@ -57,7 +57,7 @@ fn new_run_id() -> String {
 }
 
 async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
-    tch::set_num_threads(config.training.intra_op_threads as i32);
+    tch::set_num_threads(config.learner_threads() as i32);
     tch::manual_seed(config.seed as i64);
     let log = match &config.evaluation.log_path {
         Some(path) => {

@@ -2,15 +2,25 @@
 //! blocks, per-stem log flows over every block that can be attached, and a stop log flow.
 //!
 //! Blocks are embedded by class; a bond's message carries the embeddings of the attachment
-//! atoms at both of its ends. After `rounds` residual message-passing rounds (mean
-//! aggregation), each stem reads its block's state, its attachment atom and the graph's mean
-//! state and outputs `B` log flows; the graph's mean state gives the stop log flow. Outputs are
+//! atoms at both of its ends. Two message-passing cores ([`MessagePassing`]):
+//! * `residual`: `rounds` rounds, each with its own weights: the message of a bond is a linear
+//!   map of the source state and both attachment embeddings, aggregated by mean, and the node
+//!   state gets a residual update;
+//! * `gru`: the paper's network (GFNOrg/gflownet `mols/model_block.py`, version v4): an MLP
+//!   embeds each block, then `rounds` steps of one shared edge-conditioned convolution
+//!   (NNConv, mean aggregation) whose edge matrix is the outer product of the two attachment
+//!   embeddings — so a message is `(x_source · a_source) a_target` — plus a root weight,
+//!   followed by one shared GRU cell.
+//!
+//! Each stem then reads its block's state, its attachment atom and the graph's mean state and
+//! outputs `B` log flows; the graph's mean state gives the stop log flow. Outputs are
 //! scattered into the environment's flat action space (`slot · B + block`, stop last); actions
 //! that do not exist in a state get 0 and are masked by the caller.
 
 use tch::{Kind, Tensor, nn};
 
 use super::input::{BlockGraphBatch, BlockGraphShape};
+pub use crate::config::MessagePassing;
 
 /// The block-graph network.
 #[derive(Debug)]
@@ -19,6 +29,7 @@ pub struct BlockGraphNet {
     node_embedding: nn::Embedding,
     attachment_embedding: nn::Embedding,
     rounds: Vec<Round>,
+    gru: Option<GruCore>,
     stem_hidden: nn::Linear,
     stem_output: nn::Linear,
     stop_hidden: nn::Linear,
@@ -42,6 +53,65 @@ struct Round {
     update: nn::Linear,
 }
 
+/// The paper's core: a block MLP, one NNConv and one GRU cell shared by every step.
+#[derive(Debug)]
+struct GruCore {
+    steps: usize,
+    block_hidden: nn::Linear,
+    block_output: nn::Linear,
+    root: nn::Linear,
+    input_gates: nn::Linear,
+    hidden_gates: nn::Linear,
+}
+
+impl GruCore {
+    fn new(path: &nn::Path, h: i64, steps: usize) -> Self {
+        let linear = |p: nn::Path, i: i64, o: i64| nn::linear(p, i, o, Default::default());
+        Self {
+            steps,
+            block_hidden: linear(path / "block" / "hidden", h, h),
+            block_output: linear(path / "block" / "output", h, h),
+            root: linear(path / "conv" / "root", h, h),
+            input_gates: linear(path / "gru" / "input", h, 3 * h),
+            hidden_gates: linear(path / "gru" / "hidden", h, 3 * h),
+        }
+    }
+
+    /// Node states after every step; `source_attachment` and `target_attachment` are the
+    /// embeddings of each directed edge's attachment atoms, `in_degree` `[N, 1]` (at least 1).
+    fn forward(
+        &self,
+        x: Tensor,
+        batch: &BlockGraphBatch,
+        source_attachment: &Tensor,
+        target_attachment: &Tensor,
+        in_degree: &Tensor,
+    ) -> Tensor {
+        let mut out = x.apply(&self.block_hidden).leaky_relu().apply(&self.block_output);
+        let mut hidden = out.shallow_clone();
+        let num_edges = batch.edge_source.size()[0];
+        for _ in 0..self.steps {
+            let mut convolved = out.apply(&self.root);
+            if num_edges > 0 {
+                let source = out.index_select(0, &batch.edge_source);
+                let weight = (source * source_attachment).sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+                let messages = weight * target_attachment;
+                convolved = convolved + out.zeros_like().index_add(0, &batch.edge_target, &messages) / in_degree;
+            }
+            let message = convolved.leaky_relu();
+            hidden = message.gru_cell(
+                &hidden,
+                &self.input_gates.ws,
+                &self.hidden_gates.ws,
+                self.input_gates.bs.as_ref(),
+                self.hidden_gates.bs.as_ref(),
+            );
+            out = hidden.shallow_clone();
+        }
+        out
+    }
+}
+
 impl BlockGraphNet {
     /// Creates the parameters under `path`: embeddings of width `hidden`, `rounds` message
     /// passing rounds; with `state_flow`, one more output (column `num_actions`): the state's
@@ -52,9 +122,14 @@ impl BlockGraphNet {
         hidden: usize,
         rounds: usize,
         state_flow: bool,
+        message_passing: MessagePassing,
     ) -> Self {
         let h = hidden as i64;
         let linear = |p: nn::Path, i: i64, o: i64| nn::linear(p, i, o, Default::default());
+        let (residual_rounds, gru) = match message_passing {
+            MessagePassing::Residual => (rounds, None),
+            MessagePassing::Gru => (0, Some(GruCore::new(&(path / "core"), h, rounds))),
+        };
         Self {
             shape,
             node_embedding: nn::embedding(
@@ -69,7 +144,8 @@ impl BlockGraphNet {
                 h,
                 Default::default(),
             ),
-            rounds: (0..rounds)
+            gru,
+            rounds: (0..residual_rounds)
                 .map(|i| {
                     let round = path / format!("round{i}");
                     Round {
@@ -113,13 +189,21 @@ impl BlockGraphNet {
             None => embedded,
         };
         let hidden = x.size()[1];
-        let edge_context = batch.edge_source_attachment.apply(&self.attachment_embedding)
-            + batch.edge_target_attachment.apply(&self.attachment_embedding);
+        let source_attachment = batch.edge_source_attachment.apply(&self.attachment_embedding);
+        let target_attachment = batch.edge_target_attachment.apply(&self.attachment_embedding);
         let num_edges = batch.edge_source.size()[0];
         let in_degree = Tensor::zeros([num_nodes], options)
             .index_add(0, &batch.edge_target, &Tensor::ones([num_edges], options))
             .clamp_min(1.0)
             .unsqueeze(1);
+        if let Some(gru) = &self.gru {
+            x = gru.forward(x, batch, &source_attachment, &target_attachment, &in_degree);
+        }
+        let edge_context = if self.rounds.is_empty() {
+            source_attachment
+        } else {
+            source_attachment + target_attachment
+        };
         for round in &self.rounds {
             if num_edges > 0 {
                 let source = x.index_select(0, &batch.edge_source);
@@ -190,7 +274,10 @@ mod tests {
     use crate::env::Environment;
     use crate::env::blocks::BlockVocabulary;
     use crate::env::fragments::{FragmentEnvironment, FragmentLimits};
+    use crate::config::MessagePassing;
     use crate::policy::{LogFlowNetwork, PolicyNetwork};
+
+    const CORES: [MessagePassing; 2] = [MessagePassing::Residual, MessagePassing::Gru];
 
     /// Two blocks: benzene with two stems and methane with one.
     fn benzene_and_methane() -> FragmentEnvironment {
@@ -211,10 +298,10 @@ mod tests {
         let states = [&s0, &benzene, &toluene];
         let input = env.encode_batch(&states, tch::Device::Cpu);
         let a = env.num_actions() as i64;
-        for extra in [0usize, 1] {
+        for (extra, message_passing) in [0usize, 1].into_iter().flat_map(|e| CORES.map(|c| (e, c))) {
             let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-            let net =
-                PolicyNetwork::new(&vs.root(), &env, &PolicyConfig { hidden: 16, hidden_layers: 2 }, extra);
+            let config = PolicyConfig { hidden: 16, hidden_layers: 2, message_passing };
+            let net = PolicyNetwork::new(&vs.root(), &env, &config, extra);
             let outputs = net.outputs(&input);
             assert_eq!(outputs.size(), vec![3, a + extra as i64]);
             let log_flows = net.log_flows(&input);
@@ -226,7 +313,11 @@ mod tests {
                     let value = log_flows.double_value(&[row as i64, action as i64]);
                     // written exactly where the state has a stem (or stop); 0 elsewhere
                     let stop_or_stem = allowed || action as i64 == a - 1 || (row == 0 && action < 2);
-                    assert_eq!(value != 0.0, stop_or_stem, "row {row} action {action} extra {extra}");
+                    assert_eq!(
+                        value != 0.0,
+                        stop_or_stem,
+                        "row {row} action {action} extra {extra} {message_passing:?}"
+                    );
                 }
                 if extra == 1 {
                     assert_ne!(outputs.double_value(&[row as i64, a]), 0.0, "state flow of row {row}");
@@ -250,10 +341,10 @@ mod tests {
         let hot_benzene = env.step(&hot, 0).unwrap();
         let states = [&root, &cold, &hot, &cold_benzene, &hot_benzene];
         let input = env.encode_batch(&states, tch::Device::Cpu);
-        for extra in [0usize, 1] {
+        for (extra, message_passing) in [0usize, 1].into_iter().flat_map(|e| CORES.map(|c| (e, c))) {
             let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-            let net =
-                PolicyNetwork::new(&vs.root(), &env, &PolicyConfig { hidden: 16, hidden_layers: 2 }, extra);
+            let config = PolicyConfig { hidden: 16, hidden_layers: 2, message_passing };
+            let net = PolicyNetwork::new(&vs.root(), &env, &config, extra);
             let outputs = net.outputs(&input);
             assert_eq!(outputs.size(), vec![5, a + extra as i64]);
             let value = |row: i64, column: i64| outputs.double_value(&[row, column]);

@@ -101,6 +101,7 @@ impl PolicyNetwork {
                     config.hidden,
                     config.hidden_layers,
                     extra_outputs == 1,
+                    config.message_passing,
                 )))
             }
         };
