@@ -75,6 +75,34 @@ def apply_override(config, path, value):
     table[path[-1]] = value
 
 
+def read_seed(out, seed, wall):
+    """Flat milestone records and the run summary of one finished seed; `wall` is the launch's
+    wall time (None: the learner's own clock at the last milestone)."""
+    records = [json.loads(line) for line in (out / "evaluation.jsonl").read_text().splitlines() if line.strip()]
+    milestones = [r for r in records if "milestone" in r]
+    evaluations = [r for r in records if "update" in r]
+    final = evaluations[-1] if evaluations else {}
+    if wall is None and milestones:
+        wall = milestones[-1]["wall_seconds"]
+    flat = []
+    for m in milestones:
+        # the evaluation closest after the milestone gives the update count
+        after = next((e for e in evaluations if e["molecules"] >= m["milestone"]), final)
+        record = {"seed": seed, "molecules": m["milestone"], "wall_seconds": round(m["wall_seconds"], 1),
+                  "updates": after.get("update")}
+        record.update({k: m.get(k) for k in METRICS})
+        flat.append(record)
+    summary = {
+        "seed": seed,
+        "wall_seconds": round(wall, 1),
+        "updates": final.get("update"),
+        "molecules": final.get("molecules"),
+        "molecules_per_second": round(final.get("molecules", 0) / wall, 1) if wall else None,
+        "training_seconds": final.get("training_seconds"),
+    }
+    return summary, flat
+
+
 def run_seed(args, config, seed, out):
     out.mkdir(parents=True, exist_ok=True)
     for stale in ["evaluation.jsonl", "molecules.sqlite"]:
@@ -96,26 +124,8 @@ def run_seed(args, config, seed, out):
     with open(out / "launch.log", "w") as log:
         subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True)
     wall = time.monotonic() - started
-    records = [json.loads(line) for line in (out / "evaluation.jsonl").read_text().splitlines() if line.strip()]
-    milestones = [r for r in records if "milestone" in r]
-    evaluations = [r for r in records if "update" in r]
-    final = evaluations[-1] if evaluations else {}
-    flat = []
-    for m in milestones:
-        # the evaluation closest after the milestone gives the update count
-        after = next((e for e in evaluations if e["molecules"] >= m["milestone"]), final)
-        record = {"seed": seed, "molecules": m["milestone"], "wall_seconds": round(m["wall_seconds"], 1),
-                  "updates": after.get("update")}
-        record.update({k: m.get(k) for k in METRICS})
-        flat.append(record)
-    summary = {
-        "seed": seed,
-        "wall_seconds": round(wall, 1),
-        "updates": final.get("update"),
-        "molecules": final.get("molecules"),
-        "molecules_per_second": round(final.get("molecules", 0) / wall, 1) if wall else None,
-        "training_seconds": final.get("training_seconds"),
-    }
+    summary, flat = read_seed(out, seed, wall)
+    (out / "run.json").write_text(json.dumps({"summary": summary, "records": flat}) + "\n")
     print(f"seed {seed}: {summary}", file=sys.stderr)
     if flat:
         print(f"  last milestone: {flat[-1]}", file=sys.stderr)
@@ -183,6 +193,8 @@ def main():
                         help="override a configuration key (TOML value), e.g. training.batch_size=4")
     parser.add_argument("--vocabulary", default=os.environ.get("GFN_VOCABULARY"))
     parser.add_argument("--proxy-weights", default=os.environ.get("GFN_SEH_PROXY_WEIGHTS"))
+    parser.add_argument("--collect-only", action="store_true",
+                        help="write the summary from the seeds' finished runs (their run.json), run nothing")
     parser.add_argument("--plot-only", action="store_true",
                         help="redraw docs/results/seh_frag_NAME.png from its JSON summary, run nothing")
     args = parser.parse_args()
@@ -204,7 +216,15 @@ def main():
     base = Path("runs/bench-seh-frag-budget") / args.name
     summaries, flat = [], []
     for seed in args.seeds:
-        summary, records = run_seed(args, config, seed, base / f"seed{seed}")
+        if args.collect_only:
+            done = base / f"seed{seed}" / "run.json"
+            if done.exists():
+                done = json.loads(done.read_text())
+                summary, records = done["summary"], done["records"]
+            else:
+                summary, records = read_seed(base / f"seed{seed}", seed, None)
+        else:
+            summary, records = run_seed(args, config, seed, base / f"seed{seed}")
         summaries.append(summary)
         flat.extend(records)
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()

@@ -56,6 +56,24 @@ struct Phases {
     backward: Duration,
     states: usize,
     nodes: usize,
+    edges: usize,
+    stems: usize,
+}
+
+/// Multiply–adds of one forward pass of the block-graph network's dense layers (gathers,
+/// scatters and element-wise work excluded): the message-passing core, the stem head (each
+/// stem: `3h → h → B`) and the stop head (each graph: `h → h → 1`).
+fn forward_macs(core: MessagePassing, h: usize, rounds: usize, blocks: usize, p: &Phases, graphs: usize) -> f64 {
+    let (h, n, e) = (h as f64, p.nodes as f64, p.edges as f64);
+    let core = match core {
+        // per round: a message 2h → h per directed edge, an update 2h → h per node
+        MessagePassing::Residual => rounds as f64 * (e * 2.0 * h * h + n * 2.0 * h * h),
+        // block MLP (2 h×h), then per step: root h×h, GRU 6 h×h per node (messages are dot products)
+        MessagePassing::Gru => n * 2.0 * h * h + rounds as f64 * (n * 7.0 * h * h + e * 2.0 * h),
+    };
+    let stems = p.stems as f64 * (3.0 * h * h + h * blocks as f64);
+    let stop = graphs as f64 * (h * h + h);
+    core + stems + stop
 }
 
 fn main() {
@@ -137,6 +155,8 @@ fn main() {
                     phases.states += prepared.states.len();
                     if let gfn_common::policy::NetworkInput::BlockGraph(graphs) = &input {
                         phases.nodes += graphs.node_types.size()[0] as usize;
+                        phases.edges += graphs.edge_source.size()[0] as usize;
+                        phases.stems += graphs.stem_node.size()[0] as usize;
                     }
                     updates += 1;
                     if started.elapsed().as_secs_f64() > seconds && updates >= 5 {
@@ -147,6 +167,9 @@ fn main() {
                 let ms = |d: Duration| d.as_secs_f64() * 1e3 / n;
                 let total = phases.prepare + phases.encode + phases.forward + phases.loss + phases.backward;
                 let per_update = total.as_secs_f64() / n;
+                // forward + backward ≈ 3 × the forward's 2 FLOPs per multiply–add
+                let macs = forward_macs(message_passing, width, rounds, env.num_blocks(), &phases, phases.states);
+                let training_gflop = 6.0 * macs / n / 1e9;
                 println!(
                     "{}",
                     serde_json::json!({
@@ -168,6 +191,9 @@ fn main() {
                         "ms_update": per_update * 1e3,
                         "updates_per_s": 1.0 / per_update,
                         "molecules_per_s": batch as f64 / per_update,
+                        "gflop_per_update": training_gflop,
+                        "gflops": training_gflop / per_update,
+                        "gflops_forward": 2.0 * macs / n / 1e9 / (phases.forward.as_secs_f64() / n),
                     })
                 );
                 let _ = network.device();
