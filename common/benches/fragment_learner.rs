@@ -63,7 +63,14 @@ struct Phases {
 /// Multiply–adds of one forward pass of the block-graph network's dense layers (gathers,
 /// scatters and element-wise work excluded): the message-passing core, the stem head (each
 /// stem: `3h → h → B`) and the stop head (each graph: `h → h → 1`).
-fn forward_macs(core: MessagePassing, h: usize, rounds: usize, blocks: usize, p: &Phases, graphs: usize) -> f64 {
+fn forward_macs(
+    core: MessagePassing,
+    h: usize,
+    rounds: usize,
+    blocks: usize,
+    p: &Phases,
+    graphs: usize,
+) -> f64 {
     let (h, n, e) = (h as f64, p.nodes as f64, p.edges as f64);
     let core = match core {
         // per round: a message 2h → h per directed edge, an update 2h → h per node
@@ -91,7 +98,9 @@ fn main() {
     let objective = FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::Balanced, leaf_weight: 10.0 };
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l[l.find(':').unwrap() + 2..].to_string()))
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l[l.find(':').unwrap() + 2..].to_string())
+        })
         .unwrap_or_default();
     for (message_passing, width, rounds, batches) in cases() {
         for &batch in &batches {
@@ -103,7 +112,8 @@ fn main() {
                 let network = PolicyNetwork::new(&vs.root(), &env, &policy, 0);
                 let mut adam = Adam::new(&vs, AdamConfig::with_learning_rate(5e-4));
                 let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);
-                let mut sampler = Sampler::new(&env, Exploration { temperature: 1.0, epsilon: 0.05 }).with_early_stop(0.1);
+                let mut sampler =
+                    Sampler::new(&env, Exploration { temperature: 1.0, epsilon: 0.05 }).with_early_stop(0.1);
                 // a pool of batches sampled once, cycled through
                 let pool: Vec<Vec<ReplayedTrajectory<_>>> = (0..8)
                     .map(|_| {
@@ -111,8 +121,12 @@ fn main() {
                             .sample(&network, batch, &mut rng)
                             .into_iter()
                             .map(|t| {
-                                let trajectory =
-                                    Trajectory { actions: t.actions, log_reward: -3.0, policy_version: 0, score: None };
+                                let trajectory = Trajectory {
+                                    actions: t.actions,
+                                    log_reward: -3.0,
+                                    policy_version: 0,
+                                    score: None,
+                                };
                                 replay(&env, &trajectory).unwrap()
                             })
                             .collect()
@@ -168,7 +182,8 @@ fn main() {
                 let total = phases.prepare + phases.encode + phases.forward + phases.loss + phases.backward;
                 let per_update = total.as_secs_f64() / n;
                 // forward + backward ≈ 3 × the forward's 2 FLOPs per multiply–add
-                let macs = forward_macs(message_passing, width, rounds, env.num_blocks(), &phases, phases.states);
+                let macs =
+                    forward_macs(message_passing, width, rounds, env.num_blocks(), &phases, phases.states);
                 let training_gflop = 6.0 * macs / n / 1e9;
                 println!(
                     "{}",

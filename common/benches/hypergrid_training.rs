@@ -30,7 +30,11 @@ fn setup() -> (Hypergrid, HypergridReward, Learner) {
         &env,
         &PolicyConfig { hidden: 256, hidden_layers: 2, ..PolicyConfig::default() },
         AdamConfig::with_learning_rate(1e-3),
-        Objective::FlowMatching(FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default(), leaf_weight: 1.0 }),
+        Objective::FlowMatching(FlowMatching {
+            epsilon: 2.5e-5,
+            weighting: TermWeighting::default(),
+            leaf_weight: 1.0,
+        }),
         0.1,
         0.0,
     );

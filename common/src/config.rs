@@ -950,11 +950,14 @@ mod tests {
                      [training]\nbatch_size = 4\nearly_stop_probability = 0.1\n\
                      [learner]\nmax_queued_updates = 2\nintra_op_threads = 2\n";
         let config = RunConfig::from_toml_str(paper, None).unwrap();
-        assert_eq!(config.objective.objective(), Objective::FlowMatching(FlowMatching {
-            epsilon: 2.5e-5,
-            weighting: TermWeighting::Balanced,
-            leaf_weight: 10.0
-        }));
+        assert_eq!(
+            config.objective.objective(),
+            Objective::FlowMatching(FlowMatching {
+                epsilon: 2.5e-5,
+                weighting: TermWeighting::Balanced,
+                leaf_weight: 10.0
+            })
+        );
         assert_eq!(config.training.early_stop_probability, 0.1);
         // the queue holds 2 updates of 4 trajectories, whatever queue_capacity says
         assert_eq!(config.ingest_queue_capacity(), 8);
@@ -972,9 +975,10 @@ mod tests {
         let error = RunConfig::from_toml_str(negative, None).unwrap_err().to_string();
         assert!(error.contains("objective.leaf_weight must be positive and finite (got -1)"), "{error}");
         // a leaf weight belongs to flow matching only
-        let error = RunConfig::from_toml_str("[objective]\ntype = \"trajectory_balance\"\nleaf_weight = 2.0\n", None)
-            .unwrap_err()
-            .to_string();
+        let error =
+            RunConfig::from_toml_str("[objective]\ntype = \"trajectory_balance\"\nleaf_weight = 2.0\n", None)
+                .unwrap_err()
+                .to_string();
         assert!(error.contains("leaf_weight"), "{error}");
     }
 

@@ -78,7 +78,8 @@ impl Adam {
             spans.push((total, p.numel() as i64));
             total += p.numel() as i64;
         }
-        let (kind, device) = parameters.first().map_or((tch::Kind::Float, vs.device()), |p| (p.kind(), p.device()));
+        let (kind, device) =
+            parameters.first().map_or((tch::Kind::Float, vs.device()), |p| (p.kind(), p.device()));
         let first = Tensor::zeros([total], (kind, device));
         let second = Tensor::zeros([total], (kind, device));
         let views = |flat: &Tensor| -> Vec<Tensor> {

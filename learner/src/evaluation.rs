@@ -13,8 +13,8 @@ use gfn_common::metrics::JsonLinesLog;
 use gfn_common::reward::Reward;
 
 use crate::metrics as m;
-use crate::progress::evaluation_line;
 use crate::molecule_stats::MoleculeStats;
+use crate::progress::evaluation_line;
 
 /// A JSON-lines log written by more than one thread (the training thread's evaluations and
 /// the results recorder's milestones), a whole record at a time.

@@ -120,7 +120,10 @@ fn describe() {
     describe_gauge!(BEST_PROXY, "Best sEH proxy value generated so far.");
     describe_gauge!(TOP_K_PROXY, "Average max(proxy, R_min) of the top k distinct molecules (proxy units).");
     describe_gauge!(MODES_AT_PROXY, "Modes (ECFP4-dissimilar distinct molecules) at a proxy threshold.");
-    describe_gauge!(SCAFFOLDS_AT_PROXY, "Distinct Bemis-Murcko scaffolds among molecules at a proxy threshold.");
+    describe_gauge!(
+        SCAFFOLDS_AT_PROXY,
+        "Distinct Bemis-Murcko scaffolds among molecules at a proxy threshold."
+    );
     describe_gauge!(TOP1000_SIMILARITY, "Mean pairwise ECFP4 Tanimoto similarity of the top 1000 molecules.");
     describe_gauge!(LOSS, "Loss of the latest update.");
     describe_histogram!(UPDATE_DURATION, metrics::Unit::Seconds, "Time per update.");

@@ -83,7 +83,8 @@ impl ModeSet {
     /// Counts `fingerprint` as a mode if `proxy` reaches the threshold and it is far from every
     /// earlier mode.
     fn offer(&mut self, proxy: f64, fingerprint: &BitVec2048, max_similarity: f64) {
-        if proxy >= self.threshold && self.fingerprints.iter().all(|m| m.tanimoto(fingerprint) < max_similarity)
+        if proxy >= self.threshold
+            && self.fingerprints.iter().all(|m| m.tanimoto(fingerprint) < max_similarity)
         {
             self.fingerprints.push(fingerprint.clone());
         }
@@ -195,7 +196,8 @@ impl Tracker {
         self.seen.insert(smiles.to_string());
         self.stats.distinct += 1;
         let clipped = self.clipped(proxy);
-        let enters_top = self.best.len() < TOP || self.best.peek().is_some_and(|Reverse(low)| clipped > low.proxy);
+        let enters_top =
+            self.best.len() < TOP || self.best.peek().is_some_and(|Reverse(low)| clipped > low.proxy);
         let lowest_threshold = self.mode_sets.iter().map(|s| s.threshold).fold(f64::INFINITY, f64::min);
         let scores_high = proxy >= lowest_threshold.min(SCAFFOLD_THRESHOLDS[0]);
         if !enters_top && !scores_high {

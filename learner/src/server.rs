@@ -2,8 +2,8 @@
 //! training thread, and shuts everything down on SIGTERM/SIGINT or when training is done.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -94,7 +94,8 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
             if exponents.is_empty() {
                 let hooks_env = env.clone();
                 serve_env(config, runtime, env, move |run_id| {
-                    let molecules = MoleculeRun { fragments: &fragments, results_db, run_id, log, milestone_molecules };
+                    let molecules =
+                        MoleculeRun { fragments: &fragments, results_db, run_id, log, milestone_molecules };
                     molecules.hooks(hooks_env.clone(), hooks_env, results::molecule_sink)
                 })
                 .await
@@ -102,7 +103,8 @@ async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Re
                 let conditioned = RewardConditioned::new(env.clone(), exponents.clone());
                 let hooks_env = conditioned.clone();
                 serve_env(config, runtime, conditioned, move |run_id| {
-                    let molecules = MoleculeRun { fragments: &fragments, results_db, run_id, log, milestone_molecules };
+                    let molecules =
+                        MoleculeRun { fragments: &fragments, results_db, run_id, log, milestone_molecules };
                     molecules
                         .hooks(env, hooks_env, |sender| results::conditioned_molecule_sink(sender, exponents))
                 })

@@ -214,10 +214,13 @@ fn learner_and_two_actors_train_a_reward_exponent_conditioned_molecule_policy() 
     assert_eq!(per_beta.len(), 3);
 }
 
-/// Least rise of the top-100 average proxy from the first evaluation to the end of the short run.
-const GAIN_TOP100: f64 = 0.0;
-/// Least rise of the mean proxy from the first to the last 1,000 molecules of the short run.
-const GAIN_MEAN: f64 = 0.0;
+/// Least rise of the top-100 average proxy from the first evaluation (800 molecules) to the end
+/// (6,000) of the short run. A uniformly random policy gains 0.87–0.93 only because more
+/// molecules are drawn (two runs, 2026-12-01, AMD EPYC); flow matching gained 1.27–1.38.
+const GAIN_TOP100: f64 = 1.05;
+/// Least rise of the mean proxy from the first to the last 1,000 molecules of the short run:
+/// the uniform policy's mean moved by −0.12 and −0.16, flow matching's by +1.24 and +1.35.
+const GAIN_MEAN: f64 = 0.5;
 
 /// Statistics of the molecule table in insertion order: the mean proxy of the first and the
 /// last `window` molecules.
@@ -230,24 +233,26 @@ fn mean_proxy_first_and_last(db: &std::path::Path, window: usize) -> (f64, f64) 
     (mean(&proxies[..window]), mean(&proxies[proxies.len() - window..]))
 }
 
-/// One short run of the paper's recipe (flow matching, leaf weight 10, early stop 0.1, 4
-/// trajectories per update, the queue bounded to 2 updates) through a learner and 2 actor
-/// processes, to 6,000 molecules, or the same pipeline with a uniformly random policy.
-fn short_molecule_run(dir: &std::path::Path, exploration_epsilon: f64) -> (Vec<serde_json::Value>, (f64, f64)) {
+/// One short run of the recipe of `configs/seh-frag.toml` (flow matching, block-graph policy
+/// 128 × 3, 16 trajectories per update, lr 5e-4, weight averaging 0.99, ε-exploration 0.05)
+/// through a learner and 2 actor processes, to 6,000 molecules; or the same pipeline with a
+/// uniformly random policy (`exploration_epsilon = 1`).
+fn short_molecule_run(
+    dir: &std::path::Path,
+    exploration_epsilon: f64,
+) -> (Vec<serde_json::Value>, (f64, f64)) {
     let db = dir.join("molecules.sqlite");
     let log = dir.join("evaluation.jsonl");
     let config = write_config(
         dir,
-        "frag-paper.toml",
+        "frag-short.toml",
         &format!(
             "seed = 3\n[env]\ntype = \"fragments\"\nvocabulary = {:?}\nproxy_weights = {:?}\n\
              [policy]\nhidden = 128\nhidden_layers = 3\n\
-             [objective]\ntype = \"flow_matching\"\nepsilon = 2.44140625e-8\nleaf_weight = 10.0\n\
-             [training]\nupdates = 1500\nbatch_size = 4\nlearning_rate = 5e-4\nexploration_epsilon = {exploration_epsilon}\n\
-             early_stop_probability = 0.1\nweight_averaging = 0.0\n\
-             [evaluation]\ninterval_updates = 250\nmilestone_molecules = 2000\nlog_path = {:?}\nresults_db = {:?}\n\
-             [learner]\nlinger_seconds = 1.0\nmax_queued_updates = 2\nweights_interval_updates = 2\n\
-             [actor]\nrollout_batch = 4\nsubmit_batch = 4\n",
+             [training]\nupdates = 375\nbatch_size = 16\nlearning_rate = 5e-4\nexploration_epsilon = {exploration_epsilon}\n\
+             [evaluation]\ninterval_updates = 50\nmilestone_molecules = 2000\nlog_path = {:?}\nresults_db = {:?}\n\
+             [learner]\nlinger_seconds = 1.0\nqueue_capacity = 64\n\
+             [actor]\nrollout_batch = 16\nsubmit_batch = 16\n",
             vocabulary(),
             proxy_weights(),
             log,
@@ -265,22 +270,23 @@ fn short_molecule_run(dir: &std::path::Path, exploration_epsilon: f64) -> (Vec<s
     (records, mean_proxy_first_and_last(&db, 1000))
 }
 
-/// The paper's recipe learns within 6,000 molecules. Its top-100 average proxy rises from the
-/// first evaluation (1,000 molecules) to the end by more than GAIN_TOP100, and the mean proxy
+/// Flow matching learns within 6,000 molecules. Its top-100 average proxy rises from the
+/// first evaluation (800 molecules) to the end by more than GAIN_TOP100, and the mean proxy
 /// of the last 1,000 molecules exceeds that of the first 1,000 by more than GAIN_MEAN. Both
-/// margins are set against the same pipeline with a uniformly random policy (measured in
-/// docs/BENCHMARKS.md), whose top-100 rises only because more molecules are drawn and whose mean
-/// stays put; a learner that does not learn fails the mean check, and one that learns slowly the
-/// top-100 check. Milestone records carry every statistic of the paper.
+/// margins are set against the same pipeline with a uniformly random policy (the next test),
+/// whose top-100 rises only because more molecules are drawn and whose mean stays put; a
+/// learner that does not learn fails the mean check, and one that learns slowly the top-100
+/// check. Milestone records carry every statistic of the paper.
 #[test]
-fn a_short_paper_recipe_run_raises_its_top_100_proxy_and_mean_proxy() {
+fn a_short_molecule_run_raises_its_top_100_proxy_and_mean_proxy() {
     let dir = tempfile::tempdir().unwrap();
     let (records, (first_mean, last_mean)) = short_molecule_run(dir.path(), 0.05);
     let evaluations: Vec<&serde_json::Value> = records.iter().filter(|r| r.get("update").is_some()).collect();
-    let milestones: Vec<&serde_json::Value> = records.iter().filter(|r| r.get("milestone").is_some()).collect();
+    let milestones: Vec<&serde_json::Value> =
+        records.iter().filter(|r| r.get("milestone").is_some()).collect();
     let top100 = |r: &serde_json::Value| r["top100_proxy"].as_f64().unwrap();
     let (first, last) = (evaluations[0], evaluations[evaluations.len() - 1]);
-    assert_eq!(first["update"], 250);
+    assert_eq!(first["update"], 50);
     assert!(last["molecules"].as_u64().unwrap() >= 6000, "{last}");
     let gain = top100(last) - top100(first);
     println!(
@@ -297,8 +303,16 @@ fn a_short_paper_recipe_run_raises_its_top_100_proxy_and_mean_proxy() {
     assert!(milestones.len() >= 3, "{milestones:?}");
     for (i, milestone) in milestones.iter().take(3).enumerate() {
         assert_eq!(milestone["milestone"].as_u64().unwrap(), 2000 * (i as u64 + 1));
-        for key in ["top10_proxy", "top1000_proxy", "modes_proxy_7", "modes_proxy_8", "scaffolds_proxy_7_5",
-                    "scaffolds_proxy_8", "top1000_similarity", "top100_reward"] {
+        for key in [
+            "top10_proxy",
+            "top1000_proxy",
+            "modes_proxy_7",
+            "modes_proxy_8",
+            "scaffolds_proxy_7_5",
+            "scaffolds_proxy_8",
+            "top1000_similarity",
+            "top100_reward",
+        ] {
             assert!(milestone[key].is_number(), "{key} missing from {milestone}");
         }
         let (proxy, reward) = (top100(milestone), milestone["top100_reward"].as_f64().unwrap());
@@ -307,7 +321,7 @@ fn a_short_paper_recipe_run_raises_its_top_100_proxy_and_mean_proxy() {
 }
 
 /// The same short run with a uniformly random policy (`exploration_epsilon = 1`) fails both
-/// checks of [`a_short_paper_recipe_run_raises_its_top_100_proxy_and_mean_proxy`]: its
+/// checks of [`a_short_molecule_run_raises_its_top_100_proxy_and_mean_proxy`]: its
 /// top-100 rises only with the number of molecules drawn, its mean does not move.
 #[test]
 fn a_uniformly_random_policy_fails_the_short_run_checks() {

@@ -94,9 +94,11 @@ impl GruCore {
             let mut convolved = out.apply(&self.root);
             if num_edges > 0 {
                 let source = out.index_select(0, &batch.edge_source);
-                let weight = (source * source_attachment).sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+                let weight =
+                    (source * source_attachment).sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
                 let messages = weight * target_attachment;
-                convolved = convolved + out.zeros_like().index_add(0, &batch.edge_target, &messages) / in_degree;
+                convolved =
+                    convolved + out.zeros_like().index_add(0, &batch.edge_target, &messages) / in_degree;
             }
             let message = convolved.leaky_relu();
             hidden = message.gru_cell(
@@ -199,11 +201,8 @@ impl BlockGraphNet {
         if let Some(gru) = &self.gru {
             x = gru.forward(x, batch, &source_attachment, &target_attachment, &in_degree);
         }
-        let edge_context = if self.rounds.is_empty() {
-            source_attachment
-        } else {
-            source_attachment + target_attachment
-        };
+        let edge_context =
+            if self.rounds.is_empty() { source_attachment } else { source_attachment + target_attachment };
         for round in &self.rounds {
             if num_edges > 0 {
                 let source = x.index_select(0, &batch.edge_source);
@@ -270,11 +269,11 @@ impl BlockGraphNet {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::MessagePassing;
     use crate::config::PolicyConfig;
     use crate::env::Environment;
     use crate::env::blocks::BlockVocabulary;
     use crate::env::fragments::{FragmentEnvironment, FragmentLimits};
-    use crate::config::MessagePassing;
     use crate::policy::{LogFlowNetwork, PolicyNetwork};
 
     const CORES: [MessagePassing; 2] = [MessagePassing::Residual, MessagePassing::Gru];
