@@ -97,8 +97,7 @@ impl GruCore {
                 let weight =
                     (source * source_attachment).sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
                 let messages = weight * target_attachment;
-                convolved =
-                    convolved + out.zeros_like().index_add(0, &batch.edge_target, &messages) / in_degree;
+                convolved += out.zeros_like().index_add(0, &batch.edge_target, &messages) / in_degree;
             }
             let message = convolved.leaky_relu();
             hidden = message.gru_cell(
