@@ -184,6 +184,11 @@ impl Tracker {
         self.stats.molecules
     }
 
+    /// Whether the top-1000 similarity has been computed (it needs two molecules).
+    pub fn has_similarity(&self) -> bool {
+        self.stats.top1000_similarity.is_some()
+    }
+
     /// Counts one molecule of canonical `smiles` and raw `proxy`.
     pub fn add(&mut self, smiles: &str, proxy: f64, mut view: impl MoleculeView) {
         self.stats.molecules += 1;

@@ -267,7 +267,8 @@ fn record(
             transaction.commit()?;
         }
         metrics::counter!(m::MOLECULES_STORED).increment(batch.len() as u64);
-        let diversity = last_diversity.elapsed() >= DIVERSITY_INTERVAL;
+        // computed as soon as there are two molecules, then at most every DIVERSITY_INTERVAL
+        let diversity = last_diversity.elapsed() >= DIVERSITY_INTERVAL || !tracker.has_similarity();
         if diversity {
             last_diversity = Instant::now();
         }

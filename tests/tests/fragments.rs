@@ -117,6 +117,18 @@ fn learner_and_two_actors_store_every_molecule_with_its_proxy() {
     let metrics = learner.scrape();
     assert!(metrics.get("gfn_learner_top_k_reward{k=\"10\"}").is_some_and(|&v| v > 0.0), "{metrics:?}");
     assert!(metrics.contains_key("gfn_learner_molecule_modes"));
+    // the paper's statistics in proxy units, modes and scaffolds per threshold
+    let top10_proxy = metrics["gfn_learner_top_k_proxy{k=\"10\"}"];
+    let top10_reward = metrics["gfn_learner_top_k_reward{k=\"10\"}"];
+    assert!((top10_proxy - 8.0 * top10_reward).abs() < 1e-6, "{metrics:?}");
+    for key in [
+        "gfn_learner_modes_at_proxy{threshold=\"7\"}",
+        "gfn_learner_modes_at_proxy{threshold=\"8\"}",
+        "gfn_learner_scaffolds_at_proxy{threshold=\"7.5\"}",
+        "gfn_learner_top1000_similarity",
+    ] {
+        assert!(metrics.contains_key(key), "{key} missing from {metrics:?}");
+    }
     assert!(learner.process.wait(Duration::from_secs(240)).success(), "{:?}", learner.process.output());
     for actor in &mut actors {
         assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
