@@ -211,7 +211,6 @@ fn main() {
                         "gflops_forward": 2.0 * macs / n / 1e9 / (phases.forward.as_secs_f64() / n),
                     })
                 );
-                let _ = network.device();
             }
         }
     }

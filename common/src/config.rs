@@ -694,6 +694,7 @@ impl RunConfig {
             }
         }
         check(self.policy.hidden >= 1, "policy.hidden", "at least 1", self.policy.hidden.to_string());
+        let positive_finite = |v: f64| v.is_finite() && v > 0.0;
         match &self.objective {
             ObjectiveConfig::FlowMatching(fm) => {
                 check(
@@ -703,7 +704,7 @@ impl RunConfig {
                     fm.epsilon.to_string(),
                 );
                 check(
-                    fm.leaf_weight.is_finite() && fm.leaf_weight > 0.0,
+                    positive_finite(fm.leaf_weight),
                     "objective.leaf_weight",
                     "positive and finite",
                     fm.leaf_weight.to_string(),
@@ -762,13 +763,13 @@ impl RunConfig {
         let t = &self.training;
         check(t.batch_size >= 1, "training.batch_size", "at least 1", t.batch_size.to_string());
         check(
-            t.learning_rate.is_finite() && t.learning_rate > 0.0,
+            positive_finite(t.learning_rate),
             "training.learning_rate",
             "positive and finite",
             t.learning_rate.to_string(),
         );
         check(
-            t.adam_epsilon.is_finite() && t.adam_epsilon > 0.0,
+            positive_finite(t.adam_epsilon),
             "training.adam_epsilon",
             "positive and finite",
             t.adam_epsilon.to_string(),

@@ -157,6 +157,8 @@ pub struct Tracker {
     mode_sets: Vec<ModeSet>,
     /// Distinct scaffolds at each of [`SCAFFOLD_THRESHOLDS`].
     scaffolds: [FxHashSet<String>; 2],
+    /// Lowest proxy at which a molecule can count as a mode or for a scaffold.
+    candidate_threshold: f64,
     stats: MoleculeStats,
 }
 
@@ -164,10 +166,12 @@ impl Tracker {
     /// An empty tracker for a run with `config`.
     pub fn new(config: &FragmentConfig) -> Self {
         let settings = config.reward_settings();
-        let mode_sets = std::iter::once(settings.mode_threshold)
+        let mode_sets: Vec<ModeSet> = std::iter::once(settings.mode_threshold)
             .chain(MODE_THRESHOLDS)
             .map(|threshold| ModeSet { threshold, fingerprints: Vec::new() })
             .collect();
+        let candidate_threshold =
+            mode_sets.iter().map(|s| s.threshold).fold(SCAFFOLD_THRESHOLDS[0], f64::min);
         Self {
             settings,
             mode_max_similarity: config.mode_max_similarity,
@@ -175,6 +179,7 @@ impl Tracker {
             best: BinaryHeap::new(),
             mode_sets,
             scaffolds: Default::default(),
+            candidate_threshold,
             stats: MoleculeStats::default(),
         }
     }
@@ -203,8 +208,7 @@ impl Tracker {
         let clipped = self.clipped(proxy);
         let enters_top =
             self.best.len() < TOP || self.best.peek().is_some_and(|Reverse(low)| clipped > low.proxy);
-        let lowest_threshold = self.mode_sets.iter().map(|s| s.threshold).fold(f64::INFINITY, f64::min);
-        let scores_high = proxy >= lowest_threshold.min(SCAFFOLD_THRESHOLDS[0]);
+        let scores_high = proxy >= self.candidate_threshold;
         if !enters_top && !scores_high {
             return;
         }
