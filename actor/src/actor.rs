@@ -12,11 +12,12 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use gfn_common::config::{EnvConfig, RunConfig};
+use gfn_common::config::RunConfig;
 use gfn_common::env::Environment;
-use gfn_common::env::conditioned::{ConditionedReward, RewardConditioned};
-use gfn_common::reward::{Reward, SehReward};
+use gfn_common::reward::Reward;
 use gfn_common::service;
+use gfn_common::task::registry::TASK_NAMES;
+use gfn_common::task::{Task, TaskVisitor, visit_task};
 use gfn_proto::auth::RunToken;
 use gfn_proto::v1;
 
@@ -78,7 +79,7 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
             capabilities: Some(v1::ActorCapabilities {
                 reward_threads: options.reward_threads.unwrap_or(0) as u32,
                 rollout_batch: options.rollout_batch.unwrap_or(0) as u32,
-                environments: vec!["hypergrid".into(), "fragments".into()],
+                environments: TASK_NAMES.iter().map(|name| name.to_string()).collect(),
             }),
         };
         let mut backoff = Backoff::new(Duration::from_secs(2));
@@ -105,40 +106,28 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
         let max_backoff = Duration::from_secs_f64(config.actor.reconnect_max_seconds);
 
         let context = ActorContext { config, registration, max_backoff, shutdown, seed, handle };
-        match context.config.env.clone() {
-            EnvConfig::Hypergrid(grid) if context.config.conditioning.enabled() => {
-                let exponents = context.config.conditioning.reward_exponents.clone();
-                let env = RewardConditioned::new(grid.environment(), exponents.clone());
-                let reward = Arc::new(ConditionedReward::new(grid.reward(), exponents));
-                run_env(env, reward, learner, register_request, context, &options.name).await
-            }
-            EnvConfig::Hypergrid(grid) => {
-                let env = grid.environment();
-                run_env(env, Arc::new(grid.reward()), learner, register_request, context, &options.name).await
-            }
-            EnvConfig::Fragments(fragments) => {
-                let env = fragments.environment()?;
-                let copies = context.config.actor.reward_threads;
-                let reward = SehReward::load(
-                    env.clone(),
-                    &fragments.proxy_weights,
-                    copies,
-                    fragments.reward_settings(),
-                )
-                .context(
-                    "loading the sEH proxy (env.proxy_weights; scripts/convert_seh_proxy.py makes it)",
-                )?;
-                let exponents = context.config.conditioning.reward_exponents.clone();
-                if exponents.is_empty() {
-                    run_env(env, Arc::new(reward), learner, register_request, context, &options.name).await
-                } else {
-                    let env = RewardConditioned::new(env, exponents.clone());
-                    let reward = Arc::new(ConditionedReward::new(reward, exponents));
-                    run_env(env, reward, learner, register_request, context, &options.name).await
-                }
-            }
-        }
+        let visitor = RunActor { learner, register_request, context, name: options.name.clone() };
+        visit_task(&visitor.context.config.clone(), visitor)?.await
     })
+}
+
+/// Runs the actor for whichever task the run's configuration names.
+struct RunActor {
+    learner: LearnerRpc,
+    register_request: v1::RegisterRequest,
+    context: ActorContext,
+    name: String,
+}
+
+impl TaskVisitor for RunActor {
+    type Output = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<SubmitStats>>>>;
+
+    fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<Self::Output> {
+        let RunActor { learner, register_request, context, name } = self;
+        let reward = Arc::new(task.reward(context.config.actor.reward_threads)?);
+        let env = task.environment().clone();
+        Ok(Box::pin(async move { run_env(env, reward, learner, register_request, context, &name).await }))
+    }
 }
 
 /// What an actor knows once registered.

@@ -54,10 +54,19 @@ fn sample_and_score<E: Environment, R: Reward<E::State>, G: rand::Rng>(
     let mut records = Vec::with_capacity(sampled.len());
     let mut terminals = Vec::with_capacity(sampled.len());
     let mut rows = 0;
-    for trajectory in sampled {
-        let log_reward = reward.log_reward(&trajectory.terminal)?;
+    let scored = {
+        let terminals: Vec<&E::State> = sampled.iter().map(|t| &t.terminal).collect();
+        reward.score_batch(&terminals)
+    };
+    for (trajectory, scored) in sampled.into_iter().zip(scored) {
+        let scored = scored?;
         rows += trajectory.actions.len() as u64;
-        records.push(Trajectory { actions: trajectory.actions, log_reward, policy_version, score: None });
+        records.push(Trajectory {
+            actions: trajectory.actions,
+            log_reward: scored.log_reward,
+            policy_version,
+            score: scored.score,
+        });
         terminals.push(trajectory.terminal);
     }
     Ok(ScoredBatch { records, terminals, sampling: started.elapsed(), rows })

@@ -726,7 +726,7 @@ impl RunConfig {
         }
         check(
             self.objective.backward_policy() == BackwardPolicy::Uniform
-                || matches!(self.env, EnvConfig::Hypergrid(_)),
+                || !matches!(self.env, EnvConfig::Fragments(_)),
             "objective.backward_policy",
             "\"uniform\" for fragment molecules (a learned backward policy needs a dense network)",
             "\"learned\"".into(),

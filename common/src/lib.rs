@@ -24,6 +24,8 @@
 //! - [`checkpoint`]: atomic safetensors checkpoints.
 //! - [`config`]: the TOML run configuration and its validation.
 //! - [`metrics`]: evaluation records and the JSON-lines log.
+//! - [`task`]: the extension point — a task (environment, reward, evaluation, results) defined
+//!   once and registered by name; conditioning wraps any task.
 //! - [`trainer`]: the single-process training loop.
 //! - [`batch_source`]: inline or pipelined (sampler thread) batches for the trainer.
 //! - [`weights`]: policy weights as safetensors bytes.
@@ -46,6 +48,7 @@ pub mod reward;
 pub mod sampler;
 #[cfg(feature = "service")]
 pub mod service;
+pub mod task;
 pub mod trainer;
 pub mod trajectory;
 pub mod weights;

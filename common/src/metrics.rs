@@ -1,4 +1,5 @@
-//! Training metrics: the evaluation record written as one JSON line per evaluation.
+//! Training metrics: the evaluation record written as one JSON line per evaluation, and the
+//! names of the Prometheus series that evaluations and result recorders set.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -52,4 +53,39 @@ impl JsonLinesLog {
         self.writer.write_all(b"\n")?;
         self.writer.flush()
     }
+}
+
+/// Names of the Prometheus series set by evaluations and result recorders (the learner
+/// process exports them; in a process without a recorder they cost nothing).
+pub mod names {
+    /// Exact L1 of the latest evaluation.
+    pub const EXACT_L1: &str = "gfn_learner_exact_l1";
+    /// Empirical L1 of the latest evaluation.
+    pub const EMPIRICAL_L1: &str = "gfn_learner_empirical_l1";
+    /// Distinct modes found so far.
+    pub const MODES_FOUND: &str = "gfn_learner_modes_found";
+    /// Learned log Z of the latest evaluation.
+    pub const LEARNED_LOG_Z: &str = "gfn_learner_learned_log_z";
+    /// Generated molecules recorded (fragment runs).
+    pub const MOLECULES_STORED: &str = "gfn_learner_molecules_recorded_total";
+    /// Generated molecules not recorded because the recorder fell behind.
+    pub const RESULTS_DROPPED: &str = "gfn_learner_results_dropped_total";
+    /// Distinct molecules generated so far.
+    pub const MOLECULES_DISTINCT: &str = "gfn_learner_molecules_distinct";
+    /// Distinct molecules / molecules generated.
+    pub const UNIQUE_FRACTION: &str = "gfn_learner_unique_fraction";
+    /// Average reward `max(proxy, R_min)/norm` of the top `k` distinct molecules (`k` = 10, 100, 1000).
+    pub const TOP_K_REWARD: &str = "gfn_learner_top_k_reward";
+    /// Modes: distinct molecules above the proxy threshold, dissimilar (ECFP4) to earlier modes.
+    pub const MOLECULE_MODES: &str = "gfn_learner_molecule_modes";
+    /// Best proxy value generated so far.
+    pub const BEST_PROXY: &str = "gfn_learner_best_proxy";
+    /// Average `max(proxy, R_min)` of the top `k` distinct molecules (proxy units; `k` = 10, 100, 1000).
+    pub const TOP_K_PROXY: &str = "gfn_learner_top_k_proxy";
+    /// Modes at a proxy `threshold` (7, 7.5, 8): ECFP4 Tanimoto < `env.mode_max_similarity` to earlier ones.
+    pub const MODES_AT_PROXY: &str = "gfn_learner_modes_at_proxy";
+    /// Distinct Bemis–Murcko scaffolds of the distinct molecules at a proxy `threshold` (7.5, 8).
+    pub const SCAFFOLDS_AT_PROXY: &str = "gfn_learner_scaffolds_at_proxy";
+    /// Mean pairwise ECFP4 Tanimoto similarity of the top 1000 distinct molecules.
+    pub const TOP1000_SIMILARITY: &str = "gfn_learner_top1000_similarity";
 }

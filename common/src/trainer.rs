@@ -1,6 +1,8 @@
 //! The single-process trainer: sampling and learning alternate in one thread, exchanging plain
-//! [`Trajectory`] records exactly as an actor and a learner do over the network. It is the
-//! reference for quality and the fastest way to train an enumerable environment on one core.
+//! [`crate::trajectory::Trajectory`] records exactly as an actor and a learner do over the
+//! network. It trains any task ([`train_task`]): its evaluation and results recorder are the
+//! task's hooks, as in the distributed learner. [`train`] is the shortcut for an enumerable
+//! environment evaluated exactly, the reference for quality.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -12,11 +14,14 @@ use tch::Device;
 
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::RunConfig;
-use crate::env::Enumerable;
-use crate::eval::{Evaluator, TrainingCounters};
+use crate::env::{Enumerable, Environment};
+use crate::eval::TrainingCounters;
 use crate::learner::Learner;
 use crate::metrics::EvaluationRecord;
 use crate::replay::ReplayBuffer;
+use crate::task::evaluation::{Evaluated, ExactEvaluation};
+use crate::task::results::{Generated, unix_seconds};
+use crate::task::{RunHooks, Task};
 
 use crate::batch_source::{BatchSource, InlineSource, spawn_pipelined};
 use crate::reward::{Reward, RewardError};
@@ -34,6 +39,9 @@ pub enum TrainError {
     /// Checkpoint I/O failed.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The task's evaluation, reward model or results recorder failed.
+    #[error("{0:#}")]
+    Task(#[from] anyhow::Error),
 }
 
 /// Progress that survives a restart, stored in checkpoints as JSON.
@@ -117,7 +125,7 @@ pub trait TrainingObserver {
     /// After every update.
     fn on_update(&mut self, _update: u64, _loss: f64) {}
     /// After every evaluation.
-    fn on_evaluation(&mut self, _record: &EvaluationRecord) {}
+    fn on_evaluation(&mut self, _evaluated: &Evaluated) {}
     /// When a checkpoint was written.
     fn on_checkpoint(&mut self, _path: &std::path::Path) {}
 }
@@ -133,11 +141,12 @@ pub struct TrainOptions {
     pub stop_at_l1: Option<f64>,
 }
 
-/// The outcome of [`train`].
+/// The outcome of [`train_task`] (`L` = [`Evaluated`]) or [`train`] (`L` = the exact
+/// [`EvaluationRecord`]).
 #[derive(Debug, Clone)]
-pub struct TrainSummary {
+pub struct TrainSummary<L = EvaluationRecord> {
     /// The last evaluation.
-    pub last: EvaluationRecord,
+    pub last: L,
     /// Where time went in this invocation.
     pub time: TimeBreakdown,
     /// Checkpoint the run resumed from, if any.
@@ -148,8 +157,8 @@ pub struct TrainSummary {
     pub pipelined: bool,
 }
 
-/// Trains `env`/`reward` with flow matching as `config` says; resumes from the newest valid
-/// checkpoint in `config.checkpoint.dir` if there is one.
+/// Trains an enumerable `env`/`reward` as `config` says, evaluated exactly; resumes from the
+/// newest valid checkpoint in `config.checkpoint.dir` if there is one.
 pub fn train<E, R>(
     env: &E,
     reward: &R,
@@ -158,7 +167,43 @@ pub fn train<E, R>(
     observer: &mut dyn TrainingObserver,
 ) -> Result<TrainSummary, TrainError>
 where
-    E: Enumerable + Clone,
+    E: Enumerable + Clone + 'static,
+    E::State: Serialize + DeserializeOwned,
+    R: Reward<E::State> + Clone + 'static,
+{
+    let evaluation =
+        ExactEvaluation::new(env, reward.clone(), config.evaluation.empirical_samples, !config.seed)?;
+    let hooks = RunHooks { evaluation: Box::new(evaluation), results: None };
+    let summary = train_with_hooks(env, reward, hooks, config, options, observer)?;
+    let TrainSummary { last, time, resumed_from, macs_per_row, pipelined } = summary;
+    let last = last.exact.expect("an exact evaluation");
+    Ok(TrainSummary { last, time, resumed_from, macs_per_row, pipelined })
+}
+
+/// Trains `task` in this process as `config` says: its reward scores the samples, its hooks
+/// evaluate and record; resumes from the newest valid checkpoint in `config.checkpoint.dir`.
+pub fn train_task<T: Task>(
+    task: &T,
+    config: &RunConfig,
+    options: &TrainOptions,
+    observer: &mut dyn TrainingObserver,
+    hooks: RunHooks<T::Env>,
+) -> Result<TrainSummary<Evaluated>, TrainError> {
+    let reward = task.reward(1)?;
+    train_with_hooks(task.environment(), &reward, hooks, config, options, observer)
+}
+
+/// Trains `env`/`reward` with `hooks` evaluating and recording.
+pub fn train_with_hooks<E, R>(
+    env: &E,
+    reward: &R,
+    hooks: RunHooks<E>,
+    config: &RunConfig,
+    options: &TrainOptions,
+    observer: &mut dyn TrainingObserver,
+) -> Result<TrainSummary<Evaluated>, TrainError>
+where
+    E: Environment + Clone,
     E::State: Serialize + DeserializeOwned,
     R: Reward<E::State>,
 {
@@ -183,42 +228,50 @@ where
     }
     let seed = config.seed ^ progress.update.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let start_version = progress.update;
-    let state = LoopState { learner, progress, resumed_from };
-    if config.training.pipelined_sampling {
+    let RunHooks { evaluation, results } = hooks;
+    let (sink, recorder) = match results {
+        Some(recorder) => (Some(recorder.sink), Some(recorder.thread)),
+        None => (None, None),
+    };
+    let state = LoopState { learner, progress, resumed_from, evaluation, sink };
+    let outcome = if config.training.pipelined_sampling {
         std::thread::scope(|scope| {
             let mut source = spawn_pipelined(scope, env, reward, config, seed, &state.learner, start_version);
-            training_loop(env, reward, config, options, observer, state, &mut source)
+            training_loop(env, config, options, observer, state, &mut source)
         })
     } else {
         let mut source = InlineSource::new(env, reward, config, seed, start_version);
-        training_loop(env, reward, config, options, observer, state, &mut source)
+        training_loop(env, config, options, observer, state, &mut source)
+    };
+    // the loop dropped the sink: the recorder drains its queue and stops
+    if let Some(thread) = recorder {
+        thread.join().map_err(|_| anyhow::anyhow!("the results recorder panicked"))??;
     }
+    outcome
 }
 
 /// What the training loop starts from.
-struct LoopState<S> {
+struct LoopState<E: Environment> {
     learner: Learner,
-    progress: TrainerProgress<S>,
+    progress: TrainerProgress<E::State>,
     resumed_from: Option<PathBuf>,
+    evaluation: Box<dyn crate::task::RunEvaluation<E>>,
+    sink: Option<crate::task::ResultsSink<E::State>>,
 }
 
-fn training_loop<E, R>(
+fn training_loop<E>(
     env: &E,
-    reward: &R,
     config: &RunConfig,
     options: &TrainOptions,
     observer: &mut dyn TrainingObserver,
-    state: LoopState<E::State>,
+    state: LoopState<E>,
     source: &mut dyn BatchSource<E::State>,
-) -> Result<TrainSummary, TrainError>
+) -> Result<TrainSummary<Evaluated>, TrainError>
 where
-    E: Enumerable + Clone,
+    E: Environment + Clone,
     E::State: Serialize + DeserializeOwned,
-    R: Reward<E::State>,
 {
-    let LoopState { mut learner, mut progress, resumed_from } = state;
-    let mut evaluator =
-        Evaluator::new(env, reward, config.evaluation.empirical_samples, !config.seed ^ progress.update)?;
+    let LoopState { mut learner, mut progress, resumed_from, mut evaluation, sink } = state;
     let mut modes_found: FxHashSet<E::State> = progress.modes_found.iter().cloned().collect();
     let mut replay_buffer = ReplayBuffer::new(config.training.replay, config.seed ^ 0x5EED);
     let mut time = TimeBreakdown::default();
@@ -235,9 +288,21 @@ where
         time.waiting += received_at - started;
         time.sampling += batch.sampling;
         time.sampler_rows += batch.rows;
-        for terminal in &batch.terminals {
-            if reward.is_mode(terminal) {
+        for (terminal, record) in batch.terminals.iter().zip(&batch.records) {
+            evaluation.observe(terminal);
+            if evaluation.is_mode(terminal) {
                 modes_found.insert(terminal.clone());
+            }
+            if let Some(sink) = &sink {
+                sink(Generated {
+                    terminal: terminal.clone(),
+                    score: record.score,
+                    log_reward: record.log_reward,
+                    policy_version: record.policy_version,
+                    actor_id: 0,
+                    received_at: unix_seconds(),
+                    reward_exponent: None,
+                });
             }
         }
         let replayed = batch.records.iter().map(|r| replay(env, r)).collect::<Result<Vec<_>, _>>()?;
@@ -261,16 +326,16 @@ where
         if progress.update.is_multiple_of(evaluate_every) || final_update {
             progress.training_seconds = session_start_seconds + time.training().as_secs_f64();
             let eval_started = Instant::now();
-            let record = evaluator.evaluate_learner(
+            let evaluated = evaluation.evaluate(
                 &learner,
                 counters(&progress, loss_sum / loss_count.max(1) as f64, modes_found.len()),
-            );
+            )?;
             time.evaluation += eval_started.elapsed();
             loss_sum = 0.0;
             loss_count = 0;
-            observer.on_evaluation(&record);
-            let reached = options.stop_at_l1.is_some_and(|goal| record.exact_l1 <= goal);
-            last = Some(record);
+            observer.on_evaluation(&evaluated);
+            let reached = options.stop_at_l1.zip(evaluated.exact_l1()).is_some_and(|(goal, l1)| l1 <= goal);
+            last = Some(evaluated);
             if reached {
                 break;
             }
@@ -299,9 +364,10 @@ where
             observer.on_checkpoint(&path);
         }
     }
+    drop(sink);
     let last = match last {
-        Some(record) => record,
-        None => evaluator.evaluate_learner(&learner, counters(&progress, f64::NAN, modes_found.len())),
+        Some(evaluated) => evaluated,
+        None => evaluation.evaluate(&learner, counters(&progress, f64::NAN, modes_found.len()))?,
     };
     Ok(TrainSummary {
         last,

@@ -1,6 +1,7 @@
 //! # gfn-learner
 //!
-//! The learner process and the `gfn` command-line tool.
+//! The learner process and the `gfn` command-line tool, generic over the task the run
+//! configuration names (`gfn_common::task`): nothing here is specific to one environment.
 //!
 //! # Layout
 //! - [`cli`]: shared command-line plumbing (config loading with exit code 64, logging).
@@ -14,20 +15,14 @@
 //! - [`journal`]: the durable ingest journal (no accepted trajectory is lost on a restart).
 //! - [`limits`]: admission limits of the service (streams, submissions, ingest rate).
 //! - [`training`]: the training thread (updates, weights publishing, evaluation, checkpoints).
-//! - [`evaluation`]: periodic evaluation per environment (exact L1 for grids, molecule statistics).
-//! - [`results`]: the SQLite database of generated molecules, its recorder and milestones.
-//! - [`molecule_stats`]: the paper's statistics of generated molecules (top-k, modes, scaffolds).
 //! - [`metrics`]: metric names and the Prometheus endpoint.
 
 pub mod cli;
-pub mod evaluation;
 pub mod journal;
 pub mod launch_command;
 pub mod limits;
 pub mod metrics;
-pub mod molecule_stats;
 pub mod progress;
-pub mod results;
 pub mod sample_command;
 pub mod server;
 pub mod service;

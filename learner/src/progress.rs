@@ -2,19 +2,20 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use gfn_common::metrics::{EvaluationRecord, JsonLinesLog};
+use gfn_common::task::evaluation::write_shared;
+use gfn_common::task::{Evaluated, SharedLog};
 use gfn_common::trainer::TrainingObserver;
 
 /// Progress bar plus optional JSON-lines log; prints one line per evaluation.
 pub struct ProgressView {
     bar: ProgressBar,
-    log: Option<JsonLinesLog>,
+    log: Option<SharedLog>,
     log_error: Option<std::io::Error>,
 }
 
 impl ProgressView {
     /// A view over `total` updates starting at `start`; hidden when `visible` is false.
-    pub fn new(total: u64, start: u64, visible: bool, log: Option<JsonLinesLog>) -> Self {
+    pub fn new(total: u64, start: u64, visible: bool, log: Option<SharedLog>) -> Self {
         let target =
             if visible { ProgressDrawTarget::stderr_with_hz(4) } else { ProgressDrawTarget::hidden() };
         let bar = ProgressBar::with_draw_target(Some(total), target);
@@ -39,16 +40,17 @@ impl TrainingObserver for ProgressView {
         self.bar.set_position(update);
     }
 
-    fn on_evaluation(&mut self, record: &EvaluationRecord) {
-        let line = evaluation_line(record);
-        self.bar.set_message(format!("L1 {:.4}", record.exact_l1));
-        if self.bar.is_hidden() {
-            println!("{line}");
-        } else {
-            self.bar.println(line);
+    fn on_evaluation(&mut self, evaluated: &Evaluated) {
+        if let Some(l1) = evaluated.exact_l1() {
+            self.bar.set_message(format!("L1 {l1:.4}"));
         }
-        if let Some(log) = &mut self.log
-            && let Err(error) = log.write(record)
+        if self.bar.is_hidden() {
+            println!("{}", evaluated.line);
+        } else {
+            self.bar.println(&evaluated.line);
+        }
+        if let Some(log) = &self.log
+            && let Err(error) = write_shared(log, &evaluated.record)
         {
             self.log_error.get_or_insert(error);
         }
@@ -57,20 +59,4 @@ impl TrainingObserver for ProgressView {
     fn on_checkpoint(&mut self, path: &std::path::Path) {
         tracing::debug!(path = %path.display(), "checkpoint written");
     }
-}
-
-/// One human-readable line per evaluation, as printed by `gfn train` and `gfn-learner`.
-pub fn evaluation_line(record: &EvaluationRecord) -> String {
-    format!(
-        "update {:>6}  trajectories {:>8}  loss {:>9.5}  exact L1 {:.4}{}  modes {}/{}  logZ {:.3} (true {:.3})",
-        record.update,
-        record.trajectories,
-        record.loss,
-        record.exact_l1,
-        record.empirical_l1.map(|l| format!("  empirical L1 {l:.4}")).unwrap_or_default(),
-        record.modes_found,
-        record.num_modes,
-        record.learned_log_z.unwrap_or(f64::NAN),
-        record.true_log_z.unwrap_or(f64::NAN),
-    )
 }

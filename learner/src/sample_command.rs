@@ -1,5 +1,6 @@
 //! `gfn sample`: draws objects from a trained policy read from a checkpoint, in batches and
-//! without a learner, and writes them with their rewards as CSV.
+//! without a learner, scores them with the task's reward (batched: the sEH proxy scores a batch
+//! at once) and writes them as CSV. Works for every task.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,11 +11,12 @@ use clap::Args;
 use rand::SeedableRng;
 
 use gfn_common::checkpoint;
-use gfn_common::config::{EnvConfig, RunConfig};
+use gfn_common::config::RunConfig;
 use gfn_common::env::Environment;
 use gfn_common::policy::{Exploration, PolicyCopy};
 use gfn_common::reward::Reward;
 use gfn_common::sampler::Sampler;
+use gfn_common::task::{Task, TaskVisitor, visit_task};
 
 /// Arguments of `gfn sample`.
 #[derive(Debug, Args)]
@@ -25,7 +27,9 @@ pub struct SampleArgs {
     /// Number of objects to draw.
     #[arg(short = 'n', long, default_value_t = 1000)]
     pub count: usize,
-    /// Output CSV file (columns: sample, object, reward, log_reward).
+    /// Output CSV file: `sample`, the task's columns (grids and bit sequences: `object`;
+    /// molecules: `smiles`, `proxy`, `junction_tree`; conditioned runs add `reward_exponent`),
+    /// `reward`, `log_reward`.
     #[arg(long)]
     pub out: PathBuf,
     /// Trajectories rolled out in lockstep per forward pass.
@@ -50,48 +54,66 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{} carries no run configuration", args.checkpoint.display()))?;
     let config = RunConfig::from_toml_str(config_toml, Some(&args.checkpoint))?;
     tch::set_num_threads(config.training.intra_op_threads as i32);
-    let EnvConfig::Hypergrid(grid) = &config.env else {
-        bail!("gfn sample runs hypergrid configurations; train fragment molecules with `gfn launch`");
-    };
-    if config.conditioning.enabled() {
-        bail!("gfn sample does not sample reward-conditioned policies yet");
-    }
-    let env = grid.environment();
-    let reward = grid.reward();
-    let mut policy = PolicyCopy::new(&env, &config);
-    policy.load(tensors).map_err(|e| anyhow::anyhow!("{}: {e}", args.checkpoint.display()))?;
+    let visitor = SampleVisitor { args, config: config.clone(), tensors };
+    visit_task(&config, visitor)
+}
 
-    let mut writer =
-        csv::Writer::from_path(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    writer.write_record(["sample", "object", "reward", "log_reward"])?;
-    let mut sampler = Sampler::new(&env, Exploration { temperature: args.temperature, epsilon: 0.0 });
-    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(args.seed);
-    let started = Instant::now();
-    let mut sampling_seconds = 0.0;
-    let mut written = 0usize;
-    while written < args.count {
-        let size = args.batch.min(args.count - written);
-        let batch_started = Instant::now();
-        let samples = sampler.sample(policy.network(), size, &mut rng);
-        sampling_seconds += batch_started.elapsed().as_secs_f64();
-        for sample in samples {
-            let log_reward = reward.log_reward(&sample.terminal)?;
-            writer.write_record([
-                written.to_string(),
-                env.describe(&sample.terminal),
-                format!("{}", log_reward.exp()),
-                format!("{log_reward}"),
-            ])?;
-            written += 1;
+/// Samples from whichever task the checkpoint's configuration names.
+struct SampleVisitor {
+    args: SampleArgs,
+    config: RunConfig,
+    tensors: gfn_common::checkpoint::NamedTensors,
+}
+
+impl TaskVisitor for SampleVisitor {
+    type Output = ExitCode;
+
+    fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<ExitCode> {
+        let SampleVisitor { args, config, tensors } = self;
+        let env = task.environment();
+        let reward = task.reward(1)?;
+        let mut policy = PolicyCopy::new(env, &config);
+        policy.load(tensors).map_err(|e| anyhow::anyhow!("{}: {e}", args.checkpoint.display()))?;
+
+        let mut writer =
+            csv::Writer::from_path(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+        let mut header = vec!["sample".to_string()];
+        header.extend(task.object_columns());
+        header.extend(["reward".to_string(), "log_reward".to_string()]);
+        writer.write_record(&header)?;
+        let mut sampler = Sampler::new(env, Exploration { temperature: args.temperature, epsilon: 0.0 });
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(args.seed);
+        let started = Instant::now();
+        let mut sampling_seconds = 0.0;
+        let mut scoring_seconds = 0.0;
+        let mut written = 0usize;
+        while written < args.count {
+            let size = args.batch.min(args.count - written);
+            let batch_started = Instant::now();
+            let samples = sampler.sample(policy.network(), size, &mut rng);
+            sampling_seconds += batch_started.elapsed().as_secs_f64();
+            let scoring_started = Instant::now();
+            let terminals: Vec<_> = samples.iter().map(|s| &s.terminal).collect();
+            let scores = reward.score_batch(&terminals);
+            scoring_seconds += scoring_started.elapsed().as_secs_f64();
+            for (sample, scored) in samples.iter().zip(scores) {
+                let scored = scored.with_context(|| format!("scoring {}", env.describe(&sample.terminal)))?;
+                let mut row = vec![written.to_string()];
+                row.extend(task.object_fields(&sample.terminal, &scored));
+                row.extend([format!("{}", scored.log_reward.exp()), format!("{}", scored.log_reward)]);
+                writer.write_record(&row)?;
+                written += 1;
+            }
         }
+        writer.flush()?;
+        let total = started.elapsed().as_secs_f64();
+        println!(
+            "wrote {written} samples to {} in {total:.2}s: {:.0} samples/s ({:.0} samples/s sampling alone, \
+             scoring {scoring_seconds:.2}s)",
+            args.out.display(),
+            written as f64 / total,
+            written as f64 / sampling_seconds.max(1e-9),
+        );
+        Ok(ExitCode::SUCCESS)
     }
-    writer.flush()?;
-    let total = started.elapsed().as_secs_f64();
-    println!(
-        "wrote {written} samples to {} in {total:.2}s: {:.0} samples/s ({:.0} samples/s sampling alone)",
-        args.out.display(),
-        written as f64 / total,
-        written as f64 / sampling_seconds.max(1e-9),
-    );
-    Ok(ExitCode::SUCCESS)
 }

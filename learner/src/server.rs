@@ -1,9 +1,8 @@
 //! Starts a learner: resumes from the newest checkpoint, serves gRPC and `/metrics`, runs the
 //! training thread, and shuts everything down on SIGTERM/SIGINT or when training is done.
 
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,13 +15,12 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use gfn_common::checkpoint;
-use gfn_common::config::{EnvConfig, FragmentConfig, RunConfig, SecurityConfig};
-use gfn_common::env::conditioned::{ConditionedReward, RewardConditioned};
-use gfn_common::env::junction_tree::BlockTree;
-use gfn_common::env::{Environment, FragmentEnvironment};
+use gfn_common::config::{RunConfig, SecurityConfig};
+use gfn_common::env::Environment;
 use gfn_common::learner::Learner;
-use gfn_common::metrics::JsonLinesLog;
 use gfn_common::service;
+use gfn_common::task::evaluation::open_shared_log;
+use gfn_common::task::{HookContext, RunHooks, SharedLog, Task, TaskVisitor, visit_task};
 use gfn_common::trainer::TrainerProgress;
 use gfn_proto::auth::{self, RunToken, TOKEN_ENV};
 use gfn_proto::v1::learner_server::LearnerServer;
@@ -30,11 +28,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
-use crate::evaluation::{GridEvaluation, MoleculeEvaluation, RunEvaluation};
 use crate::journal::{Journal, Journaled};
 use crate::limits::Limits;
 use crate::metrics;
-use crate::results::{self, Generated, Milestones, ResultsSink};
 use crate::service::LearnerService;
 use crate::state::RunState;
 use crate::training::{TrainingLoop, snapshot};
@@ -59,97 +55,33 @@ fn new_run_id() -> String {
 async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
     tch::set_num_threads(config.learner_threads() as i32);
     tch::manual_seed(config.seed as i64);
-    let log = match &config.evaluation.log_path {
-        Some(path) => {
-            Some(JsonLinesLog::append(path).with_context(|| format!("opening {}", path.display()))?)
-        }
-        None => None,
-    };
-    match config.env.clone() {
-        EnvConfig::Hypergrid(grid) if config.conditioning.enabled() => {
-            let exponents = config.conditioning.reward_exponents.clone();
-            let env = RewardConditioned::new(grid.environment(), exponents.clone());
-            let reward = ConditionedReward::new(grid.reward(), exponents);
-            let samples = config.evaluation.empirical_samples;
-            let evaluation = GridEvaluation::new(&env, reward, samples, !config.seed, log)?;
-            serve_env(config, runtime, env, |_| {
-                Ok(RunHooks { evaluation: Box::new(evaluation), results: None })
-            })
-            .await
-        }
-        EnvConfig::Hypergrid(grid) => {
-            let env = grid.environment();
-            let samples = config.evaluation.empirical_samples;
-            let evaluation = GridEvaluation::new(&env, grid.reward(), samples, !config.seed, log)?;
-            serve_env(config, runtime, env, |_| {
-                Ok(RunHooks { evaluation: Box::new(evaluation), results: None })
-            })
-            .await
-        }
-        EnvConfig::Fragments(fragments) => {
-            let env = fragments.environment()?;
-            let results_db = config.evaluation.results_db.clone();
-            let milestone_molecules = config.evaluation.milestone_molecules;
-            let exponents = config.conditioning.reward_exponents.clone();
-            if exponents.is_empty() {
-                let hooks_env = env.clone();
-                serve_env(config, runtime, env, move |run_id| {
-                    let molecules =
-                        MoleculeRun { fragments: &fragments, results_db, run_id, log, milestone_molecules };
-                    molecules.hooks(hooks_env.clone(), hooks_env, results::molecule_sink)
-                })
-                .await
-            } else {
-                let conditioned = RewardConditioned::new(env.clone(), exponents.clone());
-                let hooks_env = conditioned.clone();
-                serve_env(config, runtime, conditioned, move |run_id| {
-                    let molecules =
-                        MoleculeRun { fragments: &fragments, results_db, run_id, log, milestone_molecules };
-                    molecules
-                        .hooks(env, hooks_env, |sender| results::conditioned_molecule_sink(sender, exponents))
-                })
-                .await
-            }
-        }
-    }
+    let log = open_shared_log(config.evaluation.log_path.as_deref())
+        .with_context(|| format!("opening the evaluation log {:?}", config.evaluation.log_path))?;
+    let visitor = Serve { config: config.clone(), runtime, log };
+    visit_task(&config, visitor)?.await
 }
 
-/// What a fragment-molecule run's hooks are made of.
-struct MoleculeRun<'a> {
-    fragments: &'a FragmentConfig,
-    results_db: Option<PathBuf>,
-    run_id: &'a str,
-    log: Option<JsonLinesLog>,
-    milestone_molecules: u64,
+/// Serves whichever task the configuration names.
+struct Serve {
+    config: RunConfig,
+    runtime: tokio::runtime::Handle,
+    log: Option<SharedLog>,
 }
 
-impl MoleculeRun<'_> {
-    /// Starts the results recorder for the molecules of `molecules` and evaluates `env` (the
-    /// environment trained on: `molecules` itself or a conditioned wrapper of it); `sink` maps
-    /// the trained environment's terminal states to the recorder's records.
-    fn hooks<E: Environment + 'static>(
-        self,
-        molecules: FragmentEnvironment,
-        env: E,
-        sink: impl FnOnce(crossbeam_channel::Sender<Generated<BlockTree>>) -> ResultsSink<E::State>,
-    ) -> anyhow::Result<RunHooks<E>> {
-        let log = self.log.map(|log| Arc::new(Mutex::new(log)));
-        let milestones = Milestones { interval: self.milestone_molecules, log: log.clone() };
-        let recorder = results::start(
-            molecules,
-            self.fragments,
-            self.results_db.as_deref(),
-            self.run_id.into(),
-            milestones,
-        )?;
-        if let Some(path) = &self.results_db {
-            println!("gfn-learner recording molecules in {}", path.display());
-        }
-        let evaluation = MoleculeEvaluation::new(env, recorder.stats.clone(), log);
-        Ok(RunHooks {
-            evaluation: Box::new(evaluation),
-            results: Some((sink(recorder.sender), recorder.thread)),
-        })
+impl TaskVisitor for Serve {
+    type Output = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
+
+    fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<Self::Output> {
+        let Serve { config, runtime, log } = self;
+        Ok(Box::pin(async move {
+            let env = task.environment().clone();
+            let hook_config = config.clone();
+            let hook_log = log.clone();
+            serve_env(config, runtime, env, log, move |run_id| {
+                task.hooks(&HookContext { config: &hook_config, run_id, log: hook_log })
+            })
+            .await
+        }))
     }
 }
 
@@ -216,19 +148,11 @@ fn authentication(
     }
 }
 
-/// The results recorder's thread.
-type RecorderThread = std::thread::JoinHandle<anyhow::Result<()>>;
-
-/// What differs between environments: evaluation and the optional results recorder.
-struct RunHooks<E: Environment> {
-    evaluation: Box<dyn RunEvaluation<E>>,
-    results: Option<(ResultsSink<E::State>, RecorderThread)>,
-}
-
 async fn serve_env<E>(
     config: RunConfig,
     runtime: tokio::runtime::Handle,
     env: E,
+    log: Option<SharedLog>,
     hooks: impl FnOnce(&str) -> anyhow::Result<RunHooks<E>>,
 ) -> anyhow::Result<()>
 where
@@ -259,7 +183,7 @@ where
     let run_id = progress.run_id.clone().unwrap_or_else(new_run_id);
     progress.run_id = Some(run_id.clone());
     let RunHooks { evaluation, results } = hooks(&run_id)?;
-    let (results_sender, results_thread) = results.unzip();
+    let (results_sender, results_thread) = results.map(|r| (r.sink, r.thread)).unzip();
 
     let metrics_handle = metrics::install_recorder()?;
     let (weights_sender, weights) = watch::channel(snapshot(&learner, progress.update)?);
@@ -349,6 +273,7 @@ where
         queue: queue_receiver,
         weights: Arc::new(weights_sender),
         runtime: runtime.clone(),
+        log,
         journal_marks: std::collections::VecDeque::from([journal_consumed]),
     };
     let trainer =

@@ -13,8 +13,8 @@ use gfn_common::trajectory::{Trajectory, replay};
 use gfn_proto::v1::{self, learner_server::Learner};
 
 use crate::metrics as m;
-use crate::results::Generated;
 use crate::state::{RunState, WeightsSnapshot};
+use gfn_common::task::Generated;
 
 /// The service over a shared [`RunState`].
 pub struct LearnerService<E: Environment> {

@@ -12,7 +12,7 @@ use gfn_common::trajectory::ReplayedTrajectory;
 
 use crate::journal::Journal;
 use crate::limits::Limits;
-use crate::results::ResultsSink;
+use gfn_common::task::ResultsSink;
 
 /// One published version of the policy weights.
 #[derive(Debug)]

@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 
-use gfn_common::config::{EnvConfig, ObjectiveConfig};
-use gfn_common::env::conditioned::{ConditionedReward, RewardConditioned};
-use gfn_common::metrics::JsonLinesLog;
-use gfn_common::trainer::{TrainOptions, TrainSummary, train};
+use gfn_common::config::{ObjectiveConfig, RunConfig};
+use gfn_common::task::evaluation::open_shared_log;
+use gfn_common::task::{Evaluated, HookContext, SharedLog, Task, TaskVisitor, visit_task};
+use gfn_common::trainer::{TrainOptions, TrainSummary, train_task};
 
 use crate::cli::{config_failure, load_config};
 use crate::progress::ProgressView;
@@ -74,81 +74,94 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         print!("{}", config.to_toml_string());
         return Ok(ExitCode::SUCCESS);
     }
-    let log = match &config.evaluation.log_path {
-        Some(path) => {
-            Some(JsonLinesLog::append(path).with_context(|| format!("opening log {}", path.display()))?)
-        }
-        None => None,
+    let log = open_shared_log(config.evaluation.log_path.as_deref())
+        .with_context(|| format!("opening log {:?}", config.evaluation.log_path))?;
+    let visitor = TrainVisitor {
+        config,
+        log,
+        options: TrainOptions { stop_at_l1: args.stop_at_l1 },
+        progress: !args.no_progress,
     };
-    let EnvConfig::Hypergrid(grid) = &config.env else {
-        bail!("gfn train runs hypergrid configurations; train fragment molecules with `gfn launch`");
-    };
-    let env = grid.environment();
-    let reward = grid.reward();
-    let objective = match &config.objective {
-        ObjectiveConfig::FlowMatching(_) => "flow matching",
-        ObjectiveConfig::TrajectoryBalance(_) => "trajectory balance",
-        ObjectiveConfig::DetailedBalance(_) => "detailed balance",
-        ObjectiveConfig::SubTrajectoryBalance(_) => "sub-trajectory balance",
-    };
-    let exponents = &config.conditioning.reward_exponents;
-    eprintln!(
-        "gfn train: {}-D hypergrid H = {}, {objective}, batch {}, {} updates, seed {}{}",
-        grid.ndim,
-        grid.height,
-        config.training.batch_size,
-        config.training.updates,
-        config.seed,
-        if exponents.is_empty() { String::new() } else { format!(", conditioned on β ∈ {exponents:?}") }
-    );
-    let mut view = ProgressView::new(config.training.updates, 0, !args.no_progress, log);
-    let options = TrainOptions { stop_at_l1: args.stop_at_l1 };
-    let summary = if config.conditioning.enabled() {
-        let env = RewardConditioned::new(env, exponents.clone());
-        let reward = ConditionedReward::new(reward, exponents.clone());
-        train(&env, &reward, &config, &options, &mut view)
-    } else {
-        train(&env, &reward, &config, &options, &mut view)
-    }
-    .context("training failed")?;
-    if let Some(error) = view.finish() {
-        return Err(error).context("writing the evaluation log");
-    }
-    print_summary(&summary);
-    Ok(ExitCode::SUCCESS)
+    visit_task(&visitor.config.clone(), visitor)
 }
 
-fn print_summary(summary: &TrainSummary) {
+/// Trains whichever task the configuration names, in this process.
+struct TrainVisitor {
+    config: RunConfig,
+    log: Option<SharedLog>,
+    options: TrainOptions,
+    progress: bool,
+}
+
+impl TaskVisitor for TrainVisitor {
+    type Output = ExitCode;
+
+    fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<ExitCode> {
+        let TrainVisitor { config, log, options, progress } = self;
+        let objective = match &config.objective {
+            ObjectiveConfig::FlowMatching(_) => "flow matching",
+            ObjectiveConfig::TrajectoryBalance(_) => "trajectory balance",
+            ObjectiveConfig::DetailedBalance(_) => "detailed balance",
+            ObjectiveConfig::SubTrajectoryBalance(_) => "sub-trajectory balance",
+        };
+        eprintln!(
+            "gfn train: {}, {objective}, batch {}, {} updates, seed {}",
+            task.describe(),
+            config.training.batch_size,
+            config.training.updates,
+            config.seed,
+        );
+        let hooks = task
+            .hooks(&HookContext { config: &config, run_id: "local", log: log.clone() })
+            .context("starting the task's evaluation")?;
+        let mut view = ProgressView::new(config.training.updates, 0, progress, log);
+        let summary = train_task(&task, &config, &options, &mut view, hooks).context("training failed")?;
+        if let Some(error) = view.finish() {
+            return Err(error).context("writing the evaluation log");
+        }
+        print_summary(&summary);
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn print_summary(summary: &TrainSummary<Evaluated>) {
     if let Some(path) = &summary.resumed_from {
         println!("resumed from {}", path.display());
     }
-    let last = &summary.last;
+    match &summary.last.exact {
+        Some(last) => println!(
+            "final: update {} trajectories {} exact L1 {:.4}{} modes {}/{} learned logZ {:.4} true logZ {:.4}",
+            last.update,
+            last.trajectories,
+            last.exact_l1,
+            last.empirical_l1.map(|l| format!(" empirical L1 {l:.4}")).unwrap_or_default(),
+            last.modes_found,
+            last.num_modes,
+            last.learned_log_z.unwrap_or(f64::NAN),
+            last.true_log_z.unwrap_or(f64::NAN),
+        ),
+        None => println!("final: {}", summary.last.line.trim_start()),
+    }
     let time = &summary.time;
     let train_seconds = time.training().as_secs_f64();
     println!(
-        "final: update {} trajectories {} exact L1 {:.4}{} modes {}/{} learned logZ {:.4} true logZ {:.4}",
-        last.update,
-        last.trajectories,
-        last.exact_l1,
-        last.empirical_l1.map(|l| format!(" empirical L1 {l:.4}")).unwrap_or_default(),
-        last.modes_found,
-        last.num_modes,
-        last.learned_log_z.unwrap_or(f64::NAN),
-        last.true_log_z.unwrap_or(f64::NAN),
-    );
-    let learner_gflop = 6.0 * summary.macs_per_row as f64 * time.learner_rows as f64 / 1e9;
-    let sampler_gflop = 2.0 * summary.macs_per_row as f64 * time.sampler_rows as f64 / 1e9;
-    println!(
         "time: training {:.2}s (learning {:.2}s, waiting for batches {:.2}s; sampling took {:.2}s{}), \
-         evaluation {:.2}s; to this L1 in {:.2}s of training",
+         evaluation {:.2}s{}",
         train_seconds,
         time.learning.as_secs_f64(),
         time.waiting.as_secs_f64(),
         time.sampling.as_secs_f64(),
         if summary.pipelined { " on the sampler thread" } else { "" },
         time.evaluation.as_secs_f64(),
-        last.training_seconds,
+        summary
+            .last
+            .exact
+            .as_ref()
+            .map(|last| format!("; to this L1 in {:.2}s of training", last.training_seconds))
+            .unwrap_or_default(),
     );
+    let learner_gflop = 6.0 * summary.macs_per_row as f64 * time.learner_rows as f64 / 1e9;
+    let sampler_gflop = 2.0 * summary.macs_per_row as f64 * time.sampler_rows as f64 / 1e9;
     println!(
         "speed: {:.0} trajectories/s; learner {:.2} GFLOP/s ({:.0} rows/update), sampler {:.2} GFLOP/s",
         time.trajectories as f64 / train_seconds.max(1e-9),

@@ -21,7 +21,9 @@ use gfn_common::trainer::TrainerProgress;
 use gfn_common::trajectory::ReplayedTrajectory;
 use gfn_common::weights::to_safetensors_bytes;
 
-use crate::evaluation::RunEvaluation;
+use gfn_common::task::evaluation::write_shared;
+use gfn_common::task::{RunEvaluation, SharedLog};
+
 use crate::metrics as m;
 use crate::state::{RunState, WeightsSnapshot};
 
@@ -41,6 +43,8 @@ pub struct TrainingLoop<E: Environment> {
     pub weights: Arc<watch::Sender<Arc<WeightsSnapshot>>>,
     /// Runtime used to wait on the queue from this thread.
     pub runtime: Handle,
+    /// The run's JSON-lines log (evaluation records).
+    pub log: Option<SharedLog>,
     /// `journal_consumed` of the checkpoints kept, oldest first.
     pub journal_marks: std::collections::VecDeque<u64>,
 }
@@ -96,6 +100,7 @@ where
             }
             metrics::gauge!(m::QUEUE_DEPTH).set(self.queue.len() as f64);
             for trajectory in &batch {
+                self.evaluation.observe(trajectory.terminal());
                 if self.evaluation.is_mode(trajectory.terminal()) {
                     modes_found.insert(trajectory.terminal().clone());
                 }
@@ -129,7 +134,7 @@ where
             if self.progress.update.is_multiple_of(config.evaluation.interval_updates) || last_update {
                 let evaluation_started = Instant::now();
                 self.progress.training_seconds = training_seconds(evaluation_time);
-                self.evaluation.evaluate(
+                let evaluated = self.evaluation.evaluate(
                     &self.learner,
                     TrainingCounters {
                         update: self.progress.update,
@@ -139,6 +144,10 @@ where
                         modes_found: modes_found.len(),
                     },
                 )?;
+                println!("{}", evaluated.line);
+                if let Some(log) = &self.log {
+                    write_shared(log, &evaluated.record)?;
+                }
                 loss_sum = 0.0;
                 loss_count = 0;
                 evaluation_time += evaluation_started.elapsed();

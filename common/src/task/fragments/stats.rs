@@ -19,10 +19,9 @@ use chematic::fp::ecfp::ecfp4;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
 
-use gfn_common::config::FragmentConfig;
-use gfn_common::reward::SehRewardSettings;
-
-use gfn_common::env::molecule::canonical_smiles;
+use crate::config::FragmentConfig;
+use crate::env::molecule::canonical_smiles;
+use crate::reward::SehRewardSettings;
 
 /// Proxy thresholds at which modes are counted (the paper's figure uses 7 and up).
 pub const MODE_THRESHOLDS: [f64; 3] = [7.0, 7.5, 8.0];

@@ -1,6 +1,6 @@
 //! Results of a fragment-molecule run: every generated molecule goes into a SQLite database
 //! (SMILES, canonical key, proxy, reward, policy version, actor, time), and running statistics
-//! are kept for the metrics ([`crate::molecule_stats`]: top-k in proxy and reward units, modes
+//! are kept for the metrics ([`super::stats`]: top-k in proxy and reward units, modes
 //! at several thresholds, scaffolds, diversity).
 //!
 //! Every `evaluation.milestone_molecules` molecules the recorder writes a milestone record
@@ -21,71 +21,14 @@ use anyhow::Context;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use gfn_common::config::FragmentConfig;
-use gfn_common::env::FragmentEnvironment;
-use gfn_common::env::conditioned::ConditionedState;
-use gfn_common::env::junction_tree::BlockTree;
-use gfn_common::env::molecule::canonical_smiles;
-
-use crate::evaluation::SharedLog;
-use crate::metrics as m;
-use crate::molecule_stats::{FromSmiles, MoleculeStats, Tracker};
-
-/// An accepted trajectory's terminal object, on its way to the results database.
-#[derive(Debug, Clone)]
-pub struct Generated<S> {
-    /// The terminal state.
-    pub terminal: S,
-    /// The reward model's raw output reported by the actor.
-    pub score: Option<f64>,
-    /// `log R(x)` as trained on.
-    pub log_reward: f64,
-    /// Policy version that sampled it.
-    pub policy_version: u64,
-    /// The actor that sent it.
-    pub actor_id: u64,
-    /// Seconds since the Unix epoch when the learner accepted it.
-    pub received_at: f64,
-    /// The reward exponent β the trajectory was conditioned on (reward-conditioned runs).
-    pub reward_exponent: Option<f64>,
-}
-
-impl<S> Generated<S> {
-    /// The same record with its terminal object mapped (e.g. a conditioned state to its tree).
-    pub fn map_terminal<T>(self, f: impl FnOnce(S) -> T) -> Generated<T> {
-        Generated {
-            terminal: f(self.terminal),
-            score: self.score,
-            log_reward: self.log_reward,
-            policy_version: self.policy_version,
-            actor_id: self.actor_id,
-            received_at: self.received_at,
-            reward_exponent: self.reward_exponent,
-        }
-    }
-}
-
-/// Where the gRPC handlers hand accepted terminal objects of an environment's states; `false`
-/// when the record was dropped (the recorder's queue is full).
-pub type ResultsSink<S> = Box<dyn Fn(Generated<S>) -> bool + Send + Sync>;
-
-/// The sink of a plain fragment-molecule run.
-pub fn molecule_sink(sender: crossbeam_channel::Sender<Generated<BlockTree>>) -> ResultsSink<BlockTree> {
-    Box::new(move |generated| sender.try_send(generated).is_ok())
-}
-
-/// The sink of a reward-conditioned fragment-molecule run: records the tree and its `β`.
-pub fn conditioned_molecule_sink(
-    sender: crossbeam_channel::Sender<Generated<BlockTree>>,
-    exponents: Vec<f64>,
-) -> ResultsSink<ConditionedState<BlockTree>> {
-    Box::new(move |generated| {
-        let beta = generated.terminal.exponent.map(|k| exponents[k as usize]);
-        let mut generated = generated.map_terminal(|state| state.state);
-        generated.reward_exponent = beta;
-        sender.try_send(generated).is_ok()
-    })
-}
+use super::stats::{FromSmiles, MoleculeStats, Tracker};
+use crate::config::FragmentConfig;
+use crate::env::FragmentEnvironment;
+use crate::env::junction_tree::BlockTree;
+use crate::env::molecule::canonical_smiles;
+use crate::metrics::names as m;
+use crate::task::evaluation::SharedLog;
+use crate::task::results::Generated;
 
 /// Capacity of the channel into the recorder.
 pub const RESULTS_QUEUE: usize = 65_536;
@@ -114,7 +57,7 @@ pub struct Milestones {
 }
 
 /// The recorder thread's handle: its input, its statistics and the thread.
-pub struct ResultsRecorder {
+pub struct MoleculeRecorder {
     /// Where the service sends accepted trajectories.
     pub sender: crossbeam_channel::Sender<Generated<BlockTree>>,
     /// The latest statistics.
@@ -158,7 +101,7 @@ pub fn start(
     path: Option<&Path>,
     run_id: String,
     milestones: Milestones,
-) -> anyhow::Result<ResultsRecorder> {
+) -> anyhow::Result<MoleculeRecorder> {
     let mut tracker = Tracker::new(config);
     let connection = match path {
         Some(path) => {
@@ -181,9 +124,9 @@ pub fn start(
     let (sender, receiver) = crossbeam_channel::bounded(RESULTS_QUEUE);
     let shared = Arc::clone(&stats);
     let thread = std::thread::Builder::new()
-        .name("gfn-learner-results".into())
+        .name("gfn-results".into())
         .spawn(move || record(env, connection, tracker, receiver, shared, run_id, milestones))?;
-    Ok(ResultsRecorder { sender, stats, thread })
+    Ok(MoleculeRecorder { sender, stats, thread })
 }
 
 fn rebuild(connection: &Connection, tracker: &mut Tracker) -> rusqlite::Result<()> {

@@ -1,0 +1,200 @@
+//! The fragment-molecule task (Bengio et al. 2021, §4.2): junction trees of the paper's 105
+//! building blocks, scored by its sEH binding proxy. Every generated molecule is recorded
+//! (SQLite, [`results`]) and the paper's statistics are kept ([`stats`]); evaluations report
+//! them next to the learned `log Z`.
+
+pub mod results;
+pub mod stats;
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::config::FragmentConfig;
+use crate::env::conditioned::{ConditionedState, RewardConditioned};
+use crate::env::junction_tree::BlockTree;
+use crate::env::{Environment, FragmentEnvironment};
+use crate::eval::TrainingCounters;
+use crate::learner::Learner;
+use crate::metrics::names as m;
+use crate::reward::{Scored, SehReward};
+use crate::task::evaluation::{Evaluated, RunEvaluation};
+use crate::task::results::{Generated, ResultsRecorder};
+use crate::task::{HookContext, RunHooks, Task};
+
+use results::Milestones;
+use stats::MoleculeStats;
+
+/// Fragment molecules scored by the sEH proxy.
+#[derive(Clone)]
+pub struct FragmentTask {
+    config: FragmentConfig,
+    env: FragmentEnvironment,
+}
+
+impl FragmentTask {
+    /// Loads the block vocabulary of `config`.
+    pub fn load(config: &FragmentConfig) -> anyhow::Result<Self> {
+        let env = config
+            .environment()
+            .with_context(|| format!("loading the block vocabulary {}", config.vocabulary.display()))?;
+        Ok(Self { config: config.clone(), env })
+    }
+
+    /// Starts the molecule recorder and builds the evaluation of `trained` (this environment
+    /// or a conditioned wrapper of it); `to_record` maps the trained environment's generated
+    /// objects to junction trees (and their β).
+    fn molecule_hooks<E: Environment + Clone + 'static>(
+        &self,
+        trained: E,
+        context: &HookContext,
+        to_record: impl Fn(Generated<E::State>) -> Generated<BlockTree> + Send + Sync + 'static,
+    ) -> anyhow::Result<RunHooks<E>> {
+        let milestones =
+            Milestones { interval: context.config.evaluation.milestone_molecules, log: context.log.clone() };
+        let recorder = results::start(
+            self.env.clone(),
+            &self.config,
+            context.results_db(),
+            context.run_id.into(),
+            milestones,
+        )?;
+        if let Some(path) = context.results_db() {
+            tracing::info!(path = %path.display(), "recording molecules");
+        }
+        let sender = recorder.sender;
+        let sink =
+            Box::new(move |generated: Generated<E::State>| sender.try_send(to_record(generated)).is_ok());
+        Ok(RunHooks {
+            evaluation: Box::new(MoleculeEvaluation::new(trained, recorder.stats)),
+            results: Some(ResultsRecorder { sink, thread: recorder.thread }),
+        })
+    }
+}
+
+impl Task for FragmentTask {
+    type Env = FragmentEnvironment;
+    type Reward = SehReward;
+
+    fn name(&self) -> &'static str {
+        "fragments"
+    }
+
+    fn environment(&self) -> &FragmentEnvironment {
+        &self.env
+    }
+
+    fn reward(&self, copies: usize) -> anyhow::Result<SehReward> {
+        SehReward::load(self.env.clone(), &self.config.proxy_weights, copies, self.config.reward_settings())
+            .with_context(|| {
+                format!(
+                    "loading the sEH proxy {} (env.proxy_weights; scripts/convert_seh_proxy.py makes it)",
+                    self.config.proxy_weights.display()
+                )
+            })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "fragment molecules ({} to {} blocks, sEH proxy, β = {})",
+            self.config.min_blocks, self.config.max_blocks, self.config.reward_exponent
+        )
+    }
+
+    fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<FragmentEnvironment>> {
+        self.molecule_hooks(self.env.clone(), context, |generated| generated)
+    }
+
+    fn conditioned_hooks(
+        &self,
+        env: &RewardConditioned<FragmentEnvironment>,
+        context: &HookContext,
+    ) -> anyhow::Result<RunHooks<RewardConditioned<FragmentEnvironment>>> {
+        let exponents = env.exponents().to_vec();
+        self.molecule_hooks(env.clone(), context, move |generated: Generated<ConditionedState<BlockTree>>| {
+            let beta = generated.terminal.exponent.map(|k| exponents[k as usize]);
+            let mut generated = generated.map_terminal(|state| state.state);
+            generated.reward_exponent = beta;
+            generated
+        })
+    }
+
+    fn object_columns(&self) -> Vec<String> {
+        ["smiles", "proxy", "junction_tree"].map(String::from).to_vec()
+    }
+
+    fn object_fields(&self, state: &BlockTree, scored: &Scored) -> Vec<String> {
+        vec![
+            self.env.describe(state),
+            scored.score.map(|s| s.to_string()).unwrap_or_default(),
+            serde_json::to_string(state).expect("junction trees serialize"),
+        ]
+    }
+}
+
+/// One evaluation record of a fragment-molecule run.
+#[derive(Debug, Clone, Serialize)]
+pub struct MoleculeRecord {
+    /// Updates applied.
+    pub update: u64,
+    /// Trajectories trained on.
+    pub trajectories: u64,
+    /// Seconds of training so far.
+    pub training_seconds: f64,
+    /// Mean loss since the previous evaluation.
+    pub loss: f64,
+    /// The learned log Z (the objective's: log out-flow of the empty state for flow matching).
+    pub learned_log_z: f64,
+    /// Statistics of the molecules generated so far.
+    #[serde(flatten)]
+    pub molecules: MoleculeStats,
+}
+
+/// Fragment molecules (plain or reward-conditioned, `E`): the recorder's statistics and the
+/// learned log Z.
+pub struct MoleculeEvaluation<E> {
+    env: E,
+    stats: Arc<Mutex<MoleculeStats>>,
+}
+
+impl<E: Environment> MoleculeEvaluation<E> {
+    /// Reads statistics from the recorder's shared snapshot.
+    pub fn new(env: E, stats: Arc<Mutex<MoleculeStats>>) -> Self {
+        Self { env, stats }
+    }
+}
+
+impl<E: Environment> RunEvaluation<E> for MoleculeEvaluation<E> {
+    fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
+        let learned_log_z = learner.learned_log_z(&self.env);
+        metrics::gauge!(m::LEARNED_LOG_Z).set(learned_log_z);
+        let molecules = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let record = MoleculeRecord {
+            update: counters.update,
+            trajectories: counters.trajectories,
+            training_seconds: counters.training_seconds,
+            loss: counters.mean_loss,
+            learned_log_z,
+            molecules,
+        };
+        let s = &record.molecules;
+        let line = format!(
+            "update {:>6}  {:>8} molecules  loss {:.4}  log Z {:.2}  top-10/100/1000 reward {:.3}/{:.3}/{:.3} (proxy {:.2}/{:.2}/{:.2})  modes {}  unique {:.3}  best proxy {:.2}",
+            record.update,
+            s.molecules,
+            record.loss,
+            learned_log_z,
+            s.top10_reward,
+            s.top100_reward,
+            s.top1000_reward,
+            s.top10_proxy,
+            s.top100_proxy,
+            s.top1000_proxy,
+            s.modes,
+            s.unique_fraction,
+            s.best_proxy
+        );
+        Ok(Evaluated::new(line, &record))
+    }
+}

@@ -1,0 +1,68 @@
+//! The hypergrid task (Bengio et al. 2021, §4.1): enumerable, so every run is evaluated exactly
+//! (L1 between the policy's terminal distribution and `R/Z`, learned against true `log Z`).
+
+use crate::config::HypergridConfig;
+use crate::env::Hypergrid;
+use crate::env::conditioned::{ConditionedReward, RewardConditioned};
+use crate::reward::HypergridReward;
+use crate::task::evaluation::ExactEvaluation;
+use crate::task::{HookContext, RunHooks, Task};
+
+/// The hypergrid and its reward.
+#[derive(Clone)]
+pub struct HypergridTask {
+    config: HypergridConfig,
+    env: Hypergrid,
+}
+
+impl HypergridTask {
+    /// The grid of `config`.
+    pub fn new(config: &HypergridConfig) -> Self {
+        Self { config: config.clone(), env: config.environment() }
+    }
+}
+
+impl Task for HypergridTask {
+    type Env = Hypergrid;
+    type Reward = HypergridReward;
+
+    fn name(&self) -> &'static str {
+        "hypergrid"
+    }
+
+    fn environment(&self) -> &Hypergrid {
+        &self.env
+    }
+
+    fn reward(&self, _copies: usize) -> anyhow::Result<HypergridReward> {
+        Ok(self.config.reward())
+    }
+
+    fn describe(&self) -> String {
+        format!("{}-D hypergrid H = {}", self.config.ndim, self.config.height)
+    }
+
+    fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<Hypergrid>> {
+        exact_hooks(&self.env, self.config.reward(), context)
+    }
+
+    fn conditioned_hooks(
+        &self,
+        env: &RewardConditioned<Hypergrid>,
+        context: &HookContext,
+    ) -> anyhow::Result<RunHooks<RewardConditioned<Hypergrid>>> {
+        let reward = ConditionedReward::new(self.config.reward(), env.exponents().to_vec());
+        exact_hooks(env, reward, context)
+    }
+}
+
+/// The hooks of an enumerable environment: exact evaluation, nothing recorded.
+pub fn exact_hooks<E, R>(env: &E, reward: R, context: &HookContext) -> anyhow::Result<RunHooks<E>>
+where
+    E: crate::env::Enumerable + Clone + 'static,
+    R: crate::reward::Reward<E::State> + 'static,
+{
+    let config = context.config;
+    let evaluation = ExactEvaluation::new(env, reward, config.evaluation.empirical_samples, !config.seed)?;
+    Ok(RunHooks { evaluation: Box::new(evaluation), results: None })
+}

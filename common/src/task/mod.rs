@@ -1,0 +1,125 @@
+//! The extension point: a [`Task`] is one problem a GFlowNet learns — an environment, its
+//! reward, what a run evaluates and what it records per generated object — defined once and
+//! registered by name in [`registry`]. The learner, the actor and every `gfn` command are
+//! generic over it; conditioning on a reward exponent is a wrapper
+//! ([`conditioned::Conditioned`]) that works for every task.
+//!
+//! Adding a problem is one module that implements [`Task`] (plus its environment and reward)
+//! and one line in [`registry`].
+//!
+//! - [`evaluation`]: what the training loop calls every `evaluation.interval_updates`
+//!   ([`evaluation::RunEvaluation`]), with the exact evaluation of enumerable environments
+//!   and a basic one (loss, learned log Z) for the rest.
+//! - [`results`]: generated objects on their way to a task's recorder.
+//! - [`hypergrid`], [`fragments`]: the registered tasks.
+//! - [`conditioned`]: any task conditioned on a reward exponent chosen at its root.
+//! - [`registry`]: names → tasks, and the visitor through which callers receive a task.
+
+pub mod conditioned;
+pub mod evaluation;
+pub mod fragments;
+pub mod hypergrid;
+pub mod registry;
+pub mod results;
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::RunConfig;
+use crate::env::Environment;
+use crate::env::conditioned::RewardConditioned;
+use crate::reward::{Reward, Scored};
+
+pub use evaluation::{Evaluated, RunEvaluation, SharedLog};
+pub use registry::{TaskVisitor, visit_task};
+pub use results::{Generated, ResultsRecorder, ResultsSink};
+
+/// The state type of a task's environment.
+pub type TaskState<T> = <<T as Task>::Env as Environment>::State;
+
+/// One problem: an environment, its reward, its evaluation and its results.
+///
+/// Implementations are cheap to clone handles (the environment and any loaded model data are
+/// shared); [`Task::reward`] builds the possibly expensive reward model on demand, so a learner
+/// that never scores objects never loads it.
+pub trait Task: Send + Sync + 'static {
+    /// The DAG sampled from. Its states travel in checkpoints (modes found), hence serde.
+    type Env: Environment<State: Serialize + DeserializeOwned + 'static> + Clone + 'static;
+    /// The reward actors (and the single-process trainer) compute.
+    type Reward: Reward<TaskState<Self>> + 'static;
+
+    /// The registered name (`env.type` in the run configuration).
+    fn name(&self) -> &'static str;
+
+    /// The environment.
+    fn environment(&self) -> &Self::Env;
+
+    /// Builds the reward model with `copies` independent replicas for parallel scoring (only
+    /// models that hold per-call state need more than one).
+    fn reward(&self, copies: usize) -> anyhow::Result<Self::Reward>;
+
+    /// One line saying what is trained (for banners), e.g. `"4-D hypergrid H = 8"`.
+    fn describe(&self) -> String;
+
+    /// The run's evaluation and its results recorder (if the task records results).
+    fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<Self::Env>>;
+
+    /// The same for the task conditioned on a reward exponent (`env`: the conditioned
+    /// environment). The default evaluates the loss and the learned `log Z` only; tasks with a
+    /// richer evaluation (exact L1, recorded results) provide theirs.
+    fn conditioned_hooks(
+        &self,
+        env: &RewardConditioned<Self::Env>,
+        context: &HookContext,
+    ) -> anyhow::Result<RunHooks<RewardConditioned<Self::Env>>> {
+        Ok(RunHooks::basic(env.clone(), context))
+    }
+
+    /// Column names describing one terminal object in `gfn sample`'s CSV output (after
+    /// `sample`, before `reward` and `log_reward`). The default: `object`, the environment's
+    /// rendering.
+    fn object_columns(&self) -> Vec<String> {
+        vec!["object".into()]
+    }
+
+    /// The values of [`Task::object_columns`] for one sampled object and its score.
+    fn object_fields(&self, state: &TaskState<Self>, _scored: &Scored) -> Vec<String> {
+        vec![self.environment().describe(state)]
+    }
+}
+
+/// What a task's hooks are built from.
+pub struct HookContext<'a> {
+    /// The run configuration.
+    pub config: &'a RunConfig,
+    /// The run's id (distributed runs) or `"local"` (single-process runs).
+    pub run_id: &'a str,
+    /// The run's JSON-lines log, shared by evaluations and recorders.
+    pub log: Option<SharedLog>,
+}
+
+impl HookContext<'_> {
+    /// Where results are recorded (`evaluation.results_db`), if anywhere.
+    pub fn results_db(&self) -> Option<&Path> {
+        self.config.evaluation.results_db.as_deref()
+    }
+}
+
+/// What differs between tasks in a run besides the environment: evaluation and the optional
+/// results recorder.
+pub struct RunHooks<E: Environment> {
+    /// Called every `evaluation.interval_updates`.
+    pub evaluation: Box<dyn RunEvaluation<E>>,
+    /// Receives every trained-on terminal object, if the task records results.
+    pub results: Option<ResultsRecorder<E::State>>,
+}
+
+impl<E: Environment + Clone + 'static> RunHooks<E> {
+    /// The loss and the learned `log Z`, nothing recorded.
+    pub fn basic(env: E, context: &HookContext) -> Self {
+        let _ = context;
+        Self { evaluation: Box::new(evaluation::BasicEvaluation::new(env)), results: None }
+    }
+}
