@@ -195,6 +195,8 @@ pub enum EnvConfig {
     Hypergrid(HypergridConfig),
     /// Fragment-based molecules scored by the sEH proxy.
     Fragments(FragmentConfig),
+    /// Bit sequences written word by word in any order (Malkin et al. 2022, §5.3).
+    BitSequences(crate::env::bit_sequences::BitSequenceConfig),
 }
 
 /// The fragment-molecule environment and its sEH proxy reward
@@ -626,6 +628,11 @@ impl RunConfig {
     /// Checks every value, reporting all problems at once with their keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
+        if let EnvConfig::BitSequences(bits) = &self.env
+            && let Err(problem) = bits.validate()
+        {
+            problems.push(problem);
+        }
         let mut check = |ok: bool, key: &str, requirement: &str, value: String| {
             if !ok {
                 problems.push(format!("{key} must be {requirement} (got {value})"));
@@ -692,6 +699,7 @@ impl RunConfig {
                     f.mode_max_similarity.to_string(),
                 );
             }
+            EnvConfig::BitSequences(_) => {} // validated by its own section above
         }
         check(self.policy.hidden >= 1, "policy.hidden", "at least 1", self.policy.hidden.to_string());
         let positive_finite = |v: f64| v.is_finite() && v > 0.0;

@@ -66,6 +66,8 @@ pub mod names {
     pub const MODES_FOUND: &str = "gfn_learner_modes_found";
     /// Learned log Z of the latest evaluation.
     pub const LEARNED_LOG_Z: &str = "gfn_learner_learned_log_z";
+    /// Spearman correlation between estimated `log p(x)` and `log R(x)` on a test set.
+    pub const SPEARMAN: &str = "gfn_learner_log_probability_reward_spearman";
     /// Generated molecules recorded (fragment runs).
     pub const MOLECULES_STORED: &str = "gfn_learner_molecules_recorded_total";
     /// Generated molecules not recorded because the recorder fell behind.

@@ -5,6 +5,7 @@
 //! Rewards are not part of an environment: they live in [`crate::reward`], so that the same
 //! environment can be scored by a cheap closed form or an expensive proxy computed elsewhere.
 
+pub mod bit_sequences;
 pub mod blocks;
 pub mod conditioned;
 pub mod fragments;
@@ -15,6 +16,7 @@ pub mod molecule;
 use std::fmt::Debug;
 use std::hash::Hash;
 
+pub use bit_sequences::BitSequences;
 pub use fragments::FragmentEnvironment;
 pub use hypergrid::Hypergrid;
 

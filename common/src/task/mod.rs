@@ -5,16 +5,17 @@
 //! ([`conditioned::Conditioned`]) that works for every task.
 //!
 //! Adding a problem is one module that implements [`Task`] (plus its environment and reward)
-//! and one line in [`registry`].
+//! and one line in [`registry`]; `docs/EXTENDING.md` walks through the bit-sequence task.
 //!
 //! - [`evaluation`]: what the training loop calls every `evaluation.interval_updates`
 //!   ([`evaluation::RunEvaluation`]), with the exact evaluation of enumerable environments
 //!   and a basic one (loss, learned log Z) for the rest.
 //! - [`results`]: generated objects on their way to a task's recorder.
-//! - [`hypergrid`], [`fragments`]: the registered tasks.
+//! - [`hypergrid`], [`fragments`], [`bit_sequences`]: the registered tasks.
 //! - [`conditioned`]: any task conditioned on a reward exponent chosen at its root.
 //! - [`registry`]: names → tasks, and the visitor through which callers receive a task.
 
+pub mod bit_sequences;
 pub mod conditioned;
 pub mod evaluation;
 pub mod fragments;

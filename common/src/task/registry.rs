@@ -7,12 +7,13 @@
 
 use crate::config::{EnvConfig, RunConfig};
 use crate::task::Task;
+use crate::task::bit_sequences::BitSequenceTask;
 use crate::task::conditioned::Conditioned;
 use crate::task::fragments::FragmentTask;
 use crate::task::hypergrid::HypergridTask;
 
 /// The names of the registered tasks (the values of `env.type`).
-pub const TASK_NAMES: &[&str] = &["hypergrid", "fragments"];
+pub const TASK_NAMES: &[&str] = &["hypergrid", "fragments", "bit_sequences"];
 
 /// Receives the configured task with its concrete type.
 pub trait TaskVisitor {
@@ -28,6 +29,7 @@ pub fn visit_task<V: TaskVisitor>(config: &RunConfig, visitor: V) -> anyhow::Res
     match &config.env {
         EnvConfig::Hypergrid(grid) => with_conditioning(config, HypergridTask::new(grid), visitor),
         EnvConfig::Fragments(fragments) => with_conditioning(config, FragmentTask::load(fragments)?, visitor),
+        EnvConfig::BitSequences(bits) => with_conditioning(config, BitSequenceTask::new(bits), visitor),
     }
 }
 
