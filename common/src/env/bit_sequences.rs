@@ -315,8 +315,7 @@ pub struct BitSequenceConfig {
     pub n: usize,
     /// Bits per word `k` (1 to 12; `2^k` actions per slot).
     pub k: usize,
-    /// `β` in `R(x) = exp(−β · d(x, M)/n)`. gfnx's `reward_exponent r` (`log R = −r·d`) is
-    /// `β = r · n`.
+    /// `β` in `R(x) = exp(−β · d(x, M)/n)` (gfnx 0.0.1's `reward_exponent` is this `β`).
     pub reward_exponent: f64,
     /// Sequences in the mode set `M`.
     pub num_modes: usize,
