@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use gfn_common::config::RunConfig;
 use gfn_common::env::Environment;
+use gfn_common::events::{Event, Events};
 use gfn_common::reward::Reward;
 use gfn_common::service;
 use gfn_common::task::registry::TASK_NAMES;
@@ -46,6 +47,8 @@ pub struct ActorOptions {
     pub tls: Option<ClientTls>,
     /// Address of the Prometheus `/metrics` endpoint (`0.0.0.0:9100`, `127.0.0.1:0`); none if absent.
     pub metrics_listen: Option<String>,
+    /// Machine-readable events (metrics address, registration, finish).
+    pub events: Events,
 }
 
 /// Largest message the actor accepts (weights chunks are at most the learner's chunk size).
@@ -69,6 +72,7 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
                 .await
                 .with_context(|| format!("binding metrics address {address}"))?;
             println!("gfn-actor metrics on http://{local}/metrics");
+            options.events.emit(Event::Metrics { address: local.to_string() });
             tokio::spawn(service::serve_metrics(listener, handle, shutdown.clone()));
         }
         let mut learner =
@@ -101,12 +105,21 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
             "gfn-actor {} registered with {} as actor {} of {}",
             options.name, options.learner, registration.actor_id, registration.run_id
         );
+        options
+            .events
+            .emit(Event::Registered { actor_id: registration.actor_id, run_id: registration.run_id.clone() });
         let seed = config.seed ^ registration.actor_id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let registration = Arc::new(RwLock::new(registration));
         let max_backoff = Duration::from_secs_f64(config.actor.reconnect_max_seconds);
 
         let context = ActorContext { config, registration, max_backoff, shutdown, seed, handle };
-        let visitor = RunActor { learner, register_request, context, name: options.name.clone() };
+        let visitor = RunActor {
+            learner,
+            register_request,
+            context,
+            name: options.name.clone(),
+            events: options.events.clone(),
+        };
         visit_task(&visitor.context.config.clone(), visitor)?.await
     })
 }
@@ -117,16 +130,19 @@ struct RunActor {
     register_request: v1::RegisterRequest,
     context: ActorContext,
     name: String,
+    events: Events,
 }
 
 impl TaskVisitor for RunActor {
     type Output = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<SubmitStats>>>>;
 
     fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<Self::Output> {
-        let RunActor { learner, register_request, context, name } = self;
+        let RunActor { learner, register_request, context, name, events } = self;
         let reward = Arc::new(task.reward(context.config.actor.reward_threads)?);
         let env = task.environment().clone();
-        Ok(Box::pin(async move { run_env(env, reward, learner, register_request, context, &name).await }))
+        Ok(Box::pin(
+            async move { run_env(env, reward, learner, register_request, context, &name, &events).await },
+        ))
     }
 }
 
@@ -148,6 +164,7 @@ async fn run_env<E, R>(
     register_request: v1::RegisterRequest,
     context: ActorContext,
     name: &str,
+    events: &Events,
 ) -> anyhow::Result<SubmitStats>
 where
     E: Environment + 'static,
@@ -201,6 +218,13 @@ where
         let _ = tokio::task::spawn_blocking(move || worker.join()).await?;
     }
     follower.await?;
+    events.emit(Event::ActorFinished {
+        rolled_out: produced,
+        accepted: stats.accepted,
+        stale: stats.stale,
+        lost: stats.lost,
+        reward_failures: reward_stats.failed.load(Ordering::Relaxed),
+    });
     println!(
         "gfn-actor {}: {} trajectories rolled out, {} accepted, {} stale, {} lost, {} reward failures",
         name,

@@ -21,6 +21,7 @@
 //! - [`optim`]: Adam with checkpointable state (and per-parameter learning rates).
 //! - [`replay`]: the learner's optional replay buffer.
 //! - [`eval`]: exact terminal distributions by dynamic programming, L1, log Z.
+//! - [`events`]: machine-readable process events (`--events`), read by tools and tests.
 //! - [`checkpoint`]: atomic safetensors checkpoints.
 //! - [`config`]: the TOML run configuration and its validation.
 //! - [`metrics`]: evaluation records and the JSON-lines log.
@@ -38,6 +39,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod env;
 pub mod eval;
+pub mod events;
 pub mod learner;
 pub mod metrics;
 pub mod objective;

@@ -13,6 +13,8 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use gfn_common::events::{Event, Follower};
+
 use crate::cli::{config_failure, load_config};
 
 /// Arguments of `gfn launch`.
@@ -46,6 +48,10 @@ pub struct LaunchArgs {
     /// No progress bar (evaluation lines are still printed).
     #[arg(long)]
     pub no_progress: bool,
+    /// Keep the learner's machine-readable events (JSON lines) here; by default they go to a
+    /// temporary file that is removed at the end.
+    #[arg(long)]
+    pub events: Option<PathBuf>,
 }
 
 /// Runs `gfn launch`.
@@ -126,6 +132,14 @@ async fn launch(args: LaunchArgs, updates: u64, token_file: Option<PathBuf>) -> 
     if let Some(listen) = &args.metrics_listen {
         learner_command.args(["--metrics-listen", listen]);
     }
+    let events_path = match &args.events {
+        Some(path) => path.clone(),
+        None => std::env::temp_dir().join(format!("gfn-launch-{}.events.jsonl", std::process::id())),
+    };
+    if args.events.is_none() {
+        let _ = std::fs::remove_file(&events_path);
+    }
+    learner_command.arg("--events").arg(&events_path);
     let mut learner =
         learner_command.stdout(Stdio::piped()).kill_on_drop(true).spawn().context("starting gfn-learner")?;
     let mut lines = BufReader::new(learner.stdout.take().expect("piped")).lines();
@@ -136,30 +150,31 @@ async fn launch(args: LaunchArgs, updates: u64, token_file: Option<PathBuf>) -> 
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let print = |bar: &ProgressBar, line: String| {
-        if bar.is_hidden() {
-            println!("{line}");
-        } else {
-            bar.println(line);
-        }
-    };
-    let address = loop {
-        match lines.next_line().await? {
-            Some(line) => {
-                let address = line
-                    .strip_prefix("gfn-learner listening on ")
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .map(str::to_string);
-                print(&bar, line);
-                if let Some(address) = address {
-                    break address;
+    // Coordination reads the learner's events, never its log text (which is relayed for people).
+    let mut events = Follower::new(&events_path);
+    let relay = tokio::spawn({
+        let bar = bar.clone();
+        async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if bar.is_hidden() {
+                    println!("{line}");
+                } else {
+                    bar.println(line);
                 }
             }
-            None => {
-                let status = learner.wait().await?;
-                bail!("gfn-learner exited before listening ({status})");
-            }
         }
+    });
+    let address = loop {
+        if let Some(address) = events.poll().into_iter().find_map(|timed| match timed.event {
+            Event::Listening { address, .. } => Some(address),
+            _ => None,
+        }) {
+            break address;
+        }
+        if let Some(status) = learner.try_wait()? {
+            bail!("gfn-learner exited before listening ({status})");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let actor_binary = sibling("gfn-actor")?;
     let mut actors = Vec::with_capacity(args.actors);
@@ -176,27 +191,35 @@ async fn launch(args: LaunchArgs, updates: u64, token_file: Option<PathBuf>) -> 
     let (mut terminate_signal, mut interrupt_signal) =
         (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
     let mut status = None;
+    let mut poll = tokio::time::interval(Duration::from_millis(100));
     while status.is_none() {
         tokio::select! {
-            line = lines.next_line() => match line? {
-                Some(line) => {
-                    if let Some(update) = line.strip_prefix("update").and_then(|r| r.split_whitespace().next()).and_then(|u| u.parse().ok()) {
-                        bar.set_position(update);
-                        if let Some(l1) = line.split("exact L1 ").nth(1).and_then(|r| r.split_whitespace().next()) {
-                            bar.set_message(format!("exact L1 {l1}"));
+            exited = learner.wait() => status = Some(exited?),
+            _ = poll.tick() => {
+                for timed in events.poll() {
+                    if let Event::Evaluation { record } = timed.event {
+                        if let Some(update) = record["update"].as_u64() {
+                            bar.set_position(update);
+                        }
+                        if let Some(l1) = record["exact_l1"].as_f64() {
+                            bar.set_message(format!("exact L1 {l1:.4}"));
+                        } else if let Some(proxy) = record["top100_proxy"].as_f64() {
+                            bar.set_message(format!("top-100 proxy {proxy:.2}"));
                         }
                     }
-                    print(&bar, line);
                 }
-                None => status = Some(learner.wait().await?),
-            },
+            }
             _ = terminate_signal.recv() => stop_all(&mut actors, &learner).await,
             _ = interrupt_signal.recv() => stop_all(&mut actors, &learner).await,
         }
     }
+    let _ = relay.await;
     bar.finish_and_clear();
     stop_actors(&mut actors).await;
     let status = status.expect("learner finished");
+    if args.events.is_none() {
+        let _ = std::fs::remove_file(&events_path);
+    }
     println!("gfn launch: learner exited with {status}; {} actors stopped", actors.len());
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

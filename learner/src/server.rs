@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use gfn_common::checkpoint;
 use gfn_common::config::{RunConfig, SecurityConfig};
 use gfn_common::env::Environment;
+use gfn_common::events::{Event, Events};
 use gfn_common::learner::Learner;
 use gfn_common::service;
 use gfn_common::task::evaluation::open_shared_log;
@@ -35,8 +36,9 @@ use crate::service::LearnerService;
 use crate::state::RunState;
 use crate::training::{TrainingLoop, snapshot};
 
-/// Runs a learner to completion on its own tokio runtime.
-pub fn run(config: RunConfig) -> anyhow::Result<()> {
+/// Runs a learner to completion on its own tokio runtime, writing its machine-readable
+/// events to `events`.
+pub fn run(config: RunConfig, events: Events) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("gfn-learner-io")
@@ -44,7 +46,7 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     let handle = runtime.handle().clone();
-    runtime.block_on(serve(config, handle))
+    runtime.block_on(serve(config, handle, events))
 }
 
 fn new_run_id() -> String {
@@ -52,12 +54,12 @@ fn new_run_id() -> String {
     format!("run-{suffix:016x}")
 }
 
-async fn serve(config: RunConfig, runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
+async fn serve(config: RunConfig, runtime: tokio::runtime::Handle, events: Events) -> anyhow::Result<()> {
     tch::set_num_threads(config.learner_threads() as i32);
     tch::manual_seed(config.seed as i64);
     let log = open_shared_log(config.evaluation.log_path.as_deref())
         .with_context(|| format!("opening the evaluation log {:?}", config.evaluation.log_path))?;
-    let visitor = Serve { config: config.clone(), runtime, log };
+    let visitor = Serve { config: config.clone(), runtime, log, events };
     visit_task(&config, visitor)?.await
 }
 
@@ -66,18 +68,19 @@ struct Serve {
     config: RunConfig,
     runtime: tokio::runtime::Handle,
     log: Option<SharedLog>,
+    events: Events,
 }
 
 impl TaskVisitor for Serve {
     type Output = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
 
     fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<Self::Output> {
-        let Serve { config, runtime, log } = self;
+        let Serve { config, runtime, log, events } = self;
         Ok(Box::pin(async move {
             let env = task.environment().clone();
             let hook_config = config.clone();
             let hook_log = log.clone();
-            serve_env(config, runtime, env, log, move |run_id| {
+            serve_env(config, runtime, env, log, events, move |run_id| {
                 task.hooks(&HookContext { config: &hook_config, run_id, log: hook_log })
             })
             .await
@@ -153,6 +156,7 @@ async fn serve_env<E>(
     runtime: tokio::runtime::Handle,
     env: E,
     log: Option<SharedLog>,
+    events: Events,
     hooks: impl FnOnce(&str) -> anyhow::Result<RunHooks<E>>,
 ) -> anyhow::Result<()>
 where
@@ -170,6 +174,7 @@ where
         })?;
         if let Some((path, restored)) = found {
             println!("gfn-learner resumed from {} at update {}", path.display(), restored.update);
+            events.emit(Event::Resumed { checkpoint: path.clone(), update: restored.update });
             progress = restored;
         }
     }
@@ -199,6 +204,7 @@ where
                 pending.len(),
                 journal.next_sequence()
             );
+            events.emit(Event::Journal { pending: pending.len() as u64, accepted: journal.next_sequence() });
             (Some(Arc::new(tokio::sync::Mutex::new(journal))), pending)
         }
         _ => (None, Vec::new()),
@@ -231,6 +237,7 @@ where
         .with_context(|| format!("binding gRPC address {}", config.learner.listen))?;
     let address = listener.local_addr()?;
     println!("gfn-learner listening on {address} run {run_id}");
+    events.emit(Event::Listening { address: address.to_string(), run_id: run_id.clone() });
     let metrics_task = if config.learner.metrics_listen.is_empty() {
         None
     } else {
@@ -238,6 +245,7 @@ where
             .await
             .with_context(|| format!("binding metrics address {}", config.learner.metrics_listen))?;
         println!("gfn-learner metrics on http://{metrics_address}/metrics");
+        events.emit(Event::Metrics { address: metrics_address.to_string() });
         Some(tokio::spawn(service::serve_metrics(metrics_listener, metrics_handle, shutdown.clone())))
     };
     tokio::spawn(service::cancel_on_signal(shutdown.clone(), "shutting down"));
@@ -274,6 +282,7 @@ where
         weights: Arc::new(weights_sender),
         runtime: runtime.clone(),
         log,
+        events: events.clone(),
         journal_marks: std::collections::VecDeque::from([journal_consumed]),
     };
     let trainer =
@@ -286,8 +295,16 @@ where
         state.finished.store(true, Ordering::Release);
         let progress = outcome.as_ref().expect("checked");
         println!("gfn-learner finished: {} updates, {} trajectories", progress.update, progress.trajectories);
-        if let Some(journal) = &state.journal {
-            let accepted = journal.lock().await.next_sequence();
+        let accepted = match &state.journal {
+            Some(journal) => Some(journal.lock().await.next_sequence()),
+            None => None,
+        };
+        events.emit(Event::LearnerFinished {
+            updates: progress.update,
+            trajectories: progress.trajectories,
+            accepted,
+        });
+        if let Some(accepted) = accepted {
             println!(
                 "gfn-learner journal: {accepted} trajectories accepted in the run, {} trained on, {} after the final update",
                 progress.journal_consumed,

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use gfn_common::checkpoint::{self, Metadata};
 use gfn_common::env::Environment;
 use gfn_common::eval::TrainingCounters;
+use gfn_common::events::{Event, Events};
 use gfn_common::learner::Learner;
 use gfn_common::replay::ReplayBuffer;
 use gfn_common::trainer::TrainerProgress;
@@ -45,6 +46,8 @@ pub struct TrainingLoop<E: Environment> {
     pub runtime: Handle,
     /// The run's JSON-lines log (evaluation records).
     pub log: Option<SharedLog>,
+    /// Machine-readable events (evaluations).
+    pub events: Events,
     /// `journal_consumed` of the checkpoints kept, oldest first.
     pub journal_marks: std::collections::VecDeque<u64>,
 }
@@ -148,6 +151,7 @@ where
                 if let Some(log) = &self.log {
                     write_shared(log, &evaluated.record)?;
                 }
+                self.events.emit(Event::Evaluation { record: evaluated.record });
                 loss_sum = 0.0;
                 loss_count = 0;
                 evaluation_time += evaluation_started.elapsed();

@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use support::{Learner, start_actor, wait_until, write_config};
+use support::{Event, Learner, start_actor, wait_until, write_config};
 
 const GRID_2D: &str = "seed = 3\n[env]\ntype = \"hypergrid\"\nndim = 2\n";
 
@@ -81,11 +81,11 @@ fn killing_an_actor_does_not_stall_training() {
     let mut survivor = actors.into_iter().nth(1).unwrap();
     survivor.signal(Signal::SIGTERM);
     assert!(survivor.wait(Duration::from_secs(15)).success(), "{:?}", survivor.output());
-    assert!(
-        survivor.output().iter().any(|l| l.contains("accepted") && l.contains("0 lost")),
-        "{:?}",
-        survivor.output()
-    );
+    let finished = survivor.events().into_iter().find_map(|e| match e {
+        Event::ActorFinished { accepted, lost, .. } => Some((accepted, lost)),
+        _ => None,
+    });
+    assert!(finished.is_some_and(|(accepted, lost)| accepted > 0 && lost == 0), "{finished:?}");
     learner.process.signal(Signal::SIGTERM);
     assert!(learner.process.wait(Duration::from_secs(30)).success());
 }
@@ -114,16 +114,20 @@ fn killed_learner_resumes_from_checkpoint_and_actors_reconnect() {
     drop(first);
     std::thread::sleep(Duration::from_millis(300));
     let mut second = Learner::start(&config, &address, &[]);
-    let resumed_at = second.process.wait_for(Duration::from_secs(10), |line| {
-        line.strip_prefix("gfn-learner resumed from ")?.rsplit(' ').next()?.parse::<u64>().ok()
+    let resumed_at = second.process.wait_for_event(Duration::from_secs(10), |event| match event {
+        Event::Resumed { update, .. } => Some(*update),
+        _ => None,
     });
     assert!(resumed_at >= 400, "resumed at update {resumed_at}");
     // nothing acknowledged is lost: what the checkpoint holds plus what the journal replays
     let pending = second
         .process
-        .output()
+        .events()
         .iter()
-        .find_map(|l| l.strip_prefix("gfn-learner journal: ")?.split_whitespace().next()?.parse::<u64>().ok())
+        .find_map(|e| match e {
+            Event::Journal { pending, .. } => Some(*pending),
+            _ => None,
+        })
         .unwrap_or(0);
     let in_checkpoint = resumed_at * 16;
     assert!(
@@ -133,8 +137,9 @@ fn killed_learner_resumes_from_checkpoint_and_actors_reconnect() {
     assert!(pending > 0, "the first learner trained past its checkpoint, so some were replayed");
     // an actor joining after the restart gets a new id (ids 1 and 2 were handed out before)
     let mut late = start_actor(&address, "late");
-    let late_id = late.wait_for(Duration::from_secs(30), |line| {
-        line.split(" as actor ").nth(1)?.split_whitespace().next()?.parse::<u64>().ok()
+    let late_id = late.wait_for_event(Duration::from_secs(30), |event| match event {
+        Event::Registered { actor_id, .. } => Some(*actor_id),
+        _ => None,
     });
     assert!(late_id >= 3, "actor id {late_id} reused after the learner restarted");
     actors.push(late);
@@ -142,9 +147,14 @@ fn killed_learner_resumes_from_checkpoint_and_actors_reconnect() {
     let evaluations = second.evaluations();
     assert_eq!(evaluations.last().map(|e| e.0), Some(1500), "{evaluations:?}");
     // the final lineage trained on 1,500 × 16 journaled trajectories, in journal order
-    let journal_line =
-        second.process.output().iter().find(|l| l.contains("trajectories accepted in the run")).cloned();
-    assert!(journal_line.as_deref().is_some_and(|l| l.contains(", 24000 trained on,")), "{journal_line:?}");
+    let finished = second.finished();
+    assert!(
+        matches!(
+            finished,
+            Some(Event::LearnerFinished { updates: 1500, trajectories: 24000, accepted: Some(_) })
+        ),
+        "{finished:?}"
+    );
     assert!(evaluations.first().unwrap().0 > resumed_at, "evaluations restarted from 0: {evaluations:?}");
     for actor in &mut actors {
         assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
@@ -202,9 +212,10 @@ fn an_actor_serves_its_own_metrics_consistent_with_the_learners() {
     let mut learner = Learner::start(&config(dir.path(), 100_000, ""), "127.0.0.1:0", &[]);
     let mut command = std::process::Command::new(support::binary("gfn-actor"));
     command.args(["--learner", &learner.address, "--name", "observed", "--metrics-listen", "127.0.0.1:0"]);
-    let mut actor = support::Process::spawn(command);
-    let actor_metrics = actor.wait_for(Duration::from_secs(10), |line| {
-        line.strip_prefix("gfn-actor metrics on http://").map(|r| r.trim_end_matches("/metrics").to_string())
+    let mut actor = support::Process::spawn_with_events(command);
+    let actor_metrics = actor.wait_for_event(Duration::from_secs(10), |event| match event {
+        Event::Metrics { address } => Some(address.clone()),
+        _ => None,
     });
     wait_until(Duration::from_secs(30), "the actor's trajectories to be accepted", || {
         support::scrape(&actor_metrics).get("gfn_actor_trajectories_accepted_total").copied().unwrap_or(0.0)
@@ -233,10 +244,15 @@ fn an_actor_serves_its_own_metrics_consistent_with_the_learners() {
 
     actor.signal(Signal::SIGTERM);
     assert!(actor.wait(Duration::from_secs(15)).success(), "{:?}", actor.output());
-    let summary = actor.output().into_iter().find(|l| l.contains(" accepted, ")).expect("exit summary");
-    let final_accepted: f64 =
-        summary.split(" accepted").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(final_accepted >= accepted, "{summary} vs scraped {accepted}");
+    let final_accepted = actor
+        .events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::ActorFinished { accepted, .. } => Some(accepted as f64),
+            _ => None,
+        })
+        .expect("the actor's exit totals");
+    assert!(final_accepted >= accepted, "{final_accepted} at exit vs scraped {accepted}");
     learner.process.signal(Signal::SIGTERM);
     assert!(learner.process.wait(Duration::from_secs(30)).success());
 }

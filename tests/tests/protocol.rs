@@ -239,7 +239,7 @@ async fn health_service_reports_the_learner_serving_then_not_serving_when_the_ru
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     wait_until(Duration::from_secs(5), "the learner reports the run finished", || {
-        learner.process.output().iter().any(|l| l.starts_with("gfn-learner finished"))
+        learner.finished().is_some()
     });
     assert_eq!(health.check(status("")).await.unwrap().into_inner().status, serving);
     assert!(learner.process.wait(Duration::from_secs(30)).success());

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use gfn_proto::v1::{self, learner_client::LearnerClient};
-use support::{Learner, Process, binary, write_config};
+use support::{Event, Learner, Process, binary, write_config};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 
@@ -86,7 +86,7 @@ async fn without_the_run_token_every_rpc_is_refused_and_actors_with_it_train() {
     from_file.args(["--learner", &learner.address, "--name", "file"]).arg("--token-file").arg(&token_file);
     let mut from_env = Command::new(binary("gfn-actor"));
     from_env.args(["--learner", &learner.address, "--name", "env"]).env("GFN_RUN_TOKEN", TOKEN);
-    let mut actors = [Process::spawn(from_file), Process::spawn(from_env)];
+    let mut actors = [Process::spawn_with_events(from_file), Process::spawn_with_events(from_env)];
     // an actor with a wrong token is refused and gives up with a clear error
     let mut wrong = Command::new(binary("gfn-actor"));
     wrong
@@ -102,7 +102,16 @@ async fn without_the_run_token_every_rpc_is_refused_and_actors_with_it_train() {
     assert!(!refused.success(), "an actor with a wrong token must exit with an error");
     let learner_output = learner.process.output().join("\n");
     assert!(!learner_output.contains(TOKEN), "the learner printed the token");
-    assert!(learner_output.contains("gfn-learner finished: 400 updates"), "{learner_output}");
+    assert!(
+        matches!(learner.finished(), Some(Event::LearnerFinished { updates: 400, .. })),
+        "{learner_output}"
+    );
+    for actor in &actors {
+        assert!(
+            actor.events().iter().any(|e| matches!(e, Event::Registered { .. })),
+            "both actors registered"
+        );
+    }
 }
 
 /// The admission limits answer RESOURCE_EXHAUSTED (and OUT_OF_RANGE for an oversized
@@ -282,5 +291,5 @@ async fn mutual_tls_admits_only_clients_of_the_run_ca() {
     let mut actor_process = Process::spawn(command);
     assert!(learner.process.wait(Duration::from_secs(120)).success(), "{:?}", learner.process.output());
     assert!(actor_process.wait(Duration::from_secs(30)).success());
-    assert!(learner.process.output().iter().any(|l| l.starts_with("gfn-learner finished: 300 updates")));
+    assert!(matches!(learner.finished(), Some(Event::LearnerFinished { updates: 300, .. })));
 }

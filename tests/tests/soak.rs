@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use gfn_proto::v1::{self, learner_client::LearnerClient};
 use rand::{RngExt, SeedableRng};
-use support::{Learner, Process, binary, parse_evaluation, write_config};
+use support::{Event, Learner, Process, binary, write_config};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 
@@ -42,16 +42,18 @@ fn free_port() -> u16 {
 fn start_actor(address: &str, name: &str) -> Process {
     let mut command = Command::new(binary("gfn-actor"));
     command.args(["--learner", address, "--name", name]).env("GFN_RUN_TOKEN", TOKEN);
-    Process::spawn(command)
+    Process::spawn_with_events(command)
 }
 
 /// "… N accepted in the run so far" from a learner's start-up lines.
-fn journal_base(output: &[String]) -> u64 {
-    output
+fn journal_base(learner: &Learner) -> u64 {
+    learner
+        .process
+        .events()
         .iter()
-        .find_map(|l| {
-            let rest = l.strip_prefix("gfn-learner journal: ")?;
-            rest.split(", ").nth(1)?.split_whitespace().next()?.parse().ok()
+        .find_map(|e| match e {
+            Event::Journal { accepted, .. } => Some(*accepted),
+            _ => None,
         })
         .expect("the learner reports its journal")
 }
@@ -195,6 +197,7 @@ fn soak() {
     let mut lives = vec![learner.process.output()];
     let mut actors: Vec<Process> = (0..3).map(|i| start_actor(&address, &format!("soak-{i}"))).collect();
     let mut next_actor = 3;
+    let mut resumes = 0u64;
     let (mut actor_kills, mut learner_kills) = (0u64, 0u64);
     let mut bad = BadInputs::default();
     let mut max_rss: f64 = 0.0;
@@ -210,7 +213,7 @@ fn soak() {
         if let Some(rss) = resident_mib(learner.process.child.id()) {
             max_rss = max_rss.max(rss);
         }
-        if learner.process.output().iter().any(|l| l.starts_with("gfn-learner finished")) {
+        if learner.finished().is_some() {
             break true;
         }
         if let Some(status) = learner.process.child.try_wait().unwrap() {
@@ -229,8 +232,8 @@ fn soak() {
         if last_learner_kill.elapsed() >= learner_kill_every {
             trained_before_kills.push(learner.metric("gfn_learner_trajectories_trained_total"));
             // acknowledged in the run so far (a lower bound: acks between scrape and kill)
-            let acknowledged = journal_base(&learner.process.output())
-                + learner.metric("gfn_learner_trajectories_accepted_total") as u64;
+            let acknowledged =
+                journal_base(&learner) + learner.metric("gfn_learner_trajectories_accepted_total") as u64;
             let version = learner.metric("gfn_learner_weights_version") as u64;
             let queued = learner.metric("gfn_learner_queue_depth") as u64;
             learner.process.signal(nix::sys::signal::Signal::SIGKILL);
@@ -239,14 +242,16 @@ fn soak() {
             learner = Learner::start(&config, &address, &[]);
             let resumed_at: u64 = learner
                 .process
-                .output()
+                .events()
                 .iter()
-                .find_map(|l| {
-                    l.strip_prefix("gfn-learner resumed from ")?.split(" at update ").nth(1)?.parse().ok()
+                .find_map(|e| match e {
+                    Event::Resumed { update, .. } => Some(*update),
+                    _ => None,
                 })
                 .unwrap_or(0);
+            resumes += (resumed_at > 0) as u64;
             rollbacks.push((version, resumed_at, queued));
-            let journaled = journal_base(&learner.process.output());
+            let journaled = journal_base(&learner);
             assert!(
                 acknowledged <= journaled,
                 "{acknowledged} trajectories acknowledged before the kill, {journaled} in the journal after it"
@@ -267,10 +272,12 @@ fn soak() {
     for actor in &mut actors {
         assert!(actor.wait(Duration::from_secs(60)).success(), "{:?}", actor.output());
         accepted_by_surviving_actors += actor
-            .output()
+            .events()
             .iter()
-            .filter_map(|l| l.split(" trajectories rolled out, ").nth(1))
-            .filter_map(|rest| rest.split(" accepted").next()?.parse::<u64>().ok())
+            .filter_map(|e| match e {
+                Event::ActorFinished { accepted, .. } => Some(*accepted),
+                _ => None,
+            })
             .sum::<u64>();
     }
     let elapsed = started.elapsed();
@@ -284,26 +291,26 @@ fn soak() {
             .unwrap_or_else(|e| panic!("corrupt checkpoint {}: {e}", path.display()));
         verified += 1;
     }
-    let resumes: Vec<String> =
-        lives.iter().flatten().filter(|l| l.starts_with("gfn-learner resumed from")).cloned().collect();
-    assert_eq!(resumes.len() as u64, learner_kills, "every restart resumed from a checkpoint: {resumes:?}");
+    assert_eq!(resumes, learner_kills, "every restart resumed from a checkpoint");
 
     // quality against an undisturbed single-process run of the same configuration
-    let evaluations: Vec<(u64, f64)> = output.iter().filter_map(|l| parse_evaluation(l)).collect();
+    let evaluations = learner.evaluations();
     let soak_l1 = evaluations.last().expect("final evaluation").1;
+    let reference_log = dir.path().join("reference.jsonl");
     let reference = Command::new(binary("gfn"))
         .args(["train", "--no-progress", "--config"])
         .arg(&config)
         .arg("--checkpoint-dir")
         .arg(dir.path().join("reference"))
+        .arg("--log")
+        .arg(&reference_log)
         .output()
         .unwrap();
-    let reference_output = String::from_utf8_lossy(&reference.stdout).to_string();
-    let reference_l1: f64 = reference_output
-        .lines()
-        .find_map(|l| l.strip_prefix("final: ").and_then(|r| r.split("exact L1 ").nth(1)))
-        .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("reference run: {reference_output}"));
+    assert!(reference.status.success(), "reference run: {}", String::from_utf8_lossy(&reference.stderr));
+    let last_record: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&reference_log).unwrap().lines().last().unwrap())
+            .unwrap();
+    let reference_l1 = last_record["exact_l1"].as_f64().expect("an exact evaluation");
     assert!(
         soak_l1 <= 0.05 || (soak_l1 - reference_l1).abs() <= 0.03,
         "final exact L1 {soak_l1} vs undisturbed {reference_l1}"

@@ -46,6 +46,10 @@ struct Args {
     /// trajectories, weights version) on http://ADDRESS/metrics, e.g. 0.0.0.0:9100.
     #[arg(long, value_name = "ADDRESS", env = "GFN_ACTOR_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// Append machine-readable events here as JSON lines (metrics address, the actor id
+    /// assigned at registration, totals at exit), for tools; see `gfn_common::events`.
+    #[arg(long)]
+    events: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let events = match gfn_common::events::Events::open(args.events.as_deref()) {
+        Ok(events) => events,
+        Err(error) => {
+            eprintln!("error: opening the events file {:?}: {error}", args.events);
+            return ExitCode::FAILURE;
+        }
+    };
     let options = ActorOptions {
         learner: args.learner,
         name,
@@ -77,6 +88,7 @@ fn main() -> ExitCode {
             domain: args.tls_domain,
         }),
         metrics_listen: args.metrics_listen,
+        events,
     };
     match run(options) {
         Ok(_) => ExitCode::SUCCESS,

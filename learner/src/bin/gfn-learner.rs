@@ -30,6 +30,10 @@ struct Args {
     /// Override `evaluation.log_path` (JSON lines).
     #[arg(long)]
     log: Option<PathBuf>,
+    /// Append machine-readable events here as JSON lines (listening address and run id,
+    /// metrics address, resume, evaluations, finish), for tools; see `gfn_common::events`.
+    #[arg(long)]
+    events: Option<PathBuf>,
     /// Override `training.updates`.
     #[arg(long)]
     updates: Option<u64>,
@@ -73,7 +77,14 @@ fn main() -> ExitCode {
     if let Err(error) = config.validate() {
         return config_failure(&error);
     }
-    match gfn_learner::server::run(config) {
+    let events = match gfn_common::events::Events::open(args.events.as_deref()) {
+        Ok(events) => events,
+        Err(error) => {
+            eprintln!("error: opening the events file {:?}: {error}", args.events);
+            return ExitCode::FAILURE;
+        }
+    };
+    match gfn_learner::server::run(config, events) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

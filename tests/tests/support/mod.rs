@@ -1,5 +1,7 @@
 //! Real processes for end-to-end tests: `gfn-learner` and `gfn-actor` binaries on loopback,
-//! their output collected, and the learner's `/metrics` scraped over HTTP.
+//! followed through their machine-readable events (`--events`, `gfn_common::events`; their
+//! human output is collected for failure messages only), and the learner's `/metrics` scraped
+//! over HTTP.
 #![allow(dead_code)]
 
 pub mod data;
@@ -11,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+pub use gfn_common::events::Event;
 
 /// A binary of the workspace, built next to the test executable's directory.
 pub fn binary(name: &str) -> PathBuf {
@@ -29,6 +33,8 @@ pub fn binary(name: &str) -> PathBuf {
 pub struct Process {
     pub child: Child,
     pub lines: Arc<Mutex<Vec<String>>>,
+    /// The `--events` file, in a folder removed with the process.
+    events: Option<(tempfile::TempDir, PathBuf)>,
 }
 
 impl Process {
@@ -46,7 +52,47 @@ impl Process {
                 sink.lock().unwrap().push(line);
             }
         });
-        Self { child, lines }
+        Self { child, lines, events: None }
+    }
+
+    /// Starts `command --events FILE` (a fresh file), collecting its stdout lines too.
+    pub fn spawn_with_events(mut command: Command) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        command.arg("--events").arg(&path);
+        let mut process = Self::spawn(command);
+        process.events = Some((dir, path));
+        process
+    }
+
+    /// The events written so far.
+    pub fn events(&self) -> Vec<Event> {
+        let (_, path) = self.events.as_ref().expect("started with spawn_with_events");
+        gfn_common::events::read(path).into_iter().map(|timed| timed.event).collect()
+    }
+
+    /// Waits until an event satisfies `find` and returns what it extracts.
+    pub fn wait_for_event<T>(&mut self, timeout: Duration, find: impl Fn(&Event) -> Option<T>) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(found) = self.events().iter().find_map(&find) {
+                return found;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                if let Some(found) = self.events().iter().find_map(&find) {
+                    return found;
+                }
+                panic!("process exited ({status}) before the awaited event: {:?}", self.output());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out; events {:?}; output {:?}",
+                self.events(),
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits until a line satisfies `find` and returns what it extracts.
@@ -111,15 +157,14 @@ impl Learner {
         let mut command = Command::new(binary("gfn-learner"));
         command.arg("--config").arg(config).args(["--listen", listen, "--metrics-listen", "127.0.0.1:0"]);
         command.args(extra);
-        let mut process = Process::spawn(command);
-        let address = process.wait_for(Duration::from_secs(30), |line| {
-            line.strip_prefix("gfn-learner listening on ")
-                .and_then(|r| r.split_whitespace().next())
-                .map(String::from)
+        let mut process = Process::spawn_with_events(command);
+        let address = process.wait_for_event(Duration::from_secs(30), |event| match event {
+            Event::Listening { address, .. } => Some(address.clone()),
+            _ => None,
         });
-        let metrics = process.wait_for(Duration::from_secs(5), |line| {
-            line.strip_prefix("gfn-learner metrics on http://")
-                .map(|r| r.trim_end_matches("/metrics").to_string())
+        let metrics = process.wait_for_event(Duration::from_secs(5), |event| match event {
+            Event::Metrics { address } => Some(address.clone()),
+            _ => None,
         });
         Self { process, address, metrics }
     }
@@ -134,24 +179,31 @@ impl Learner {
         self.scrape().get(name).copied().unwrap_or(0.0)
     }
 
-    /// Evaluation lines printed so far: (update, exact L1).
+    /// Exact evaluations so far (evaluation events): (update, exact L1).
     pub fn evaluations(&self) -> Vec<(u64, f64)> {
-        self.process.output().iter().filter_map(|l| parse_evaluation(l)).collect()
+        self.process
+            .events()
+            .iter()
+            .filter_map(|event| match event {
+                Event::Evaluation { record } => {
+                    Some((record["update"].as_u64()?, record["exact_l1"].as_f64()?))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The learner's `learner_finished` event, if it has finished.
+    pub fn finished(&self) -> Option<Event> {
+        self.process.events().into_iter().find(|e| matches!(e, Event::LearnerFinished { .. }))
     }
 }
 
-/// Parses `update N ... exact L1 X ...`.
-pub fn parse_evaluation(line: &str) -> Option<(u64, f64)> {
-    let update = line.strip_prefix("update")?.split_whitespace().next()?.parse().ok()?;
-    let l1 = line.split("exact L1 ").nth(1)?.split_whitespace().next()?.parse().ok()?;
-    Some((update, l1))
-}
-
-/// Starts `gfn-actor --learner <address> --name <name>`.
+/// Starts `gfn-actor --learner <address> --name <name> --events FILE`.
 pub fn start_actor(address: &str, name: &str) -> Process {
     let mut command = Command::new(binary("gfn-actor"));
     command.args(["--learner", address, "--name", name]);
-    Process::spawn(command)
+    Process::spawn_with_events(command)
 }
 
 /// `GET /metrics` over a plain HTTP/1.0 connection.
