@@ -16,11 +16,11 @@ use gfn_common::config::RunConfig;
 use gfn_common::env::Environment;
 use gfn_common::events::{Event, Events};
 use gfn_common::reward::Reward;
-use gfn_common::service;
 use gfn_common::task::registry::TASK_NAMES;
 use gfn_common::task::{Task, TaskVisitor, visit_task};
 use gfn_proto::auth::RunToken;
 use gfn_proto::v1;
+use gfn_service::process as service;
 
 use crate::backoff::Backoff;
 use crate::connection::{ClientTls, LearnerRpc, Registration, client, register};

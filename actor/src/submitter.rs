@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use gfn_common::trajectory::Trajectory;
 use gfn_proto::v1;
+use gfn_service::wire::trajectory_to_wire;
 
 use crate::backoff::Backoff;
 use crate::connection::{Registration, register};
@@ -85,7 +86,7 @@ pub async fn run_submitter(
             .iter()
             .map(|t| {
                 sequence += 1;
-                v1::Trajectory { sequence, ..v1::Trajectory::from(t) }
+                v1::Trajectory { sequence, ..trajectory_to_wire(t) }
             })
             .collect();
         loop {

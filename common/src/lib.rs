@@ -30,8 +30,6 @@
 //! - [`trainer`]: the single-process training loop.
 //! - [`batch_source`]: inline or pipelined (sampler thread) batches for the trainer.
 //! - [`weights`]: policy weights as safetensors bytes.
-//! - `service` (feature `service`): SIGTERM/SIGINT handling and the Prometheus `/metrics`
-//!   endpoint shared by the learner and actor processes.
 
 pub mod averaging;
 pub mod batch_source;
@@ -48,8 +46,6 @@ pub mod policy;
 pub mod replay;
 pub mod reward;
 pub mod sampler;
-#[cfg(feature = "service")]
-pub mod service;
 pub mod task;
 pub mod trainer;
 pub mod trajectory;

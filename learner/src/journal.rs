@@ -79,7 +79,7 @@ fn read_segment(path: &Path) -> io::Result<Vec<Trajectory>> {
         }
         let Ok(trajectory) = v1::Trajectory::decode(payload)
             .map_err(|_| ())
-            .and_then(|w| Trajectory::try_from(w).map_err(|_| ()))
+            .and_then(|w| gfn_service::wire::trajectory_from_wire(w).map_err(|_| ()))
         else {
             break;
         };

@@ -1,9 +1,9 @@
 //! Learner metrics: names and descriptions, and the Prometheus recorder (served by
-//! `gfn_common::service::serve_metrics`).
+//! `gfn_service::process::serve_metrics`).
 //!
 //! Names follow `gfn_learner_<name>[_<unit>][_total]`; labels come from fixed sets only.
 
-use gfn_common::service::install_prometheus_recorder;
+use gfn_service::process::install_prometheus_recorder;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use gfn_common::metrics::names::*;

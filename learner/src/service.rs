@@ -9,12 +9,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use gfn_common::env::Environment;
-use gfn_common::trajectory::{Trajectory, replay};
+use gfn_common::trajectory::replay;
 use gfn_proto::v1::{self, learner_server::Learner};
 
 use crate::metrics as m;
 use crate::state::{RunState, WeightsSnapshot};
 use gfn_common::task::Generated;
+use gfn_service::wire::trajectory_from_wire;
 
 /// The service over a shared [`RunState`].
 pub struct LearnerService<E: Environment> {
@@ -94,7 +95,7 @@ where
         let mut valid = Vec::with_capacity(batch.trajectories.len());
         let mut stale = 0u32;
         for (index, wire) in batch.trajectories.into_iter().enumerate() {
-            match Trajectory::try_from(wire).and_then(|t| replay(&state.env, &t)) {
+            match trajectory_from_wire(wire).and_then(|t| replay(&state.env, &t)) {
                 Ok(replayed) => {
                     let lag = state.version().saturating_sub(replayed.policy_version);
                     metrics::histogram!(m::POLICY_LAG).record(lag as f64);

@@ -224,6 +224,10 @@ impl Enumerable for BitSequences {
         let radix = self.vocabulary() + 1;
         state.iter().rev().fold(0, |index, &w| index * radix + if w == EMPTY { 0 } else { w as usize + 1 })
     }
+
+    fn state_count(&self) -> usize {
+        self.num_states().expect("too many states to count")
+    }
 }
 
 /// Hamming distance between two bit vectors of equal length.

@@ -194,11 +194,15 @@ impl<E: Enumerable> Enumerable for RewardConditioned<E> {
         states
     }
 
+    fn state_count(&self) -> usize {
+        1 + self.exponents.len() * self.inner.state_count()
+    }
+
     fn state_index(&self, state: &Self::State) -> usize {
         match state.exponent {
             None => 0,
             Some(k) => {
-                let per_exponent = self.inner.states_in_topological_order().len();
+                let per_exponent = self.inner.state_count();
                 1 + k as usize * per_exponent + self.inner.state_index(&state.state)
             }
         }
@@ -283,6 +287,20 @@ mod tests {
         assert_eq!(features.size(), vec![2, 6 + 2]);
         assert_eq!(Vec::<f32>::try_from(features.get(1).narrow(0, 6, 2)).unwrap(), vec![0.0, 1.0]);
         assert_eq!(Vec::<f32>::try_from(features.get(0).narrow(0, 6, 2)).unwrap(), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn state_indices_are_a_bijection_counted_without_listing() {
+        let env = RewardConditioned::new(Hypergrid::new(2, 3), vec![1.0, 2.0, 4.0]);
+        let states = env.states_in_topological_order();
+        assert_eq!(env.state_count(), states.len());
+        let mut seen = vec![false; states.len()];
+        for state in &states {
+            let index = env.state_index(state);
+            assert!(!seen[index], "index {index} twice");
+            seen[index] = true;
+        }
+        assert!(seen.iter().all(|&s| s));
     }
 
     #[test]

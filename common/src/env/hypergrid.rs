@@ -152,6 +152,10 @@ impl Enumerable for Hypergrid {
     fn state_index(&self, state: &GridState) -> usize {
         state.iter().rev().fold(0, |index, &c| index * self.height + c as usize)
     }
+
+    fn state_count(&self) -> usize {
+        self.num_states()
+    }
 }
 
 #[cfg(test)]

@@ -124,4 +124,10 @@ pub trait Enumerable: Environment {
     /// A dense index of `state`: a bijection from the states onto `0..number of states` (not
     /// necessarily the position in [`Enumerable::states_in_topological_order`]).
     fn state_index(&self, state: &Self::State) -> usize;
+
+    /// The number of states. The default lists them; environments with a closed form say so
+    /// (wrappers such as the reward-conditioned one call this per state index).
+    fn state_count(&self) -> usize {
+        self.states_in_topological_order().len()
+    }
 }

@@ -1,0 +1,65 @@
+//! The gate between the wire protocol (`gfn_proto::v1`) and the core's trajectory records:
+//! what can be checked without the environment is checked here; replaying through the
+//! environment checks the actions.
+
+use gfn_common::trajectory::{Trajectory, TrajectoryError};
+use gfn_proto::v1;
+
+/// A received trajectory, checked: non-empty, finite log-reward and score.
+pub fn trajectory_from_wire(wire: v1::Trajectory) -> Result<Trajectory, TrajectoryError> {
+    if wire.actions.is_empty() {
+        return Err(TrajectoryError::Empty);
+    }
+    if !wire.log_reward.is_finite() {
+        return Err(TrajectoryError::NonFiniteLogReward { value: wire.log_reward });
+    }
+    if let Some(score) = wire.score.filter(|s| !s.is_finite()) {
+        return Err(TrajectoryError::NonFiniteScore { value: score });
+    }
+    Ok(Trajectory {
+        actions: wire.actions,
+        log_reward: wire.log_reward,
+        policy_version: wire.policy_version,
+        score: wire.score,
+    })
+}
+
+/// A trajectory for the wire (sequence number 0: the submitter numbers them).
+pub fn trajectory_to_wire(trajectory: &Trajectory) -> v1::Trajectory {
+    v1::Trajectory {
+        actions: trajectory.actions.clone(),
+        log_reward: trajectory.log_reward,
+        policy_version: trajectory.policy_version,
+        score: trajectory.score,
+        sequence: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_gate_rejects_empty_and_non_finite() {
+        let wire = |actions: Vec<u32>, log_reward: f64| v1::Trajectory {
+            actions,
+            log_reward,
+            policy_version: 1,
+            sequence: 0,
+            score: None,
+        };
+        assert_eq!(trajectory_from_wire(wire(vec![], 0.0)).unwrap_err().reason(), "empty");
+        assert_eq!(
+            trajectory_from_wire(wire(vec![4], f64::INFINITY)).unwrap_err().reason(),
+            "non_finite_reward"
+        );
+        let ok = trajectory_from_wire(wire(vec![0, 4], -1.5)).unwrap();
+        assert_eq!(ok.actions, vec![0, 4]);
+        assert_eq!(ok.policy_version, 1);
+        let nan_score = v1::Trajectory { score: Some(f64::NAN), ..wire(vec![0, 4], -1.5) };
+        assert_eq!(trajectory_from_wire(nan_score).unwrap_err().reason(), "non_finite_score");
+        let scored = trajectory_from_wire(v1::Trajectory { score: Some(7.25), ..wire(vec![0, 4], -1.5) });
+        assert_eq!(scored.unwrap().score, Some(7.25));
+        assert_eq!(trajectory_from_wire(trajectory_to_wire(&ok)).unwrap(), ok);
+    }
+}
