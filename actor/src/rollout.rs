@@ -41,7 +41,7 @@ pub fn run_rollouts<E: Environment>(
 ) -> anyhow::Result<u64> {
     tch::set_num_threads(config.training.intra_op_threads as i32);
     let mut policy = PolicyCopy::new(env, config);
-    let mut sampler = config.training.sampler(env);
+    let mut sampler = gfn_common::sampler::Sampler::for_training(env, &config.training);
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     let mut version: Option<u64> = None;
     let mut produced = 0u64;

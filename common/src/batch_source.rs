@@ -85,7 +85,7 @@ impl<'e, E: Environment, R: Reward<E::State>> InlineSource<'e, E, R> {
     /// A source starting at weights version `version`.
     pub fn new(env: &'e E, reward: &'e R, config: &RunConfig, seed: u64, version: u64) -> Self {
         Self {
-            sampler: config.training.sampler(env),
+            sampler: Sampler::for_training(env, &config.training),
             reward,
             batch_size: config.training.batch_size,
             rng: rand_pcg::Pcg64Mcg::seed_from_u64(seed),
@@ -160,7 +160,7 @@ where
     let config = config.clone();
     scope.spawn(move || {
         let mut policy = PolicyCopy::new(env, &config);
-        let mut sampler = config.training.sampler(env);
+        let mut sampler = Sampler::for_training(env, &config.training);
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
         let mut loaded: Option<u64> = None;
         for batch_index in 0u64.. {

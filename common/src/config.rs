@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::objective::{BackwardPolicy, Balance, BalanceObjective, FlowMatching, Objective, TermWeighting};
-use crate::policy::Exploration;
 
 /// The embedded default configuration: the 4-D hypergrid with `H = 8` and flow matching.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../configs/hypergrid.toml");
@@ -564,18 +563,6 @@ impl Default for EvaluationConfig {
 impl Default for CheckpointConfig {
     fn default() -> Self {
         Self { dir: None, interval_updates: 1_000, interval_seconds: 60.0, keep: 3, journal: true }
-    }
-}
-
-impl TrainingConfig {
-    /// The sampler's departure from the learned policy.
-    pub fn exploration(&self) -> Exploration {
-        Exploration { temperature: self.temperature, epsilon: self.exploration_epsilon }
-    }
-
-    /// The training sampler: exploration plus early-stop regularisation.
-    pub fn sampler<'e, E: crate::env::Environment>(&self, env: &'e E) -> crate::sampler::Sampler<'e, E> {
-        crate::sampler::Sampler::new(env, self.exploration()).with_early_stop(self.early_stop_probability)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use rand::SeedableRng;
 
-use crate::env::{Enumerable, Environment};
+use crate::env::Enumerable;
 use crate::metrics::EvaluationRecord;
 use crate::policy::{Exploration, LogFlowNetwork, action_probabilities};
 use crate::reward::{Reward, RewardError};
@@ -192,28 +192,12 @@ pub fn empirical_distribution(indices: impl IntoIterator<Item = usize>, num_stat
     counts
 }
 
-/// The learned `log Z` of a flow network: the log total out-flow of `s0`,
-/// `log Σ_{a ∈ A(s0)} F(s0, a)`.
-pub fn flow_log_partition<E: Environment, N: LogFlowNetwork>(env: &E, network: &N) -> f64 {
-    let _no_grad = tch::no_grad_guard();
-    let s0 = env.initial_state();
-    let input = env.encode_batch(&[&s0], network.device());
-    let output = network.log_flows(&input).to_device(tch::Device::Cpu);
-    let mut log_flows = vec![0.0f32; env.num_actions()];
-    let len = log_flows.len();
-    output.copy_data(&mut log_flows, len);
-    let mut mask = vec![false; env.num_actions()];
-    env.forward_mask(&s0, &mut mask);
-    let allowed: Vec<f64> =
-        log_flows.iter().zip(&mask).filter(|(_, m)| **m).map(|(&l, _)| l as f64).collect();
-    let max = allowed.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    max + allowed.iter().map(|l| (l - max).exp()).sum::<f64>().ln()
-}
+pub use crate::policy::flow_log_partition;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::Hypergrid;
+    use crate::env::{Environment, Hypergrid};
     use crate::policy::Mlp;
     use crate::reward::HypergridReward;
     use tch::{Device, nn};

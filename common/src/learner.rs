@@ -8,7 +8,6 @@ use crate::averaging::WeightAverage;
 use crate::checkpoint::NamedTensors;
 use crate::config::{PolicyConfig, RunConfig};
 use crate::env::Environment;
-use crate::eval::flow_log_partition;
 use crate::objective::{Objective, balance};
 use crate::optim::{Adam, AdamConfig};
 use crate::policy::{LogFlowNetwork, PolicyNetwork};
@@ -49,7 +48,7 @@ const LOG_Z: &str = "log_z";
 
 /// Prefix of the policy's tensors in checkpoints and weight snapshots: the policy that samples
 /// (the average when weights are averaged).
-const POLICY_PREFIX: &str = "policy.";
+use crate::policy::{POLICY_PREFIX, flow_log_partition, load_prefixed};
 
 /// Prefix of the trained (not averaged) weights in checkpoints of a learner with averaging.
 const TRAINED_PREFIX: &str = "trained.";
@@ -225,33 +224,6 @@ fn prefixed(vs: &nn::VarStore, prefix: &str) -> NamedTensors {
         vs.variables().into_iter().map(|(name, t)| (format!("{prefix}{name}"), t)).collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     named
-}
-
-/// Copies `policy.*` tensors found by `lookup` into the variables of `vs`.
-pub fn load_policy(vs: &nn::VarStore, lookup: impl Fn(&str) -> Option<Tensor>) -> Result<(), String> {
-    load_prefixed(vs, POLICY_PREFIX, lookup)
-}
-
-/// Copies `{prefix}{name}` tensors found by `lookup` into the variables of `vs`.
-fn load_prefixed(
-    vs: &nn::VarStore,
-    prefix: &str,
-    lookup: impl Fn(&str) -> Option<Tensor>,
-) -> Result<(), String> {
-    let _no_grad = tch::no_grad_guard();
-    for (name, mut variable) in vs.variables() {
-        let key = format!("{prefix}{name}");
-        let tensor = lookup(&key).ok_or_else(|| format!("missing tensor {key}"))?;
-        if tensor.size() != variable.size() {
-            return Err(format!(
-                "tensor {key} has shape {:?}, expected {:?}",
-                tensor.size(),
-                variable.size()
-            ));
-        }
-        variable.copy_(&tensor);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use rand::{Rng, RngExt};
 
+use crate::config::TrainingConfig;
 use crate::env::{Action, Environment};
 use crate::policy::{Exploration, LogFlowNetwork, action_probabilities};
 
@@ -26,6 +27,14 @@ pub struct Sampler<'e, E: Environment> {
 }
 
 impl<'e, E: Environment> Sampler<'e, E> {
+    /// The training sampler `training` describes: its temperature and random-action
+    /// probability, plus early-stop regularisation.
+    pub fn for_training(env: &'e E, training: &TrainingConfig) -> Self {
+        let exploration =
+            Exploration { temperature: training.temperature, epsilon: training.exploration_epsilon };
+        Self::new(env, exploration).with_early_stop(training.early_stop_probability)
+    }
+
     /// A sampler for `env` that follows `exploration`.
     pub fn new(env: &'e E, exploration: Exploration) -> Self {
         let num_actions = env.num_actions();

@@ -36,7 +36,7 @@ impl PolicyCopy {
     /// Copies `policy.*` tensors in; fails naming the first missing or mis-shaped one.
     pub fn load(&mut self, tensors: NamedTensors) -> Result<(), String> {
         let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
-        crate::learner::load_policy(&self.vs, |key| map.get(key).map(Tensor::shallow_clone))
+        load_policy(&self.vs, |key| map.get(key).map(Tensor::shallow_clone))
     }
 
     /// The network.
@@ -210,6 +210,54 @@ pub fn action_probabilities(
             *p = *p * scale + uniform;
         }
     }
+}
+
+/// Prefix of the policy network's tensors in weights and checkpoints (`policy.layer0.weight`).
+pub const POLICY_PREFIX: &str = "policy.";
+
+/// Copies `policy.*` tensors found by `lookup` into the variables of `vs`.
+pub fn load_policy(vs: &nn::VarStore, lookup: impl Fn(&str) -> Option<Tensor>) -> Result<(), String> {
+    load_prefixed(vs, POLICY_PREFIX, lookup)
+}
+
+/// Copies `{prefix}{name}` tensors found by `lookup` into the variables of `vs`.
+pub fn load_prefixed(
+    vs: &nn::VarStore,
+    prefix: &str,
+    lookup: impl Fn(&str) -> Option<Tensor>,
+) -> Result<(), String> {
+    let _no_grad = tch::no_grad_guard();
+    for (name, mut variable) in vs.variables() {
+        let key = format!("{prefix}{name}");
+        let tensor = lookup(&key).ok_or_else(|| format!("missing tensor {key}"))?;
+        if tensor.size() != variable.size() {
+            return Err(format!(
+                "tensor {key} has shape {:?}, expected {:?}",
+                tensor.size(),
+                variable.size()
+            ));
+        }
+        variable.copy_(&tensor);
+    }
+    Ok(())
+}
+
+/// The learned `log Z` of a flow network: the log total out-flow of `s0`,
+/// `log Σ_{a ∈ A(s0)} F(s0, a)`.
+pub fn flow_log_partition<E: Environment, N: LogFlowNetwork>(env: &E, network: &N) -> f64 {
+    let _no_grad = tch::no_grad_guard();
+    let s0 = env.initial_state();
+    let input = env.encode_batch(&[&s0], network.device());
+    let output = network.log_flows(&input).to_device(tch::Device::Cpu);
+    let mut log_flows = vec![0.0f32; env.num_actions()];
+    let len = log_flows.len();
+    output.copy_data(&mut log_flows, len);
+    let mut mask = vec![false; env.num_actions()];
+    env.forward_mask(&s0, &mut mask);
+    let allowed: Vec<f64> =
+        log_flows.iter().zip(&mask).filter(|(_, m)| **m).map(|(&l, _)| l as f64).collect();
+    let max = allowed.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    max + allowed.iter().map(|l| (l - max).exp()).sum::<f64>().ln()
 }
 
 #[cfg(test)]
