@@ -19,9 +19,9 @@ use crate::eval::TrainingCounters;
 use crate::learner::Learner;
 use crate::metrics::EvaluationRecord;
 use crate::replay::ReplayBuffer;
-use crate::task::evaluation::{Evaluated, ExactEvaluation};
+use crate::task::evaluation::Evaluated;
 use crate::task::results::{Generated, unix_seconds};
-use crate::task::{RunHooks, Task};
+use crate::task::{HookContext, RunHooks, Task};
 
 use crate::batch_source::{BatchSource, InlineSource, spawn_pipelined};
 use crate::reward::{Reward, RewardError};
@@ -171,9 +171,7 @@ where
     E::State: Serialize + DeserializeOwned,
     R: Reward<E::State> + Clone + 'static,
 {
-    let evaluation =
-        ExactEvaluation::new(env, reward.clone(), config.evaluation.empirical_samples, !config.seed)?;
-    let hooks = RunHooks { evaluation: Box::new(evaluation), results: None };
+    let hooks = RunHooks::exact(env, reward.clone(), &HookContext { config, run_id: "local", log: None })?;
     let summary = train_with_hooks(env, reward, hooks, config, options, observer)?;
     let TrainSummary { last, time, resumed_from, macs_per_row, pipelined } = summary;
     let last = last.exact.expect("an exact evaluation");

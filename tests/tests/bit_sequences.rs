@@ -177,12 +177,7 @@ fn learner_and_two_actors_train_bit_sequences_and_gfn_sample_reads_the_checkpoin
         assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
     }
 
-    let checkpoint = std::fs::read_dir(&checkpoints)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-        .max()
-        .expect("a checkpoint");
+    let checkpoint = gfn_common::checkpoint::list(&checkpoints).unwrap().pop().expect("a checkpoint");
     let out = dir.path().join("samples.csv");
     let status = Command::new(binary("gfn"))
         .args(["sample", "--checkpoint"])

@@ -383,12 +383,7 @@ fn gfn_train_runs_molecules_and_gfn_sample_writes_ten_thousand_checked_molecules
     let recorded: i64 = connection.query_row("SELECT COUNT(*) FROM molecules", [], |r| r.get(0)).unwrap();
     assert_eq!(recorded, 800, "every trained-on molecule is recorded");
 
-    let checkpoint = std::fs::read_dir(&checkpoints)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-        .max()
-        .expect("a checkpoint");
+    let checkpoint = gfn_common::checkpoint::list(&checkpoints).unwrap().pop().expect("a checkpoint");
     let out = dir.path().join("molecules.csv");
     let sample = std::process::Command::new(support::binary("gfn"))
         .args(["sample", "-n", "10000", "--checkpoint"])

@@ -18,10 +18,9 @@ use crate::env::conditioned::RewardConditioned;
 use crate::eval::TrainingCounters;
 use crate::learner::Learner;
 use crate::metrics::names as m;
-use crate::policy::{LogFlowNetwork, PolicyNetwork};
+use crate::policy::{Exploration, LogFlowNetwork, PolicyNetwork, action_probabilities};
 use crate::reward::Reward;
-use crate::task::evaluation::{Evaluated, RunEvaluation};
-use crate::task::hypergrid::exact_hooks;
+use crate::task::evaluation::{BasicRecord, Evaluated, RunEvaluation};
 use crate::task::{HookContext, RunHooks, Task};
 
 /// Variants with at most this many states are evaluated exactly (dynamic programming).
@@ -71,7 +70,7 @@ impl Task for BitSequenceTask {
 
     fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<BitSequences>> {
         if self.enumerable() {
-            return exact_hooks(&self.env, self.config.reward(), context);
+            return RunHooks::exact(&self.env, self.config.reward(), context);
         }
         let evaluation = BitSequenceEvaluation::new(
             self.env.clone(),
@@ -92,25 +91,18 @@ impl Task for BitSequenceTask {
                 self.config.reward(),
                 env.exponents().to_vec(),
             );
-            return exact_hooks(env, reward, context);
+            return RunHooks::exact(env, reward, context);
         }
-        Ok(RunHooks::basic(env.clone(), context))
+        Ok(RunHooks::basic(env.clone()))
     }
 }
 
 /// One evaluation of a bit-sequence run.
 #[derive(Debug, Clone, Serialize)]
 pub struct BitSequenceRecord {
-    /// Updates applied.
-    pub update: u64,
-    /// Trajectories trained on.
-    pub trajectories: u64,
-    /// Seconds of training so far.
-    pub training_seconds: f64,
-    /// Mean loss since the previous evaluation.
-    pub loss: f64,
-    /// The objective's learned `log Z`.
-    pub learned_log_z: f64,
+    /// Updates, trajectories, training time, loss and the learned `log Z`.
+    #[serde(flatten)]
+    pub training: BasicRecord,
     /// Members of the mode set found (a trained-on sequence within `env.mode_distance`).
     pub modes_found: usize,
     /// Size of the mode set.
@@ -191,21 +183,15 @@ impl BitSequenceEvaluation {
         let flat: Vec<f32> =
             Vec::try_from(outputs.to_device(tch::Device::Cpu).view([-1])).expect("f32 outputs");
         let mut mask = vec![false; num_actions];
+        let mut probabilities = vec![0.0; num_actions];
         states
             .iter()
             .zip(actions)
             .zip(flat.chunks_exact(num_actions))
-            .map(|((state, &action), logits)| {
+            .map(|((state, &action), log_flows)| {
                 self.env.forward_mask(state, &mut mask);
-                let max = logits
-                    .iter()
-                    .zip(&mask)
-                    .filter(|(_, a)| **a)
-                    .map(|(&l, _)| l as f64)
-                    .fold(f64::NEG_INFINITY, f64::max);
-                let total: f64 =
-                    logits.iter().zip(&mask).filter(|(_, a)| **a).map(|(&l, _)| (l as f64 - max).exp()).sum();
-                logits[action] as f64 - max - total.ln()
+                action_probabilities(log_flows, &mask, Exploration::ON_POLICY, &mut probabilities);
+                probabilities[action].ln()
             })
             .collect()
     }
@@ -213,19 +199,14 @@ impl BitSequenceEvaluation {
 
 impl RunEvaluation<BitSequences> for BitSequenceEvaluation {
     fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
-        let learned_log_z = learner.learned_log_z(&self.env);
+        let training = BasicRecord::new(&counters, learner.learned_log_z(&self.env));
         let estimates = self.estimated_log_probabilities(learner.network());
         let spearman = spearman(&estimates, &self.test_log_rewards);
         let modes_found = self.found.iter().filter(|&&f| f).count();
-        metrics::gauge!(m::LEARNED_LOG_Z).set(learned_log_z);
         metrics::gauge!(m::MODES_FOUND).set(modes_found as f64);
         metrics::gauge!(m::SPEARMAN).set(spearman);
         let record = BitSequenceRecord {
-            update: counters.update,
-            trajectories: counters.trajectories,
-            training_seconds: counters.training_seconds,
-            loss: counters.mean_loss,
-            learned_log_z,
+            training,
             modes_found,
             num_modes: self.found.len(),
             near_mode_sequences: counters.modes_found,
@@ -234,10 +215,10 @@ impl RunEvaluation<BitSequences> for BitSequenceEvaluation {
         };
         let line = format!(
             "update {:>6}  trajectories {:>8}  loss {:>9.5}  logZ {:.3}  modes {}/{}  spearman {:.3}",
-            record.update,
-            record.trajectories,
-            record.loss,
-            record.learned_log_z,
+            record.training.update,
+            record.training.trajectories,
+            record.training.loss,
+            record.training.learned_log_z,
             record.modes_found,
             record.num_modes,
             record.spearman

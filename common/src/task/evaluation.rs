@@ -117,7 +117,7 @@ pub fn exact_line(record: &EvaluationRecord) -> String {
     )
 }
 
-/// The record of a [`BasicEvaluation`].
+/// The record of a [`BasicEvaluation`], and the first fields of every task's record.
 #[derive(Debug, Clone, Serialize)]
 pub struct BasicRecord {
     /// Updates applied.
@@ -130,6 +130,20 @@ pub struct BasicRecord {
     pub loss: f64,
     /// The objective's learned `log Z`.
     pub learned_log_z: f64,
+}
+
+impl BasicRecord {
+    /// The training counters and the learned `log Z` (also set as its Prometheus gauge).
+    pub fn new(counters: &TrainingCounters, learned_log_z: f64) -> Self {
+        metrics::gauge!(m::LEARNED_LOG_Z).set(learned_log_z);
+        Self {
+            update: counters.update,
+            trajectories: counters.trajectories,
+            training_seconds: counters.training_seconds,
+            loss: counters.mean_loss,
+            learned_log_z,
+        }
+    }
 }
 
 /// Any environment: the mean loss and the learned `log Z`.
@@ -146,15 +160,7 @@ impl<E: Environment> BasicEvaluation<E> {
 
 impl<E: Environment> RunEvaluation<E> for BasicEvaluation<E> {
     fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
-        let learned_log_z = learner.learned_log_z(&self.env);
-        metrics::gauge!(m::LEARNED_LOG_Z).set(learned_log_z);
-        let record = BasicRecord {
-            update: counters.update,
-            trajectories: counters.trajectories,
-            training_seconds: counters.training_seconds,
-            loss: counters.mean_loss,
-            learned_log_z,
-        };
+        let record = BasicRecord::new(&counters, learner.learned_log_z(&self.env));
         let line = format!(
             "update {:>6}  trajectories {:>8}  loss {:>9.5}  logZ {:.3}",
             record.update, record.trajectories, record.loss, record.learned_log_z

@@ -5,7 +5,6 @@ use crate::config::HypergridConfig;
 use crate::env::Hypergrid;
 use crate::env::conditioned::{ConditionedReward, RewardConditioned};
 use crate::reward::HypergridReward;
-use crate::task::evaluation::ExactEvaluation;
 use crate::task::{HookContext, RunHooks, Task};
 
 /// The hypergrid and its reward.
@@ -43,7 +42,7 @@ impl Task for HypergridTask {
     }
 
     fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<Hypergrid>> {
-        exact_hooks(&self.env, self.config.reward(), context)
+        RunHooks::exact(&self.env, self.config.reward(), context)
     }
 
     fn conditioned_hooks(
@@ -52,17 +51,6 @@ impl Task for HypergridTask {
         context: &HookContext,
     ) -> anyhow::Result<RunHooks<RewardConditioned<Hypergrid>>> {
         let reward = ConditionedReward::new(self.config.reward(), env.exponents().to_vec());
-        exact_hooks(env, reward, context)
+        RunHooks::exact(env, reward, context)
     }
-}
-
-/// The hooks of an enumerable environment: exact evaluation, nothing recorded.
-pub fn exact_hooks<E, R>(env: &E, reward: R, context: &HookContext) -> anyhow::Result<RunHooks<E>>
-where
-    E: crate::env::Enumerable + Clone + 'static,
-    R: crate::reward::Reward<E::State> + 'static,
-{
-    let config = context.config;
-    let evaluation = ExactEvaluation::new(env, reward, config.evaluation.empirical_samples, !config.seed)?;
-    Ok(RunHooks { evaluation: Box::new(evaluation), results: None })
 }

@@ -73,9 +73,9 @@ pub trait Task: Send + Sync + 'static {
     fn conditioned_hooks(
         &self,
         env: &RewardConditioned<Self::Env>,
-        context: &HookContext,
+        _context: &HookContext,
     ) -> anyhow::Result<RunHooks<RewardConditioned<Self::Env>>> {
-        Ok(RunHooks::basic(env.clone(), context))
+        Ok(RunHooks::basic(env.clone()))
     }
 
     /// Column names describing one terminal object in `gfn sample`'s CSV output (after
@@ -119,8 +119,22 @@ pub struct RunHooks<E: Environment> {
 
 impl<E: Environment + Clone + 'static> RunHooks<E> {
     /// The loss and the learned `log Z`, nothing recorded.
-    pub fn basic(env: E, context: &HookContext) -> Self {
-        let _ = context;
+    pub fn basic(env: E) -> Self {
         Self { evaluation: Box::new(evaluation::BasicEvaluation::new(env)), results: None }
+    }
+}
+
+impl<E: crate::env::Enumerable + Clone + 'static> RunHooks<E> {
+    /// An enumerable environment's hooks: exact evaluation against `reward` (the target is
+    /// computed once here), nothing recorded.
+    pub fn exact<R: Reward<E::State> + 'static>(
+        env: &E,
+        reward: R,
+        context: &HookContext,
+    ) -> anyhow::Result<Self> {
+        let config = context.config;
+        let evaluation =
+            evaluation::ExactEvaluation::new(env, reward, config.evaluation.empirical_samples, !config.seed)?;
+        Ok(Self { evaluation: Box::new(evaluation), results: None })
     }
 }

@@ -73,40 +73,34 @@ impl Process {
 
     /// Waits until an event satisfies `find` and returns what it extracts.
     pub fn wait_for_event<T>(&mut self, timeout: Duration, find: impl Fn(&Event) -> Option<T>) -> T {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(found) = self.events().iter().find_map(&find) {
-                return found;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100));
-                if let Some(found) = self.events().iter().find_map(&find) {
-                    return found;
-                }
-                panic!("process exited ({status}) before the awaited event: {:?}", self.output());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out; events {:?}; output {:?}",
-                self.events(),
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.poll_until(timeout, "event", |process| process.events().iter().find_map(&find))
     }
 
     /// Waits until a line satisfies `find` and returns what it extracts.
     pub fn wait_for<T>(&mut self, timeout: Duration, find: impl Fn(&str) -> Option<T>) -> T {
+        self.poll_until(timeout, "line", |process| process.output().iter().find_map(|l| find(l)))
+    }
+
+    /// Polls `probe` every 20 ms until it finds something, the process exits (one last probe
+    /// after its output settles) or `timeout` passes.
+    fn poll_until<T>(&mut self, timeout: Duration, what: &str, probe: impl Fn(&Self) -> Option<T>) -> T {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(found) = self.lines.lock().unwrap().iter().find_map(|l| find(l)) {
+            if let Some(found) = probe(self) {
                 return found;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
                 std::thread::sleep(Duration::from_millis(100));
-                panic!("process exited ({status}) before printing what was awaited: {:?}", self.output());
+                if let Some(found) = probe(self) {
+                    return found;
+                }
+                panic!("process exited ({status}) before the awaited {what}: {:?}", self.output());
             }
-            assert!(Instant::now() < deadline, "timed out; output so far: {:?}", self.lines.lock().unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for a {what}; output so far: {:?}",
+                self.output()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

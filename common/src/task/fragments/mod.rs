@@ -17,9 +17,8 @@ use crate::env::junction_tree::BlockTree;
 use crate::env::{Environment, FragmentEnvironment};
 use crate::eval::TrainingCounters;
 use crate::learner::Learner;
-use crate::metrics::names as m;
 use crate::reward::{Scored, SehReward};
-use crate::task::evaluation::{Evaluated, RunEvaluation};
+use crate::task::evaluation::{BasicRecord, Evaluated, RunEvaluation};
 use crate::task::results::{Generated, ResultsRecorder};
 use crate::task::{HookContext, RunHooks, Task};
 
@@ -136,16 +135,9 @@ impl Task for FragmentTask {
 /// One evaluation record of a fragment-molecule run.
 #[derive(Debug, Clone, Serialize)]
 pub struct MoleculeRecord {
-    /// Updates applied.
-    pub update: u64,
-    /// Trajectories trained on.
-    pub trajectories: u64,
-    /// Seconds of training so far.
-    pub training_seconds: f64,
-    /// Mean loss since the previous evaluation.
-    pub loss: f64,
-    /// The learned log Z (the objective's: log out-flow of the empty state for flow matching).
-    pub learned_log_z: f64,
+    /// Updates, trajectories, training time, loss and the learned log Z.
+    #[serde(flatten)]
+    pub training: BasicRecord,
     /// Statistics of the molecules generated so far.
     #[serde(flatten)]
     pub molecules: MoleculeStats,
@@ -167,24 +159,16 @@ impl<E: Environment> MoleculeEvaluation<E> {
 
 impl<E: Environment> RunEvaluation<E> for MoleculeEvaluation<E> {
     fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
-        let learned_log_z = learner.learned_log_z(&self.env);
-        metrics::gauge!(m::LEARNED_LOG_Z).set(learned_log_z);
+        let training = BasicRecord::new(&counters, learner.learned_log_z(&self.env));
         let molecules = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let record = MoleculeRecord {
-            update: counters.update,
-            trajectories: counters.trajectories,
-            training_seconds: counters.training_seconds,
-            loss: counters.mean_loss,
-            learned_log_z,
-            molecules,
-        };
-        let s = &record.molecules;
+        let record = MoleculeRecord { training, molecules };
+        let (t, s) = (&record.training, &record.molecules);
         let line = format!(
             "update {:>6}  {:>8} molecules  loss {:.4}  log Z {:.2}  top-10/100/1000 reward {:.3}/{:.3}/{:.3} (proxy {:.2}/{:.2}/{:.2})  modes {}  unique {:.3}  best proxy {:.2}",
-            record.update,
+            t.update,
             s.molecules,
-            record.loss,
-            learned_log_z,
+            t.loss,
+            t.learned_log_z,
             s.top10_reward,
             s.top100_reward,
             s.top1000_reward,
