@@ -22,7 +22,7 @@ use gfn_common::objective::{FlowMatching, TermWeighting};
 use gfn_common::optim::{Adam, AdamConfig};
 use gfn_common::policy::{Exploration, LogFlowNetwork, PolicyNetwork};
 use gfn_common::sampler::Sampler;
-use gfn_common::trajectory::{ReplayedTrajectory, Trajectory, replay};
+use gfn_common::trajectory::{RebuiltTrajectory, Trajectory, rebuild};
 
 fn shared_data() -> PathBuf {
     std::env::var("GFN_SHARED_DATA")
@@ -115,7 +115,7 @@ fn main() {
                 let mut sampler =
                     Sampler::new(&env, Exploration { temperature: 1.0, epsilon: 0.05 }).with_early_stop(0.1);
                 // a pool of batches sampled once, cycled through
-                let pool: Vec<Vec<ReplayedTrajectory<_>>> = (0..8)
+                let pool: Vec<Vec<RebuiltTrajectory<_>>> = (0..8)
                     .map(|_| {
                         sampler
                             .sample(&network, batch, &mut rng)
@@ -127,7 +127,7 @@ fn main() {
                                     policy_version: 0,
                                     score: None,
                                 };
-                                replay(&env, &trajectory).unwrap()
+                                rebuild(&env, &trajectory).unwrap()
                             })
                             .collect()
                     })

@@ -10,22 +10,22 @@ use tch::Device;
 
 use gfn_common::config::PolicyConfig;
 use gfn_common::env::{Environment, Hypergrid};
-use gfn_common::learner::Learner;
+use gfn_common::model::Model;
 use gfn_common::objective::{FlowMatching, Objective, TermWeighting};
 use gfn_common::optim::AdamConfig;
 use gfn_common::policy::Exploration;
 use gfn_common::reward::{HypergridReward, Reward};
 use gfn_common::sampler::Sampler;
-use gfn_common::trajectory::{ReplayedTrajectory, Trajectory, replay};
+use gfn_common::trajectory::{RebuiltTrajectory, Trajectory, rebuild};
 
 const BATCH: usize = 16;
 
-fn setup() -> (Hypergrid, HypergridReward, Learner) {
+fn setup() -> (Hypergrid, HypergridReward, Model) {
     tch::set_num_threads(1);
     tch::manual_seed(0);
     let env = Hypergrid::new(4, 8);
     let reward = HypergridReward::new(8, 0.1, 0.5, 2.0);
-    let learner = Learner::new(
+    let model = Model::new(
         Device::Cpu,
         &env,
         &PolicyConfig { hidden: 256, hidden_layers: 2, ..PolicyConfig::default() },
@@ -38,12 +38,12 @@ fn setup() -> (Hypergrid, HypergridReward, Learner) {
         0.1,
         0.0,
     );
-    (env, reward, learner)
+    (env, reward, model)
 }
 
 /// A batch like a trained policy's: 16 terminal states drawn uniformly from the grid (mean
 /// trajectory length ≈ 15 actions), each reached by a random order of increments.
-fn batch(env: &Hypergrid, reward: &HypergridReward) -> Vec<ReplayedTrajectory<Vec<u16>>> {
+fn batch(env: &Hypergrid, reward: &HypergridReward) -> Vec<RebuiltTrajectory<Vec<u16>>> {
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(0);
     (0..BATCH)
         .map(|_| {
@@ -61,26 +61,26 @@ fn batch(env: &Hypergrid, reward: &HypergridReward) -> Vec<ReplayedTrajectory<Ve
                 policy_version: 0,
                 score: None,
             };
-            replay(env, &record).unwrap()
+            rebuild(env, &record).unwrap()
         })
         .collect()
 }
 
 fn benches(c: &mut Criterion) {
-    let (env, reward, mut learner) = setup();
+    let (env, reward, mut model) = setup();
     let trajectories = batch(&env, &reward);
     let mut group = c.benchmark_group("hypergrid_4d_batch16");
     group.throughput(Throughput::Elements(BATCH as u64));
 
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);
     let mut sampler = Sampler::new(&env, Exploration::ON_POLICY);
-    group.bench_function("sample", |b| b.iter(|| sampler.sample(learner.network(), BATCH, &mut rng)));
+    group.bench_function("sample", |b| b.iter(|| sampler.sample(model.network(), BATCH, &mut rng)));
 
     let objective = FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default(), leaf_weight: 1.0 };
     group
         .bench_function("prepare_flow_matching_batch", |b| b.iter(|| objective.prepare(&env, &trajectories)));
 
-    group.bench_function("learner_update", |b| b.iter(|| learner.update(&env, &trajectories)));
+    group.bench_function("learner_update", |b| b.iter(|| model.update(&env, &trajectories)));
     group.finish();
 }
 

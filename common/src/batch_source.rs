@@ -13,7 +13,7 @@ use tch::Tensor;
 
 use crate::config::RunConfig;
 use crate::env::Environment;
-use crate::learner::Learner;
+use crate::model::Model;
 use crate::policy::{PolicyCopy, PolicyNetwork};
 use crate::reward::{Reward, RewardError};
 use crate::sampler::Sampler;
@@ -35,9 +35,9 @@ pub struct ScoredBatch<S> {
 /// Supplies batches to the training loop and hears about new weights.
 pub trait BatchSource<S> {
     /// The next batch.
-    fn next_batch(&mut self, learner: &Learner) -> Result<ScoredBatch<S>, RewardError>;
+    fn next_batch(&mut self, model: &Model) -> Result<ScoredBatch<S>, RewardError>;
     /// Called after every update with the new version (the number of updates applied).
-    fn weights_updated(&mut self, learner: &Learner, version: u64);
+    fn weights_updated(&mut self, model: &Model, version: u64);
 }
 
 /// Samples `batch_size` trajectories with `network` and scores them.
@@ -95,18 +95,18 @@ impl<'e, E: Environment, R: Reward<E::State>> InlineSource<'e, E, R> {
 }
 
 impl<E: Environment, R: Reward<E::State>> BatchSource<E::State> for InlineSource<'_, E, R> {
-    fn next_batch(&mut self, learner: &Learner) -> Result<ScoredBatch<E::State>, RewardError> {
+    fn next_batch(&mut self, model: &Model) -> Result<ScoredBatch<E::State>, RewardError> {
         sample_and_score(
             &mut self.sampler,
             self.reward,
-            learner.network(),
+            model.network(),
             self.batch_size,
             &mut self.rng,
             self.version,
         )
     }
 
-    fn weights_updated(&mut self, _learner: &Learner, version: u64) {
+    fn weights_updated(&mut self, _model: &Model, version: u64) {
         self.version = version;
     }
 }
@@ -120,21 +120,21 @@ pub struct PipelinedSource<S> {
     weights: Sender<WeightsCopy>,
 }
 
-fn copy_weights(learner: &Learner, version: u64) -> WeightsCopy {
-    (version, learner.policy_copy())
+fn copy_weights(model: &Model, version: u64) -> WeightsCopy {
+    (version, model.policy_copy())
 }
 
 impl<S> BatchSource<S> for PipelinedSource<S> {
-    fn next_batch(&mut self, _learner: &Learner) -> Result<ScoredBatch<S>, RewardError> {
+    fn next_batch(&mut self, _model: &Model) -> Result<ScoredBatch<S>, RewardError> {
         self.batches
             .recv()
             .unwrap_or_else(|_| Err(RewardError::Failed { reason: "sampler thread stopped".into() }))
     }
 
-    fn weights_updated(&mut self, learner: &Learner, version: u64) {
+    fn weights_updated(&mut self, model: &Model, version: u64) {
         // At most two versions are ever outstanding (see the module docs), so this never blocks
         // for long; a stopped sampler shows up at the next `next_batch`.
-        let _ = self.weights.send(copy_weights(learner, version));
+        let _ = self.weights.send(copy_weights(model, version));
     }
 }
 
@@ -146,7 +146,7 @@ pub fn spawn_pipelined<'scope, 'env, E, R>(
     reward: &'env R,
     config: &RunConfig,
     seed: u64,
-    learner: &Learner,
+    model: &Model,
     version: u64,
 ) -> PipelinedSource<E::State>
 where
@@ -156,7 +156,7 @@ where
 {
     let (batch_sender, batches) = bounded(1);
     let (weights, weights_receiver) = bounded::<WeightsCopy>(2);
-    weights.send(copy_weights(learner, version)).expect("receiver alive");
+    weights.send(copy_weights(model, version)).expect("receiver alive");
     let config = config.clone();
     scope.spawn(move || {
         let mut policy = PolicyCopy::new(env, &config);
@@ -167,7 +167,7 @@ where
             let needed = version + batch_index.saturating_sub(1);
             while loaded.is_none_or(|v| v < needed) {
                 let Ok((received, tensors)) = weights_receiver.recv() else { return };
-                policy.load(tensors).expect("the learner's own architecture");
+                policy.load(tensors).expect("the model's own architecture");
                 loaded = Some(received);
             }
             let batch = sample_and_score(

@@ -62,11 +62,11 @@ impl<E: Enumerable + Clone> Evaluator<E> {
     /// Evaluates a learner's policy, reporting the `log Z` its objective learns.
     pub fn evaluate_learner(
         &mut self,
-        learner: &crate::learner::Learner,
+        model: &crate::model::Model,
         counters: TrainingCounters,
     ) -> EvaluationRecord {
-        let mut record = self.evaluate(learner.network(), counters);
-        record.learned_log_z = Some(learner.learned_log_z(&self.env));
+        let mut record = self.evaluate(model.network(), counters);
+        record.learned_log_z = Some(model.learned_log_z(&self.env));
         record
     }
 

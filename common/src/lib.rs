@@ -16,8 +16,8 @@
 //!   network), their inputs, and the masked, tempered policy.
 //! - [`objective`]: training losses (flow matching).
 //! - [`sampler`]: vectorised rollouts (inference only).
-//! - [`trajectory`]: trajectory records and their validating replay.
-//! - [`learner`]: a network, its optimizer and an objective, updated from replayed batches.
+//! - [`trajectory`]: trajectory records and their validating rebuild.
+//! - [`model`]: the trained model — a network, its optimizer and an objective — updated from rebuilt batches.
 //! - [`optim`]: Adam with checkpointable state (and per-parameter learning rates).
 //! - [`replay`]: the learner's optional replay buffer.
 //! - [`eval`]: exact terminal distributions by dynamic programming, L1, log Z.
@@ -38,8 +38,8 @@ pub mod config;
 pub mod env;
 pub mod eval;
 pub mod events;
-pub mod learner;
 pub mod metrics;
+pub mod model;
 pub mod objective;
 pub mod optim;
 pub mod policy;

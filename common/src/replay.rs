@@ -1,6 +1,6 @@
 //! An optional replay buffer on the learner: every trained-on trajectory is stored (the oldest
 //! overwritten once `capacity` is reached), and once `warmup` are stored each update adds
-//! replayed trajectories, drawn uniformly, so that `fraction` of its batch is replayed.
+//! rebuilt trajectories, drawn uniformly, so that `fraction` of its batch is rebuilt.
 //!
 //! All objectives here are valid off-policy (their optimum does not depend on which policy
 //! sampled the trajectories), so replay changes which states are trained on, not what the loss
@@ -9,7 +9,7 @@
 
 use rand::{RngExt, SeedableRng};
 
-use crate::trajectory::ReplayedTrajectory;
+use crate::trajectory::RebuiltTrajectory;
 
 /// Replay settings.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -17,10 +17,10 @@ use crate::trajectory::ReplayedTrajectory;
 pub struct ReplayConfig {
     /// Trajectories kept; 0 disables replay.
     pub capacity: usize,
-    /// Trajectories stored before any is replayed.
+    /// Trajectories stored before any is rebuilt.
     pub warmup: usize,
     /// Fraction `f ∈ [0, 1)` of each update's batch drawn from the buffer: `batch_size` fresh
-    /// trajectories plus `round(batch_size · f / (1 − f))` replayed ones.
+    /// trajectories plus `round(batch_size · f / (1 − f))` rebuilt ones.
     pub fraction: f64,
 }
 
@@ -40,11 +40,11 @@ impl ReplayConfig {
     }
 }
 
-/// A ring buffer of replayed trajectories.
+/// A ring buffer of rebuilt trajectories.
 #[derive(Debug)]
 pub struct ReplayBuffer<S> {
     config: ReplayConfig,
-    items: Vec<ReplayedTrajectory<S>>,
+    items: Vec<RebuiltTrajectory<S>>,
     next: usize,
     rng: rand_pcg::Pcg64Mcg,
 }
@@ -65,9 +65,9 @@ impl<S: Clone> ReplayBuffer<S> {
         self.items.is_empty()
     }
 
-    /// The batch to train on: `fresh`, then replayed trajectories drawn before `fresh` is stored
-    /// (so a trajectory is never replayed in the update that brought it).
-    pub fn mix(&mut self, fresh: &[ReplayedTrajectory<S>]) -> Vec<ReplayedTrajectory<S>> {
+    /// The batch to train on: `fresh`, then rebuilt trajectories drawn before `fresh` is stored
+    /// (so a trajectory is never rebuilt in the update that brought it).
+    pub fn mix(&mut self, fresh: &[RebuiltTrajectory<S>]) -> Vec<RebuiltTrajectory<S>> {
         let mut batch = fresh.to_vec();
         if self.config.capacity == 0 {
             return batch;
@@ -94,8 +94,8 @@ impl<S: Clone> ReplayBuffer<S> {
 mod tests {
     use super::*;
 
-    fn trajectory(id: u32) -> ReplayedTrajectory<u32> {
-        ReplayedTrajectory {
+    fn trajectory(id: u32) -> RebuiltTrajectory<u32> {
+        RebuiltTrajectory {
             states: vec![0, id],
             actions: vec![id, 0],
             log_reward: 0.0,
@@ -113,10 +113,10 @@ mod tests {
         // not warmed up: the fresh batch alone
         assert_eq!(buffer.mix(&[trajectory(1), trajectory(2)]).len(), 2);
         assert_eq!(buffer.mix(&[trajectory(3), trajectory(4)]).len(), 2);
-        // 4 stored: 2 fresh + 2 replayed from the earlier ones
+        // 4 stored: 2 fresh + 2 rebuilt from the earlier ones
         let batch = buffer.mix(&[trajectory(5), trajectory(6)]);
         assert_eq!(batch.len(), 4);
-        assert!(batch[2..].iter().all(|t| t.states[1] <= 4), "replayed only what was stored before");
+        assert!(batch[2..].iter().all(|t| t.states[1] <= 4), "rebuilt only what was stored before");
         for id in 7..20 {
             buffer.mix(&[trajectory(id)]);
         }

@@ -16,7 +16,7 @@ use crate::checkpoint::{self, CheckpointError};
 use crate::config::RunConfig;
 use crate::env::{Enumerable, Environment};
 use crate::eval::TrainingCounters;
-use crate::learner::Learner;
+use crate::model::Model;
 use crate::metrics::EvaluationRecord;
 use crate::replay::ReplayBuffer;
 use crate::task::evaluation::Evaluated;
@@ -25,7 +25,7 @@ use crate::task::{HookContext, RunHooks, Task};
 
 use crate::batch_source::{BatchSource, InlineSource, spawn_pipelined};
 use crate::reward::{Reward, RewardError};
-use crate::trajectory::{TrajectoryError, replay};
+use crate::trajectory::{TrajectoryError, rebuild};
 
 /// Why training stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +33,8 @@ pub enum TrainError {
     /// The reward failed on a sampled object.
     #[error("reward failed: {0}")]
     Reward(#[from] RewardError),
-    /// A sampled trajectory did not replay (a bug in an environment).
-    #[error("sampled trajectory did not replay: {0}")]
+    /// A sampled trajectory did not rebuild (a bug in an environment).
+    #[error("sampled trajectory did not rebuild: {0}")]
     Trajectory(#[from] TrajectoryError),
     /// Checkpoint I/O failed.
     #[error(transparent)]
@@ -207,7 +207,7 @@ where
 {
     tch::set_num_threads(config.training.intra_op_threads as i32);
     tch::manual_seed(config.seed as i64);
-    let mut learner = Learner::from_config(Device::Cpu, env, config);
+    let mut model = Model::from_config(Device::Cpu, env, config);
     let mut progress = TrainerProgress::new();
     let mut resumed_from = None;
     if let Some(dir) = &config.checkpoint.dir {
@@ -215,7 +215,7 @@ where
             let json = metadata.get(checkpoint::PROGRESS).ok_or("no progress record")?;
             let restored: TrainerProgress<E::State> =
                 serde_json::from_str(json).map_err(|e| e.to_string())?;
-            learner.load_state_tensors(tensors)?;
+            model.load_state_tensors(tensors)?;
             Ok(restored)
         })?;
         if let Some((path, restored)) = found {
@@ -231,10 +231,10 @@ where
         Some(recorder) => (Some(recorder.sink), Some(recorder.thread)),
         None => (None, None),
     };
-    let state = LoopState { learner, progress, resumed_from, evaluation, sink };
+    let state = LoopState { model, progress, resumed_from, evaluation, sink };
     let outcome = if config.training.pipelined_sampling {
         std::thread::scope(|scope| {
-            let mut source = spawn_pipelined(scope, env, reward, config, seed, &state.learner, start_version);
+            let mut source = spawn_pipelined(scope, env, reward, config, seed, &state.model, start_version);
             training_loop(env, config, options, observer, state, &mut source)
         })
     } else {
@@ -250,7 +250,7 @@ where
 
 /// What the training loop starts from.
 struct LoopState<E: Environment> {
-    learner: Learner,
+    model: Model,
     progress: TrainerProgress<E::State>,
     resumed_from: Option<PathBuf>,
     evaluation: Box<dyn crate::task::RunEvaluation<E>>,
@@ -269,7 +269,7 @@ where
     E: Environment + Clone,
     E::State: Serialize + DeserializeOwned,
 {
-    let LoopState { mut learner, mut progress, resumed_from, mut evaluation, sink } = state;
+    let LoopState { mut model, mut progress, resumed_from, mut evaluation, sink } = state;
     let mut modes_found: FxHashSet<E::State> = progress.modes_found.iter().cloned().collect();
     let mut replay_buffer = ReplayBuffer::new(config.training.replay, config.seed ^ 0x5EED);
     let mut time = TimeBreakdown::default();
@@ -281,7 +281,7 @@ where
     let session_start_seconds = progress.training_seconds;
     while progress.update < config.training.updates {
         let started = Instant::now();
-        let batch = source.next_batch(&learner)?;
+        let batch = source.next_batch(&model)?;
         let received_at = Instant::now();
         time.waiting += received_at - started;
         time.sampling += batch.sampling;
@@ -303,10 +303,10 @@ where
                 });
             }
         }
-        let replayed = batch.records.iter().map(|r| replay(env, r)).collect::<Result<Vec<_>, _>>()?;
-        let stats = learner.update(env, &replay_buffer.mix(&replayed));
+        let rebuilt = batch.records.iter().map(|r| rebuild(env, r)).collect::<Result<Vec<_>, _>>()?;
+        let stats = model.update(env, &replay_buffer.mix(&rebuilt));
         progress.update += 1;
-        source.weights_updated(&learner, progress.update);
+        source.weights_updated(&model, progress.update);
         time.learning += received_at.elapsed();
         time.learner_rows += stats.states_evaluated as u64;
         progress.trajectories += batch.records.len() as u64;
@@ -325,7 +325,7 @@ where
             progress.training_seconds = session_start_seconds + time.training().as_secs_f64();
             let eval_started = Instant::now();
             let evaluated = evaluation.evaluate(
-                &learner,
+                &model,
                 counters(&progress, loss_sum / loss_count.max(1) as f64, modes_found.len()),
             )?;
             time.evaluation += eval_started.elapsed();
@@ -355,7 +355,7 @@ where
             let path = checkpoint::save(
                 dir,
                 progress.update,
-                &learner.state_tensors(),
+                &model.state_tensors(),
                 &metadata,
                 config.checkpoint.keep,
             )?;
@@ -365,13 +365,13 @@ where
     drop(sink);
     let last = match last {
         Some(evaluated) => evaluated,
-        None => evaluation.evaluate(&learner, counters(&progress, f64::NAN, modes_found.len()))?,
+        None => evaluation.evaluate(&model, counters(&progress, f64::NAN, modes_found.len()))?,
     };
     Ok(TrainSummary {
         last,
         time,
         resumed_from,
-        macs_per_row: learner.network().macs_per_row().unwrap_or(0),
+        macs_per_row: model.network().macs_per_row().unwrap_or(0),
         pipelined: config.training.pipelined_sampling,
     })
 }

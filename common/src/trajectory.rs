@@ -1,8 +1,8 @@
 //! Trajectory records: what samplers (actors) hand to learners.
 //!
 //! A record carries only the action sequence, the terminal log-reward and the policy version
-//! that produced it. The learner replays the actions through its own copy of the environment
-//! ([`replay`]), which recomputes every state and validates the record.
+//! that produced it. The learner rebuilds the states by taking the actions in its own copy of the environment
+//! ([`rebuild`]), which recomputes every state and validates the record.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +37,7 @@ pub enum TrajectoryError {
     /// A stop action before the end.
     #[error("stop action at position {position} before the end of the trajectory")]
     EarlyStop { position: usize },
-    /// An action that the replayed state does not allow.
+    /// An action that the rebuilt state does not allow.
     #[error("invalid action at position {position}: {source}")]
     InvalidAction {
         position: usize,
@@ -69,7 +69,7 @@ impl TrajectoryError {
 
 /// A validated trajectory with every visited state recomputed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReplayedTrajectory<S> {
+pub struct RebuiltTrajectory<S> {
     /// `s0, s1, …, x`: one more than the non-stop actions; the last state is the terminal object.
     pub states: Vec<S>,
     /// The actions, the final stop included.
@@ -82,18 +82,18 @@ pub struct ReplayedTrajectory<S> {
     pub score: Option<f64>,
 }
 
-impl<S> ReplayedTrajectory<S> {
+impl<S> RebuiltTrajectory<S> {
     /// The terminal object `x`.
     pub fn terminal(&self) -> &S {
-        self.states.last().expect("a replayed trajectory has at least s0")
+        self.states.last().expect("a rebuilt trajectory has at least s0")
     }
 }
 
-/// Replays `trajectory` through `env` from `s0`, checking every action and the reward.
-pub fn replay<E: Environment>(
+/// Rebuilds the states of `trajectory` through `env` from `s0`, checking every action and the reward.
+pub fn rebuild<E: Environment>(
     env: &E,
     trajectory: &Trajectory,
-) -> Result<ReplayedTrajectory<E::State>, TrajectoryError> {
+) -> Result<RebuiltTrajectory<E::State>, TrajectoryError> {
     let actions = &trajectory.actions;
     if actions.is_empty() {
         return Err(TrajectoryError::Empty);
@@ -124,7 +124,7 @@ pub fn replay<E: Environment>(
     let terminal = states.last().expect("non-empty");
     env.check_action(terminal, stop)
         .map_err(|source| TrajectoryError::InvalidAction { position: moves.len(), source })?;
-    Ok(ReplayedTrajectory {
+    Ok(RebuiltTrajectory {
         states,
         actions: actions.clone(),
         log_reward: trajectory.log_reward,
@@ -143,12 +143,12 @@ mod tests {
     }
 
     #[test]
-    fn valid_trajectory_replays_to_its_states() {
+    fn a_valid_trajectory_rebuilds_to_its_states() {
         let grid = Hypergrid::new(2, 3);
-        let replayed = replay(&grid, &record(vec![0, 1, 0, 2], -1.0)).unwrap();
-        assert_eq!(replayed.states, vec![vec![0, 0], vec![1, 0], vec![1, 1], vec![2, 1]]);
-        assert_eq!(replayed.terminal(), &vec![2, 1]);
-        assert_eq!(replayed.policy_version, 3);
+        let rebuilt = rebuild(&grid, &record(vec![0, 1, 0, 2], -1.0)).unwrap();
+        assert_eq!(rebuilt.states, vec![vec![0, 0], vec![1, 0], vec![1, 1], vec![2, 1]]);
+        assert_eq!(rebuilt.terminal(), &vec![2, 1]);
+        assert_eq!(rebuilt.policy_version, 3);
     }
 
     #[test]
@@ -164,7 +164,7 @@ mod tests {
             (record(vec![0; 9], 0.0), "too_long"),
         ];
         for (trajectory, reason) in cases {
-            let error = replay(&grid, &trajectory).unwrap_err();
+            let error = rebuild(&grid, &trajectory).unwrap_err();
             assert_eq!(error.reason(), reason, "{trajectory:?}: {error}");
         }
     }

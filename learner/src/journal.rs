@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 
-use gfn_common::trajectory::{ReplayedTrajectory, Trajectory};
+use gfn_common::trajectory::{RebuiltTrajectory, Trajectory};
 use gfn_proto::v1;
 
 const PREFIX: &str = "ingest-";
@@ -140,7 +140,7 @@ impl Journal {
     }
 
     /// Appends `trajectories` and makes them durable; returns the first one's sequence number.
-    pub fn append<S>(&mut self, trajectories: &[ReplayedTrajectory<S>]) -> io::Result<u64> {
+    pub fn append<S>(&mut self, trajectories: &[RebuiltTrajectory<S>]) -> io::Result<u64> {
         let first = self.next;
         if trajectories.is_empty() {
             return Ok(first);
@@ -194,8 +194,8 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn replayed(actions: Vec<u32>, log_reward: f64) -> ReplayedTrajectory<()> {
-        ReplayedTrajectory {
+    fn rebuilt(actions: Vec<u32>, log_reward: f64) -> RebuiltTrajectory<()> {
+        RebuiltTrajectory {
             states: vec![(); actions.len()],
             actions,
             log_reward,
@@ -209,8 +209,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut journal, pending) = Journal::open(dir.path(), 0).unwrap();
         assert!(pending.is_empty());
-        assert_eq!(journal.append(&[replayed(vec![0, 2], -1.0), replayed(vec![2], -2.0)]).unwrap(), 0);
-        assert_eq!(journal.append(&[replayed(vec![1, 1, 2], -3.0)]).unwrap(), 2);
+        assert_eq!(journal.append(&[rebuilt(vec![0, 2], -1.0), rebuilt(vec![2], -2.0)]).unwrap(), 0);
+        assert_eq!(journal.append(&[rebuilt(vec![1, 1, 2], -3.0)]).unwrap(), 2);
         drop(journal); // a SIGKILL: nothing more than what append made durable
         let (journal, pending) = Journal::open(dir.path(), 1).unwrap();
         assert_eq!(journal.next_sequence(), 3);
@@ -225,7 +225,7 @@ mod tests {
     fn a_torn_record_is_dropped_and_consumed_segments_are_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let (mut journal, _) = Journal::open(dir.path(), 0).unwrap();
-        journal.append(&[replayed(vec![2], -1.0), replayed(vec![0, 2], -1.5)]).unwrap();
+        journal.append(&[rebuilt(vec![2], -1.0), rebuilt(vec![0, 2], -1.5)]).unwrap();
         drop(journal);
         // a crash in the middle of the next append: half a record at the end
         let (_, path) = segments(dir.path()).unwrap().into_iter().next().unwrap();
@@ -235,7 +235,7 @@ mod tests {
         let (mut journal, pending) = Journal::open(dir.path(), 0).unwrap();
         assert_eq!(pending.len(), 2, "the torn record was never acknowledged");
         assert_eq!(journal.next_sequence(), 2);
-        journal.append(&[replayed(vec![1, 2], -0.5)]).unwrap();
+        journal.append(&[rebuilt(vec![1, 2], -0.5)]).unwrap();
         assert_eq!(segments(dir.path()).unwrap().len(), 2);
         journal.discard_before(2).unwrap();
         assert_eq!(segments(dir.path()).unwrap().len(), 1, "the first segment is wholly consumed");

@@ -18,7 +18,7 @@ use gfn_common::checkpoint;
 use gfn_common::config::{RunConfig, SecurityConfig};
 use gfn_common::env::Environment;
 use gfn_common::events::{Event, Events};
-use gfn_common::learner::Learner;
+use gfn_common::model::Model;
 use gfn_common::task::evaluation::open_shared_log;
 use gfn_common::task::{HookContext, RunHooks, SharedLog, Task, TaskVisitor, visit_task};
 use gfn_common::trainer::TrainerProgress;
@@ -93,7 +93,7 @@ impl TaskVisitor for Serve {
 /// SERVING as long as the process serves gRPC.
 pub const LEARNER_SERVICE: &str = gfn_proto::v1::learner_server::SERVICE_NAME;
 
-/// Replays journaled trajectories into the training queue, holding the journal's lock so that
+/// Feeds journaled trajectories back into the training queue, holding the journal's lock so that
 /// new submissions come after them.
 async fn feed_pending<E: Environment>(
     state: Arc<RunState<E>>,
@@ -101,16 +101,16 @@ async fn feed_pending<E: Environment>(
     _journal: tokio::sync::OwnedMutexGuard<Journal>,
 ) {
     for journaled in pending {
-        match gfn_common::trajectory::replay(&state.env, &journaled.trajectory) {
-            Ok(replayed) => {
+        match gfn_common::trajectory::rebuild(&state.env, &journaled.trajectory) {
+            Ok(rebuilt) => {
                 tokio::select! {
-                    sent = state.queue.send(replayed) => if sent.is_err() { return },
+                    sent = state.queue.send(rebuilt) => if sent.is_err() { return },
                     _ = state.shutdown.cancelled() => return,
                 }
             }
             // it was valid when accepted: a different environment in the configuration
             Err(error) => {
-                tracing::error!(sequence = journaled.sequence, %error, "journaled trajectory no longer replays")
+                tracing::error!(sequence = journaled.sequence, %error, "journaled trajectory no longer rebuilds")
             }
         }
     }
@@ -163,7 +163,7 @@ where
     E: Environment + Clone + 'static,
     E::State: Serialize + DeserializeOwned + 'static,
 {
-    let mut learner = Learner::from_config(tch::Device::cuda_if_available(), &env, &config);
+    let mut learner = Model::from_config(tch::Device::cuda_if_available(), &env, &config);
     let mut progress: TrainerProgress<E::State> = TrainerProgress::new();
     if let Some(dir) = &config.checkpoint.dir {
         let found = checkpoint::newest_valid(dir, |_, tensors, metadata| {

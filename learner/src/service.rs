@@ -9,7 +9,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use gfn_common::env::Environment;
-use gfn_common::trajectory::replay;
+use gfn_common::trajectory::rebuild;
 use gfn_proto::v1::{self, learner_server::Learner};
 
 use crate::metrics as m;
@@ -95,14 +95,14 @@ where
         let mut valid = Vec::with_capacity(batch.trajectories.len());
         let mut stale = 0u32;
         for (index, wire) in batch.trajectories.into_iter().enumerate() {
-            match trajectory_from_wire(wire).and_then(|t| replay(&state.env, &t)) {
-                Ok(replayed) => {
-                    let lag = state.version().saturating_sub(replayed.policy_version);
+            match trajectory_from_wire(wire).and_then(|t| rebuild(&state.env, &t)) {
+                Ok(rebuilt) => {
+                    let lag = state.version().saturating_sub(rebuilt.policy_version);
                     metrics::histogram!(m::POLICY_LAG).record(lag as f64);
                     if lag > max_lag {
                         stale += 1;
                     } else {
-                        valid.push(replayed);
+                        valid.push(rebuilt);
                     }
                 }
                 Err(error) => {
@@ -119,12 +119,12 @@ where
             let received_at = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
-            for replayed in &valid {
+            for rebuilt in &valid {
                 let generated = Generated {
-                    terminal: replayed.terminal().clone(),
-                    score: replayed.score,
-                    log_reward: replayed.log_reward,
-                    policy_version: replayed.policy_version,
+                    terminal: rebuilt.terminal().clone(),
+                    score: rebuilt.score,
+                    log_reward: rebuilt.log_reward,
+                    policy_version: rebuilt.policy_version,
                     actor_id: batch.actor_id,
                     received_at,
                     reward_exponent: None,
@@ -150,9 +150,9 @@ where
                 None
             }
         };
-        for replayed in valid {
+        for rebuilt in valid {
             tokio::select! {
-                sent = state.queue.send(replayed) => {
+                sent = state.queue.send(rebuilt) => {
                     if sent.is_err() {
                         return Err(Status::unavailable("the learner is shutting down"));
                     }

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use gfn_common::config::RunConfig;
 use gfn_common::env::Environment;
-use gfn_common::trajectory::ReplayedTrajectory;
+use gfn_common::trajectory::RebuiltTrajectory;
 
 use crate::journal::Journal;
 use crate::limits::Limits;
@@ -31,7 +31,7 @@ pub struct RunState<E: Environment> {
     pub config: RunConfig,
     /// The configuration as TOML, sent to registering actors.
     pub config_toml: String,
-    /// The environment trajectories are replayed in.
+    /// The environment trajectories are rebuilt in.
     pub env: E,
     /// Updates applied so far (the current policy version).
     pub version: AtomicU64,
@@ -40,7 +40,7 @@ pub struct RunState<E: Environment> {
     /// Next actor id to hand out.
     pub next_actor_id: AtomicU64,
     /// Validated trajectories on their way to the training thread.
-    pub queue: mpsc::Sender<ReplayedTrajectory<E::State>>,
+    pub queue: mpsc::Sender<RebuiltTrajectory<E::State>>,
     /// The newest weights.
     pub weights: watch::Receiver<Arc<WeightsSnapshot>>,
     /// Cancelled when the learner shuts down.

@@ -16,10 +16,10 @@ use gfn_common::checkpoint::{self, Metadata};
 use gfn_common::env::Environment;
 use gfn_common::eval::TrainingCounters;
 use gfn_common::events::{Event, Events};
-use gfn_common::learner::Learner;
+use gfn_common::model::Model;
 use gfn_common::replay::ReplayBuffer;
 use gfn_common::trainer::TrainerProgress;
-use gfn_common::trajectory::ReplayedTrajectory;
+use gfn_common::trajectory::RebuiltTrajectory;
 use gfn_common::weights::to_safetensors_bytes;
 
 use gfn_common::task::evaluation::write_shared;
@@ -35,11 +35,11 @@ pub struct TrainingLoop<E: Environment> {
     /// Periodic evaluation (and recognition of modes).
     pub evaluation: Box<dyn RunEvaluation<E>>,
     /// The network and optimizer.
-    pub learner: Learner,
+    pub learner: Model,
     /// Where training stands (restored from a checkpoint or new).
     pub progress: TrainerProgress<E::State>,
     /// Validated trajectories from the service.
-    pub queue: mpsc::Receiver<ReplayedTrajectory<E::State>>,
+    pub queue: mpsc::Receiver<RebuiltTrajectory<E::State>>,
     /// Where new weights are published.
     pub weights: Arc<watch::Sender<Arc<WeightsSnapshot>>>,
     /// Runtime used to wait on the queue from this thread.
@@ -53,7 +53,7 @@ pub struct TrainingLoop<E: Environment> {
 }
 
 /// Serializes the policy of `learner` as a weights snapshot of `version`.
-pub fn snapshot(learner: &Learner, version: u64) -> anyhow::Result<Arc<WeightsSnapshot>> {
+pub fn snapshot(learner: &Model, version: u64) -> anyhow::Result<Arc<WeightsSnapshot>> {
     let bytes = to_safetensors_bytes(&learner.policy_tensors())?;
     Ok(Arc::new(WeightsSnapshot { version, bytes }))
 }

@@ -19,7 +19,7 @@ use gfn_common::task::bit_sequences::BitSequenceTask;
 use gfn_common::task::{HookContext, Task};
 use gfn_common::trainer::{Silent, TrainOptions, train, train_task};
 use rand::SeedableRng;
-use support::{Learner, binary, start_actor, write_config};
+use support::{LearnerProcess, binary, start_actor, write_config};
 
 /// 8 bits in words of 2: 4 slots of 4 words, 256 sequences, 625 states, 24 orders per sequence.
 fn tiny() -> BitSequenceConfig {
@@ -166,7 +166,7 @@ fn learner_and_two_actors_train_bit_sequences_and_gfn_sample_reads_the_checkpoin
             checkpoints.display()
         ),
     );
-    let mut learner = Learner::start(&config, "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
     let mut actors: Vec<_> = (0..2).map(|i| start_actor(&learner.address, &format!("bits{i}"))).collect();
     assert!(learner.process.wait(Duration::from_secs(240)).success(), "{:?}", learner.process.output());
     let evaluations = learner.evaluations();

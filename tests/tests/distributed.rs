@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use support::{Event, Learner, start_actor, wait_until, write_config};
+use support::{Event, LearnerProcess, start_actor, wait_until, write_config};
 
 const GRID_2D: &str = "seed = 3\n[env]\ntype = \"hypergrid\"\nndim = 2\n";
 
@@ -35,7 +35,7 @@ fn config(dir: &std::path::Path, updates: u64, extra: &str) -> std::path::PathBu
 #[test]
 fn learner_and_three_actors_train_the_2d_grid() {
     let dir = tempfile::tempdir().unwrap();
-    let mut learner = Learner::start(&config(dir.path(), 1500, ""), "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&config(dir.path(), 1500, ""), "127.0.0.1:0", &[]);
     let mut actors: Vec<_> = (0..3).map(|i| start_actor(&learner.address, &format!("a{i}"))).collect();
     assert!(learner.process.wait(Duration::from_secs(120)).success());
     let evaluations = learner.evaluations();
@@ -56,7 +56,7 @@ fn learner_and_three_actors_train_the_2d_grid() {
 #[test]
 fn killing_an_actor_does_not_stall_training() {
     let dir = tempfile::tempdir().unwrap();
-    let mut learner = Learner::start(&config(dir.path(), 100_000, ""), "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&config(dir.path(), 100_000, ""), "127.0.0.1:0", &[]);
     let actors: Vec<_> = (0..2).map(|i| start_actor(&learner.address, &format!("a{i}"))).collect();
     wait_until(Duration::from_secs(30), "training to start", || {
         learner.metric("gfn_learner_updates_total") >= 200.0
@@ -101,7 +101,7 @@ fn killed_learner_resumes_from_checkpoint_and_actors_reconnect() {
         1500,
         &format!("[checkpoint]\ndir = {:?}\ninterval_updates = 200\n", checkpoints.display().to_string()),
     );
-    let first = Learner::start(&config, "127.0.0.1:0", &[]);
+    let first = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
     let address = first.address.clone();
     let mut actors: Vec<_> = (0..2).map(|i| start_actor(&address, &format!("a{i}"))).collect();
     wait_until(Duration::from_secs(60), "a checkpoint past update 400", || {
@@ -113,13 +113,13 @@ fn killed_learner_resumes_from_checkpoint_and_actors_reconnect() {
     first.process.signal(Signal::SIGKILL);
     drop(first);
     std::thread::sleep(Duration::from_millis(300));
-    let mut second = Learner::start(&config, &address, &[]);
+    let mut second = LearnerProcess::start(&config, &address, &[]);
     let resumed_at = second.process.wait_for_event(Duration::from_secs(10), |event| match event {
         Event::Resumed { update, .. } => Some(*update),
         _ => None,
     });
     assert!(resumed_at >= 400, "resumed at update {resumed_at}");
-    // nothing acknowledged is lost: what the checkpoint holds plus what the journal replays
+    // nothing acknowledged is lost: what the checkpoint holds plus what the journal feeds back
     let pending = second
         .process
         .events()
@@ -134,7 +134,7 @@ fn killed_learner_resumes_from_checkpoint_and_actors_reconnect() {
         acknowledged <= in_checkpoint + pending,
         "{acknowledged} acknowledged, {in_checkpoint} in the checkpoint + {pending} journaled after it"
     );
-    assert!(pending > 0, "the first learner trained past its checkpoint, so some were replayed");
+    assert!(pending > 0, "the first learner trained past its checkpoint, so some were fed back");
     // an actor joining after the restart gets a new id (ids 1 and 2 were handed out before)
     let mut late = start_actor(&address, "late");
     let late_id = late.wait_for_event(Duration::from_secs(30), |event| match event {
@@ -172,7 +172,7 @@ fn learner_and_two_actors_train_with_trajectory_balance_and_replay() {
     let dir = tempfile::tempdir().unwrap();
     let extra = "[objective]\ntype = \"trajectory_balance\"\n\
                  [training.replay]\ncapacity = 2000\nwarmup = 200\nfraction = 0.25\n";
-    let mut learner = Learner::start(&config(dir.path(), 1500, extra), "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&config(dir.path(), 1500, extra), "127.0.0.1:0", &[]);
     let mut actors: Vec<_> = (0..2).map(|i| start_actor(&learner.address, &format!("tb{i}"))).collect();
     assert!(learner.process.wait(Duration::from_secs(120)).success());
     let evaluations = learner.evaluations();
@@ -191,7 +191,7 @@ fn learner_and_two_actors_train_with_trajectory_balance_and_replay() {
 fn learner_and_two_actors_train_a_reward_exponent_conditioned_policy() {
     let dir = tempfile::tempdir().unwrap();
     let extra = "[conditioning]\nreward_exponents = [1.0, 2.0]\n";
-    let mut learner = Learner::start(&config(dir.path(), 1500, extra), "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&config(dir.path(), 1500, extra), "127.0.0.1:0", &[]);
     let mut actors: Vec<_> = (0..2).map(|i| start_actor(&learner.address, &format!("c{i}"))).collect();
     assert!(learner.process.wait(Duration::from_secs(120)).success());
     let evaluations = learner.evaluations();
@@ -209,7 +209,7 @@ fn learner_and_two_actors_train_a_reward_exponent_conditioned_policy() {
 #[test]
 fn an_actor_serves_its_own_metrics_consistent_with_the_learners() {
     let dir = tempfile::tempdir().unwrap();
-    let mut learner = Learner::start(&config(dir.path(), 100_000, ""), "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&config(dir.path(), 100_000, ""), "127.0.0.1:0", &[]);
     let mut command = std::process::Command::new(support::binary("gfn-actor"));
     command.args(["--learner", &learner.address, "--name", "observed", "--metrics-listen", "127.0.0.1:0"]);
     let mut actor = support::Process::spawn_with_events(command);

@@ -1,6 +1,6 @@
 //! Fragment-based molecules end to end, on the paper's 105 blocks
 //! (`../shared/data/fragments/blocks_PDB_105.json`, `GFN_SHARED_DATA` overrides the folder):
-//! random trajectories give valid molecules, illegal actions are refused on replay, and a
+//! random trajectories give valid molecules, illegal actions are refused on rebuild, and a
 //! learner with two actor processes stores every generated molecule in SQLite with a proxy value
 //! that an independent recomputation reproduces.
 
@@ -15,9 +15,9 @@ use gfn_common::env::molecule::canonical_smiles;
 use gfn_common::env::{Action, Environment, FragmentEnvironment};
 use gfn_common::reward::molecule_features::featurize_molecule;
 use gfn_common::reward::seh_proxy::SehProxy;
-use gfn_common::trajectory::{Trajectory, TrajectoryError, replay};
+use gfn_common::trajectory::{Trajectory, TrajectoryError, rebuild};
 use support::data::{proxy_weights, vocabulary};
-use support::{Learner, start_actor, write_config};
+use support::{LearnerProcess, start_actor, write_config};
 
 fn environment() -> FragmentEnvironment {
     FragmentEnvironment::load(&vocabulary(), FragmentLimits::default()).unwrap()
@@ -62,9 +62,9 @@ fn ten_thousand_random_trajectories_give_valid_molecules() {
     assert!(lengths[8] > 0 && distinct.len() > 8_000, "{lengths:?}, {} distinct", distinct.len());
 }
 
-/// A trajectory whose action does not exist in the replayed state is refused, naming it.
+/// A trajectory whose action does not exist in the rebuilt state is refused, naming it.
 #[test]
-fn an_illegal_action_is_rejected_on_replay() {
+fn an_illegal_action_is_rejected_on_rebuild() {
     let env = environment();
     let stop = env.stop_action();
     // after one block, the last stem slot of the action space does not exist
@@ -75,15 +75,15 @@ fn an_illegal_action_is_rejected_on_replay() {
         policy_version: 0,
         score: None,
     };
-    match replay(&env, &illegal) {
+    match rebuild(&env, &illegal) {
         Err(TrajectoryError::InvalidAction { position: 1, .. }) => {}
         other => panic!("expected an invalid action at position 1, got {other:?}"),
     }
     // stopping after one block is not allowed (min_blocks = 2)
     let early = Trajectory { actions: vec![0, stop], log_reward: 0.0, policy_version: 0, score: None };
-    assert!(matches!(replay(&env, &early), Err(TrajectoryError::InvalidAction { position: 1, .. })));
+    assert!(matches!(rebuild(&env, &early), Err(TrajectoryError::InvalidAction { position: 1, .. })));
     let fine = Trajectory { actions: vec![0, 0, stop], log_reward: 0.0, policy_version: 0, score: None };
-    assert_eq!(replay(&env, &fine).unwrap().states.len(), 3);
+    assert_eq!(rebuild(&env, &fine).unwrap().states.len(), 3);
 }
 
 /// Learner + 2 actor processes for 300 updates: every stored molecule parses, its proxy equals
@@ -108,7 +108,7 @@ fn learner_and_two_actors_store_every_molecule_with_its_proxy() {
             db
         ),
     );
-    let mut learner = Learner::start(&config, "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
     let mut actors: Vec<_> = (0..2).map(|i| start_actor(&learner.address, &format!("m{i}"))).collect();
     // the learner's molecule metrics are live while it trains
     support::wait_until(Duration::from_secs(120), "molecules recorded", || {
@@ -192,7 +192,7 @@ fn learner_and_two_actors_train_a_reward_exponent_conditioned_molecule_policy() 
             db
         ),
     );
-    let mut learner = Learner::start(&config, "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
     let mut actors: Vec<_> = (0..2).map(|i| start_actor(&learner.address, &format!("c{i}"))).collect();
     assert!(learner.process.wait(Duration::from_secs(240)).success(), "{:?}", learner.process.output());
     for actor in &mut actors {
@@ -271,7 +271,7 @@ fn short_molecule_run(
             db
         ),
     );
-    let mut learner = Learner::start(&config, "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
     let mut actors: Vec<_> = (0..2).map(|i| start_actor(&learner.address, &format!("p{i}"))).collect();
     assert!(learner.process.wait(Duration::from_secs(400)).success(), "{:?}", learner.process.output());
     for actor in &mut actors {

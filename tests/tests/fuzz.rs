@@ -2,7 +2,7 @@
 //!
 //! - **trajectory decoding + validation**: arbitrary bytes and mutations of the seed corpus
 //!   `tests/corpus/trajectory_batches.txt` go through protobuf decoding, the wire gate
-//!   (`TryFrom<v1::Trajectory>`) and replay in the 2-D and 4-D grids, the conditioned grid and
+//!   (`TryFrom<v1::Trajectory>`) and rebuilding in the 2-D and 4-D grids, the conditioned grid and
 //!   the 105-block fragment environment. Nothing may panic, and whatever is accepted must be a
 //!   real path of the DAG: every step is an in-edge of the next state, the last state can stop.
 //! - **config parsing**: arbitrary text and mutations of every shipped configuration
@@ -26,7 +26,7 @@ use gfn_common::config::RunConfig;
 use gfn_common::env::conditioned::RewardConditioned;
 use gfn_common::env::fragments::FragmentLimits;
 use gfn_common::env::{Environment, FragmentEnvironment, Hypergrid};
-use gfn_common::trajectory::{Trajectory, replay};
+use gfn_common::trajectory::{Trajectory, rebuild};
 use gfn_proto::v1;
 
 fn repository() -> &'static Path {
@@ -71,22 +71,22 @@ fn fragments() -> &'static FragmentEnvironment {
     })
 }
 
-/// Replays `trajectory` in `env`; an accepted one must be a real path of the DAG.
+/// Rebuilds the states of `trajectory` in `env`; an accepted one must be a real path of the DAG.
 fn check_in<E: Environment>(env: &E, trajectory: &Trajectory) {
-    let Ok(replayed) = replay(env, trajectory) else {
+    let Ok(rebuilt) = rebuild(env, trajectory) else {
         return; // refused with a reason: fine
     };
-    assert_eq!(replayed.states.len(), trajectory.actions.len());
-    for (pair, &action) in replayed.states.windows(2).zip(&trajectory.actions) {
+    assert_eq!(rebuilt.states.len(), trajectory.actions.len());
+    for (pair, &action) in rebuilt.states.windows(2).zip(&trajectory.actions) {
         assert!(
             env.parents(&pair[1]).iter().any(|(parent, a)| *parent == pair[0] && *a == action),
             "accepted step {action} is not an in-edge of the next state"
         );
     }
     let mut mask = vec![false; env.num_actions()];
-    env.forward_mask(replayed.states.last().unwrap(), &mut mask);
+    env.forward_mask(rebuilt.states.last().unwrap(), &mut mask);
     assert!(mask[env.stop_action() as usize], "accepted trajectory ends where it cannot stop");
-    assert!(replayed.log_reward.is_finite());
+    assert!(rebuilt.log_reward.is_finite());
 }
 
 /// Decodes a batch and validates every trajectory in every environment.
@@ -204,7 +204,7 @@ fn the_seed_corpora_hold_accepted_and_refused_inputs() {
         .filter_map(|b| v1::TrajectoryBatch::decode(b.as_slice()).ok())
         .flat_map(|b| b.trajectories)
         .filter_map(|w| gfn_service::wire::trajectory_from_wire(w).ok())
-        .filter(|t| replay(&grid, t).is_ok())
+        .filter(|t| rebuild(&grid, t).is_ok())
         .count();
     assert!(accepted >= 3, "valid grid trajectories in the corpus: {accepted}");
     for text in config_corpus() {

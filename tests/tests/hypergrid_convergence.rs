@@ -5,7 +5,7 @@ use gfn_common::checkpoint;
 use gfn_common::config::{EnvConfig, HypergridConfig, ObjectiveConfig, RunConfig, TrajectoryBalanceConfig};
 use gfn_common::env::{Enumerable, Hypergrid};
 use gfn_common::eval::{exact_terminal_distribution, target_distribution};
-use gfn_common::learner::Learner;
+use gfn_common::model::Model;
 use gfn_common::reward::HypergridReward;
 use gfn_common::trainer::{Silent, TrainOptions, train};
 use tch::Device;
@@ -134,11 +134,11 @@ fn trained_policy_matches_every_state_probability() {
     let summary = train(&env, &reward, &config, &TrainOptions::default(), &mut Silent).unwrap();
     assert!(summary.last.exact_l1 <= 0.05, "exact L1 {}", summary.last.exact_l1);
 
-    let mut learner = Learner::from_config(Device::Cpu, &env, &config);
-    checkpoint::newest_valid(dir.path(), |_, tensors, _| learner.load_state_tensors(tensors))
+    let mut model = Model::from_config(Device::Cpu, &env, &config);
+    checkpoint::newest_valid(dir.path(), |_, tensors, _| model.load_state_tensors(tensors))
         .unwrap()
         .expect("the run wrote a checkpoint");
-    let policy = exact_terminal_distribution(&env, learner.network());
+    let policy = exact_terminal_distribution(&env, model.network());
     let (target, _) = target_distribution(&env, &reward).unwrap();
     for state in env.states_in_topological_order() {
         let i = env.state_index(&state);

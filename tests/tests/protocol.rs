@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use gfn_proto::v1::{self, learner_client::LearnerClient};
 use nix::sys::signal::Signal;
-use support::{Learner, start_actor, wait_until, write_config};
+use support::{LearnerProcess, start_actor, wait_until, write_config};
 use tonic::Code;
 
 fn grid_config(dir: &std::path::Path) -> std::path::PathBuf {
@@ -37,7 +37,7 @@ fn trajectory(actions: Vec<u32>, log_reward: f64) -> v1::Trajectory {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_submissions_get_clear_statuses_and_are_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut learner = Learner::start(&grid_config(dir.path()), "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&grid_config(dir.path()), "127.0.0.1:0", &[]);
     let _actor = start_actor(&learner.address, "honest");
     let mut client = connect(&learner.address).await;
     let registration = register(&mut client).await;
@@ -133,7 +133,7 @@ async fn malformed_submissions_get_clear_statuses_and_are_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_subscriber_receives_current_weights_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let learner = Learner::start(&grid_config(dir.path()), "127.0.0.1:0", &[]);
+    let learner = LearnerProcess::start(&grid_config(dir.path()), "127.0.0.1:0", &[]);
     let _actor = start_actor(&learner.address, "early");
     wait_until(Duration::from_secs(30), "300 updates", || {
         learner.metric("gfn_learner_updates_total") >= 300.0
@@ -213,7 +213,7 @@ async fn health_service_reports_the_learner_serving_then_not_serving_when_the_ru
         "[env]\ntype = \"hypergrid\"\nndim = 2\nheight = 8\n[training]\nupdates = 300\n\
          [evaluation]\ninterval_updates = 1000\nempirical_samples = 0\n[learner]\nlinger_seconds = 3.0\n",
     );
-    let mut learner = Learner::start(&config, "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", learner.address))
         .unwrap()
         .connect()

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use nix::sys::signal::Signal;
-use support::{Learner, write_config};
+use support::{LearnerProcess, write_config};
 
 #[test]
 fn python_grpcio_client_registers_submits_and_receives_weights() {
@@ -23,7 +23,7 @@ fn python_grpcio_client_registers_submits_and_receives_weights() {
         "run.toml",
         "[env]\ntype = \"hypergrid\"\nndim = 3\n[training]\nupdates = 1000\n[learner]\nlinger_seconds = 0.0\n",
     );
-    let mut learner = Learner::start(&config, "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
     let output = Command::new("python3")
         .arg(root.join("tests/python/grpc_client.py"))
         .arg(root.join("proto"))

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use gfn_proto::v1::{self, learner_client::LearnerClient};
-use support::{Event, Learner, Process, binary, write_config};
+use support::{Event, LearnerProcess, Process, binary, write_config};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 
@@ -57,7 +57,7 @@ async fn without_the_run_token_every_rpc_is_refused_and_actors_with_it_train() {
              [security]\ntoken_file = {token_file:?}\n"
         ),
     );
-    let mut learner = Learner::start(&config, "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
 
     every_rpc_is_refused(&learner.address, None).await;
     every_rpc_is_refused(&learner.address, Some("Bearer not-the-token-of-this-run")).await;
@@ -126,7 +126,7 @@ async fn limits_trigger_with_their_documented_status_codes() {
          [evaluation]\ninterval_updates = 100000\nempirical_samples = 0\n\
          [learner]\nmax_message_bytes = 65536\nweights_chunk_bytes = 16384\nmax_weight_streams_per_actor = 1\nmax_ingest_per_actor = 20\n",
     );
-    let learner = Learner::start(&config, "127.0.0.1:0", &[]);
+    let learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
     let mut client = LearnerClient::connect(format!("http://{}", learner.address)).await.unwrap();
     let registration = client.register(support::register_request("greedy")).await.unwrap().into_inner();
     let watch = v1::WatchWeightsRequest {
@@ -266,7 +266,7 @@ async fn mutual_tls_admits_only_clients_of_the_run_ca() {
             server.cert, server.key, run_ca.cert
         ),
     );
-    let mut learner = Learner::start(&config, "127.0.0.1:0", &[]);
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
 
     register_over_tls(&learner.address, &run_ca, Some(&actor)).await.expect("a client of the run CA");
     let refused = register_over_tls(&learner.address, &run_ca, Some(&stranger)).await;

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use gfn_proto::v1::{self, learner_client::LearnerClient};
 use rand::{RngExt, SeedableRng};
-use support::{Event, Learner, Process, binary, write_config};
+use support::{Event, LearnerProcess, Process, binary, write_config};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 
@@ -46,7 +46,7 @@ fn start_actor(address: &str, name: &str) -> Process {
 }
 
 /// "… N accepted in the run so far" from a learner's start-up lines.
-fn journal_base(learner: &Learner) -> u64 {
+fn journal_base(learner: &LearnerProcess) -> u64 {
     learner
         .process
         .events()
@@ -193,7 +193,7 @@ fn soak() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
 
     let started = Instant::now();
-    let mut learner = Learner::start(&config, &address, &[]);
+    let mut learner = LearnerProcess::start(&config, &address, &[]);
     let mut lives = vec![learner.process.output()];
     let mut actors: Vec<Process> = (0..3).map(|i| start_actor(&address, &format!("soak-{i}"))).collect();
     let mut next_actor = 3;
@@ -239,7 +239,7 @@ fn soak() {
             learner.process.signal(nix::sys::signal::Signal::SIGKILL);
             learner.process.wait(Duration::from_secs(10));
             lives.push(learner.process.output());
-            learner = Learner::start(&config, &address, &[]);
+            learner = LearnerProcess::start(&config, &address, &[]);
             let resumed_at: u64 = learner
                 .process
                 .events()

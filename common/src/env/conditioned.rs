@@ -5,7 +5,7 @@
 //! first action from the prior (uniform over the `β_k`, [`Environment::forced_action`]), which
 //! is valid off-policy for every objective here. Below the root, state `(s, k)` behaves as `s`
 //! of the wrapped environment; the network sees the wrapped encoding plus a one-hot of `k`.
-//! Objectives, replay and transport are untouched: the root choice is an ordinary first action
+//! Objectives, rebuilding and transport are untouched: the root choice is an ordinary first action
 //! of each trajectory. The learned root policy converges to `Z_k / Σ Z`, so the exact terminal
 //! distribution over `(x, k)` of the whole DAG is `R(x)^{β_k} / Σ_k Z_k` — what the evaluation
 //! of a conditioned hypergrid measures. Dense (MLP) environments only.

@@ -25,7 +25,7 @@ use crate::policy::input::{InputShape, NetworkInput};
 /// An action id: an index into the environment's action space `0..num_actions()`.
 pub type Action = u32;
 
-/// Why a step or a replay was refused.
+/// Why a step or a rebuild was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvError {
     /// The action id is outside `0..num_actions`.

@@ -25,7 +25,7 @@ use rustc_hash::FxHashMap;
 use tch::{Kind, Tensor};
 
 use crate::env::Environment;
-use crate::trajectory::ReplayedTrajectory;
+use crate::trajectory::RebuiltTrajectory;
 
 /// Which balance objective.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,7 +112,7 @@ impl<S> BalanceBatch<S> {
 /// Collects the distinct states, masks and transitions of `trajectories`.
 pub fn prepare<E: Environment>(
     env: &E,
-    trajectories: &[ReplayedTrajectory<E::State>],
+    trajectories: &[RebuiltTrajectory<E::State>],
 ) -> BalanceBatch<E::State>
 where
     E::State: Eq + Hash + Clone,
@@ -340,10 +340,10 @@ pub fn uniform_log_pb<S: PartialEq>(parents: &[(S, crate::env::Action)], parent:
 mod tests {
     use super::*;
     use crate::env::Hypergrid;
-    use crate::trajectory::{Trajectory, replay};
+    use crate::trajectory::{Trajectory, rebuild};
 
-    fn replayed(env: &Hypergrid, actions: Vec<u32>, log_reward: f64) -> ReplayedTrajectory<Vec<u16>> {
-        replay(env, &Trajectory { actions, log_reward, policy_version: 0, score: None }).unwrap()
+    fn rebuilt(env: &Hypergrid, actions: Vec<u32>, log_reward: f64) -> RebuiltTrajectory<Vec<u16>> {
+        rebuild(env, &Trajectory { actions, log_reward, policy_version: 0, score: None }).unwrap()
     }
 
     /// 1-D grid of height 3: [0] → [1] → [2] → stop, R = 2. Rows in order of appearance.
@@ -351,7 +351,7 @@ mod tests {
     /// P_F = 3/4, 1/2, then stop with probability 1; P_B = 1 (one parent each).
     fn setup(state_flows: Option<[f32; 3]>) -> (Tensor, BalanceBatch<Vec<u16>>) {
         let env = Hypergrid::new(1, 3);
-        let batch = prepare(&env, &[replayed(&env, vec![0, 0, 1], 2f64.ln())]);
+        let batch = prepare(&env, &[rebuilt(&env, vec![0, 0, 1], 2f64.ln())]);
         assert_eq!(batch.states, vec![vec![0], vec![1], vec![2]]);
         let mut rows = vec![3f32.ln(), 0.0, 0.0, 0.0, 5.0, 0.0];
         let width = if let Some(flows) = state_flows {
@@ -415,7 +415,7 @@ mod tests {
     fn uniform_backward_halves_between_two_parents_and_learned_backward_is_a_softmax() {
         let env = Hypergrid::new(2, 3);
         // [0,0] → [1,0] → [1,1] → stop: [1,1] has parents [0,1] and [1,0]
-        let batch = prepare(&env, &[replayed(&env, vec![0, 1, 2], 0.0)]);
+        let batch = prepare(&env, &[rebuilt(&env, vec![0, 1, 2], 0.0)]);
         assert_eq!(batch.states, vec![vec![0, 0], vec![1, 0], vec![1, 1]]);
         // all logits 0: P_F(increment) = 1/3 in each state, stop 1/3
         let zeros = Tensor::zeros([3, 3], (Kind::Float, tch::Device::Cpu));
@@ -461,9 +461,9 @@ mod tests {
             Tensor::from_slice(&rows).view([batch.states.len() as i64, 4])
         };
         let trajectories = [
-            replayed(&env, vec![0, 1, 0, 1, 2], 1.5),
-            replayed(&env, vec![2], -0.5),
-            replayed(&env, vec![1, 1, 2], 0.25),
+            rebuilt(&env, vec![0, 1, 0, 1, 2], 1.5),
+            rebuilt(&env, vec![2], -0.5),
+            rebuilt(&env, vec![1, 1, 2], 0.25),
         ];
         // (detailed balance averages over transitions, not trajectories)
         for balance in [Balance::Trajectory, Balance::SubTrajectory { lambda: 0.9 }] {

@@ -24,7 +24,7 @@ use rustc_hash::FxHashMap;
 use tch::{Kind, Tensor};
 
 use crate::env::Environment;
-use crate::trajectory::ReplayedTrajectory;
+use crate::trajectory::RebuiltTrajectory;
 
 /// The flow-matching objective with its `ε`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -144,7 +144,7 @@ impl FlowMatching {
     pub fn prepare<E: Environment>(
         &self,
         env: &E,
-        trajectories: &[ReplayedTrajectory<E::State>],
+        trajectories: &[RebuiltTrajectory<E::State>],
     ) -> FlowMatchingBatch<E::State> {
         let num_actions = env.num_actions();
         let stop = env.stop_action() as usize;
@@ -255,7 +255,7 @@ fn add_visit(
 mod tests {
     use super::*;
     use crate::env::Hypergrid;
-    use crate::trajectory::{Trajectory, replay};
+    use crate::trajectory::{Trajectory, rebuild};
 
     fn log_sum_exp(values: &[f64]) -> f64 {
         values.iter().map(|v| v.exp()).sum::<f64>().ln()
@@ -269,12 +269,12 @@ mod tests {
         let objective = FlowMatching { epsilon, weighting: TermWeighting::Transitions, leaf_weight: 1.0 };
         let (r1, r2) = (0.7f64, 1.3f64);
         let trajectories = vec![
-            replay(
+            rebuild(
                 &grid,
                 &Trajectory { actions: vec![0, 1], log_reward: r1.ln(), policy_version: 0, score: None },
             )
             .unwrap(),
-            replay(
+            rebuild(
                 &grid,
                 &Trajectory { actions: vec![0, 0, 1], log_reward: r2.ln(), policy_version: 0, score: None },
             )
@@ -319,12 +319,12 @@ mod tests {
         let grid = Hypergrid::new(1, 2);
         let objective = FlowMatching { epsilon: 0.0, weighting: TermWeighting::Balanced, leaf_weight: 1.0 };
         let trajectories = vec![
-            replay(
+            rebuild(
                 &grid,
                 &Trajectory { actions: vec![0, 1], log_reward: 2f64.ln(), policy_version: 0, score: None },
             )
             .unwrap(),
-            replay(&grid, &Trajectory { actions: vec![1], log_reward: 0.0, policy_version: 0, score: None })
+            rebuild(&grid, &Trajectory { actions: vec![1], log_reward: 0.0, policy_version: 0, score: None })
                 .unwrap(),
         ];
         let batch = objective.prepare(&grid, &trajectories);
@@ -340,8 +340,8 @@ mod tests {
         let objective = FlowMatching { epsilon: 1e-4, weighting: TermWeighting::Balanced, leaf_weight: 1.0 };
         let trajectory =
             Trajectory { actions: vec![0, 1, 2], log_reward: 0.0, policy_version: 0, score: None };
-        let replayed = replay(&grid, &trajectory).unwrap();
-        let batch = objective.prepare(&grid, &[replayed.clone(), replayed]);
+        let rebuilt = rebuild(&grid, &trajectory).unwrap();
+        let batch = objective.prepare(&grid, &[rebuilt.clone(), rebuilt]);
         // visited [0,0], [1,0], [1,1]; parent [0,1] of [1,1] was not visited
         assert_eq!(batch.states, vec![vec![0, 0], vec![1, 0], vec![1, 1], vec![0, 1]]);
         assert_eq!(batch.num_transitions(), 6.0);

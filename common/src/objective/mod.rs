@@ -1,4 +1,4 @@
-//! Training objectives. Each turns a batch of replayed trajectories and the network's outputs
+//! Training objectives. Each turns a batch of rebuilt trajectories and the network's outputs
 //! (log edge flows for flow matching; policy logits, state flows and backward logits for the
 //! balance objectives) into a scalar loss. See `docs/OBJECTIVES.md`.
 

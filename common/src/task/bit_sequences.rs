@@ -16,7 +16,7 @@ use crate::env::Environment;
 use crate::env::bit_sequences::{BitSequenceConfig, BitSequenceReward, BitSequences, BitState, EMPTY};
 use crate::env::conditioned::RewardConditioned;
 use crate::eval::TrainingCounters;
-use crate::learner::Learner;
+use crate::model::Model;
 use crate::metrics::names as m;
 use crate::policy::{Exploration, LogFlowNetwork, PolicyNetwork, action_probabilities};
 use crate::reward::Reward;
@@ -198,9 +198,9 @@ impl BitSequenceEvaluation {
 }
 
 impl RunEvaluation<BitSequences> for BitSequenceEvaluation {
-    fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
-        let training = BasicRecord::new(&counters, learner.learned_log_z(&self.env));
-        let estimates = self.estimated_log_probabilities(learner.network());
+    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
+        let training = BasicRecord::new(&counters, model.learned_log_z(&self.env));
+        let estimates = self.estimated_log_probabilities(model.network());
         let spearman = spearman(&estimates, &self.test_log_rewards);
         let modes_found = self.found.iter().filter(|&&f| f).count();
         metrics::gauge!(m::MODES_FOUND).set(modes_found as f64);

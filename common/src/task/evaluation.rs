@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::env::{Enumerable, Environment};
 use crate::eval::{Evaluator, TrainingCounters};
-use crate::learner::Learner;
+use crate::model::Model;
 use crate::metrics::names as m;
 use crate::metrics::{EvaluationRecord, JsonLinesLog};
 use crate::reward::Reward;
@@ -55,7 +55,7 @@ impl Evaluated {
 /// What the training loop calls every `evaluation.interval_updates`.
 pub trait RunEvaluation<E: Environment>: Send {
     /// Evaluates the current policy.
-    fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<Evaluated>;
+    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> anyhow::Result<Evaluated>;
 
     /// Whether a trained-on terminal object is a mode (distinct ones are counted and
     /// checkpointed by the training loop).
@@ -83,8 +83,8 @@ impl<E: Enumerable + Clone, R: Reward<E::State>> ExactEvaluation<E, R> {
 }
 
 impl<E: Enumerable + Clone, R: Reward<E::State>> RunEvaluation<E> for ExactEvaluation<E, R> {
-    fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
-        let record = self.evaluator.evaluate_learner(learner, counters);
+    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
+        let record = self.evaluator.evaluate_learner(model, counters);
         metrics::gauge!(m::EXACT_L1).set(record.exact_l1);
         if let Some(l1) = record.empirical_l1 {
             metrics::gauge!(m::EMPIRICAL_L1).set(l1);
@@ -159,8 +159,8 @@ impl<E: Environment> BasicEvaluation<E> {
 }
 
 impl<E: Environment> RunEvaluation<E> for BasicEvaluation<E> {
-    fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
-        let record = BasicRecord::new(&counters, learner.learned_log_z(&self.env));
+    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
+        let record = BasicRecord::new(&counters, model.learned_log_z(&self.env));
         let line = format!(
             "update {:>6}  trajectories {:>8}  loss {:>9.5}  logZ {:.3}",
             record.update, record.trajectories, record.loss, record.learned_log_z

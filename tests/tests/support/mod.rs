@@ -139,13 +139,13 @@ impl Drop for Process {
 }
 
 /// A running learner with its addresses.
-pub struct Learner {
+pub struct LearnerProcess {
     pub process: Process,
     pub address: String,
     pub metrics: String,
 }
 
-impl Learner {
+impl LearnerProcess {
     /// Starts `gfn-learner --config <config> --listen <listen> --metrics-listen 127.0.0.1:0 <extra>`.
     pub fn start(config: &Path, listen: &str, extra: &[&str]) -> Self {
         let mut command = Command::new(binary("gfn-learner"));

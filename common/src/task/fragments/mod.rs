@@ -16,7 +16,7 @@ use crate::env::conditioned::{ConditionedState, RewardConditioned};
 use crate::env::junction_tree::BlockTree;
 use crate::env::{Environment, FragmentEnvironment};
 use crate::eval::TrainingCounters;
-use crate::learner::Learner;
+use crate::model::Model;
 use crate::reward::{Scored, SehReward};
 use crate::task::evaluation::{BasicRecord, Evaluated, RunEvaluation};
 use crate::task::results::{Generated, ResultsRecorder};
@@ -158,8 +158,8 @@ impl<E: Environment> MoleculeEvaluation<E> {
 }
 
 impl<E: Environment> RunEvaluation<E> for MoleculeEvaluation<E> {
-    fn evaluate(&mut self, learner: &Learner, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
-        let training = BasicRecord::new(&counters, learner.learned_log_z(&self.env));
+    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
+        let training = BasicRecord::new(&counters, model.learned_log_z(&self.env));
         let molecules = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let record = MoleculeRecord { training, molecules };
         let (t, s) = (&record.training, &record.molecules);

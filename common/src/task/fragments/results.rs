@@ -173,8 +173,8 @@ fn record(
                 let molecule = match env.molecule(&generated.terminal) {
                     Ok(molecule) => molecule,
                     Err(error) => {
-                        // replay accepted it, so the tree is valid: this would be a bug
-                        tracing::error!(%error, "a replayed junction tree does not assemble");
+                        // rebuilding accepted it, so the tree is valid: this would be a bug
+                        tracing::error!(%error, "a rebuilt junction tree does not assemble");
                         continue;
                     }
                 };

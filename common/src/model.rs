@@ -1,6 +1,6 @@
 //! The learning side of training: a policy network, its optimizer and an objective (flow
 //! matching, trajectory, detailed or sub-trajectory balance, picked by the run configuration).
-//! It takes replayed trajectories and applies one update per batch; it never samples.
+//! It takes rebuilt trajectories and applies one update per batch; it never samples.
 
 use tch::{Device, Tensor, nn};
 
@@ -11,7 +11,7 @@ use crate::env::Environment;
 use crate::objective::{Objective, balance};
 use crate::optim::{Adam, AdamConfig};
 use crate::policy::{LogFlowNetwork, PolicyNetwork};
-use crate::trajectory::ReplayedTrajectory;
+use crate::trajectory::RebuiltTrajectory;
 
 /// What one update did.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,9 +25,9 @@ pub struct UpdateStats {
     pub applied: bool,
 }
 
-/// A learner: the policy network (and trajectory balance's `log Z`), Adam and an objective,
+/// The trained model: the policy network (and trajectory balance's `log Z`), Adam and an objective,
 /// optionally with a Polyak average of the weights that is the policy it hands out.
-pub struct Learner {
+pub struct Model {
     vs: nn::VarStore,
     network: PolicyNetwork,
     optimizer: Adam,
@@ -36,7 +36,7 @@ pub struct Learner {
     averaged: Option<AveragedPolicy>,
 }
 
-/// The averaged network (and `log Z`) of a learner with weight averaging.
+/// The averaged network (and `log Z`) of a model with weight averaging.
 struct AveragedPolicy {
     average: WeightAverage,
     network: PolicyNetwork,
@@ -50,11 +50,11 @@ const LOG_Z: &str = "log_z";
 /// (the average when weights are averaged).
 use crate::policy::{POLICY_PREFIX, flow_log_partition, load_prefixed};
 
-/// Prefix of the trained (not averaged) weights in checkpoints of a learner with averaging.
+/// Prefix of the trained (not averaged) weights in checkpoints of a model with averaging.
 const TRAINED_PREFIX: &str = "trained.";
 
-impl Learner {
-    /// A freshly initialised learner with the network `policy` describes for `env` and the
+impl Model {
+    /// A freshly initialised model with the network `policy` describes for `env` and the
     /// outputs `objective` needs; `log_z_learning_rate` is used if the objective learns `log Z`.
     /// With `averaging_decay` in `(0, 1)` the policy it hands out (for sampling, publishing and
     /// evaluation) is a Polyak average of the trained weights; 0 turns averaging off.
@@ -87,7 +87,7 @@ impl Learner {
         Self { vs, network, optimizer, objective, log_z, averaged }
     }
 
-    /// The learner a run configuration describes, for `env`.
+    /// The model a run configuration describes, for `env`.
     pub fn from_config<E: Environment>(device: Device, env: &E, config: &RunConfig) -> Self {
         let adam = AdamConfig {
             epsilon: config.training.adam_epsilon,
@@ -126,7 +126,7 @@ impl Learner {
     pub fn update<E: Environment>(
         &mut self,
         env: &E,
-        trajectories: &[ReplayedTrajectory<E::State>],
+        trajectories: &[RebuiltTrajectory<E::State>],
     ) -> UpdateStats {
         let device = self.vs.device();
         let (loss, states_evaluated) = match self.objective {
@@ -150,7 +150,7 @@ impl Learner {
         UpdateStats { loss: loss.double_value(&[]), states_evaluated, applied }
     }
 
-    /// The learned `log Z` of the policy [`Learner::network`] hands out: trajectory balance's
+    /// The learned `log Z` of the policy [`Model::network`] hands out: trajectory balance's
     /// scalar, the state flow of `s0` for detailed and sub-trajectory balance, the total out-flow
     /// of `s0` for flow matching.
     pub fn learned_log_z<E: Environment>(&self, env: &E) -> f64 {
@@ -195,8 +195,8 @@ impl Learner {
         named
     }
 
-    /// Restores weights and optimizer state from [`Learner::state_tensors`] output; fails naming
-    /// the first missing or mis-shaped tensor. A learner with averaging resumed from a
+    /// Restores weights and optimizer state from [`Model::state_tensors`] output; fails naming
+    /// the first missing or mis-shaped tensor. A model with averaging resumed from a
     /// checkpoint written without it starts its average at the trained weights.
     pub fn load_state_tensors(&mut self, tensors: NamedTensors) -> Result<(), String> {
         let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
@@ -235,13 +235,13 @@ mod tests {
     use crate::policy::Exploration;
     use crate::reward::{HypergridReward, Reward};
     use crate::sampler::Sampler;
-    use crate::trajectory::{Trajectory, replay};
+    use crate::trajectory::{Trajectory, rebuild};
     use rand::SeedableRng;
 
     const DECAY: f64 = 0.9;
 
-    fn learner(env: &Hypergrid, averaging_decay: f64) -> Learner {
-        Learner::new(
+    fn model(env: &Hypergrid, averaging_decay: f64) -> Model {
+        Model::new(
             Device::Cpu,
             env,
             &PolicyConfig { hidden: 16, hidden_layers: 1, ..PolicyConfig::default() },
@@ -255,16 +255,16 @@ mod tests {
         )
     }
 
-    fn batch(env: &Hypergrid, learner: &Learner, seed: u64) -> Vec<ReplayedTrajectory<GridState>> {
+    fn batch(env: &Hypergrid, model: &Model, seed: u64) -> Vec<RebuiltTrajectory<GridState>> {
         let reward = HypergridReward::new(4, 0.1, 0.5, 2.0);
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut sampler = Sampler::new(env, Exploration::ON_POLICY);
         sampler
-            .sample(learner.network(), 8, &mut rng)
+            .sample(model.network(), 8, &mut rng)
             .into_iter()
             .map(|t| {
                 let log_reward = reward.log_reward(&t.terminal).unwrap();
-                replay(env, &Trajectory { actions: t.actions, log_reward, policy_version: 0, score: None })
+                rebuild(env, &Trajectory { actions: t.actions, log_reward, policy_version: 0, score: None })
                     .unwrap()
             })
             .collect()
@@ -284,8 +284,8 @@ mod tests {
     #[test]
     fn averaged_policy_trails_the_trained_weights_by_the_decay() {
         let env = Hypergrid::new(2, 4);
-        let mut plain = learner(&env, 0.0);
-        let mut averaged = learner(&env, DECAY);
+        let mut plain = model(&env, 0.0);
+        let mut averaged = model(&env, DECAY);
         averaged.load_state_tensors(plain.state_tensors()).unwrap();
         // Same initial weights, same batches: the trained weights move identically.
         let initial = values(&plain.policy_tensors(), POLICY_PREFIX);
@@ -314,22 +314,22 @@ mod tests {
     #[test]
     fn checkpoint_round_trip_restores_trained_and_averaged_weights() {
         let env = Hypergrid::new(2, 4);
-        let mut original = learner(&env, DECAY);
+        let mut original = model(&env, DECAY);
         for seed in 0..3 {
             let trajectories = batch(&env, &original, seed);
             original.update(&env, &trajectories);
         }
         let saved = original.state_tensors();
-        let mut restored = learner(&env, DECAY);
+        let mut restored = model(&env, DECAY);
         restored.load_state_tensors(saved.iter().map(|(n, t)| (n.clone(), t.copy())).collect()).unwrap();
         assert_eq!(values(&restored.state_tensors(), ""), values(&saved, ""));
 
         // A checkpoint without averaged weights (averaging was off) starts the average at the
         // trained weights.
-        let mut plain = learner(&env, 0.0);
+        let mut plain = model(&env, 0.0);
         let trajectories = batch(&env, &plain, 9);
         plain.update(&env, &trajectories);
-        let mut switched_on = learner(&env, DECAY);
+        let mut switched_on = model(&env, DECAY);
         switched_on.load_state_tensors(plain.state_tensors()).unwrap();
         assert_eq!(
             values(&switched_on.policy_tensors(), POLICY_PREFIX),
@@ -344,19 +344,19 @@ mod tests {
     #[test]
     fn a_non_finite_loss_skips_the_update_and_keeps_the_weights() {
         let env = Hypergrid::new(2, 4);
-        let mut learner = learner(&env, DECAY);
-        let mut trajectories = batch(&env, &learner, 3);
-        let before = values(&learner.state_tensors(), "");
+        let mut model = model(&env, DECAY);
+        let mut trajectories = batch(&env, &model, 3);
+        let before = values(&model.state_tensors(), "");
         // log R = 1e30: its square overflows float32, the loss is infinite
         trajectories[0].log_reward = 1e30;
-        let stats = learner.update(&env, &trajectories);
+        let stats = model.update(&env, &trajectories);
         assert!(!stats.applied && !stats.loss.is_finite(), "{stats:?}");
-        assert_eq!(values(&learner.state_tensors(), ""), before, "weights, average and Adam state unchanged");
-        assert_eq!(learner.updates(), 0);
+        assert_eq!(values(&model.state_tensors(), ""), before, "weights, average and Adam state unchanged");
+        assert_eq!(model.updates(), 0);
         // a finite batch afterwards trains normally
         trajectories[0].log_reward = 0.0;
-        let stats = learner.update(&env, &trajectories);
+        let stats = model.update(&env, &trajectories);
         assert!(stats.applied && stats.loss.is_finite());
-        assert_ne!(values(&learner.state_tensors(), ""), before);
+        assert_ne!(values(&model.state_tensors(), ""), before);
     }
 }
