@@ -108,7 +108,7 @@ fn main() {
                 tch::set_num_threads(thread_count);
                 tch::manual_seed(0);
                 let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-                let policy = PolicyConfig { hidden: width, hidden_layers: rounds, message_passing };
+                let policy = PolicyConfig::block_graph(width, rounds, message_passing);
                 let network = PolicyNetwork::new(&vs.root(), &env, &policy, 0);
                 let mut adam = Adam::new(&vs, AdamConfig::with_learning_rate(5e-4));
                 let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);

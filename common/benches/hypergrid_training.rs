@@ -28,7 +28,7 @@ fn setup() -> (Hypergrid, HypergridReward, Model) {
     let model = Model::new(
         Device::Cpu,
         &env,
-        &PolicyConfig { hidden: 256, hidden_layers: 2, ..PolicyConfig::default() },
+        &PolicyConfig::mlp(256, 2),
         AdamConfig::with_learning_rate(1e-3),
         Objective::FlowMatching(FlowMatching {
             epsilon: 2.5e-5,

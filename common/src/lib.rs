@@ -27,12 +27,11 @@
 //! - [`metrics`]: evaluation records and the JSON-lines log.
 //! - [`task`]: the extension point — a task (environment, reward, evaluation, results) defined
 //!   once and registered by name; conditioning wraps any task.
-//! - [`trainer`]: the single-process training loop.
-//! - [`batch_source`]: inline or pipelined (sampler thread) batches for the trainer.
+//! - [`training`]: the one training loop (hosted by `gfn train` and by the distributed learner),
+//!   its checkpointed progress, and training in one process with inline or pipelined sampling.
 //! - [`weights`]: policy weights as safetensors bytes.
 
 pub mod averaging;
-pub mod batch_source;
 pub mod checkpoint;
 pub mod config;
 pub mod env;
@@ -47,6 +46,6 @@ pub mod replay;
 pub mod reward;
 pub mod sampler;
 pub mod task;
-pub mod trainer;
+pub mod training;
 pub mod trajectory;
 pub mod weights;

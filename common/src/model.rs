@@ -244,7 +244,7 @@ mod tests {
         Model::new(
             Device::Cpu,
             env,
-            &PolicyConfig { hidden: 16, hidden_layers: 1, ..PolicyConfig::default() },
+            &PolicyConfig::mlp(16, 1),
             AdamConfig::with_learning_rate(1e-2),
             Objective::Balance(BalanceObjective {
                 balance: Balance::Trajectory,

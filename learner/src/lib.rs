@@ -14,7 +14,8 @@
 //! - [`state`]: what the service and the training thread share.
 //! - [`journal`]: the durable ingest journal (no accepted trajectory is lost on a restart).
 //! - [`limits`]: admission limits of the service (streams, submissions, ingest rate).
-//! - [`training`]: the training thread (updates, weights publishing, evaluation, checkpoints).
+//! - [`training`]: the training thread: the core's training loop fed by the ingest queue, publishing
+//!   weights, reporting evaluations and keeping the learner's progress in checkpoints.
 //! - [`metrics`]: metric names and the Prometheus endpoint.
 
 pub mod cli;

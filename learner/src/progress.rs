@@ -4,7 +4,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use gfn_common::task::evaluation::write_shared;
 use gfn_common::task::{Evaluated, SharedLog};
-use gfn_common::trainer::TrainingObserver;
+use gfn_common::training::TrainingObserver;
 
 /// Progress bar plus optional JSON-lines log; prints one line per evaluation.
 pub struct ProgressView {

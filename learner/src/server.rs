@@ -14,14 +14,13 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
-use gfn_common::checkpoint;
 use gfn_common::config::{RunConfig, SecurityConfig};
 use gfn_common::env::Environment;
 use gfn_common::events::{Event, Events};
 use gfn_common::model::Model;
 use gfn_common::task::evaluation::open_shared_log;
 use gfn_common::task::{HookContext, RunHooks, SharedLog, Task, TaskVisitor, visit_task};
-use gfn_common::trainer::TrainerProgress;
+use gfn_common::training::resume;
 use gfn_proto::auth::{self, RunToken, TOKEN_ENV};
 use gfn_proto::v1::learner_server::LearnerServer;
 use gfn_service::process as service;
@@ -34,7 +33,7 @@ use crate::limits::Limits;
 use crate::metrics;
 use crate::service::LearnerService;
 use crate::state::RunState;
-use crate::training::{TrainingLoop, snapshot};
+use crate::training::{Progress, TrainingThread, snapshot};
 
 /// Runs a learner to completion on its own tokio runtime, writing its machine-readable
 /// events to `events`.
@@ -163,20 +162,14 @@ where
     E: Environment + Clone + 'static,
     E::State: Serialize + DeserializeOwned + 'static,
 {
-    let mut learner = Model::from_config(tch::Device::cuda_if_available(), &env, &config);
-    let mut progress: TrainerProgress<E::State> = TrainerProgress::new();
-    if let Some(dir) = &config.checkpoint.dir {
-        let found = checkpoint::newest_valid(dir, |_, tensors, metadata| {
-            let json = metadata.get(checkpoint::PROGRESS).ok_or("no progress record")?;
-            let restored: TrainerProgress<_> = serde_json::from_str(json).map_err(|e| e.to_string())?;
-            learner.load_state_tensors(tensors)?;
-            Ok(restored)
-        })?;
-        if let Some((path, restored)) = found {
-            println!("gfn-learner resumed from {} at update {}", path.display(), restored.update);
-            events.emit(Event::Resumed { checkpoint: path.clone(), update: restored.update });
-            progress = restored;
-        }
+    let mut model = Model::from_config(tch::Device::cuda_if_available(), &env, &config);
+    let mut progress: Progress<E::State> = Progress::new();
+    if let Some(dir) = &config.checkpoint.dir
+        && let Some((path, restored)) = resume(dir, &mut model)?
+    {
+        println!("gfn-learner resumed from {} at update {}", path.display(), restored.update);
+        events.emit(Event::Resumed { checkpoint: path.clone(), update: restored.update });
+        progress = restored;
     }
     let token = RunToken::load(config.security.token_file.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
     if token.is_none() {
@@ -185,18 +178,18 @@ where
              the gRPC port may register and submit"
         );
     }
-    let run_id = progress.run_id.clone().unwrap_or_else(new_run_id);
-    progress.run_id = Some(run_id.clone());
+    let run_id = progress.host.run_id.clone().unwrap_or_else(new_run_id);
+    progress.host.run_id = Some(run_id.clone());
     let RunHooks { evaluation, results } = hooks(&run_id)?;
     let (results_sender, results_thread) = results.map(|r| (r.sink, r.thread)).unzip();
 
     let metrics_handle = metrics::install_recorder()?;
-    let (weights_sender, weights) = watch::channel(snapshot(&learner, progress.update)?);
+    let (weights_sender, weights) = watch::channel(snapshot(&model, progress.update)?);
     let (queue, queue_receiver) = mpsc::channel(config.ingest_queue_capacity());
     let (journal, pending) = match (&config.checkpoint.dir, config.checkpoint.journal) {
         (Some(dir), true) => {
             let dir = dir.join("journal");
-            let (journal, pending) = Journal::open(&dir, progress.journal_consumed)
+            let (journal, pending) = Journal::open(&dir, progress.host.journal_consumed)
                 .with_context(|| format!("opening the ingest journal in {}", dir.display()))?;
             println!(
                 "gfn-learner journal: {} accepted trajectories after the checkpoint go to training first, \
@@ -217,7 +210,7 @@ where
         env: env.clone(),
         version: AtomicU64::new(progress.update),
         finished: AtomicBool::new(false),
-        next_actor_id: AtomicU64::new(progress.actors_registered + 1),
+        next_actor_id: AtomicU64::new(progress.host.actors_registered + 1),
         queue,
         weights,
         shutdown: shutdown.clone(),
@@ -272,18 +265,16 @@ where
             ),
     );
 
-    let journal_consumed = progress.journal_consumed;
-    let training = TrainingLoop {
+    let training = TrainingThread {
         state: state.clone(),
         evaluation,
-        learner,
+        model,
         progress,
         queue: queue_receiver,
         weights: Arc::new(weights_sender),
         runtime: runtime.clone(),
         log,
         events: events.clone(),
-        journal_marks: std::collections::VecDeque::from([journal_consumed]),
     };
     let trainer =
         std::thread::Builder::new().name("gfn-learner-train".into()).spawn(move || training.run())?;
@@ -307,8 +298,8 @@ where
         if let Some(accepted) = accepted {
             println!(
                 "gfn-learner journal: {accepted} trajectories accepted in the run, {} trained on, {} after the final update",
-                progress.journal_consumed,
-                accepted.saturating_sub(progress.journal_consumed)
+                progress.host.journal_consumed,
+                accepted.saturating_sub(progress.host.journal_consumed)
             );
         }
     }
@@ -333,5 +324,5 @@ where
             .map_err(|_| anyhow::anyhow!("the results thread panicked"))?
             .context("recording results")?;
     }
-    outcome.map(|_| ())
+    outcome.map(|_| ()).map_err(anyhow::Error::from)
 }

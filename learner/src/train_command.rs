@@ -9,7 +9,7 @@ use clap::Args;
 use gfn_common::config::{ObjectiveConfig, RunConfig};
 use gfn_common::task::evaluation::open_shared_log;
 use gfn_common::task::{Evaluated, HookContext, SharedLog, Task, TaskVisitor, visit_task};
-use gfn_common::trainer::{TrainOptions, TrainSummary, train_task};
+use gfn_common::training::{TrainOptions, TrainSummary, train_task};
 
 use crate::cli::{config_failure, load_config};
 use crate::progress::ProgressView;

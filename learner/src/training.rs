@@ -1,43 +1,59 @@
-//! The training thread: owns the network and optimizer (tch is not async), pulls validated
-//! trajectories from the bounded queue, applies updates, publishes weights, evaluates and
-//! checkpoints. Publishing is a `watch` send of an `Arc`: it never waits for actors.
+//! The training thread of the learner: it hosts the core's one training loop
+//! (`gfn_common::training::TrainingLoop`) with the ingest queue as its batch source. Around
+//! the loop it publishes weights (a `watch` send of an `Arc`: it never waits for actors),
+//! reports evaluations (stdout, the JSON-lines log, events), exports metrics, and keeps the
+//! learner's own progress — run id, actor ids, journal position — in every checkpoint.
 
+use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
-use rustc_hash::FxHashSet;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 
-use gfn_common::checkpoint::{self, Metadata};
 use gfn_common::env::Environment;
-use gfn_common::eval::TrainingCounters;
 use gfn_common::events::{Event, Events};
 use gfn_common::model::Model;
-use gfn_common::replay::ReplayBuffer;
-use gfn_common::trainer::TrainerProgress;
+use gfn_common::task::evaluation::{Evaluated, write_shared};
+use gfn_common::task::{RunEvaluation, SharedLog};
+use gfn_common::training::{Batch, Flow, LoopHost, RunProgress, TrainError, TrainingLoop, UpdateReport};
 use gfn_common::trajectory::RebuiltTrajectory;
 use gfn_common::weights::to_safetensors_bytes;
-
-use gfn_common::task::evaluation::write_shared;
-use gfn_common::task::{RunEvaluation, SharedLog};
 
 use crate::metrics as m;
 use crate::state::{RunState, WeightsSnapshot};
 
+/// What the distributed learner keeps across restarts besides the loop's own progress
+/// (flattened into the same checkpoint record).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LearnerProgress {
+    /// The run's id (kept across restarts, so the actors carry on).
+    pub run_id: Option<String>,
+    /// Actor ids handed out so far: a restarted learner continues after them, so ids stay
+    /// unique within a run (they label stored results).
+    pub actors_registered: u64,
+    /// Accepted trajectories trained on so far, in the order of the ingest journal: a
+    /// restarted learner feeds the journal from here on into training.
+    pub journal_consumed: u64,
+}
+
+/// The learner's progress record.
+pub type Progress<S> = RunProgress<S, LearnerProgress>;
+
 /// Everything the training thread owns.
-pub struct TrainingLoop<E: Environment> {
+pub struct TrainingThread<E: Environment> {
     /// Shared with the service.
     pub state: Arc<RunState<E>>,
     /// Periodic evaluation (and recognition of modes).
     pub evaluation: Box<dyn RunEvaluation<E>>,
     /// The network and optimizer.
-    pub learner: Model,
+    pub model: Model,
     /// Where training stands (restored from a checkpoint or new).
-    pub progress: TrainerProgress<E::State>,
+    pub progress: Progress<E::State>,
     /// Validated trajectories from the service.
     pub queue: mpsc::Receiver<RebuiltTrajectory<E::State>>,
     /// Where new weights are published.
@@ -48,137 +64,64 @@ pub struct TrainingLoop<E: Environment> {
     pub log: Option<SharedLog>,
     /// Machine-readable events (evaluations).
     pub events: Events,
-    /// `journal_consumed` of the checkpoints kept, oldest first.
-    pub journal_marks: std::collections::VecDeque<u64>,
 }
 
-/// Serializes the policy of `learner` as a weights snapshot of `version`.
-pub fn snapshot(learner: &Model, version: u64) -> anyhow::Result<Arc<WeightsSnapshot>> {
-    let bytes = to_safetensors_bytes(&learner.policy_tensors())?;
+/// Serializes the policy of `model` as a weights snapshot of `version`.
+pub fn snapshot(model: &Model, version: u64) -> anyhow::Result<Arc<WeightsSnapshot>> {
+    let bytes = to_safetensors_bytes(&model.policy_tensors())?;
     Ok(Arc::new(WeightsSnapshot { version, bytes }))
 }
 
-impl<E> TrainingLoop<E>
+impl<E> TrainingThread<E>
 where
     E: Environment,
     E::State: Serialize + DeserializeOwned,
 {
     /// Trains until `training.updates` or until shutdown; checkpoints on the way out.
-    pub fn run(mut self) -> anyhow::Result<TrainerProgress<E::State>> {
-        let config = self.state.config.clone();
-        let state = Arc::clone(&self.state);
-        let env = &state.env;
-        let mut modes_found: FxHashSet<E::State> = self.progress.modes_found.iter().cloned().collect();
-        let session_start_seconds = self.progress.training_seconds;
-        let started = Instant::now();
-        let mut last_checkpoint = Instant::now();
-        let mut last_checkpointed_update = self.progress.update;
-        let mut loss_sum = 0.0;
-        let mut loss_count = 0u64;
-        // Evaluation time is not training time.
-        let mut evaluation_time = Duration::ZERO;
-        let training_seconds = |evaluation_time: Duration| {
-            session_start_seconds + (started.elapsed() - evaluation_time).as_secs_f64()
+    pub fn run(self) -> Result<Progress<E::State>, TrainError> {
+        let TrainingThread { state, evaluation, model, progress, queue, weights, runtime, log, events } =
+            self;
+        let config = &state.config;
+        let mut host = LearnerHost {
+            batch: Vec::with_capacity(config.training.batch_size),
+            journal_marks: VecDeque::from([progress.host.journal_consumed]),
+            state: Arc::clone(&state),
+            queue,
+            weights,
+            runtime,
+            log,
+            events,
         };
-        let batch_size = config.training.batch_size;
-        let mut replay_buffer = ReplayBuffer::new(config.training.replay, config.seed ^ 0x5EED);
-        let mut batch = Vec::with_capacity(batch_size);
-        while self.progress.update < config.training.updates {
-            batch.clear();
-            while batch.len() < batch_size {
-                let shutdown = self.state.shutdown.clone();
-                let next = self.runtime.block_on(async {
-                    tokio::select! {
-                        next = self.queue.recv() => next,
-                        _ = shutdown.cancelled() => None,
-                    }
-                });
-                match next {
-                    Some(trajectory) => batch.push(trajectory),
-                    None => break,
-                }
-            }
-            if batch.len() < batch_size {
-                break; // shutting down
-            }
-            metrics::gauge!(m::QUEUE_DEPTH).set(self.queue.len() as f64);
-            for trajectory in &batch {
-                self.evaluation.observe(trajectory.terminal());
-                if self.evaluation.is_mode(trajectory.terminal()) {
-                    modes_found.insert(trajectory.terminal().clone());
-                }
-            }
-            let update_started = Instant::now();
-            let stats = self.learner.update(env, &replay_buffer.mix(&batch));
-            metrics::histogram!(m::UPDATE_DURATION).record(update_started.elapsed().as_secs_f64());
-            self.progress.update += 1;
-            self.progress.trajectories += batch.len() as u64;
-            self.progress.journal_consumed += batch.len() as u64;
-            self.state.version.store(self.progress.update, Ordering::Release);
-            metrics::counter!(m::UPDATES).increment(1);
-            metrics::counter!(m::TRAJECTORIES_TRAINED).increment(batch.len() as u64);
-            if stats.applied {
-                metrics::gauge!(m::LOSS).set(stats.loss);
-                loss_sum += stats.loss;
-                loss_count += 1;
-            } else {
-                // the weights stay as they were; the version still advances (same weights)
-                metrics::counter!(m::UPDATES_SKIPPED).increment(1);
-                tracing::warn!(
-                    update = self.progress.update,
-                    loss = stats.loss,
-                    "non-finite loss or gradient: update skipped"
-                );
-            }
-            let last_update = self.progress.update == config.training.updates;
-            if self.progress.update.is_multiple_of(config.learner.weights_interval_updates) || last_update {
-                self.publish()?;
-            }
-            if self.progress.update.is_multiple_of(config.evaluation.interval_updates) || last_update {
-                let evaluation_started = Instant::now();
-                self.progress.training_seconds = training_seconds(evaluation_time);
-                let evaluated = self.evaluation.evaluate(
-                    &self.learner,
-                    TrainingCounters {
-                        update: self.progress.update,
-                        trajectories: self.progress.trajectories,
-                        training_seconds: self.progress.training_seconds,
-                        mean_loss: loss_sum / loss_count.max(1) as f64,
-                        modes_found: modes_found.len(),
-                    },
-                )?;
-                println!("{}", evaluated.line);
-                if let Some(log) = &self.log {
-                    write_shared(log, &evaluated.record)?;
-                }
-                self.events.emit(Event::Evaluation { record: evaluated.record });
-                loss_sum = 0.0;
-                loss_count = 0;
-                evaluation_time += evaluation_started.elapsed();
-            }
-            let by_count = config.checkpoint.interval_updates > 0
-                && self.progress.update.is_multiple_of(config.checkpoint.interval_updates);
-            let by_time = config.checkpoint.interval_seconds > 0.0
-                && last_checkpoint.elapsed() >= Duration::from_secs_f64(config.checkpoint.interval_seconds);
-            if by_count || by_time || last_update {
-                self.progress.training_seconds = training_seconds(evaluation_time);
-                self.checkpoint(&modes_found)?;
-                last_checkpoint = Instant::now();
-                last_checkpointed_update = self.progress.update;
-            }
-        }
-        if self.progress.update != last_checkpointed_update {
-            self.progress.training_seconds = training_seconds(evaluation_time);
-            self.checkpoint(&modes_found)?;
-        }
-        Ok(self.progress)
+        let training = TrainingLoop {
+            env: &state.env,
+            config,
+            config_toml: state.config_toml.clone(),
+            model,
+            progress,
+            evaluation,
+        };
+        Ok(training.run(&mut host)?.progress)
     }
+}
 
+/// The learner around the loop.
+struct LearnerHost<E: Environment> {
+    state: Arc<RunState<E>>,
+    queue: mpsc::Receiver<RebuiltTrajectory<E::State>>,
+    batch: Vec<RebuiltTrajectory<E::State>>,
+    weights: Arc<watch::Sender<Arc<WeightsSnapshot>>>,
+    runtime: Handle,
+    log: Option<SharedLog>,
+    events: Events,
+    /// `journal_consumed` of the checkpoints kept, oldest first.
+    journal_marks: VecDeque<u64>,
+}
+
+impl<E: Environment> LearnerHost<E> {
     /// Copies the weights (cheap, on this thread) and serializes and publishes them on a
     /// blocking-pool thread, so that training never waits for serialization or for actors.
-    fn publish(&self) -> anyhow::Result<()> {
-        let version = self.progress.update;
-        let tensors = self.learner.policy_copy();
+    fn publish(&self, model: &Model, version: u64) {
+        let tensors = model.policy_copy();
         let weights = Arc::clone(&self.weights);
         self.runtime.spawn_blocking(move || match to_safetensors_bytes(&tensors) {
             Ok(bytes) => {
@@ -197,30 +140,76 @@ where
             }
             Err(error) => tracing::error!(%error, version, "weights serialization failed"),
         });
+    }
+}
+
+impl<E: Environment> LoopHost<E, LearnerProgress> for LearnerHost<E> {
+    fn next_batch(&mut self, _model: &Model) -> Result<Option<Batch<E::State>>, TrainError> {
+        let batch_size = self.state.config.training.batch_size;
+        let shutdown = self.state.shutdown.clone();
+        while self.batch.len() < batch_size {
+            let next = self.runtime.block_on(async {
+                tokio::select! {
+                    next = self.queue.recv() => next,
+                    _ = shutdown.cancelled() => None,
+                }
+            });
+            match next {
+                Some(trajectory) => self.batch.push(trajectory),
+                None => return Ok(None), // shutting down
+            }
+        }
+        metrics::gauge!(m::QUEUE_DEPTH).set(self.queue.len() as f64);
+        let trajectories = std::mem::replace(&mut self.batch, Vec::with_capacity(batch_size));
+        Ok(Some(Batch { trajectories, sampling: Default::default(), sampler_rows: 0 }))
+    }
+
+    fn after_update(
+        &mut self,
+        model: &Model,
+        progress: &mut Progress<E::State>,
+        report: &UpdateReport,
+    ) -> Result<(), TrainError> {
+        metrics::histogram!(m::UPDATE_DURATION).record(report.duration.as_secs_f64());
+        progress.host.journal_consumed += report.trajectories as u64;
+        self.state.version.store(progress.update, Ordering::Release);
+        metrics::counter!(m::UPDATES).increment(1);
+        metrics::counter!(m::TRAJECTORIES_TRAINED).increment(report.trajectories as u64);
+        if report.stats.applied {
+            metrics::gauge!(m::LOSS).set(report.stats.loss);
+        } else {
+            // the weights stay as they were; the version still advances (same weights)
+            metrics::counter!(m::UPDATES_SKIPPED).increment(1);
+            tracing::warn!(
+                update = progress.update,
+                loss = report.stats.loss,
+                "non-finite loss or gradient: update skipped"
+            );
+        }
+        if progress.update.is_multiple_of(self.state.config.learner.weights_interval_updates) || report.last {
+            self.publish(model, progress.update);
+        }
         Ok(())
     }
 
-    fn checkpoint(&mut self, modes_found: &FxHashSet<E::State>) -> anyhow::Result<()> {
-        let Some(dir) = self.state.config.checkpoint.dir.clone() else {
-            return Ok(());
-        };
-        self.progress.modes_found = modes_found.iter().cloned().collect();
-        self.progress.actors_registered = self.state.next_actor_id.load(Ordering::Relaxed).saturating_sub(1);
-        let metadata = Metadata::from([
-            (checkpoint::PROGRESS.to_string(), serde_json::to_string(&self.progress)?),
-            (checkpoint::CONFIG.to_string(), self.state.config_toml.clone()),
-        ]);
-        let path = checkpoint::save(
-            &dir,
-            self.progress.update,
-            &self.learner.state_tensors(),
-            &metadata,
-            self.state.config.checkpoint.keep,
-        )?;
+    fn after_evaluation(&mut self, evaluated: &Evaluated) -> Result<Flow, TrainError> {
+        println!("{}", evaluated.line);
+        if let Some(log) = &self.log {
+            write_shared(log, &evaluated.record).map_err(anyhow::Error::from)?;
+        }
+        self.events.emit(Event::Evaluation { record: evaluated.record.clone() });
+        Ok(Flow::Continue)
+    }
+
+    fn before_checkpoint(&mut self, progress: &mut Progress<E::State>) {
+        progress.host.actors_registered = self.state.next_actor_id.load(Ordering::Relaxed).saturating_sub(1);
+    }
+
+    fn after_checkpoint(&mut self, path: &Path, progress: &Progress<E::State>) {
         metrics::counter!(m::CHECKPOINTS).increment(1);
-        tracing::info!(path = %path.display(), update = self.progress.update, "checkpoint written");
+        tracing::info!(path = %path.display(), update = progress.update, "checkpoint written");
         // The journal keeps what the oldest kept checkpoint may need after a fallback.
-        self.journal_marks.push_back(self.progress.journal_consumed);
+        self.journal_marks.push_back(progress.host.journal_consumed);
         while self.journal_marks.len() > self.state.config.checkpoint.keep.max(1) {
             self.journal_marks.pop_front();
         }
@@ -235,6 +224,5 @@ where
                 }
             });
         }
-        Ok(())
     }
 }

@@ -17,7 +17,7 @@ use gfn_common::policy::{Exploration, PolicyNetwork};
 use gfn_common::sampler::Sampler;
 use gfn_common::task::bit_sequences::BitSequenceTask;
 use gfn_common::task::{HookContext, Task};
-use gfn_common::trainer::{Silent, TrainOptions, train, train_task};
+use gfn_common::training::{Silent, TrainOptions, train, train_task};
 use rand::SeedableRng;
 use support::{LearnerProcess, binary, start_actor, write_config};
 

@@ -98,7 +98,7 @@ fn learner_and_two_actors_store_every_molecule_with_its_proxy() {
         "frag.toml",
         &format!(
             "seed = 5\n[env]\ntype = \"fragments\"\nvocabulary = {:?}\nproxy_weights = {:?}\nreward_exponent = 4.0\n\
-             [policy]\nhidden = 64\nhidden_layers = 2\n\
+             [policy]\nhidden = 64\nrounds = 2\n\
              [training]\nupdates = 300\nbatch_size = 8\nlearning_rate = 5e-4\nexploration_epsilon = 0.05\n\
              [evaluation]\ninterval_updates = 100\nlog_path = {:?}\nresults_db = {:?}\n\
              [learner]\nlinger_seconds = 1.0\n[actor]\nrollout_batch = 8\nsubmit_batch = 8\n",
@@ -183,7 +183,7 @@ fn learner_and_two_actors_train_a_reward_exponent_conditioned_molecule_policy() 
             "seed = 6\n[env]\ntype = \"fragments\"\nvocabulary = {:?}\nproxy_weights = {:?}\nreward_exponent = 1.0\n\
              [objective]\ntype = \"trajectory_balance\"\n\
              [conditioning]\nreward_exponents = [1.0, 4.0, 16.0]\n\
-             [policy]\nhidden = 64\nhidden_layers = 2\n\
+             [policy]\nhidden = 64\nrounds = 2\n\
              [training]\nupdates = 200\nbatch_size = 8\nlearning_rate = 5e-4\n\
              [evaluation]\ninterval_updates = 100\nresults_db = {:?}\n\
              [learner]\nlinger_seconds = 1.0\n[actor]\nrollout_batch = 8\nsubmit_batch = 8\n",
@@ -260,7 +260,7 @@ fn short_molecule_run(
         "frag-short.toml",
         &format!(
             "seed = 3\n[env]\ntype = \"fragments\"\nvocabulary = {:?}\nproxy_weights = {:?}\n\
-             [policy]\nhidden = 128\nhidden_layers = 3\n\
+             [policy]\nhidden = 128\nrounds = 3\n\
              [training]\nupdates = 375\nbatch_size = 16\nlearning_rate = 5e-4\nexploration_epsilon = {exploration_epsilon}\n\
              [evaluation]\ninterval_updates = 50\nmilestone_molecules = 2000\nlog_path = {:?}\nresults_db = {:?}\n\
              [learner]\nlinger_seconds = 1.0\nqueue_capacity = 64\n\
@@ -362,7 +362,7 @@ fn gfn_train_runs_molecules_and_gfn_sample_writes_ten_thousand_checked_molecules
         "frag-train.toml",
         &format!(
             "seed = 8\n[env]\ntype = \"fragments\"\nvocabulary = {:?}\nproxy_weights = {:?}\nreward_exponent = 4.0\n\
-             [policy]\nhidden = 64\nhidden_layers = 2\n\
+             [policy]\nhidden = 64\nrounds = 2\n\
              [training]\nupdates = 100\nbatch_size = 8\nlearning_rate = 5e-4\n\
              [evaluation]\ninterval_updates = 50\nresults_db = {:?}\n[checkpoint]\ndir = {:?}\n",
             vocabulary(),

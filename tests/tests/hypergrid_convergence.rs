@@ -7,7 +7,7 @@ use gfn_common::env::{Enumerable, Hypergrid};
 use gfn_common::eval::{exact_terminal_distribution, target_distribution};
 use gfn_common::model::Model;
 use gfn_common::reward::HypergridReward;
-use gfn_common::trainer::{Silent, TrainOptions, train};
+use gfn_common::training::{Silent, TrainOptions, train};
 use tch::Device;
 
 fn grid_config(ndim: usize, updates: u64, seed: u64) -> (RunConfig, Hypergrid, HypergridReward) {

@@ -18,6 +18,7 @@ use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
 use super::{Action, Enumerable, EnvError, Environment};
+use crate::config::Scope;
 use crate::policy::input::{InputShape, NetworkInput};
 use crate::reward::{Reward, RewardError};
 
@@ -350,39 +351,30 @@ impl Default for BitSequenceConfig {
 }
 
 impl BitSequenceConfig {
-    /// Checks the section; the message names the offending key.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(1..=12).contains(&self.k) {
-            return Err(format!("env.k = {} must be between 1 and 12", self.k));
-        }
-        if self.n == 0 || !self.n.is_multiple_of(self.k) || !self.n.is_multiple_of(MODE_BLOCK_BITS) {
-            return Err(format!(
-                "env.n = {} must be a positive multiple of env.k = {} and of 8",
-                self.n, self.k
-            ));
-        }
-        if self.n / self.k > 255 {
-            return Err(format!("env.n / env.k = {} word slots: at most 255", self.n / self.k));
-        }
-        if !(self.reward_exponent.is_finite() && self.reward_exponent > 0.0) {
-            return Err(format!(
-                "env.reward_exponent = {} must be positive and finite",
-                self.reward_exponent
-            ));
-        }
-        if self.num_modes == 0 {
-            return Err("env.num_modes must be at least 1".into());
-        }
-        if self.mode_distance >= self.n {
-            return Err(format!(
-                "env.mode_distance = {} must be below env.n = {}",
-                self.mode_distance, self.n
-            ));
-        }
-        if self.test_orders == 0 {
-            return Err("env.test_orders must be at least 1".into());
-        }
-        Ok(())
+    /// Checks the section's values (keys `env.*`).
+    pub fn check(&self, env: &mut Scope<'_>) {
+        env.check((1..=12).contains(&self.k), "k", "between 1 and 12", self.k);
+        env.check(
+            self.n > 0 && self.n.is_multiple_of(self.k.max(1)) && self.n.is_multiple_of(MODE_BLOCK_BITS),
+            "n",
+            &format!("a positive multiple of env.k = {} and of {MODE_BLOCK_BITS}", self.k),
+            self.n,
+        );
+        env.check(
+            self.n / self.k.max(1) <= 255,
+            "n",
+            "at most 255 words of env.k bits (env.n / env.k word slots)",
+            self.n,
+        );
+        env.positive_finite("reward_exponent", self.reward_exponent);
+        env.check(self.num_modes >= 1, "num_modes", "at least 1", self.num_modes);
+        env.check(
+            self.mode_distance < self.n,
+            "mode_distance",
+            &format!("below env.n = {}", self.n),
+            self.mode_distance,
+        );
+        env.check(self.test_orders >= 1, "test_orders", "at least 1", self.test_orders);
     }
 
     /// The environment.
@@ -400,6 +392,7 @@ impl BitSequenceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Problems;
 
     fn small() -> BitSequences {
         BitSequences::new(16, 4)
@@ -508,17 +501,27 @@ mod tests {
         assert_eq!(row, vec![1., 0., 0., 0., 0., 0., 0., 0., 0., 1., 0., 1., 0., 0., 0., 1., 0., 0., 0., 0.]);
     }
 
+    fn problems(config: &BitSequenceConfig) -> Vec<String> {
+        let mut problems = Problems::default();
+        config.check(&mut problems.section("env"));
+        problems.into_lines()
+    }
+
     #[test]
     fn the_configuration_names_what_is_wrong() {
         let mut config = BitSequenceConfig { n: 20, k: 4, ..Default::default() };
-        assert!(config.validate().unwrap_err().contains("env.n"));
+        assert_eq!(problems(&config), ["env.n must be a positive multiple of env.k = 4 and of 8 (got 20)"]);
         config.n = 16;
         config.k = 13;
-        assert!(config.validate().unwrap_err().contains("env.k"));
+        assert!(
+            problems(&config).iter().any(|p| p.starts_with("env.k must be between 1 and 12")),
+            "{:?}",
+            problems(&config)
+        );
         config.k = 4;
         config.mode_distance = 16;
-        assert!(config.validate().unwrap_err().contains("env.mode_distance"));
+        assert_eq!(problems(&config), ["env.mode_distance must be below env.n = 16 (got 16)"]);
         config.mode_distance = 2;
-        assert!(config.validate().is_ok());
+        assert!(problems(&config).is_empty());
     }
 }

@@ -298,7 +298,7 @@ mod tests {
         let a = env.num_actions() as i64;
         for (extra, message_passing) in [0usize, 1].into_iter().flat_map(|e| CORES.map(|c| (e, c))) {
             let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-            let config = PolicyConfig { hidden: 16, hidden_layers: 2, message_passing };
+            let config = PolicyConfig::block_graph(16, 2, message_passing);
             let net = PolicyNetwork::new(&vs.root(), &env, &config, extra);
             let outputs = net.outputs(&input);
             assert_eq!(outputs.size(), vec![3, a + extra as i64]);
@@ -341,7 +341,7 @@ mod tests {
         let input = env.encode_batch(&states, tch::Device::Cpu);
         for (extra, message_passing) in [0usize, 1].into_iter().flat_map(|e| CORES.map(|c| (e, c))) {
             let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-            let config = PolicyConfig { hidden: 16, hidden_layers: 2, message_passing };
+            let config = PolicyConfig::block_graph(16, 2, message_passing);
             let net = PolicyNetwork::new(&vs.root(), &env, &config, extra);
             let outputs = net.outputs(&input);
             assert_eq!(outputs.size(), vec![5, a + extra as i64]);

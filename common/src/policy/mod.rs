@@ -90,7 +90,7 @@ impl PolicyNetwork {
                 path,
                 feature_dim,
                 config.hidden,
-                config.hidden_layers,
+                config.mlp_hidden_layers(),
                 num_actions + extra_outputs,
             )),
             InputShape::BlockGraph(shape) => {
@@ -99,9 +99,9 @@ impl PolicyNetwork {
                     path,
                     shape,
                     config.hidden,
-                    config.hidden_layers,
+                    config.rounds(),
                     extra_outputs == 1,
-                    config.message_passing,
+                    config.message_passing(),
                 )))
             }
         };

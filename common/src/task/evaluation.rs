@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::env::{Enumerable, Environment};
 use crate::eval::{Evaluator, TrainingCounters};
-use crate::model::Model;
 use crate::metrics::names as m;
 use crate::metrics::{EvaluationRecord, JsonLinesLog};
+use crate::model::Model;
 use crate::reward::Reward;
 
 /// A JSON-lines log written by more than one thread (the training thread's evaluations and a

@@ -1,0 +1,196 @@
+//! Run configuration: a TOML file deserialized with serde, unknown keys rejected, then
+//! [`RunConfig::validate`]d so that every problem is reported at once, naming its key.
+//!
+//! One module per group of sections, each section checking its own values
+//! (`check(&self, &mut Scope)`, keys prefixed with the section's name); [`RunConfig::validate`]
+//! runs them all and adds the checks that span sections.
+
+mod env;
+mod objective;
+mod policy;
+mod problems;
+mod processes;
+#[cfg(test)]
+mod tests;
+mod training;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use env::{EnvConfig, FragmentConfig, HypergridConfig};
+pub use objective::{
+    DetailedBalanceConfig, FlowMatchingConfig, ObjectiveConfig, SubTrajectoryBalanceConfig,
+    TrajectoryBalanceConfig,
+};
+pub use policy::{
+    ConditioningConfig, DEFAULT_HIDDEN_LAYERS, DEFAULT_ROUNDS, MessagePassing, NetworkKind, PolicyConfig,
+};
+pub use problems::{Problems, Scope};
+pub use processes::{ActorConfig, LearnerConfig, SecurityConfig};
+pub use training::{CheckpointConfig, EvaluationConfig, TrainingConfig};
+
+use crate::objective::BackwardPolicy;
+
+/// The embedded default configuration: the 4-D hypergrid with `H = 8` and flow matching.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../../configs/hypergrid.toml");
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or has unknown keys or wrong types.
+    #[error("invalid config{}: {message}", origin.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    Parse { origin: Option<PathBuf>, message: String },
+    /// Values that parse but are out of range; one line per problem.
+    #[error("invalid config:\n  {}", problems.join("\n  "))]
+    Invalid { problems: Vec<String> },
+}
+
+/// Everything a training run needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Seed for the network initialisation and the samplers.
+    pub seed: u64,
+    /// The environment and its reward.
+    pub env: EnvConfig,
+    /// The policy network.
+    pub policy: PolicyConfig,
+    /// The training objective.
+    pub objective: ObjectiveConfig,
+    /// Optimisation and sampling.
+    pub training: TrainingConfig,
+    /// Periodic evaluation and its log.
+    pub evaluation: EvaluationConfig,
+    /// Checkpointing.
+    pub checkpoint: CheckpointConfig,
+    /// The distributed learner process.
+    pub learner: LearnerConfig,
+    /// The actor processes (sent to them by the learner when they register).
+    pub actor: ActorConfig,
+    /// Reward-exponent conditioning of the policy (off unless exponents are given).
+    pub conditioning: ConditioningConfig,
+    /// Authentication and encryption of the learner's gRPC service.
+    pub security: SecurityConfig,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            env: EnvConfig::Hypergrid(HypergridConfig::default()),
+            policy: PolicyConfig::default(),
+            objective: ObjectiveConfig::FlowMatching(FlowMatchingConfig::default()),
+            training: TrainingConfig::default(),
+            evaluation: EvaluationConfig::default(),
+            checkpoint: CheckpointConfig::default(),
+            learner: LearnerConfig::default(),
+            actor: ActorConfig::default(),
+            conditioning: ConditioningConfig::default(),
+            security: SecurityConfig::default(),
+        }
+    }
+}
+
+impl RunConfig {
+    /// Parses and validates TOML text; `origin` names the file in error messages.
+    pub fn from_toml_str(text: &str, origin: Option<&Path>) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.map(Path::to_path_buf),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::from_toml_str(&text, Some(path))
+    }
+
+    /// The embedded default configuration.
+    pub fn embedded_default() -> Self {
+        Self::from_toml_str(DEFAULT_CONFIG_TOML, None).expect("the embedded config is valid")
+    }
+
+    /// Trajectories the learner's ingest queue holds: `learner.max_queued_updates` updates'
+    /// worth when set, else `learner.queue_capacity`.
+    pub fn ingest_queue_capacity(&self) -> usize {
+        match self.learner.max_queued_updates {
+            0 => self.learner.queue_capacity,
+            updates => updates.saturating_mul(self.training.batch_size),
+        }
+    }
+
+    /// Intra-op threads of the learner: `learner.intra_op_threads`, or
+    /// `training.intra_op_threads` when that is 0.
+    pub fn learner_threads(&self) -> usize {
+        match self.learner.intra_op_threads {
+            0 => self.training.intra_op_threads,
+            threads => threads,
+        }
+    }
+
+    /// The configuration as TOML text.
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string(self).expect("a config serializes")
+    }
+
+    /// The network the environment's policy uses.
+    pub fn network_kind(&self) -> NetworkKind {
+        match self.env {
+            EnvConfig::Fragments(_) => NetworkKind::BlockGraph,
+            EnvConfig::Hypergrid(_) | EnvConfig::BitSequences(_) => NetworkKind::Mlp,
+        }
+    }
+
+    /// Checks every value, reporting all problems at once with their keys: each section's own
+    /// checks, then those that span sections.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Problems::default();
+        self.env.check(&mut problems.section("env"));
+        self.policy.check(self.network_kind(), &mut problems.section("policy"));
+        self.objective.check(&mut problems.section("objective"));
+        self.training.check(&mut problems.section("training"));
+        self.evaluation.check(&mut problems.section("evaluation"));
+        self.checkpoint.check(&mut problems.section("checkpoint"));
+        self.learner.check(&mut problems.section("learner"));
+        self.actor.check(&mut problems.section("actor"));
+        self.conditioning.check(&mut problems.section("conditioning"));
+        self.security.check(&mut problems.section("security"));
+        self.check_across_sections(&mut problems);
+        let problems = problems.into_lines();
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid { problems }) }
+    }
+
+    fn check_across_sections(&self, problems: &mut Problems) {
+        let fragments = match &self.env {
+            EnvConfig::Fragments(f) => Some(f),
+            _ => None,
+        };
+        problems.section("objective").check(
+            self.objective.backward_policy() == BackwardPolicy::Uniform || fragments.is_none(),
+            "backward_policy",
+            "\"uniform\" for fragment molecules (a learned backward policy needs a dense network)",
+            "\"learned\"",
+        );
+        if let Some(f) = fragments {
+            problems.section("env").check(
+                !self.conditioning.enabled() || f.reward_exponent == 1.0,
+                "reward_exponent",
+                "1 when conditioning.reward_exponents is set (each listed β is then the exponent of \
+                 max(proxy, r_min) / reward_norm)",
+                f.reward_exponent,
+            );
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The `[objective]` section: the training objective, tagged by `type`, with its settings.
+
+use serde::{Deserialize, Serialize};
+
+use crate::objective::{BackwardPolicy, Balance, BalanceObjective, FlowMatching, Objective, TermWeighting};
+
+use super::problems::Scope;
+
+/// The objective, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ObjectiveConfig {
+    /// Flow matching (Bengio et al. 2021).
+    FlowMatching(FlowMatchingConfig),
+    /// Trajectory balance (Malkin et al. 2022).
+    TrajectoryBalance(TrajectoryBalanceConfig),
+    /// Detailed balance (Bengio et al., GFlowNet Foundations).
+    DetailedBalance(DetailedBalanceConfig),
+    /// Sub-trajectory balance (Madan et al. 2023).
+    SubTrajectoryBalance(SubTrajectoryBalanceConfig),
+}
+
+/// Trajectory-balance settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrajectoryBalanceConfig {
+    /// Adam learning rate of the scalar `log Z` (the network uses `training.learning_rate`).
+    pub log_z_learning_rate: f64,
+    /// `"uniform"` over the in-edges of each state, or `"learned"`.
+    pub backward_policy: BackwardPolicy,
+}
+
+impl Default for TrajectoryBalanceConfig {
+    fn default() -> Self {
+        Self { log_z_learning_rate: 0.1, backward_policy: BackwardPolicy::Uniform }
+    }
+}
+
+/// Detailed-balance settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetailedBalanceConfig {
+    /// `"uniform"` over the in-edges of each state, or `"learned"`.
+    pub backward_policy: BackwardPolicy,
+}
+
+/// Sub-trajectory-balance settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubTrajectoryBalanceConfig {
+    /// `λ`: a sub-trajectory of `k` transitions weighs `λ^k`.
+    pub lambda: f64,
+    /// `"uniform"` over the in-edges of each state, or `"learned"`.
+    pub backward_policy: BackwardPolicy,
+}
+
+impl Default for SubTrajectoryBalanceConfig {
+    fn default() -> Self {
+        Self { lambda: 0.9, backward_policy: BackwardPolicy::Uniform }
+    }
+}
+
+impl ObjectiveConfig {
+    /// The objective these settings describe.
+    pub fn objective(&self) -> Objective {
+        let balance = |balance, backward| Objective::Balance(BalanceObjective { balance, backward });
+        match self {
+            Self::FlowMatching(fm) => Objective::FlowMatching(fm.objective()),
+            Self::TrajectoryBalance(tb) => balance(Balance::Trajectory, tb.backward_policy),
+            Self::DetailedBalance(db) => balance(Balance::Detailed, db.backward_policy),
+            Self::SubTrajectoryBalance(subtb) => {
+                balance(Balance::SubTrajectory { lambda: subtb.lambda }, subtb.backward_policy)
+            }
+        }
+    }
+
+    /// The learning rate of `log Z`, for objectives that learn it.
+    pub fn log_z_learning_rate(&self) -> Option<f64> {
+        match self {
+            Self::TrajectoryBalance(tb) => Some(tb.log_z_learning_rate),
+            _ => None,
+        }
+    }
+
+    /// The backward policy (uniform for flow matching, which has none).
+    pub fn backward_policy(&self) -> BackwardPolicy {
+        match self {
+            Self::FlowMatching(_) => BackwardPolicy::Uniform,
+            Self::TrajectoryBalance(c) => c.backward_policy,
+            Self::DetailedBalance(c) => c.backward_policy,
+            Self::SubTrajectoryBalance(c) => c.backward_policy,
+        }
+    }
+}
+
+/// Flow-matching settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowMatchingConfig {
+    /// The `ε ≥ 0` inside the logarithms of in- and out-flows.
+    pub epsilon: f64,
+    /// How terms are averaged: `"balanced"` (interior mean + terminal mean) or `"transitions"`.
+    pub weighting: TermWeighting,
+    /// Weight of the terminal (leaf) terms against the interior ones, `> 0`: the paper's
+    /// `leaf_coef` (10 in its molecule runs); 1 weighs both alike.
+    pub leaf_weight: f64,
+}
+
+impl FlowMatchingConfig {
+    /// The objective these settings describe.
+    pub fn objective(&self) -> FlowMatching {
+        FlowMatching { epsilon: self.epsilon, weighting: self.weighting, leaf_weight: self.leaf_weight }
+    }
+}
+
+impl Default for FlowMatchingConfig {
+    fn default() -> Self {
+        Self { epsilon: 2.5e-5, weighting: TermWeighting::default(), leaf_weight: 1.0 }
+    }
+}
+
+impl ObjectiveConfig {
+    /// Checks the section's values (keys `objective.*`).
+    pub fn check(&self, objective: &mut Scope<'_>) {
+        match self {
+            Self::FlowMatching(fm) => {
+                objective.non_negative_finite("epsilon", fm.epsilon);
+                objective.positive_finite("leaf_weight", fm.leaf_weight);
+            }
+            Self::TrajectoryBalance(tb) => {
+                objective.positive_finite("log_z_learning_rate", tb.log_z_learning_rate)
+            }
+            Self::DetailedBalance(_) => {}
+            Self::SubTrajectoryBalance(subtb) => objective.positive_finite("lambda", subtb.lambda),
+        }
+    }
+}

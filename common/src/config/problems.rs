@@ -1,0 +1,74 @@
+//! Collecting every problem of a configuration at once, each naming its key.
+
+use std::fmt::Display;
+
+/// The problems found so far, one line each (`training.batch_size must be at least 1 (got 0)`).
+#[derive(Debug, Default)]
+pub struct Problems {
+    lines: Vec<String>,
+}
+
+impl Problems {
+    /// The checks of one section: keys are written `section.key`.
+    pub fn section(&mut self, name: &'static str) -> Scope<'_> {
+        Scope { problems: self, section: name }
+    }
+
+    /// Records a problem written out in full.
+    pub fn push(&mut self, line: String) {
+        self.lines.push(line);
+    }
+
+    /// The problems, in the order found.
+    pub fn into_lines(self) -> Vec<String> {
+        self.lines
+    }
+}
+
+/// The checks of one section.
+pub struct Scope<'p> {
+    problems: &'p mut Problems,
+    section: &'static str,
+}
+
+impl Scope<'_> {
+    /// Unless `ok`, records "`section.key` must be `requirement` (got `value`)".
+    pub fn check(&mut self, ok: bool, key: &str, requirement: &str, value: impl Display) {
+        if !ok {
+            self.problems.push(format!("{}.{key} must be {requirement} (got {value})", self.section));
+        }
+    }
+
+    /// `value` must be positive and finite.
+    pub fn positive_finite(&mut self, key: &str, value: f64) {
+        self.check(value.is_finite() && value > 0.0, key, "positive and finite", value);
+    }
+
+    /// `value` must be non-negative and finite.
+    pub fn non_negative_finite(&mut self, key: &str, value: f64) {
+        self.check(value.is_finite() && value >= 0.0, key, "non-negative and finite", value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_name_their_section_and_key() {
+        let mut problems = Problems::default();
+        let mut training = problems.section("training");
+        training.check(false, "batch_size", "at least 1", 0);
+        training.check(true, "updates", "at least 1", 5);
+        training.positive_finite("learning_rate", f64::NAN);
+        problems.section("checkpoint").non_negative_finite("interval_seconds", -1.0);
+        assert_eq!(
+            problems.into_lines(),
+            [
+                "training.batch_size must be at least 1 (got 0)",
+                "training.learning_rate must be positive and finite (got NaN)",
+                "checkpoint.interval_seconds must be non-negative and finite (got -1)",
+            ]
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! Parsing and validation of the whole run configuration.
+
+use super::*;
+use crate::objective::{Balance, BalanceObjective, FlowMatching, Objective, TermWeighting};
+
+#[test]
+fn embedded_default_is_the_papers_4d_grid() {
+    let config = RunConfig::embedded_default();
+    assert_eq!(config.env, EnvConfig::Hypergrid(HypergridConfig::default()));
+    assert_eq!(config.training.batch_size, 16);
+    assert_eq!(config.policy, PolicyConfig::mlp(256, 2));
+}
+
+#[test]
+fn objectives_parse_with_their_defaults_and_checks() {
+    let tb = RunConfig::from_toml_str("[objective]\ntype = \"trajectory_balance\"\n", None).unwrap();
+    assert_eq!(tb.objective, ObjectiveConfig::TrajectoryBalance(TrajectoryBalanceConfig::default()));
+    assert_eq!(tb.objective.log_z_learning_rate(), Some(0.1));
+    assert!(tb.objective.objective().learns_log_z());
+    let subtb =
+        "[objective]\ntype = \"sub_trajectory_balance\"\nlambda = 0.5\nbackward_policy = \"learned\"\n";
+    let subtb = RunConfig::from_toml_str(subtb, None).unwrap();
+    assert_eq!(
+        subtb.objective.objective(),
+        Objective::Balance(BalanceObjective {
+            balance: Balance::SubTrajectory { lambda: 0.5 },
+            backward: BackwardPolicy::Learned
+        })
+    );
+    assert_eq!(subtb.objective.objective().extra_outputs(5), 1 + 5);
+    let db = RunConfig::from_toml_str("[objective]\ntype = \"detailed_balance\"\n", None).unwrap();
+    assert!(db.objective.objective().has_state_flow());
+    // flow matching's ε is not a trajectory-balance key
+    let error = RunConfig::from_toml_str("[objective]\ntype = \"trajectory_balance\"\nepsilon = 1.0\n", None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("epsilon"), "{error}");
+    let bad = "[env]\ntype = \"fragments\"\n[objective]\ntype = \"detailed_balance\"\nbackward_policy = \"learned\"\n\
+               [training.replay]\nfraction = 1.0\n";
+    let error = RunConfig::from_toml_str(bad, None).unwrap_err().to_string();
+    assert!(
+        error.contains("objective.backward_policy") && error.contains("training.replay.fraction"),
+        "{error}"
+    );
+}
+
+#[test]
+fn molecule_recipe_knobs_parse_and_are_checked() {
+    let paper = "[objective]\ntype = \"flow_matching\"\nleaf_weight = 10.0\n\
+                 [training]\nbatch_size = 4\nearly_stop_probability = 0.1\n\
+                 [learner]\nmax_queued_updates = 2\nintra_op_threads = 2\n";
+    let config = RunConfig::from_toml_str(paper, None).unwrap();
+    assert_eq!(
+        config.objective.objective(),
+        Objective::FlowMatching(FlowMatching {
+            epsilon: 2.5e-5,
+            weighting: TermWeighting::Balanced,
+            leaf_weight: 10.0
+        })
+    );
+    assert_eq!(config.training.early_stop_probability, 0.1);
+    // the queue holds 2 updates of 4 trajectories, whatever queue_capacity says
+    assert_eq!(config.ingest_queue_capacity(), 8);
+    assert_eq!(config.learner_threads(), 2);
+    let defaults = RunConfig::embedded_default();
+    assert_eq!(defaults.ingest_queue_capacity(), defaults.learner.queue_capacity);
+    assert_eq!(defaults.learner_threads(), defaults.training.intra_op_threads);
+    let bad = "[objective]\ntype = \"flow_matching\"\nleaf_weight = 0.0\n\
+               [training]\nearly_stop_probability = 1.5\n[learner]\nintra_op_threads = 1000\n";
+    let error = RunConfig::from_toml_str(bad, None).unwrap_err().to_string();
+    for key in ["objective.leaf_weight", "training.early_stop_probability", "learner.intra_op_threads"] {
+        assert!(error.contains(key), "{key} missing from: {error}");
+    }
+    let negative = "[objective]\ntype = \"flow_matching\"\nleaf_weight = -1.0\n";
+    let error = RunConfig::from_toml_str(negative, None).unwrap_err().to_string();
+    assert!(error.contains("objective.leaf_weight must be positive and finite (got -1)"), "{error}");
+    // a leaf weight belongs to flow matching only
+    let error =
+        RunConfig::from_toml_str("[objective]\ntype = \"trajectory_balance\"\nleaf_weight = 2.0\n", None)
+            .unwrap_err()
+            .to_string();
+    assert!(error.contains("leaf_weight"), "{error}");
+}
+
+#[test]
+fn conditioning_exponents_are_checked() {
+    let ok = RunConfig::from_toml_str("[conditioning]\nreward_exponents = [1.0, 4.0]\n", None).unwrap();
+    assert!(ok.conditioning.enabled());
+    assert!(!RunConfig::embedded_default().conditioning.enabled());
+    let error = RunConfig::from_toml_str("[conditioning]\nreward_exponents = [1.0, -2.0]\n", None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("conditioning.reward_exponents") && error.contains("positive"), "{error}");
+    let molecules = "[env]\ntype = \"fragments\"\n[conditioning]\nreward_exponents = [1.0]\n";
+    let error = RunConfig::from_toml_str(molecules, None).unwrap_err().to_string();
+    assert!(error.contains("env.reward_exponent") && error.contains("1 when conditioning"), "{error}");
+    let molecules = molecules.replace("\"fragments\"", "\"fragments\"\nreward_exponent = 1.0");
+    assert!(RunConfig::from_toml_str(&molecules, None).unwrap().conditioning.enabled());
+}
+
+#[test]
+fn round_trips_through_toml() {
+    let config = RunConfig::embedded_default();
+    let again = RunConfig::from_toml_str(&config.to_toml_string(), None).unwrap();
+    assert_eq!(config, again);
+}
+
+#[test]
+fn every_out_of_range_value_is_named() {
+    let text = r#"
+        [env]
+        type = "hypergrid"
+        ndim = 0
+        height = 1
+        r0 = -0.1
+        [training]
+        batch_size = 0
+        learning_rate = -1.0
+    "#;
+    let error = RunConfig::from_toml_str(text, None).unwrap_err().to_string();
+    for key in ["env.ndim", "env.height", "env.r0", "training.batch_size", "training.learning_rate"] {
+        assert!(error.contains(key), "{key} missing from: {error}");
+    }
+    assert!(!error.contains("env.r1"), "{error}");
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_name() {
+    let error = RunConfig::from_toml_str("[training]\nbatch_sise = 3\n", Some(Path::new("x.toml")))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("batch_sise") && error.contains("x.toml"), "{error}");
+    let error =
+        RunConfig::from_toml_str("[env]\ntype = \"hypergrid\"\nhieght = 3\n", None).unwrap_err().to_string();
+    assert!(error.contains("hieght"), "{error}");
+    let error = RunConfig::from_toml_str("[env]\ntype = \"hypercube\"\n", None).unwrap_err().to_string();
+    assert!(error.contains("hypercube"), "{error}");
+    let error = RunConfig::from_toml_str("sed = 1\n", None).unwrap_err().to_string();
+    assert!(error.contains("sed"), "{error}");
+}
+
+#[test]
+fn each_network_takes_only_its_own_keys() {
+    let molecules = "[env]\ntype = \"fragments\"\n[policy]\nhidden = 64\n";
+    let config =
+        RunConfig::from_toml_str(&format!("{molecules}rounds = 5\nmessage_passing = \"gru\"\n"), None)
+            .unwrap();
+    assert_eq!((config.policy.rounds(), config.policy.message_passing()), (5, MessagePassing::Gru));
+    let defaults = RunConfig::from_toml_str(molecules, None).unwrap();
+    assert_eq!(
+        (defaults.policy.rounds(), defaults.policy.message_passing()),
+        (DEFAULT_ROUNDS, MessagePassing::Residual)
+    );
+    // the MLP's key on the block-graph network is refused, naming the key to use
+    let error =
+        RunConfig::from_toml_str(&format!("{molecules}hidden_layers = 3\n"), None).unwrap_err().to_string();
+    assert!(
+        error.contains("policy.hidden_layers must be left out") && error.contains("policy.rounds"),
+        "{error}"
+    );
+    // and the block-graph keys on a grid
+    let grid = "[policy]\nhidden = 64\nhidden_layers = 3\nrounds = 4\nmessage_passing = \"gru\"\n";
+    let error = RunConfig::from_toml_str(grid, None).unwrap_err().to_string();
+    assert!(
+        error.contains("policy.rounds must be left out")
+            && error.contains("policy.message_passing must be left out"),
+        "{error}"
+    );
+    let grid = RunConfig::from_toml_str("[policy]\nhidden_layers = 3\n", None).unwrap();
+    assert_eq!(grid.policy.mlp_hidden_layers(), 3);
+    assert_eq!(
+        RunConfig::from_toml_str("[policy]\nhidden = 8\n", None).unwrap().policy.mlp_hidden_layers(),
+        DEFAULT_HIDDEN_LAYERS
+    );
+    let error = RunConfig::from_toml_str(&format!("{molecules}rounds = 0\n"), None).unwrap_err().to_string();
+    assert!(error.contains("policy.rounds must be between 1 and 64 (got 0)"), "{error}");
+    // a configuration round-trips without the keys it left out
+    let text = config.to_toml_string();
+    assert!(!text.contains("hidden_layers"), "{text}");
+    assert_eq!(RunConfig::from_toml_str(&text, None).unwrap(), config);
+}
+
+#[test]
+fn sections_check_themselves_and_cross_section_rules_still_apply() {
+    // one problem in each of several sections, all reported at once, each under its own key
+    let text = "[env]\ntype = \"bit_sequences\"\nn = 20\nk = 4\n[training]\ntemperature = 0.0\n\
+                [checkpoint]\nkeep = 0\n[learner]\nweights_interval_updates = 0\n[actor]\nsubmit_batch = 0\n\
+                [security]\ntls_client_ca = \"ca.pem\"\n[evaluation]\ninterval_updates = 0\n";
+    let ConfigError::Invalid { problems } = RunConfig::from_toml_str(text, None).unwrap_err() else {
+        panic!("an Invalid error")
+    };
+    let keys: Vec<&str> = problems.iter().map(|p| p.split_whitespace().next().unwrap()).collect();
+    assert_eq!(
+        keys,
+        [
+            "env.n",
+            "training.temperature",
+            "evaluation.interval_updates",
+            "checkpoint.keep",
+            "learner.weights_interval_updates",
+            "actor.submit_batch",
+            "security.tls_client_ca",
+        ],
+        "{problems:?}"
+    );
+}
