@@ -23,7 +23,8 @@
 //! - [`eval`]: exact terminal distributions by dynamic programming, L1, log Z.
 //! - [`events`]: machine-readable process events (`--events`), read by tools and tests.
 //! - [`checkpoint`]: atomic safetensors checkpoints.
-//! - [`config`]: the TOML run configuration and its validation.
+//! - [`config`]: the TOML run configuration, one module per group of sections.
+//! - [`validation`]: collecting every problem of a configuration at once, naming its key.
 //! - [`metrics`]: evaluation records and the JSON-lines log.
 //! - [`task`]: the extension point — a task (environment, reward, evaluation, results) defined
 //!   once and registered by name; conditioning wraps any task.
@@ -48,4 +49,5 @@ pub mod sampler;
 pub mod task;
 pub mod training;
 pub mod trajectory;
+pub mod validation;
 pub mod weights;

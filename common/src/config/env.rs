@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::problems::Scope;
+use crate::validation::Scope;
 
 /// The environment, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

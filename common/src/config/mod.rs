@@ -8,7 +8,6 @@
 mod env;
 mod objective;
 mod policy;
-mod problems;
 mod processes;
 #[cfg(test)]
 mod tests;
@@ -18,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::validation::{Problems, Scope};
 pub use env::{EnvConfig, FragmentConfig, HypergridConfig};
 pub use objective::{
     DetailedBalanceConfig, FlowMatchingConfig, ObjectiveConfig, SubTrajectoryBalanceConfig,
@@ -26,7 +26,6 @@ pub use objective::{
 pub use policy::{
     ConditioningConfig, DEFAULT_HIDDEN_LAYERS, DEFAULT_ROUNDS, MessagePassing, NetworkKind, PolicyConfig,
 };
-pub use problems::{Problems, Scope};
 pub use processes::{ActorConfig, LearnerConfig, SecurityConfig};
 pub use training::{CheckpointConfig, EvaluationConfig, TrainingConfig};
 

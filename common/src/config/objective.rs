@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::objective::{BackwardPolicy, Balance, BalanceObjective, FlowMatching, Objective, TermWeighting};
 
-use super::problems::Scope;
+use crate::validation::Scope;
 
 /// The objective, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

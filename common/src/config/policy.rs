@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::problems::Scope;
+use crate::validation::Scope;
 
 /// The policy network. `hidden` is the width of either network; the other keys belong to one
 /// network each, and setting one the environment's network does not have is an error:

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::problems::Scope;
+use crate::validation::Scope;
 
 /// Optimisation and sampling settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -18,9 +18,9 @@ use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
 use super::{Action, Enumerable, EnvError, Environment};
-use crate::config::Scope;
 use crate::policy::input::{InputShape, NetworkInput};
 use crate::reward::{Reward, RewardError};
+use crate::validation::Scope;
 
 /// A word slot not yet written.
 pub const EMPTY: u16 = u16::MAX;
@@ -392,7 +392,7 @@ impl BitSequenceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Problems;
+    use crate::validation::Problems;
 
     fn small() -> BitSequences {
         BitSequences::new(16, 4)

@@ -1,4 +1,5 @@
-//! Collecting every problem of a configuration at once, each naming its key.
+//! Collecting every problem of a configuration at once, each naming its key: each section of
+//! [`crate::config`] (and each environment's own section) checks itself into a [`Scope`].
 
 use std::fmt::Display;
 
