@@ -95,6 +95,7 @@ where
                                     log_reward: scored.log_reward,
                                     policy_version: job.policy_version,
                                     score: scored.score,
+                                    reward_model: scored.reward_model,
                                 };
                                 if results.blocking_send(trajectory).is_err() {
                                     return;

@@ -126,6 +126,7 @@ fn main() {
                                     log_reward: -3.0,
                                     policy_version: 0,
                                     score: None,
+                                    reward_model: None,
                                 };
                                 rebuild(&env, &trajectory).unwrap()
                             })

@@ -60,6 +60,7 @@ fn batch(env: &Hypergrid, reward: &HypergridReward) -> Vec<RebuiltTrajectory<Vec
                 log_reward: reward.log_reward(&terminal).unwrap(),
                 policy_version: 0,
                 score: None,
+                reward_model: None,
             };
             rebuild(env, &record).unwrap()
         })

@@ -264,8 +264,17 @@ mod tests {
             .into_iter()
             .map(|t| {
                 let log_reward = reward.log_reward(&t.terminal).unwrap();
-                rebuild(env, &Trajectory { actions: t.actions, log_reward, policy_version: 0, score: None })
-                    .unwrap()
+                rebuild(
+                    env,
+                    &Trajectory {
+                        actions: t.actions,
+                        log_reward,
+                        policy_version: 0,
+                        score: None,
+                        reward_model: None,
+                    },
+                )
+                .unwrap()
             })
             .collect()
     }

@@ -101,6 +101,7 @@ mod tests {
             log_reward: 0.0,
             policy_version: 0,
             score: None,
+            reward_model: None,
         }
     }
 

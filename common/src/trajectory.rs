@@ -20,6 +20,9 @@ pub struct Trajectory {
     /// The reward model's raw output (e.g. the sEH proxy), if it has one.
     #[serde(default)]
     pub score: Option<f64>,
+    /// The reward model that scored it (`name@version`), when not gfn's built-in reward.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward_model: Option<String>,
 }
 
 /// Why a trajectory record was rejected.
@@ -50,7 +53,13 @@ pub enum TrajectoryError {
     /// The reward model's score is NaN or infinite.
     #[error("score {value} is not finite")]
     NonFiniteScore { value: f64 },
+    /// The reward model's name is longer than [`MAX_REWARD_MODEL_BYTES`].
+    #[error("reward model name of {len} bytes, more than {MAX_REWARD_MODEL_BYTES}")]
+    RewardModelName { len: usize },
 }
+
+/// Longest reward model name (`name@version`) a trajectory may carry.
+pub const MAX_REWARD_MODEL_BYTES: usize = 256;
 
 impl TrajectoryError {
     /// A short, fixed label for metrics (`reason="too_long"`), never the error text.
@@ -63,6 +72,7 @@ impl TrajectoryError {
             Self::InvalidAction { .. } => "invalid_action",
             Self::NonFiniteLogReward { .. } => "non_finite_reward",
             Self::NonFiniteScore { .. } => "non_finite_score",
+            Self::RewardModelName { .. } => "reward_model_name",
         }
     }
 }
@@ -80,6 +90,8 @@ pub struct RebuiltTrajectory<S> {
     pub policy_version: u64,
     /// The reward model's raw output, if any.
     pub score: Option<f64>,
+    /// The reward model that scored it (`name@version`), when not gfn's built-in reward.
+    pub reward_model: Option<String>,
 }
 
 impl<S> RebuiltTrajectory<S> {
@@ -130,6 +142,7 @@ pub fn rebuild<E: Environment>(
         log_reward: trajectory.log_reward,
         policy_version: trajectory.policy_version,
         score: trajectory.score,
+        reward_model: trajectory.reward_model.clone(),
     })
 }
 
@@ -139,7 +152,7 @@ mod tests {
     use crate::env::Hypergrid;
 
     fn record(actions: Vec<Action>, log_reward: f64) -> Trajectory {
-        Trajectory { actions, log_reward, policy_version: 3, score: None }
+        Trajectory { actions, log_reward, policy_version: 3, score: None, reward_model: None }
     }
 
     #[test]

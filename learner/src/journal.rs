@@ -153,6 +153,7 @@ impl Journal {
                 policy_version: t.policy_version,
                 sequence: 0,
                 score: t.score,
+                reward_model: t.reward_model.clone().unwrap_or_default(),
             };
             let payload = wire.encode_to_vec();
             buffer.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -201,6 +202,7 @@ mod tests {
             log_reward,
             policy_version: 3,
             score: None,
+            reward_model: None,
         }
     }
 

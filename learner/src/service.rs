@@ -128,6 +128,7 @@ where
                     actor_id: batch.actor_id,
                     received_at,
                     reward_exponent: None,
+                    reward_model: rebuilt.reward_model.clone(),
                 };
                 if !results(generated) {
                     metrics::counter!(m::RESULTS_DROPPED).increment(1);

@@ -28,6 +28,7 @@ mod tests {
             policy_version: 12_345,
             sequence: 678,
             score: None,
+            reward_model: String::new(),
         };
         // packed varint actions: 15 bytes + 2 of framing; 9 for the double; a few for versions
         assert!(trajectory.encoded_len() < 40, "{} bytes", trajectory.encoded_len());

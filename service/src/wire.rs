@@ -2,10 +2,11 @@
 //! what can be checked without the environment is checked here; replaying through the
 //! environment checks the actions.
 
-use gfn_common::trajectory::{Trajectory, TrajectoryError};
+use gfn_common::trajectory::{MAX_REWARD_MODEL_BYTES, Trajectory, TrajectoryError};
 use gfn_proto::v1;
 
-/// A received trajectory, checked: non-empty, finite log-reward and score.
+/// A received trajectory, checked: non-empty, finite log-reward and score, a reward model name
+/// of at most [`MAX_REWARD_MODEL_BYTES`] (empty = the built-in reward).
 pub fn trajectory_from_wire(wire: v1::Trajectory) -> Result<Trajectory, TrajectoryError> {
     if wire.actions.is_empty() {
         return Err(TrajectoryError::Empty);
@@ -16,11 +17,15 @@ pub fn trajectory_from_wire(wire: v1::Trajectory) -> Result<Trajectory, Trajecto
     if let Some(score) = wire.score.filter(|s| !s.is_finite()) {
         return Err(TrajectoryError::NonFiniteScore { value: score });
     }
+    if wire.reward_model.len() > MAX_REWARD_MODEL_BYTES {
+        return Err(TrajectoryError::RewardModelName { len: wire.reward_model.len() });
+    }
     Ok(Trajectory {
         actions: wire.actions,
         log_reward: wire.log_reward,
         policy_version: wire.policy_version,
         score: wire.score,
+        reward_model: Some(wire.reward_model).filter(|name| !name.is_empty()),
     })
 }
 
@@ -32,6 +37,7 @@ pub fn trajectory_to_wire(trajectory: &Trajectory) -> v1::Trajectory {
         policy_version: trajectory.policy_version,
         score: trajectory.score,
         sequence: 0,
+        reward_model: trajectory.reward_model.clone().unwrap_or_default(),
     }
 }
 
@@ -47,6 +53,7 @@ mod tests {
             policy_version: 1,
             sequence: 0,
             score: None,
+            reward_model: String::new(),
         };
         assert_eq!(trajectory_from_wire(wire(vec![], 0.0)).unwrap_err().reason(), "empty");
         assert_eq!(
@@ -58,6 +65,11 @@ mod tests {
         assert_eq!(ok.policy_version, 1);
         let nan_score = v1::Trajectory { score: Some(f64::NAN), ..wire(vec![0, 4], -1.5) };
         assert_eq!(trajectory_from_wire(nan_score).unwrap_err().reason(), "non_finite_score");
+        let named =
+            trajectory_from_wire(v1::Trajectory { reward_model: "qed@1".into(), ..wire(vec![0, 4], -1.5) });
+        assert_eq!(named.unwrap().reward_model.as_deref(), Some("qed@1"));
+        let long = v1::Trajectory { reward_model: "x".repeat(257), ..wire(vec![0, 4], -1.5) };
+        assert_eq!(trajectory_from_wire(long).unwrap_err().reason(), "reward_model_name");
         let scored = trajectory_from_wire(v1::Trajectory { score: Some(7.25), ..wire(vec![0, 4], -1.5) });
         assert_eq!(scored.unwrap().score, Some(7.25));
         assert_eq!(trajectory_from_wire(trajectory_to_wire(&ok)).unwrap(), ok);

@@ -74,15 +74,28 @@ fn an_illegal_action_is_rejected_on_rebuild() {
         log_reward: 0.0,
         policy_version: 0,
         score: None,
+        reward_model: None,
     };
     match rebuild(&env, &illegal) {
         Err(TrajectoryError::InvalidAction { position: 1, .. }) => {}
         other => panic!("expected an invalid action at position 1, got {other:?}"),
     }
     // stopping after one block is not allowed (min_blocks = 2)
-    let early = Trajectory { actions: vec![0, stop], log_reward: 0.0, policy_version: 0, score: None };
+    let early = Trajectory {
+        actions: vec![0, stop],
+        log_reward: 0.0,
+        policy_version: 0,
+        score: None,
+        reward_model: None,
+    };
     assert!(matches!(rebuild(&env, &early), Err(TrajectoryError::InvalidAction { position: 1, .. })));
-    let fine = Trajectory { actions: vec![0, 0, stop], log_reward: 0.0, policy_version: 0, score: None };
+    let fine = Trajectory {
+        actions: vec![0, 0, stop],
+        log_reward: 0.0,
+        policy_version: 0,
+        score: None,
+        reward_model: None,
+    };
     assert_eq!(rebuild(&env, &fine).unwrap().states.len(), 3);
 }
 

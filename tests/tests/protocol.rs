@@ -29,7 +29,14 @@ async fn register(client: &mut LearnerClient<tonic::transport::Channel>) -> v1::
 }
 
 fn trajectory(actions: Vec<u32>, log_reward: f64) -> v1::Trajectory {
-    v1::Trajectory { actions, log_reward, policy_version: 0, sequence: 0, score: None }
+    v1::Trajectory {
+        actions,
+        log_reward,
+        policy_version: 0,
+        sequence: 0,
+        score: None,
+        reward_model: String::new(),
+    }
 }
 
 /// (4) Invalid action, wrong length, NaN reward, unknown run and an oversized message each get a
@@ -180,6 +187,7 @@ async fn late_subscriber_receives_current_weights_at_once() {
         policy_version: 0,
         sequence: 1,
         score: None,
+        reward_model: String::new(),
     };
     let fresh = v1::Trajectory {
         policy_version: learner.metric("gfn_learner_weights_version") as u64,

@@ -132,6 +132,7 @@ async fn inject_bad_inputs(address: &str, counts: &mut BadInputs) {
             policy_version: 0,
             sequence: 0,
             score: None,
+            reward_model: String::new(),
         },
         v1::Trajectory {
             actions: vec![0, 2],
@@ -139,6 +140,7 @@ async fn inject_bad_inputs(address: &str, counts: &mut BadInputs) {
             policy_version: 0,
             sequence: 0,
             score: None,
+            reward_model: String::new(),
         },
     ];
     let invalid = with(Some(TOKEN)).submit_trajectories(batch(bad)).await.map(|_| ()).map_err(|s| s.code());
@@ -149,7 +151,8 @@ async fn inject_bad_inputs(address: &str, counts: &mut BadInputs) {
             log_reward: -1.0,
             policy_version: 0,
             sequence: 0,
-            score: None
+            score: None,
+            reward_model: String::new(),
         };
         4
     ];

@@ -271,12 +271,24 @@ mod tests {
         let trajectories = vec![
             rebuild(
                 &grid,
-                &Trajectory { actions: vec![0, 1], log_reward: r1.ln(), policy_version: 0, score: None },
+                &Trajectory {
+                    actions: vec![0, 1],
+                    log_reward: r1.ln(),
+                    policy_version: 0,
+                    score: None,
+                    reward_model: None,
+                },
             )
             .unwrap(),
             rebuild(
                 &grid,
-                &Trajectory { actions: vec![0, 0, 1], log_reward: r2.ln(), policy_version: 0, score: None },
+                &Trajectory {
+                    actions: vec![0, 0, 1],
+                    log_reward: r2.ln(),
+                    policy_version: 0,
+                    score: None,
+                    reward_model: None,
+                },
             )
             .unwrap(),
         ];
@@ -321,11 +333,26 @@ mod tests {
         let trajectories = vec![
             rebuild(
                 &grid,
-                &Trajectory { actions: vec![0, 1], log_reward: 2f64.ln(), policy_version: 0, score: None },
+                &Trajectory {
+                    actions: vec![0, 1],
+                    log_reward: 2f64.ln(),
+                    policy_version: 0,
+                    score: None,
+                    reward_model: None,
+                },
             )
             .unwrap(),
-            rebuild(&grid, &Trajectory { actions: vec![1], log_reward: 0.0, policy_version: 0, score: None })
-                .unwrap(),
+            rebuild(
+                &grid,
+                &Trajectory {
+                    actions: vec![1],
+                    log_reward: 0.0,
+                    policy_version: 0,
+                    score: None,
+                    reward_model: None,
+                },
+            )
+            .unwrap(),
         ];
         let batch = objective.prepare(&grid, &trajectories);
         assert_eq!(batch.states, vec![vec![0], vec![1]]);
@@ -338,8 +365,13 @@ mod tests {
     fn parents_that_were_not_visited_are_evaluated_once() {
         let grid = Hypergrid::new(2, 3);
         let objective = FlowMatching { epsilon: 1e-4, weighting: TermWeighting::Balanced, leaf_weight: 1.0 };
-        let trajectory =
-            Trajectory { actions: vec![0, 1, 2], log_reward: 0.0, policy_version: 0, score: None };
+        let trajectory = Trajectory {
+            actions: vec![0, 1, 2],
+            log_reward: 0.0,
+            policy_version: 0,
+            score: None,
+            reward_model: None,
+        };
         let rebuilt = rebuild(&grid, &trajectory).unwrap();
         let batch = objective.prepare(&grid, &[rebuilt.clone(), rebuilt]);
         // visited [0,0], [1,0], [1,1]; parent [0,1] of [1,1] was not visited

@@ -35,18 +35,23 @@ pub trait Reward<S>: Send + Sync {
     fn score_batch(&self, states: &[&S]) -> Vec<Result<Scored, RewardError>> {
         states
             .iter()
-            .map(|s| self.log_reward(s).map(|log_reward| Scored { log_reward, score: None }))
+            .map(|s| {
+                self.log_reward(s).map(|log_reward| Scored { log_reward, score: None, reward_model: None })
+            })
             .collect()
     }
 }
 
 /// A terminal object's reward and, for reward models, their raw output.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
     /// `log R(x)`, finite.
     pub log_reward: f64,
     /// The model's raw output (e.g. the sEH proxy value), if the reward has one.
     pub score: Option<f64>,
+    /// The model that scored it, `name@version`, when it is not gfn's built-in reward (a reward
+    /// service names itself in every reply).
+    pub reward_model: Option<String>,
 }
 
 /// Turns a raw reward value into a checked log-reward.

@@ -118,7 +118,11 @@ impl Reward<BlockTree> for SehReward {
         self.proxy_values(states)
             .into_iter()
             .map(|value| {
-                value.map(|proxy| Scored { log_reward: self.settings.log_reward(proxy), score: Some(proxy) })
+                value.map(|proxy| Scored {
+                    log_reward: self.settings.log_reward(proxy),
+                    score: Some(proxy),
+                    reward_model: None,
+                })
             })
             .collect()
     }

@@ -21,6 +21,8 @@ pub struct Generated<S> {
     pub received_at: f64,
     /// The reward exponent β the trajectory was conditioned on (reward-conditioned runs).
     pub reward_exponent: Option<f64>,
+    /// The reward model that scored it (`name@version`), when not gfn's built-in reward.
+    pub reward_model: Option<String>,
 }
 
 impl<S> Generated<S> {
@@ -34,6 +36,7 @@ impl<S> Generated<S> {
             actor_id: self.actor_id,
             received_at: self.received_at,
             reward_exponent: self.reward_exponent,
+            reward_model: self.reward_model,
         }
     }
 }

@@ -66,6 +66,7 @@ fn sample_and_score<E: Environment, R: Reward<E::State>, G: rand::Rng>(
             log_reward: scored.log_reward,
             policy_version,
             score: scored.score,
+            reward_model: scored.reward_model,
         });
         terminals.push(trajectory.terminal);
     }

@@ -192,6 +192,7 @@ where
                     actor_id: 0,
                     received_at: unix_seconds(),
                     reward_exponent: None,
+                    reward_model: record.reward_model.clone(),
                 });
             }
             trajectories.push(rebuild(self.env, record)?);

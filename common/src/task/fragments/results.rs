@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS molecules (
     actor_id INTEGER NOT NULL,
     run_id TEXT NOT NULL,
     created_at REAL NOT NULL,      -- Unix seconds when the learner accepted it
-    reward_exponent REAL           -- β of a reward-conditioned run (NULL otherwise)
+    reward_exponent REAL,          -- β of a reward-conditioned run (NULL otherwise)
+    reward_model TEXT              -- name@version of the reward service that scored it (NULL: built in)
 );
 CREATE INDEX IF NOT EXISTS molecules_smiles ON molecules (smiles);
 ";
@@ -89,6 +90,9 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
     let columns = statement.query_map([], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
     if !columns.iter().any(|c| c == "reward_exponent") {
         connection.execute_batch("ALTER TABLE molecules ADD COLUMN reward_exponent REAL")?;
+    }
+    if !columns.iter().any(|c| c == "reward_model") {
+        connection.execute_batch("ALTER TABLE molecules ADD COLUMN reward_model TEXT")?;
     }
     Ok(())
 }
@@ -164,8 +168,8 @@ fn record(
             let mut insert = match &transaction {
                 Some(t) => Some(t.prepare_cached(
                     "INSERT INTO molecules (smiles, canonical_key, proxy, reward, log_reward, policy_version,
-                     actor_id, run_id, created_at, reward_exponent)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     actor_id, run_id, created_at, reward_exponent, reward_model)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?),
                 None => None,
             };
@@ -202,6 +206,7 @@ fn record(
                         run_id,
                         generated.received_at,
                         generated.reward_exponent,
+                        generated.reward_model,
                     ])?;
                 }
             }
