@@ -25,7 +25,8 @@ use gfn_service::process as service;
 use crate::backoff::Backoff;
 use crate::connection::{ClientTls, LearnerRpc, Registration, client, register};
 use crate::metrics;
-use crate::reward_pool::{self, RewardStats, SyntheticCost};
+use crate::reward_pool::{self, Batching, RewardStats, SyntheticCost};
+use crate::reward_service::{self, ServiceReward};
 use crate::rollout::run_rollouts;
 use crate::submitter::{SubmitStats, SubmitterSettings, run_submitter};
 use crate::weights::follow_weights;
@@ -119,6 +120,8 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
             context,
             name: options.name.clone(),
             events: options.events.clone(),
+            token: options.token.clone(),
+            tls: options.tls.clone(),
         };
         visit_task(&visitor.context.config.clone(), visitor)?.await
     })
@@ -131,18 +134,56 @@ struct RunActor {
     context: ActorContext,
     name: String,
     events: Events,
+    token: Option<RunToken>,
+    tls: Option<ClientTls>,
 }
 
 impl TaskVisitor for RunActor {
     type Output = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<SubmitStats>>>>;
 
     fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<Self::Output> {
-        let RunActor { learner, register_request, context, name, events } = self;
-        let reward = Arc::new(task.reward(context.config.actor.reward_threads)?);
+        let RunActor { learner, register_request, context, name, events, token, tls } = self;
         let env = task.environment().clone();
-        Ok(Box::pin(
-            async move { run_env(env, reward, learner, register_request, context, &name, &events).await },
-        ))
+        match context.config.reward.service() {
+            None => {
+                let workers = RewardWorkers {
+                    threads: context.config.actor.reward_threads,
+                    batching: Batching { max: context.config.actor.rollout_batch, max_wait: Duration::ZERO },
+                };
+                let reward = Arc::new(task.reward(workers.threads)?);
+                Ok(Box::pin(async move {
+                    run_env(env, reward, workers, learner, register_request, context, &name, &events).await
+                }))
+            }
+            Some(service) => {
+                let run_id = context.registration.read().expect("registration lock").run_id.clone();
+                let client = reward_service::connect(
+                    service,
+                    token,
+                    reward_service::client_tls(tls.as_ref())?,
+                    &run_id,
+                    &context.handle,
+                )?;
+                let names: Vec<String> = client.endpoints.all().iter().map(|e| e.name.clone()).collect();
+                println!(
+                    "gfn-actor {name}: rewards from the reward service at {}{}",
+                    names.join(", "),
+                    service.dns.as_ref().map(|dns| format!(" and {dns}")).unwrap_or_default()
+                );
+                let workers = RewardWorkers {
+                    threads: service.max_in_flight,
+                    batching: Batching {
+                        max: service.max_batch,
+                        max_wait: Duration::from_secs_f64(service.max_wait_ms / 1e3),
+                    },
+                };
+                let reward =
+                    Arc::new(ServiceReward::new(task, client, service.transform(), context.handle.clone()));
+                Ok(Box::pin(async move {
+                    run_env(env, reward, workers, learner, register_request, context, &name, &events).await
+                }))
+            }
+        }
     }
 }
 
@@ -156,10 +197,18 @@ struct ActorContext {
     handle: tokio::runtime::Handle,
 }
 
+/// How many reward workers, and how they batch.
+struct RewardWorkers {
+    threads: usize,
+    batching: Batching,
+}
+
 /// Rolls out, scores and submits in `env` until the run ends or a signal arrives.
+#[allow(clippy::too_many_arguments)]
 async fn run_env<E, R>(
     env: E,
     reward: Arc<R>,
+    workers: RewardWorkers,
     learner: LearnerRpc,
     register_request: v1::RegisterRequest,
     context: ActorContext,
@@ -180,8 +229,7 @@ where
         max_backoff,
         shutdown.clone(),
     ));
-    let reward_batch = config.actor.rollout_batch;
-    let (job_sender, jobs) = crossbeam_channel::bounded(config.actor.reward_threads * reward_batch);
+    let (job_sender, jobs) = crossbeam_channel::bounded(workers.threads * workers.batching.max);
     let (result_sender, results) = mpsc::channel(config.actor.submit_batch);
     let reward_stats = Arc::new(RewardStats::default());
     let cost = SyntheticCost {
@@ -189,8 +237,8 @@ where
         sleep: Duration::from_secs_f64(config.actor.reward_sleep_cost_ms / 1e3),
     };
     let workers = reward_pool::spawn(
-        config.actor.reward_threads,
-        reward_batch,
+        workers.threads,
+        workers.batching,
         reward,
         cost,
         jobs,

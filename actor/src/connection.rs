@@ -44,6 +44,11 @@ pub struct ClientTls {
 }
 
 impl ClientTls {
+    /// The same CA and client identity for reward endpoints (verified against their own names).
+    pub fn reward_config(&self) -> anyhow::Result<ClientTlsConfig> {
+        ClientTls { domain: None, ..self.clone() }.config()
+    }
+
     fn config(&self) -> anyhow::Result<ClientTlsConfig> {
         let read =
             |path: &PathBuf| std::fs::read(path).with_context(|| format!("reading {}", path.display()));

@@ -11,6 +11,8 @@
 //! - [`weights`]: the weights stream, reassembled into the newest complete version.
 //! - [`rollout`]: the rollout thread (vectorised, inference only).
 //! - [`reward_pool`]: reward worker threads, with optional synthetic cost.
+//! - [`reward_service`]: rewards from a reward service (`gfn.reward.v1`): endpoints, load
+//!   balancing, batching, deadlines, retries, ejection, reply checks.
 //! - [`submitter`]: batching and submitting trajectories, with retries.
 //! - [`metrics`]: the actor's Prometheus metrics (`--metrics-listen`).
 //! - [`actor`]: wiring, and shutdown on SIGTERM/SIGINT or when the run is finished.
@@ -20,6 +22,7 @@ pub mod backoff;
 pub mod connection;
 pub mod metrics;
 pub mod reward_pool;
+pub mod reward_service;
 pub mod rollout;
 pub mod submitter;
 pub mod weights;

@@ -15,6 +15,23 @@ pub const REWARDS_SCORED: &str = "gfn_actor_rewards_scored_total";
 pub const REWARD_FAILURES: &str = "gfn_actor_reward_failures_total";
 /// Seconds per batched reward call (synthetic cost included).
 pub const REWARD_BATCH_DURATION: &str = "gfn_actor_reward_batch_duration_seconds";
+/// Calls to a reward service, per endpoint.
+pub const REWARD_CALLS: &str = "gfn_actor_reward_service_calls_total";
+/// Failed reward-service calls, per endpoint and reason (deadline, refused, unavailable,
+/// wrong_count, unknown_value_kind).
+pub const REWARD_CALL_FAILURES: &str = "gfn_actor_reward_service_failures_total";
+/// Seconds per reward-service call, per endpoint.
+pub const REWARD_CALL_LATENCY: &str = "gfn_actor_reward_service_latency_seconds";
+/// Objects in replies that passed the whole-reply checks, per endpoint.
+pub const REWARD_OBJECTS: &str = "gfn_actor_reward_service_objects_total";
+/// Objects whose trajectory was dropped because the service gave no reward for it, per reason
+/// (a failed call's reason, or object_error, missing_value, not_finite, not_positive,
+/// unwritable).
+pub const REWARDS_REJECTED: &str = "gfn_actor_reward_service_rejected_total";
+/// Times an endpoint was ejected after consecutive failures.
+pub const REWARD_ENDPOINT_EJECTIONS: &str = "gfn_actor_reward_service_ejections_total";
+/// 1 while an endpoint is ejected, else 0.
+pub const REWARD_ENDPOINT_EJECTED: &str = "gfn_actor_reward_service_ejected";
 /// Trajectories the learner accepted.
 pub const TRAJECTORIES_ACCEPTED: &str = "gfn_actor_trajectories_accepted_total";
 /// Trajectories the learner dropped as stale (policy lag over its maximum).
@@ -28,10 +45,10 @@ pub const WEIGHTS_VERSION: &str = "gfn_actor_weights_version";
 
 /// Installs the global Prometheus recorder and returns its handle.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
-    let handle = install_prometheus_recorder(&[(
-        REWARD_BATCH_DURATION,
-        &[0.00001, 0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0],
-    )])?;
+    const BUCKETS: &[f64] =
+        &[0.00001, 0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+    let handle =
+        install_prometheus_recorder(&[(REWARD_BATCH_DURATION, BUCKETS), (REWARD_CALL_LATENCY, BUCKETS)])?;
     describe();
     Ok(handle)
 }
@@ -49,6 +66,20 @@ fn describe() {
         metrics::Unit::Seconds,
         "Time per batched reward call, synthetic cost included."
     );
+    describe_counter!(REWARD_CALLS, "Calls to a reward service, per endpoint.");
+    describe_counter!(REWARD_CALL_FAILURES, "Failed reward-service calls, per endpoint and reason.");
+    describe_histogram!(
+        REWARD_CALL_LATENCY,
+        metrics::Unit::Seconds,
+        "Time per reward-service call, per endpoint."
+    );
+    describe_counter!(REWARD_OBJECTS, "Objects in reward-service replies that passed the reply checks.");
+    describe_counter!(
+        REWARDS_REJECTED,
+        "Objects the reward service gave no reward for (trajectory dropped), per reason."
+    );
+    describe_counter!(REWARD_ENDPOINT_EJECTIONS, "Reward endpoints ejected after consecutive failures.");
+    describe_gauge!(REWARD_ENDPOINT_EJECTED, "1 while a reward endpoint is ejected.");
     describe_counter!(TRAJECTORIES_ACCEPTED, "Trajectories the learner accepted.");
     describe_counter!(TRAJECTORIES_STALE, "Trajectories the learner dropped as stale.");
     describe_counter!(TRAJECTORIES_LOST, "Trajectories rejected by the learner or undelivered at shutdown.");

@@ -9,6 +9,7 @@ mod env;
 mod objective;
 mod policy;
 mod processes;
+mod reward;
 #[cfg(test)]
 mod tests;
 mod training;
@@ -27,6 +28,7 @@ pub use policy::{
     ConditioningConfig, DEFAULT_HIDDEN_LAYERS, DEFAULT_ROUNDS, MessagePassing, NetworkKind, PolicyConfig,
 };
 pub use processes::{ActorConfig, LearnerConfig, SecurityConfig};
+pub use reward::{RewardConfig, RewardServiceConfig};
 pub use training::{CheckpointConfig, EvaluationConfig, TrainingConfig};
 
 use crate::objective::BackwardPolicy;
@@ -78,6 +80,8 @@ pub struct RunConfig {
     pub conditioning: ConditioningConfig,
     /// Authentication and encryption of the learner's gRPC service.
     pub security: SecurityConfig,
+    /// Where rewards come from: the environment's built-in reward or a reward service.
+    pub reward: RewardConfig,
 }
 
 impl Default for RunConfig {
@@ -94,6 +98,7 @@ impl Default for RunConfig {
             actor: ActorConfig::default(),
             conditioning: ConditioningConfig::default(),
             security: SecurityConfig::default(),
+            reward: RewardConfig::default(),
         }
     }
 }
@@ -166,6 +171,7 @@ impl RunConfig {
         self.actor.check(&mut problems.section("actor"));
         self.conditioning.check(&mut problems.section("conditioning"));
         self.security.check(&mut problems.section("security"));
+        self.reward.check(&mut problems.section("reward"));
         self.check_across_sections(&mut problems);
         let problems = problems.into_lines();
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid { problems }) }
@@ -181,6 +187,13 @@ impl RunConfig {
             "backward_policy",
             "\"uniform\" for fragment molecules (a learned backward policy needs a dense network)",
             "\"learned\"",
+        );
+        problems.section("reward").check(
+            self.reward.service().is_none() || !self.conditioning.enabled(),
+            "type",
+            "\"builtin\" when conditioning.reward_exponents is set (conditioning on a reward \
+             service's scores is not supported yet)",
+            "\"service\"",
         );
         if let Some(f) = fragments {
             problems.section("env").check(

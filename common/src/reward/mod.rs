@@ -7,6 +7,7 @@ pub mod hypergrid;
 pub mod molecule_features;
 pub mod seh_proxy;
 pub mod seh_reward;
+pub mod service;
 
 pub use hypergrid::HypergridReward;
 pub use seh_reward::{SehReward, SehRewardSettings};

@@ -20,6 +20,7 @@ use crate::metrics::names as m;
 use crate::model::Model;
 use crate::policy::{Exploration, LogFlowNetwork, PolicyNetwork, action_probabilities};
 use crate::reward::Reward;
+use crate::reward::service::ServiceObject;
 use crate::task::evaluation::{BasicRecord, Evaluated, RunEvaluation};
 use crate::task::{HookContext, RunHooks, Task};
 
@@ -66,6 +67,12 @@ impl Task for BitSequenceTask {
             "bit sequences n = {} in words of k = {}, {} modes, β = {}",
             c.n, c.k, c.num_modes, c.reward_exponent
         )
+    }
+
+    fn service_object(&self, state: &BitState) -> anyhow::Result<ServiceObject> {
+        let bits = self.env.describe(state);
+        anyhow::ensure!(!bits.contains('.'), "not a complete bit sequence: {bits}");
+        Ok(ServiceObject::Bits(bits))
     }
 
     fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<BitSequences>> {

@@ -4,7 +4,9 @@
 use crate::config::HypergridConfig;
 use crate::env::Hypergrid;
 use crate::env::conditioned::{ConditionedReward, RewardConditioned};
+use crate::env::hypergrid::GridState;
 use crate::reward::HypergridReward;
+use crate::reward::service::ServiceObject;
 use crate::task::{HookContext, RunHooks, Task};
 
 /// The hypergrid and its reward.
@@ -39,6 +41,10 @@ impl Task for HypergridTask {
 
     fn describe(&self) -> String {
         format!("{}-D hypergrid H = {}", self.config.ndim, self.config.height)
+    }
+
+    fn service_object(&self, state: &GridState) -> anyhow::Result<ServiceObject> {
+        Ok(ServiceObject::Grid(state.iter().map(|&x| u32::from(x)).collect()))
     }
 
     fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<Hypergrid>> {

@@ -31,6 +31,7 @@ use serde::de::DeserializeOwned;
 use crate::config::RunConfig;
 use crate::env::Environment;
 use crate::env::conditioned::RewardConditioned;
+use crate::reward::service::ServiceObject;
 use crate::reward::{Reward, Scored};
 
 pub use evaluation::{Evaluated, RunEvaluation, SharedLog};
@@ -83,6 +84,12 @@ pub trait Task: Send + Sync + 'static {
     /// rendering.
     fn object_columns(&self) -> Vec<String> {
         vec!["object".into()]
+    }
+
+    /// How a terminal object is written for a reward service (`[reward] type = "service"`).
+    /// The default: the task cannot be scored by a service.
+    fn service_object(&self, _state: &TaskState<Self>) -> anyhow::Result<ServiceObject> {
+        anyhow::bail!("the {} task does not write its objects for reward services", self.name())
     }
 
     /// The values of [`Task::object_columns`] for one sampled object and its score.

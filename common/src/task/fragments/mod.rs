@@ -14,9 +14,11 @@ use serde::Serialize;
 use crate::config::FragmentConfig;
 use crate::env::conditioned::{ConditionedState, RewardConditioned};
 use crate::env::junction_tree::BlockTree;
+use crate::env::molecule::canonical_smiles;
 use crate::env::{Environment, FragmentEnvironment};
 use crate::eval::TrainingCounters;
 use crate::model::Model;
+use crate::reward::service::ServiceObject;
 use crate::reward::{Scored, SehReward};
 use crate::task::evaluation::{BasicRecord, Evaluated, RunEvaluation};
 use crate::task::results::{Generated, ResultsRecorder};
@@ -116,6 +118,14 @@ impl Task for FragmentTask {
             let mut generated = generated.map_terminal(|state| state.state);
             generated.reward_exponent = beta;
             generated
+        })
+    }
+
+    fn service_object(&self, state: &BlockTree) -> anyhow::Result<ServiceObject> {
+        let molecule = self.env.molecule(state)?;
+        Ok(ServiceObject::Molecule {
+            smiles: canonical_smiles(&molecule),
+            junction_tree_json: serde_json::to_string(state)?,
         })
     }
 
