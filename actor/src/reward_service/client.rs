@@ -200,6 +200,8 @@ impl RewardClient {
 fn from_status(status: tonic::Status) -> CallFailure {
     match status.code() {
         tonic::Code::DeadlineExceeded => CallFailure::Deadline,
+        // the client's own grpc-timeout fired
+        tonic::Code::Cancelled if status.message().contains("Timeout expired") => CallFailure::Deadline,
         tonic::Code::Unavailable | tonic::Code::Unknown if status.message().contains("transport") => {
             CallFailure::Unavailable(status.message().to_string())
         }

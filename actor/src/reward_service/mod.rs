@@ -10,7 +10,8 @@
 pub mod client;
 pub mod endpoints;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -33,6 +34,7 @@ pub struct ServiceReward<T> {
     client: Arc<RewardClient>,
     transform: ScoreTransform,
     runtime: tokio::runtime::Handle,
+    rejections: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// Connects to the service `config` names: its endpoints (and, with `dns`, a task on
@@ -44,6 +46,8 @@ pub fn connect(
     run_id: &str,
     runtime: &tokio::runtime::Handle,
 ) -> anyhow::Result<Arc<RewardClient>> {
+    // lazily connecting channels start their background tasks on the runtime
+    let _entered = runtime.enter();
     let endpoints = Arc::new(EndpointSet::new(EndpointSettings {
         token,
         tls,
@@ -103,19 +107,26 @@ impl<T: Task> ServiceReward<T> {
         transform: ScoreTransform,
         runtime: tokio::runtime::Handle,
     ) -> Self {
-        Self { task, client, transform, runtime }
+        Self { task, client, transform, runtime, rejections: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Objects dropped so far, by reason (also exported as
+    /// `gfn_actor_reward_service_rejected_total{reason}`).
+    pub fn rejections(&self) -> BTreeMap<&'static str, u64> {
+        self.rejections.lock().expect("rejections lock").clone()
+    }
+
+    /// Counts an object dropped for `reason` and returns the error that drops it.
+    fn rejected(&self, reason: &'static str, detail: String) -> RewardError {
+        ::metrics::counter!(metrics::REWARDS_REJECTED, "reason" => reason).increment(1);
+        *self.rejections.lock().expect("rejections lock").entry(reason).or_default() += 1;
+        RewardError::Failed { reason: format!("{reason}: {detail}") }
     }
 
     /// The client (its endpoints and their health).
     pub fn client(&self) -> &Arc<RewardClient> {
         &self.client
     }
-}
-
-/// Counts an object dropped for `reason` and returns the error that drops it.
-fn rejected(reason: &'static str, detail: String) -> RewardError {
-    ::metrics::counter!(metrics::REWARDS_REJECTED, "reason" => reason).increment(1);
-    RewardError::Failed { reason: format!("{reason}: {detail}") }
 }
 
 impl<T: Task> Reward<TaskState<T>> for ServiceReward<T> {
@@ -132,7 +143,7 @@ impl<T: Task> Reward<TaskState<T>> for ServiceReward<T> {
         let written: Vec<Result<ServiceObject, RewardError>> = states
             .iter()
             .map(|state| {
-                self.task.service_object(state).map_err(|e| rejected("unwritable", format!("{e:#}")))
+                self.task.service_object(state).map_err(|e| self.rejected("unwritable", format!("{e:#}")))
             })
             .collect();
         let objects: Vec<pb::RewardObject> =
@@ -149,16 +160,20 @@ impl<T: Task> Reward<TaskState<T>> for ServiceReward<T> {
                 written?;
                 let reply = match reply.as_ref().expect("objects were sent") {
                     Ok(reply) => reply,
-                    Err(failure) => return Err(rejected(failure.reason(), failure.to_string())),
+                    Err(failure) => {
+                        return Err(self.rejected(
+                            failure.reason(),
+                            format!("the reward service call failed ({failure})"),
+                        ));
+                    }
                 };
                 let result = results.next().expect("checked: one result per object");
                 let endpoint = &reply.endpoint;
                 match &result.result {
-                    None => {
-                        Err(rejected("missing_value", format!("{endpoint} set neither a value nor an error")))
-                    }
+                    None => Err(self
+                        .rejected("missing_value", format!("{endpoint} set neither a value nor an error"))),
                     Some(pb::object_result::Result::Error(error)) => {
-                        Err(rejected("object_error", format!("{endpoint}: {error}")))
+                        Err(self.rejected("object_error", format!("{endpoint}: {error}")))
                     }
                     Some(pb::object_result::Result::Value(value)) => {
                         match self.transform.apply(*value, reply.kind) {
@@ -167,9 +182,8 @@ impl<T: Task> Reward<TaskState<T>> for ServiceReward<T> {
                                 score: Some(score),
                                 reward_model: Some(reply.model.clone()),
                             }),
-                            Err(error) => {
-                                Err(rejected(error.reason(), format!("{endpoint} returned {value}: {error}")))
-                            }
+                            Err(error) => Err(self
+                                .rejected(error.reason(), format!("{endpoint} returned {value}: {error}"))),
                         }
                     }
                 }
