@@ -1,14 +1,16 @@
 # Sourced by scripts/test and scripts/bench-seh-frag: installs the Python helpers once into the
-# git-ignored .pytools/ (grpcio + grpcio-tools for the Python client test, numpy to convert the
-# proxy weights) and converts the published sEH proxy weights (../shared/data, never copied into
-# the repository) once from their pickle into .cache/seh_proxy.safetensors.
+# git-ignored .pytools/ — examples/reward-server/requirements.txt: grpcio + grpcio-tools for the
+# Python client test and the reference reward server, RDKit for its QED, numpy to convert the
+# proxy weights — and converts the published sEH proxy weights (../shared/data, never copied
+# into the repository) once from their pickle into .cache/seh_proxy.safetensors.
 pytools="$PWD/.pytools"
-if [ ! -f "$pytools/.installed-2" ]; then
-  echo "gfn: installing grpcio, grpcio-tools and numpy into $pytools" >&2
+requirements="$PWD/examples/reward-server/requirements.txt"
+marker="$pytools/.installed-$(sha256sum "$requirements" | cut -c1-12)"
+if [ ! -f "$marker" ]; then
+  echo "gfn: installing $requirements into $pytools" >&2
   rm -rf "$pytools"
-  python3 -m pip install --quiet --disable-pip-version-check --target "$pytools" \
-    grpcio==1.85.3 grpcio-tools==1.85.1 protobuf numpy==2.4.6 >&2
-  touch "$pytools/.installed-2"
+  python3 -m pip install --quiet --disable-pip-version-check --target "$pytools" -r "$requirements" >&2
+  touch "$marker"
 fi
 export GFN_PYTHONPATH="$pytools"
 

@@ -1,0 +1,170 @@
+//! Rewards from reward services, end to end with real processes: a learner, two actors and two
+//! Python reward servers (examples/reward-server, generated from the .proto alone, RDKit QED)
+//! train the fragment environment on QED. One server is SIGKILLed mid-run and restarted on
+//! its port: no trajectory with a wrong or missing reward reaches the learner, training goes
+//! on against the other server, the dead one is ejected by the actors and gets calls again once
+//! it is back.
+//!
+//! Needs grpcio, grpcio-tools and RDKit importable by `python3`: `scripts/test` installs
+//! examples/reward-server/requirements.txt into `.pytools/` and sets `GFN_PYTHONPATH`.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use support::data::vocabulary;
+use support::{Event, LearnerProcess, Process, binary, scrape, wait_until, write_config};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn python_path() -> String {
+    std::env::var("GFN_PYTHONPATH").unwrap_or_else(|_| root().join(".pytools").display().to_string())
+}
+
+/// A QED reward server listening on `listen`; its address.
+fn start_qed_server(listen: &str) -> (Process, String) {
+    let mut command = Command::new("python3");
+    command
+        .arg(root().join("examples/reward-server/qed_server.py"))
+        .args(["--listen", listen])
+        .env("PYTHONPATH", python_path());
+    let mut server = Process::spawn(command);
+    let address = server.wait_for(Duration::from_secs(60), |line| {
+        let event: serde_json::Value = serde_json::from_str(line).ok()?;
+        (event["event"] == "listening").then(|| event["address"].as_str().unwrap().to_string())
+    });
+    (server, address)
+}
+
+/// `gfn-actor` with its own `/metrics`; the process and the metrics address.
+fn start_actor_with_metrics(learner: &str, name: &str) -> (Process, String) {
+    let mut command = Command::new(binary("gfn-actor"));
+    command.args(["--learner", learner, "--name", name, "--metrics-listen", "127.0.0.1:0"]);
+    let mut actor = Process::spawn_with_events(command);
+    let metrics = actor.wait_for_event(Duration::from_secs(30), |event| match event {
+        Event::Metrics { address } => Some(address.clone()),
+        _ => None,
+    });
+    (actor, metrics)
+}
+
+/// A labelled actor metric summed over the actors (0 where absent).
+fn total(actors: &[String], name: &str, endpoint: &str) -> f64 {
+    let key = format!("{name}{{endpoint=\"http://{endpoint}\"}}");
+    actors.iter().map(|a| scrape(a).get(&key).copied().unwrap_or(0.0)).sum()
+}
+
+/// Least rise of the top-100 average QED from the first evaluation (800 molecules) to the end
+/// (9,600) of the run below. Measured (2026-12-01, AMD EPYC): the learned policy +0.250
+/// (0.668 → 0.918); the same pipeline with a uniformly random policy (`exploration_epsilon =
+/// 1`) +0.159 (0.707 → 0.866), only because more molecules are drawn.
+const GAIN_TOP100: f64 = 0.18;
+/// Least rise of the mean QED from the first to the last 1,000 stored molecules: the learned
+/// policy +0.237 (0.368 → 0.606), the uniform one +0.001 (0.343 → 0.344).
+const GAIN_MEAN: f64 = 0.1;
+
+#[test]
+fn learner_two_actors_and_two_python_reward_servers_train_on_qed_through_a_server_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server_a, address_a) = start_qed_server("127.0.0.1:0");
+    let (_server_b, address_b) = start_qed_server("127.0.0.1:0");
+    let db = dir.path().join("molecules.sqlite");
+    let log = dir.path().join("evaluation.jsonl");
+    let config = write_config(
+        dir.path(),
+        "qed.toml",
+        &format!(
+            "seed = 5\n[env]\ntype = \"fragments\"\nvocabulary = {:?}\nr_min = 0.01\nreward_norm = 1.0\nmode_threshold = 0.9\n\
+             [reward]\ntype = \"service\"\nendpoints = [{address_a:?}, {address_b:?}]\nexponent = 10.0\nmin = 0.01\n\
+             max_batch = 16\nmax_in_flight = 2\ndeadline_ms = 3000.0\nattempts = 3\neject_after_failures = 2\neject_seconds = 1.0\n\
+             [policy]\nhidden = 128\nrounds = 3\n\
+             [training]\nupdates = 600\nbatch_size = 16\nlearning_rate = 5e-4\nexploration_epsilon = 0.05\n\
+             [evaluation]\ninterval_updates = 50\nmilestone_molecules = 0\nlog_path = {log:?}\nresults_db = {db:?}\n\
+             [learner]\nlinger_seconds = 1.0\nqueue_capacity = 64\n\
+             [actor]\nrollout_batch = 16\nsubmit_batch = 16\n",
+            vocabulary(),
+        ),
+    );
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
+    let (mut actor_0, metrics_0) = start_actor_with_metrics(&learner.address, "q0");
+    let (mut actor_1, metrics_1) = start_actor_with_metrics(&learner.address, "q1");
+    let actors = [metrics_0, metrics_1];
+    let calls = "gfn_actor_reward_service_calls_total";
+
+    // both servers get calls; then server A crashes mid-run
+    wait_until(Duration::from_secs(120), "calls to both reward servers", || {
+        total(&actors, calls, &address_a) > 0.0 && total(&actors, calls, &address_b) > 0.0
+    });
+    wait_until(Duration::from_secs(300), "update 150", || {
+        learner.metric("gfn_learner_updates_total") >= 150.0
+    });
+    server_a.child.kill().unwrap();
+    server_a.wait(Duration::from_secs(10));
+    let update_at_kill = learner.metric("gfn_learner_updates_total");
+    wait_until(Duration::from_secs(60), "server A ejected by an actor", || {
+        total(&actors, "gfn_actor_reward_service_ejections_total", &address_a) >= 1.0
+    });
+    wait_until(Duration::from_secs(120), "100 more updates without server A", || {
+        learner.metric("gfn_learner_updates_total") >= update_at_kill + 100.0
+    });
+    // server A comes back on its port and gets calls again
+    let calls_before_restart = total(&actors, calls, &address_a);
+    let (_server_a, _) = start_qed_server(&address_a);
+    wait_until(Duration::from_secs(120), "calls answered by the restarted server A", || {
+        total(&actors, "gfn_actor_reward_service_objects_total", &address_a) > 0.0
+            && total(&actors, calls, &address_a) > calls_before_restart + 2.0
+            && total(&actors, "gfn_actor_reward_service_ejected", &address_a) == 0.0
+    });
+    assert!(learner.process.wait(Duration::from_secs(600)).success(), "{:?}", learner.process.output());
+    for actor in [&mut actor_0, &mut actor_1] {
+        assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
+    }
+
+    // every stored molecule's score is its QED, recomputed here from its SMILES, and names the model
+    let output = Command::new("python3")
+        .arg(root().join("tests/python/qed_check.py"))
+        .arg(&db)
+        .env("PYTHONPATH", python_path())
+        .output()
+        .expect("python3 runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let check: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    println!("{check}");
+    assert!(check["molecules"].as_u64().unwrap() >= 9600, "{check}");
+    assert_eq!(check["missing"], 0, "{check}");
+    assert_eq!(check["unparsable"], 0, "{check}");
+    assert!(check["max_abs_diff"].as_f64().unwrap() < 1e-9, "{check}");
+    let models: HashMap<String, u64> = serde_json::from_value(check["models"].clone()).unwrap();
+    let expected_model = format!("rdkit-qed@{}", check["rdkit"].as_str().unwrap());
+    assert_eq!(models.keys().collect::<Vec<_>>(), vec![&expected_model], "{models:?}");
+
+    // the policy learned QED: the top-100 and the mean QED rise
+    let records: Vec<serde_json::Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let top100 = |r: &serde_json::Value| r["top100_proxy"].as_f64().unwrap();
+    let (first, last) = (&records[0], &records[records.len() - 1]);
+    assert_eq!(first["update"], 50);
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let qed: Vec<f64> = connection
+        .prepare("SELECT proxy FROM molecules ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
+    let (first_mean, last_mean) = (mean(&qed[..1000]), mean(&qed[qed.len() - 1000..]));
+    println!(
+        "top-100 QED {:.4} → {:.4}; mean QED of the first/last 1000 {first_mean:.4} → {last_mean:.4}",
+        top100(first),
+        top100(last)
+    );
+    assert!(top100(last) - top100(first) > GAIN_TOP100, "{first} → {last}");
+    assert!(last_mean - first_mean > GAIN_MEAN, "{first_mean} → {last_mean}");
+}
