@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use support::data::vocabulary;
 use support::{Event, LearnerProcess, Process, binary, scrape, wait_until, write_config};
 
@@ -167,4 +166,81 @@ fn learner_two_actors_and_two_python_reward_servers_train_on_qed_through_a_serve
     );
     assert!(top100(last) - top100(first) > GAIN_TOP100, "{first} → {last}");
     assert!(last_mean - first_mean > GAIN_MEAN, "{first_mean} → {last_mean}");
+}
+
+/// `gfn-reward-server` on a free port; its address and model name.
+fn start_seh_server() -> (Process, String, String) {
+    let mut command = Command::new(binary("gfn-reward-server"));
+    command
+        .args(["--listen", "127.0.0.1:0", "--threads", "2", "--proxy-weights"])
+        .arg(support::data::proxy_weights());
+    let mut server = Process::spawn(command);
+    let (address, model) = server.wait_for(Duration::from_secs(60), |line| {
+        let event: serde_json::Value = serde_json::from_str(line).ok()?;
+        if event["event"] != "listening" {
+            return None;
+        }
+        Some((event["address"].as_str()?.to_string(), event["model"].as_str()?.to_string()))
+    });
+    (server, address, model)
+}
+
+/// The sEH proxy served remotely by the built-in Rust server gives the same rewards as the
+/// in-process proxy: learner + 2 actors whose `[reward]` points at `gfn-reward-server`; every
+/// stored molecule's proxy equals an in-process recomputation from its SMILES, its reward is
+/// the paper's `(max(proxy, 0.1)/8)^10`, and it names the server's model and weights version.
+#[test]
+fn the_seh_proxy_served_by_gfn_reward_server_matches_the_in_process_proxy() {
+    use gfn_common::reward::molecule_features::featurize_smiles;
+    use gfn_common::reward::seh_proxy::SehProxy;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, address, model) = start_seh_server();
+    assert!(model.starts_with("seh-proxy-bengio2021@"), "{model}");
+    let db = dir.path().join("molecules.sqlite");
+    let config = write_config(
+        dir.path(),
+        "seh-remote.toml",
+        &format!(
+            "seed = 2\n[env]\ntype = \"fragments\"\nvocabulary = {:?}\n\
+             [reward]\ntype = \"service\"\nendpoints = [{address:?}]\nexponent = 10.0\nmin = 0.1\nnorm = 8.0\nmax_in_flight = 2\n\
+             [policy]\nhidden = 64\nrounds = 2\n\
+             [training]\nupdates = 100\nbatch_size = 16\nexploration_epsilon = 0.05\n\
+             [evaluation]\ninterval_updates = 50\nresults_db = {db:?}\n\
+             [learner]\nlinger_seconds = 1.0\n[actor]\nrollout_batch = 16\nsubmit_batch = 16\n",
+            vocabulary(),
+        ),
+    );
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
+    let mut actors: Vec<_> =
+        (0..2).map(|i| support::start_actor(&learner.address, &format!("s{i}"))).collect();
+    assert!(learner.process.wait(Duration::from_secs(300)).success(), "{:?}", learner.process.output());
+    for actor in &mut actors {
+        assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
+    }
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let rows: Vec<(String, f64, f64, String)> = connection
+        .prepare("SELECT smiles, proxy, log_reward, reward_model FROM molecules")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(rows.len() >= 1600, "{} molecules", rows.len());
+    tch::set_num_threads(1);
+    let proxy = SehProxy::load(&support::data::proxy_weights()).unwrap();
+    let graphs: Vec<_> = rows.iter().map(|(smiles, ..)| featurize_smiles(smiles).unwrap()).collect();
+    let recomputed: Vec<f32> = graphs.chunks(256).flat_map(|chunk| proxy.predict(chunk)).collect();
+    for ((smiles, stored, log_reward, reward_model), again) in rows.iter().zip(recomputed) {
+        let again = (again as f64).max(gfn_reward_server_floor());
+        assert!((stored - again).abs() <= 1e-3, "{smiles}: stored {stored}, in process {again}");
+        let expected = 10.0 * (stored.max(0.1) / 8.0).ln();
+        assert!((log_reward - expected).abs() < 1e-9, "{smiles}: log R {log_reward} vs {expected}");
+        assert_eq!(reward_model, &model);
+    }
+}
+
+/// The floor `gfn-reward-server` applies to proxy values (a SCORE must be positive).
+fn gfn_reward_server_floor() -> f64 {
+    1e-3
 }

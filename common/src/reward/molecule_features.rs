@@ -66,6 +66,13 @@ pub fn featurize_molecule(molecule: &Molecule) -> Result<MoleculeGraph, Featuriz
     Ok(featurize(&atoms, &bonds))
 }
 
+/// The proxy's input graph for a molecule given as SMILES (parsed by chematic).
+pub fn featurize_smiles(smiles: &str) -> Result<MoleculeGraph, FeaturizeError> {
+    let molecule = chematic::smiles::parse(smiles)
+        .map_err(|e| FeaturizeError { reason: format!("SMILES {smiles:?}: {e}") })?;
+    featurize_molecule(&molecule)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
