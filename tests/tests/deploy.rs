@@ -1,7 +1,7 @@
 //! What can be checked of the deployment offline (no container engine, no cluster here):
 //!
 //! - the runtime stage of `deploy/Dockerfile` copies exactly the libtorch shared libraries that
-//!   `ldd` says the three binaries load, and the rest come with the slim base image;
+//!   `ldd` says the four binaries load, and the rest come with the slim base image;
 //! - the Kubernetes manifests of `deploy/k8s/` render with kustomize (`kubectl kustomize`) and
 //!   validate against the Kubernetes API schemas (`kubernetes-validate --strict`, installed by
 //!   `scripts/test`), and say what the deployment promises (one learner with a volume and gRPC
@@ -94,7 +94,7 @@ fn runtime_stage_copies_exactly_the_libtorch_libraries_the_binaries_load() {
     }
     let root = libtorch.parent().unwrap().canonicalize().unwrap();
     let mut needed = BTreeSet::new();
-    for name in ["gfn", "gfn-learner", "gfn-actor"] {
+    for name in ["gfn", "gfn-learner", "gfn-actor", "gfn-reward-server"] {
         let binary = support::binary(name);
         for (soname, resolved) in ldd(&binary) {
             let path = resolved.unwrap_or_else(|| panic!("{name}: {soname} not found by ldd"));
@@ -185,7 +185,7 @@ fn find<'a>(documents: &'a [Value], kind: &str, name: &str) -> &'a Value {
 #[test]
 fn manifests_render_with_kustomize_and_validate_against_the_kubernetes_schemas() {
     let k8s = repository().join("deploy/k8s");
-    for dir in ["base", "overlays/example"] {
+    for dir in ["base", "overlays/example", "overlays/molecules-reward-service"] {
         let manifests = kustomize(&k8s.join(dir));
         for version in ["1.29.0", "1.37.0"] {
             let result = validate(&manifests, version);
@@ -290,6 +290,79 @@ fn manifests_render_with_kustomize_and_validate_against_the_kubernetes_schemas()
     assert_eq!(
         policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"].as_str(),
         Some("learner")
+    );
+}
+
+/// The reward-server tier (component `reward-server`, overlay `molecules-reward-service`): a
+/// Deployment of `gfn-reward-server` behind a headless Service the run's `[reward] dns` names,
+/// an autoscaler and a disruption budget of its own, only actors admitted to its gRPC port, and
+/// the proxy weights from a read-only volume.
+#[test]
+fn the_reward_server_tier_scales_apart_from_the_actors() {
+    let manifests = kustomize(&repository().join("deploy/k8s/overlays/molecules-reward-service"));
+    let docs = documents(&manifests);
+    let servers = find(&docs, "Deployment", "gfn-reward-server");
+    assert_eq!(servers["metadata"]["namespace"].as_str(), Some("gfn-molecules"));
+    assert_eq!(servers["spec"]["replicas"].as_u64(), Some(4), "scaled apart from the 2 actors");
+    assert_eq!(find(&docs, "Deployment", "gfn-actor")["spec"]["replicas"].as_u64(), Some(2));
+    let pod = &servers["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["image"].as_str(), Some("registry.example.com/gfn:0.1.0"));
+    assert_eq!(container["command"][0].as_str(), Some("gfn-reward-server"));
+    assert_eq!(container["readinessProbe"]["grpc"]["service"].as_str(), Some("gfn.reward.v1.RewardModel"));
+    let args: Vec<&str> = container["args"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+    let value_of = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
+    assert_eq!(value_of("--listen"), "0.0.0.0:50061");
+    assert_eq!(value_of("--token-file"), "/etc/gfn-token/token");
+    assert!(value_of("--proxy-weights").starts_with("/var/lib/gfn-data/"));
+    let data =
+        pod["volumes"].as_sequence().unwrap().iter().find(|v| v["name"].as_str() == Some("molecule-data"));
+    assert_eq!(data.unwrap()["persistentVolumeClaim"]["claimName"].as_str(), Some("gfn-molecule-data"));
+    assert_eq!(
+        find(&docs, "PersistentVolumeClaim", "gfn-molecule-data")["spec"]["accessModes"][0],
+        "ReadOnlyMany"
+    );
+
+    // headless: every ready pod is an endpoint the actors balance over
+    let service = find(&docs, "Service", "gfn-reward-server");
+    assert_eq!(service["spec"]["clusterIP"].as_str(), Some("None"));
+    assert_eq!(service["spec"]["ports"][0]["port"].as_u64(), Some(50061));
+    let autoscaler = find(&docs, "HorizontalPodAutoscaler", "gfn-reward-server");
+    assert_eq!(autoscaler["spec"]["scaleTargetRef"]["name"].as_str(), Some("gfn-reward-server"));
+    assert!(find(&docs, "PodDisruptionBudget", "gfn-reward-server")["spec"]["minAvailable"].is_number());
+    let policy = find(&docs, "NetworkPolicy", "gfn-reward-server");
+    let rule = policy["spec"]["ingress"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|rule| rule["ports"][0]["port"].as_u64() == Some(50061))
+        .expect("an ingress rule for the reward gRPC port");
+    assert_eq!(
+        rule["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"].as_str(),
+        Some("actor")
+    );
+
+    // the run's reward section points at that Service, and the actors mount the vocabulary
+    let learner = find(&docs, "StatefulSet", "gfn-learner");
+    let config_map = learner["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find_map(|v| v["configMap"]["name"].as_str())
+        .unwrap();
+    let run_config = find(&docs, "ConfigMap", config_map)["data"]["run.toml"].as_str().unwrap();
+    let parsed = gfn_common::config::RunConfig::from_toml_str(run_config, None).unwrap();
+    let reward = parsed.reward.service().expect("rewards from the service");
+    assert_eq!(reward.dns.as_deref(), Some("gfn-reward-server:50061"));
+    assert_eq!((reward.exponent, reward.min, reward.norm), (10.0, 0.1, 8.0), "the paper's reward");
+    let actor_mounts =
+        &find(&docs, "Deployment", "gfn-actor")["spec"]["template"]["spec"]["containers"][0]["volumeMounts"];
+    assert!(
+        actor_mounts
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|m| m["mountPath"].as_str() == Some("/var/lib/gfn-data"))
     );
 }
 
