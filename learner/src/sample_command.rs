@@ -53,6 +53,13 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         .get(checkpoint::CONFIG)
         .with_context(|| format!("{} carries no run configuration", args.checkpoint.display()))?;
     let config = RunConfig::from_toml_str(config_toml, Some(&args.checkpoint))?;
+    if config.reward.service().is_some() {
+        bail!(
+            "{} was trained on rewards from a reward service; gfn sample scores with the built-in \
+             reward only and cannot score these samples",
+            args.checkpoint.display()
+        );
+    }
     tch::set_num_threads(config.training.intra_op_threads as i32);
     let visitor = SampleVisitor { args, config: config.clone(), tensors };
     visit_task(&config, visitor)

@@ -70,6 +70,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if let Err(error) = config.validate() {
         return Ok(config_failure(&error));
     }
+    if config.reward.service().is_some() {
+        eprintln!(
+            "error: this run's rewards come from a reward service ([reward] type = \"service\"), which \
+             actors call: run it with `gfn launch` or gfn-learner + gfn-actor (gfn train computes \
+             the built-in reward in process)"
+        );
+        return Ok(ExitCode::from(crate::cli::EXIT_USAGE));
+    }
     if args.print_config {
         print!("{}", config.to_toml_string());
         return Ok(ExitCode::SUCCESS);

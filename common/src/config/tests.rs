@@ -204,3 +204,51 @@ fn sections_check_themselves_and_cross_section_rules_still_apply() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn a_reward_service_section_parses_and_is_checked() {
+    let text = "[env]\ntype = \"fragments\"\n[reward]\ntype = \"service\"\nendpoints = [\"127.0.0.1:50061\", \"https://r:1\"]\n\
+                exponent = 10.0\nmin = 0.1\nnorm = 8.0\nmax_batch = 32\n";
+    let config = RunConfig::from_toml_str(text, None).unwrap();
+    let service = config.reward.service().expect("a service");
+    assert_eq!(service.endpoints.len(), 2);
+    assert_eq!(service.max_batch, 32);
+    assert_eq!(service.attempts, RewardServiceConfig::default().attempts);
+    let (log_reward, _) = service.transform().apply(4.0, crate::reward::service::ValueKind::Score).unwrap();
+    assert!((log_reward - 10.0 * 0.5f64.ln()).abs() < 1e-12);
+    assert_eq!(RunConfig::from_toml_str(&config.to_toml_string(), None).unwrap(), config);
+    // the default is the built-in reward
+    assert_eq!(RunConfig::embedded_default().reward, RewardConfig::Builtin);
+    assert!(
+        RunConfig::from_toml_str("[reward]\ntype = \"builtin\"\n", None).unwrap().reward.service().is_none()
+    );
+
+    // every bad value named, all at once
+    let bad = "[reward]\ntype = \"service\"\ndns = \"no-port\"\nexponent = 0.0\nmax_batch = 0\nmax_in_flight = 0\n\
+               deadline_ms = -1.0\nattempts = 0\nbackoff_initial_ms = 50.0\nbackoff_max_ms = 10.0\neject_after_failures = 0\n";
+    let error = RunConfig::from_toml_str(bad, None).unwrap_err().to_string();
+    for key in [
+        "reward.dns",
+        "reward.exponent",
+        "reward.max_batch",
+        "reward.max_in_flight",
+        "reward.deadline_ms",
+        "reward.attempts",
+        "reward.backoff_max_ms",
+        "reward.eject_after_failures",
+    ] {
+        assert!(error.contains(key), "{key} missing from: {error}");
+    }
+    let no_endpoint =
+        RunConfig::from_toml_str("[reward]\ntype = \"service\"\n", None).unwrap_err().to_string();
+    assert!(no_endpoint.contains("reward.endpoints must be non-empty, or reward.dns given"), "{no_endpoint}");
+    // unknown keys and kinds are refused
+    let typo =
+        RunConfig::from_toml_str("[reward]\ntype = \"service\"\nendpoint = [\"a:1\"]\n", None).unwrap_err();
+    assert!(typo.to_string().contains("endpoint"), "{typo}");
+    assert!(RunConfig::from_toml_str("[reward]\ntype = \"oracle\"\n", None).is_err());
+    // conditioning on a service's scores is refused with the reason
+    let conditioned = "[reward]\ntype = \"service\"\nendpoints = [\"a:1\"]\n[conditioning]\nreward_exponents = [1.0, 2.0]\n";
+    let error = RunConfig::from_toml_str(conditioned, None).unwrap_err().to_string();
+    assert!(error.contains("reward.type must be \"builtin\" when conditioning"), "{error}");
+}
