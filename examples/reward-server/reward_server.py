@@ -149,3 +149,18 @@ def arguments(description):
     parser.add_argument("--max-batch", type=int, default=0, help="largest batch accepted (0: any)")
     parser.add_argument("--workers", type=int, default=4, help="calls served concurrently")
     return parser
+
+
+def main():
+    """A stand-in model for benchmarks: the score of a SMILES is 1 + its length / 10, after
+    `--latency-ms` per batch (a remote model's latency without its CPU cost)."""
+    parser = arguments("Serves a stand-in molecule score (1 + len(SMILES)/10) over gfn.reward.v1.")
+    args = parser.parse_args()
+    serve(lambda batch: [1.0 + len(s) / 10.0 for s in batch], model_name="smiles-length", model_version="1",
+          kinds=("molecule", "bits", "grid"), listen=args.listen, proto_root=args.proto,
+          token=load_token(args.token_file), latency_ms=args.latency_ms, max_batch=args.max_batch,
+          workers=args.workers)
+
+
+if __name__ == "__main__":
+    main()
