@@ -78,14 +78,18 @@ def run(reward_section, molecules):
         path = os.path.join(tmp, "run.toml")
         with open(path, "w") as f:
             f.write(config_text(log, db, reward_section))
+        events = os.path.join(tmp, "events.jsonl")
         started = time.time()
         subprocess.run([GFN, "launch", "--config", path, "--actors", "2", "--molecules", str(molecules),
-                        "--no-progress", "--metrics-listen", ""], check=True, stdout=subprocess.DEVNULL)
+                        "--no-progress", "--metrics-listen", "", "--events", events],
+                       check=True, stdout=subprocess.DEVNULL)
         wall = time.time() - started
-        records = [json.loads(l) for l in open(log) if '"update"' in l]
-        first, last = records[0], records[-1]
-        rate = (last["molecules"] - first["molecules"]) / (last["training_seconds"] - first["training_seconds"])
-        return {"molecules": last["molecules"], "molecules_per_second": rate, "wall_seconds": wall}
+        evaluations = [e for e in map(json.loads, open(events))
+                       if isinstance(e.get("record"), dict) and "molecules" in e["record"]]
+        first, last = evaluations[0], evaluations[-1]
+        # wall-clock rate between the first and the last evaluation (start-up excluded)
+        rate = (last["record"]["molecules"] - first["record"]["molecules"]) / (last["time"] - first["time"])
+        return {"molecules": last["record"]["molecules"], "molecules_per_second": rate, "wall_seconds": wall}
 
 
 def service_section(addresses, max_batch, max_in_flight):
@@ -142,6 +146,7 @@ def main():
     parser.add_argument("--servers", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--molecules", type=int, default=2400)
+    parser.add_argument("--seh-molecules", type=int, default=6000)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--max-batch", type=int, default=4)
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "results", "reward_service.json"))
@@ -165,14 +170,14 @@ def main():
 
     # 2. the sEH proxy remote (gfn-reward-server, 1 thread) against in-process
     for repeat in range(args.repeats):
-        record = {"experiment": "seh_in_process", "repeat": repeat, **run("", args.molecules)}
+        record = {"experiment": "seh_in_process", "repeat": repeat, **run("", args.seh_molecules)}
         print(json.dumps(record), flush=True)
         records.append(record)
         server, address = start([os.path.join(ROOT, "target", "release", "gfn-reward-server"), "--listen",
                                  "127.0.0.1:0", "--threads", "1", "--proxy-weights", WEIGHTS])
         try:
             record = {"experiment": "seh_remote", "repeat": repeat,
-                      **run(service_section([address], 16, 2), args.molecules)}
+                      **run(service_section([address], 16, 2), args.seh_molecules)}
         finally:
             server.terminate()
             server.wait()
