@@ -45,6 +45,8 @@ enum Behaviour {
 struct Fake {
     behaviour: Behaviour,
     calls: Arc<AtomicUsize>,
+    /// The run token calls must carry, if any.
+    token: Option<&'static str>,
 }
 
 fn coordinates(object: &pb::RewardObject) -> Vec<u32> {
@@ -58,6 +60,12 @@ fn coordinates(object: &pb::RewardObject) -> Vec<u32> {
 impl RewardModel for Fake {
     async fn score(&self, request: Request<pb::ScoreRequest>) -> Result<Response<pb::ScoreReply>, Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(token) = self.token {
+            let sent = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
+            if sent != Some(format!("Bearer {token}").as_str()) {
+                return Err(Status::unauthenticated("missing or wrong run token"));
+            }
+        }
         let objects = request.into_inner().objects;
         let value = |v: f64| pb::ObjectResult { result: Some(object_result::Result::Value(v)) };
         let mut results: Vec<pb::ObjectResult> = match self.behaviour {
@@ -107,10 +115,19 @@ impl RewardModel for Fake {
 
 /// A fake server on a free port, on `runtime`; its call counter.
 fn serve(runtime: &tokio::runtime::Runtime, behaviour: Behaviour) -> (SocketAddr, Arc<AtomicUsize>) {
+    serve_with_token(runtime, behaviour, None)
+}
+
+/// The same, requiring `token` on every call.
+fn serve_with_token(
+    runtime: &tokio::runtime::Runtime,
+    behaviour: Behaviour,
+    token: Option<&'static str>,
+) -> (SocketAddr, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let address = listener.local_addr().unwrap();
-    let service = RewardModelServer::new(Fake { behaviour, calls: calls.clone() });
+    let service = RewardModelServer::new(Fake { behaviour, calls: calls.clone(), token });
     runtime.spawn(
         tonic::transport::Server::builder()
             .add_service(service)
@@ -140,8 +157,17 @@ fn settings(endpoints: &[SocketAddr]) -> RewardServiceConfig {
 }
 
 fn reward(runtime: &tokio::runtime::Runtime, config: &RewardServiceConfig) -> ServiceReward<HypergridTask> {
+    reward_with_token(runtime, config, None)
+}
+
+fn reward_with_token(
+    runtime: &tokio::runtime::Runtime,
+    config: &RewardServiceConfig,
+    token: Option<&str>,
+) -> ServiceReward<HypergridTask> {
     let task = HypergridTask::new(&HypergridConfig { ndim: 2, height: 4, ..HypergridConfig::default() });
-    let client = connect(config, None, None, "run-test", runtime.handle()).unwrap();
+    let token = token.map(|t| gfn_proto::auth::RunToken::new(t).unwrap());
+    let client = connect(config, token, None, "run-test", runtime.handle()).unwrap();
     ServiceReward::new(task, client, config.transform(), runtime.handle().clone())
 }
 
@@ -251,7 +277,8 @@ fn a_failing_endpoint_is_retried_elsewhere_ejected_and_back_once_it_answers() {
     let calls_there = {
         let listener = runtime.block_on(TcpListener::bind(dead)).unwrap();
         let calls = Arc::new(AtomicUsize::new(0));
-        let service = RewardModelServer::new(Fake { behaviour: Behaviour::Good, calls: calls.clone() });
+        let service =
+            RewardModelServer::new(Fake { behaviour: Behaviour::Good, calls: calls.clone(), token: None });
         runtime.spawn(
             tonic::transport::Server::builder()
                 .add_service(service)
@@ -280,4 +307,15 @@ fn with_every_endpoint_down_the_objects_fail_and_nothing_stalls() {
     }
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(reward.rejections().get("unavailable"), Some(&4));
+}
+
+#[test]
+fn reward_calls_carry_the_run_token() {
+    let runtime = runtime();
+    let (address, _) = serve_with_token(&runtime, Behaviour::Good, Some("token-of-this-run"));
+    let without = reward(&runtime, &settings(&[address]));
+    assert!(score(&without).iter().all(|r| r.as_ref().is_err_and(|e| e.contains("Unauthenticated"))));
+    assert_eq!(without.rejections().get("refused"), Some(&4));
+    let with = reward_with_token(&runtime, &settings(&[address]), Some("token-of-this-run"));
+    assert!(score(&with).iter().all(Result::is_ok));
 }

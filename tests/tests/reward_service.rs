@@ -244,3 +244,57 @@ fn the_seh_proxy_served_by_gfn_reward_server_matches_the_in_process_proxy() {
 fn gfn_reward_server_floor() -> f64 {
     1e-3
 }
+
+/// Reward calls over TLS: `gfn-reward-server --tls-cert/--tls-key` with a certificate from the
+/// run CA, and the actor's reward client given that CA (`https://` endpoint) scores through it;
+/// a client that does not trust the CA gets no reward.
+#[test]
+fn reward_calls_go_over_tls_to_a_server_with_a_run_ca_certificate() {
+    use gfn_actor::reward_service::{client::to_wire, connect};
+    use gfn_common::config::RewardServiceConfig;
+    use gfn_common::reward::service::ServiceObject;
+    use support::tls::{certificate_authority, leaf};
+    use tonic::transport::{Certificate, ClientTlsConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, issuer) = certificate_authority(dir.path(), "run-ca");
+    let server_pem = leaf(dir.path(), "reward", &["localhost"], true, &issuer);
+    let mut command = Command::new(binary("gfn-reward-server"));
+    command
+        .args(["--listen", "127.0.0.1:0", "--proxy-weights"])
+        .arg(support::data::proxy_weights())
+        .arg("--tls-cert")
+        .arg(&server_pem.cert)
+        .arg("--tls-key")
+        .arg(&server_pem.key);
+    let mut server = Process::spawn(command);
+    let address = server.wait_for(Duration::from_secs(60), |line| {
+        let event: serde_json::Value = serde_json::from_str(line).ok()?;
+        event["address"].as_str().map(str::to_string)
+    });
+    let port = address.rsplit_once(':').unwrap().1;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let config = RewardServiceConfig {
+        endpoints: vec![format!("https://localhost:{port}")],
+        attempts: 1,
+        ..RewardServiceConfig::default()
+    };
+    let molecule = || {
+        vec![to_wire(&ServiceObject::Molecule {
+            smiles: "c1ccccc1O".into(),
+            junction_tree_json: String::new(),
+        })]
+    };
+    let trusted =
+        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(&ca.cert).unwrap()));
+    let client = connect(&config, None, Some(trusted), "run", runtime.handle()).unwrap();
+    let reply = runtime.block_on(client.score(molecule())).expect("scored over TLS");
+    assert_eq!(reply.results.len(), 1);
+    assert!(reply.model.starts_with("seh-proxy-bengio2021@"), "{}", reply.model);
+    // a client with another CA is refused at the handshake
+    let (other, _) = certificate_authority(dir.path(), "other-ca");
+    let untrusted =
+        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(&other.cert).unwrap()));
+    let client = connect(&config, None, Some(untrusted), "run", runtime.handle()).unwrap();
+    assert!(runtime.block_on(client.score(molecule())).is_err());
+}

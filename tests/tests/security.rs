@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use gfn_proto::v1::{self, learner_client::LearnerClient};
+use support::tls::{Pem, certificate_authority, leaf};
 use support::{Event, LearnerProcess, Process, binary, write_config};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
@@ -182,52 +183,6 @@ async fn limits_trigger_with_their_documented_status_codes() {
     // still serving: after a second the bucket has refilled
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(client.submit_trajectories(batch(16)).await.unwrap().into_inner().accepted, 16);
-}
-
-/// PEM certificate and key files of a CA, or of a leaf it signed.
-struct Pem {
-    cert: std::path::PathBuf,
-    key: std::path::PathBuf,
-}
-
-fn write_pem(dir: &std::path::Path, name: &str, cert: &rcgen::Certificate, key: &rcgen::KeyPair) -> Pem {
-    let pem = Pem { cert: dir.join(format!("{name}.crt")), key: dir.join(format!("{name}.key")) };
-    std::fs::write(&pem.cert, cert.pem()).unwrap();
-    std::fs::write(&pem.key, key.serialize_pem()).unwrap();
-    pem
-}
-
-/// A CA and its issuer.
-fn certificate_authority(dir: &std::path::Path, name: &str) -> (Pem, rcgen::Issuer<'static, rcgen::KeyPair>) {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.distinguished_name.push(rcgen::DnType::CommonName, name);
-    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let pem = write_pem(dir, name, &cert, &key);
-    (pem, rcgen::Issuer::new(params, key))
-}
-
-/// A leaf certificate for `names`, signed by `issuer`, for a server or a client.
-fn leaf(
-    dir: &std::path::Path,
-    name: &str,
-    names: &[&str],
-    server: bool,
-    issuer: &rcgen::Issuer<'static, rcgen::KeyPair>,
-) -> Pem {
-    let mut params =
-        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(rcgen::DnType::CommonName, name);
-    params.extended_key_usages = vec![if server {
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth
-    } else {
-        rcgen::ExtendedKeyUsagePurpose::ClientAuth
-    }];
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    write_pem(dir, name, &cert, &key)
 }
 
 /// Registers over TLS with `identity` (or none); the status code of a failure.
