@@ -23,7 +23,7 @@ use gfn_proto::v1;
 use gfn_service::process as service;
 
 use crate::backoff::Backoff;
-use crate::connection::{ClientTls, LearnerRpc, Registration, client, register};
+use crate::connection::{ClientTls, Keepalive, LearnerRpc, Registration, client, register};
 use crate::metrics;
 use crate::reward_pool::{self, Batching, RewardStats, SyntheticCost};
 use crate::reward_service::{self, ServiceReward};
@@ -76,8 +76,14 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
             options.events.emit(Event::Metrics { address: local.to_string() });
             tokio::spawn(service::serve_metrics(listener, handle, shutdown.clone()));
         }
-        let mut learner =
-            client(&options.learner, MAX_MESSAGE_BYTES, options.token.as_ref(), options.tls.as_ref())?;
+        let defaults = gfn_common::config::ActorConfig::default();
+        let mut learner = client(
+            &options.learner,
+            MAX_MESSAGE_BYTES,
+            options.token.as_ref(),
+            options.tls.as_ref(),
+            Keepalive::of(&defaults),
+        )?;
         let register_request = v1::RegisterRequest {
             actor_name: options.name.clone(),
             protocol_version: gfn_proto::PROTOCOL_VERSION,
@@ -88,12 +94,19 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
             }),
         };
         let mut backoff = Backoff::new(Duration::from_secs(2));
-        let registration =
-            match register(&mut learner, register_request.clone(), &mut backoff, &shutdown).await {
-                Ok(registration) => registration,
-                Err(_) if shutdown.is_cancelled() => return Ok(SubmitStats::default()),
-                Err(error) => return Err(error),
-            };
+        let registration = match register(
+            &mut learner,
+            register_request.clone(),
+            &mut backoff,
+            Duration::from_secs_f64(defaults.rpc_deadline_seconds),
+            &shutdown,
+        )
+        .await
+        {
+            Ok(registration) => registration,
+            Err(_) if shutdown.is_cancelled() => return Ok(SubmitStats::default()),
+            Err(error) => return Err(error),
+        };
         let mut config = registration.config.clone();
         if let Some(threads) = options.reward_threads {
             config.actor.reward_threads = threads;
@@ -102,6 +115,14 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
             config.actor.rollout_batch = batch;
         }
         config.validate()?;
+        // the run's own keepalive settings from here on
+        let learner = client(
+            &options.learner,
+            MAX_MESSAGE_BYTES,
+            options.token.as_ref(),
+            options.tls.as_ref(),
+            Keepalive::of(&config.actor),
+        )?;
         println!(
             "gfn-actor {} registered with {} as actor {} of {}",
             options.name, options.learner, registration.actor_id, registration.run_id
@@ -256,6 +277,7 @@ where
         max_backoff,
         shutdown_grace: Duration::from_secs(5),
         register_request,
+        rpc_deadline: Duration::from_secs_f64(config.actor.rpc_deadline_seconds),
     };
     let stats = run_submitter(learner, registration, results, settings, shutdown.clone()).await;
     shutdown.cancel();

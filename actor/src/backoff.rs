@@ -1,8 +1,12 @@
-//! Exponential back-off between reconnection attempts.
+//! Exponential back-off between reconnection attempts, jittered so that many actors that lost
+//! the learner at the same moment do not all come back in the same instant.
 
 use std::time::Duration;
 
-/// Doubles the pause after every failure, from `initial` up to `max`; `reset` after a success.
+use rand::RngExt;
+
+/// Doubles the bound of the pause after every failure, from `initial` up to `max`, and draws each
+/// pause uniformly from the upper half of its bound; `reset` after a success.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     initial: Duration,
@@ -17,11 +21,11 @@ impl Backoff {
         Self { initial, max, current: initial }
     }
 
-    /// The pause to take now; the next one will be twice as long (capped).
+    /// The pause to take now, in `[bound / 2, bound]`; the next bound is twice this one (capped).
     pub fn next_pause(&mut self) -> Duration {
-        let pause = self.current;
+        let bound = self.current;
         self.current = (self.current * 2).min(self.max);
-        pause
+        bound.mul_f64(rand::rng().random_range(0.5..=1.0))
     }
 
     /// Back to the initial pause.
@@ -35,11 +39,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn doubles_up_to_the_cap_and_resets() {
-        let mut backoff = Backoff::new(Duration::from_millis(300));
-        let pauses: Vec<u128> = (0..5).map(|_| backoff.next_pause().as_millis()).collect();
-        assert_eq!(pauses, vec![50, 100, 200, 300, 300]);
-        backoff.reset();
-        assert_eq!(backoff.next_pause().as_millis(), 50);
+    fn doubles_up_to_the_cap_jittered_and_resets() {
+        let bounds = [50u64, 100, 200, 300, 300];
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..50 {
+            let mut backoff = Backoff::new(Duration::from_millis(300));
+            for bound in bounds {
+                let pause = backoff.next_pause();
+                let bound = Duration::from_millis(bound);
+                assert!(
+                    pause >= bound / 2 && pause <= bound,
+                    "{pause:?} outside [{:?}, {bound:?}]",
+                    bound / 2
+                );
+                seen.insert(pause.as_micros());
+            }
+            backoff.reset();
+            assert!(backoff.next_pause() <= Duration::from_millis(50));
+        }
+        assert!(seen.len() > 100, "pauses are jittered: {} distinct values in 250", seen.len());
     }
 }

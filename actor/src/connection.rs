@@ -65,13 +65,36 @@ impl ClientTls {
     }
 }
 
+/// How the actor's connection to the learner notices a silent peer: an HTTP/2 PING every
+/// `keepalive` (none if zero), the connection dropped and re-dialled when one is not answered
+/// within `keepalive_timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct Keepalive {
+    /// PING interval.
+    pub interval: Duration,
+    /// Longest wait for the PING's answer.
+    pub timeout: Duration,
+}
+
+impl Keepalive {
+    /// The settings of the `[actor]` section.
+    pub fn of(actor: &gfn_common::config::ActorConfig) -> Self {
+        Self {
+            interval: Duration::from_secs_f64(actor.keepalive_seconds),
+            timeout: Duration::from_secs_f64(actor.keepalive_timeout_seconds),
+        }
+    }
+}
+
 /// A lazily connecting client: calls made while the learner is away fail with `Unavailable`,
-/// and succeed again once it is back.
+/// and succeed again once it is back; a connection that stops answering keepalive PINGs is
+/// dropped and dialled again.
 pub fn client(
     address: &str,
     max_message_bytes: usize,
     token: Option<&RunToken>,
     tls: Option<&ClientTls>,
+    keepalive: Keepalive,
 ) -> anyhow::Result<LearnerRpc> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let address = if address.contains("://") { address.to_string() } else { format!("{scheme}://{address}") };
@@ -80,7 +103,14 @@ pub fn client(
     if let Some(tls) = tls {
         endpoint = endpoint.tls_config(tls.config()?).context("configuring TLS")?;
     }
-    let channel = endpoint.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true).connect_lazy();
+    endpoint = endpoint.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true);
+    if !keepalive.interval.is_zero() {
+        endpoint = endpoint
+            .http2_keep_alive_interval(keepalive.interval)
+            .keep_alive_timeout(keepalive.timeout)
+            .keep_alive_while_idle(true);
+    }
+    let channel = endpoint.connect_lazy();
     Ok(LearnerClient::with_interceptor(channel, AttachToken::new(token))
         .max_decoding_message_size(max_message_bytes)
         .max_encoding_message_size(max_message_bytes))
@@ -91,10 +121,13 @@ pub async fn register(
     client: &mut LearnerRpc,
     request: v1::RegisterRequest,
     backoff: &mut Backoff,
+    deadline: Duration,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Registration> {
     loop {
-        match client.register(request.clone()).await {
+        let mut call = tonic::Request::new(request.clone());
+        call.set_timeout(deadline);
+        match client.register(call).await {
             Ok(reply) => {
                 backoff.reset();
                 let reply = reply.into_inner();

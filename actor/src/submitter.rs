@@ -57,6 +57,8 @@ pub struct SubmitterSettings {
     pub shutdown_grace: Duration,
     /// Re-registration request (after the learner forgot the run).
     pub register_request: v1::RegisterRequest,
+    /// Deadline of each call.
+    pub rpc_deadline: Duration,
 }
 
 /// Submits everything received on `results` until the channel closes. Cancels `shutdown`
@@ -98,7 +100,9 @@ pub async fn run_submitter(
                     trajectories: trajectories.clone(),
                 }
             };
-            match client.submit_trajectories(request).await {
+            let mut call = tonic::Request::new(request);
+            call.set_timeout(settings.rpc_deadline);
+            match client.submit_trajectories(call).await {
                 Ok(reply) => {
                     backoff.reset();
                     let reply = reply.into_inner();
@@ -125,6 +129,7 @@ pub async fn run_submitter(
                             &mut client,
                             settings.register_request.clone(),
                             &mut register_backoff,
+                            settings.rpc_deadline,
                             &shutdown,
                         )
                         .await

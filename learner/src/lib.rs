@@ -13,6 +13,7 @@
 //! - [`service`]: the `gfn.v1.Learner` gRPC service (registration, ingestion, weights).
 //! - [`state`]: what the service and the training thread share.
 //! - [`journal`]: the durable ingest journal (no accepted trajectory is lost on a restart).
+//! - [`liveness`]: which actors are alive (heard from within `learner.actor_timeout_seconds`).
 //! - [`limits`]: admission limits of the service (streams, submissions, ingest rate).
 //! - [`training`]: the training thread: the core's training loop fed by the ingest queue, publishing
 //!   weights, reporting evaluations and keeping the learner's progress in checkpoints.
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod journal;
 pub mod launch_command;
 pub mod limits;
+pub mod liveness;
 pub mod metrics;
 pub mod progress;
 pub mod sample_command;

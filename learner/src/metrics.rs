@@ -40,6 +40,11 @@ pub const POLICY_LAG: &str = "gfn_learner_policy_lag_updates";
 pub const WEIGHTS_VERSION: &str = "gfn_learner_weights_version";
 /// Actors currently streaming weights.
 pub const CONNECTED_ACTORS: &str = "gfn_learner_connected_actors";
+/// Actors counted gone after `learner.actor_timeout_seconds` of silence.
+pub const ACTORS_GONE: &str = "gfn_learner_actors_gone_total";
+/// Weights streams closed because a snapshot could not be sent within the actor timeout (the
+/// reader stopped reading).
+pub const STALLED_STREAMS: &str = "gfn_learner_weights_streams_stalled_total";
 /// Actors registered since start.
 pub const ACTORS_REGISTERED: &str = "gfn_learner_actors_registered_total";
 /// Encoded bytes of received trajectory batches.
@@ -106,7 +111,9 @@ fn describe() {
     describe_gauge!(QUEUE_DEPTH, "Trajectories waiting in the training queue.");
     describe_histogram!(POLICY_LAG, "Updates between the sampling policy and the learner.");
     describe_gauge!(WEIGHTS_VERSION, "Newest published weights version.");
-    describe_gauge!(CONNECTED_ACTORS, "Actors currently streaming weights.");
+    describe_gauge!(CONNECTED_ACTORS, "Actors heard from within learner.actor_timeout_seconds.");
+    describe_counter!(ACTORS_GONE, "Actors counted gone after learner.actor_timeout_seconds of silence.");
+    describe_counter!(STALLED_STREAMS, "Weights streams closed because their reader stopped reading.");
     describe_counter!(ACTORS_REGISTERED, "Actor registrations since start.");
     describe_counter!(BYTES_RECEIVED, metrics::Unit::Bytes, "Encoded bytes of trajectory batches received.");
     describe_counter!(WEIGHTS_BYTES_SENT, metrics::Unit::Bytes, "Weights bytes streamed to actors.");

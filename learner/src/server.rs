@@ -30,6 +30,7 @@ use tonic_health::ServingStatus;
 
 use crate::journal::{Journal, Journaled};
 use crate::limits::Limits;
+use crate::liveness::Liveness;
 use crate::metrics;
 use crate::service::LearnerService;
 use crate::state::RunState;
@@ -216,6 +217,7 @@ where
         shutdown: shutdown.clone(),
         results: results_sender,
         limits: Limits::new(&config.learner),
+        liveness: Arc::new(Liveness::new(Duration::from_secs_f64(config.learner.actor_timeout_seconds))),
         journal: journal.clone(),
     });
     if let Some(journal) = journal {
@@ -242,6 +244,7 @@ where
         Some(tokio::spawn(service::serve_metrics(metrics_listener, metrics_handle, shutdown.clone())))
     };
     tokio::spawn(service::cancel_on_signal(shutdown.clone(), "shutting down"));
+    tokio::spawn(Arc::clone(&state.liveness).run(Duration::from_millis(500), shutdown.clone()));
 
     let service = LearnerServer::new(LearnerService::new(state.clone()))
         .max_decoding_message_size(config.learner.max_message_bytes)
@@ -251,6 +254,11 @@ where
     health.set_service_status(LEARNER_SERVICE, ServingStatus::Serving).await;
     let server_shutdown = shutdown.clone();
     let mut builder = tonic::transport::Server::builder();
+    if config.learner.keepalive_seconds > 0.0 {
+        builder = builder
+            .http2_keepalive_interval(Some(Duration::from_secs_f64(config.learner.keepalive_seconds)))
+            .http2_keepalive_timeout(Some(Duration::from_secs_f64(config.learner.keepalive_timeout_seconds)));
+    }
     if let Some(tls) = server_tls(&config.security)? {
         builder = builder.tls_config(tls).context("configuring TLS")?;
     }

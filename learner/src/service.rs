@@ -60,6 +60,7 @@ where
             )));
         }
         let actor_id = self.state.next_actor_id.fetch_add(1, Ordering::Relaxed);
+        self.state.liveness.heard(actor_id);
         metrics::counter!(m::ACTORS_REGISTERED).increment(1);
         tracing::info!(actor = %request.actor_name, actor_id, "actor registered");
         Ok(Response::new(v1::RegisterReply {
@@ -78,6 +79,7 @@ where
         metrics::counter!(m::BYTES_RECEIVED).increment(batch.encoded_len() as u64);
         self.check_run(&batch.run_id)?;
         let state = &self.state;
+        state.liveness.heard(batch.actor_id);
         let _submission = state.limits.submission(batch.actor_id)?;
         state.limits.ingest(batch.actor_id, batch.trajectories.len())?;
         let finished_reply = |accepted, dropped_stale| v1::SubmitReply {
@@ -194,24 +196,43 @@ where
         // "0 for none": a client with version 0 simply receives version 0 again.
         let mut have = (request.have_version > 0).then_some(request.have_version);
         let actor_id = request.actor_id;
+        let liveness = Arc::clone(&self.state.liveness);
+        let stall_limit = std::time::Duration::from_secs_f64(self.state.config.learner.actor_timeout_seconds);
         tokio::spawn(async move {
             let _permit = permit; // the stream's place, released when it ends
-            metrics::gauge!(m::CONNECTED_ACTORS).increment(1.0);
+            let mut gone = liveness.heard(actor_id);
+            // While the stream waits for new weights, its open connection (HTTP/2 keepalive
+            // closes a dead one) is the actor's sign of life.
+            let mut idle = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 let snapshot: Arc<WeightsSnapshot> = weights.borrow_and_update().clone();
                 if have.is_none_or(|have| snapshot.version > have) {
-                    if send_snapshot(&sender, &snapshot, chunk_bytes).await.is_err() {
-                        break;
+                    // A reader that stopped reading fills the flow-control window and the send
+                    // waits; it may hold one snapshot for at most the actor timeout.
+                    let sent = tokio::select! {
+                        sent = tokio::time::timeout(stall_limit, send_snapshot(&sender, &snapshot, chunk_bytes)) => sent,
+                        _ = gone.cancelled() => break,
+                    };
+                    match sent {
+                        Ok(Ok(())) => {}
+                        Ok(Err(())) => break,
+                        Err(_) => {
+                            metrics::counter!(m::STALLED_STREAMS).increment(1);
+                            tracing::warn!(actor_id, "weights stream stalled (reader not reading): closed");
+                            break;
+                        }
                     }
                     have = Some(snapshot.version);
                 }
+                gone = liveness.heard(actor_id);
                 tokio::select! {
                     changed = weights.changed() => if changed.is_err() { break },
+                    _ = idle.tick() => {}
                     _ = sender.closed() => break,
+                    _ = gone.cancelled() => break,
                     _ = shutdown.cancelled() => break,
                 }
             }
-            metrics::gauge!(m::CONNECTED_ACTORS).decrement(1.0);
             tracing::debug!(actor_id, "weights stream closed");
         });
         Ok(Response::new(ReceiverStream::new(receiver)))

@@ -49,6 +49,8 @@ pub struct RunState<E: Environment> {
     pub results: Option<ResultsSink<E::State>>,
     /// Admission limits of the gRPC service.
     pub limits: Arc<Limits>,
+    /// Which actors are alive.
+    pub liveness: Arc<crate::liveness::Liveness>,
     /// The ingest journal (with a checkpoint directory): accepted trajectories are appended
     /// and enqueued under this lock, so the journal's order is the training queue's.
     pub journal: Option<Arc<tokio::sync::Mutex<Journal>>>,

@@ -49,6 +49,13 @@ pub struct LearnerConfig {
     pub max_ingest_per_actor: f64,
     /// HTTP/2 streams a client may open on one connection at a time.
     pub max_streams_per_connection: u32,
+    /// HTTP/2 keepalive: a PING on every connection this often, in seconds (0 = none) …
+    pub keepalive_seconds: f64,
+    /// … and a connection whose PING is not answered within this long is closed.
+    pub keepalive_timeout_seconds: f64,
+    /// An actor not heard from for this long (no call, no weights chunk taken off its stream)
+    /// is counted gone (`gfn_learner_connected_actors`) and its weights streams are closed.
+    pub actor_timeout_seconds: f64,
 }
 
 /// Settings of the `gfn-actor` processes.
@@ -65,8 +72,14 @@ pub struct ActorConfig {
     pub reward_cpu_cost_ms: f64,
     /// Synthetic latency per reward call: a sleep of this many milliseconds (a remote oracle).
     pub reward_sleep_cost_ms: f64,
-    /// Longest pause between reconnection attempts, in seconds (exponential back-off).
+    /// Longest pause between reconnection attempts, in seconds (exponential back-off, jittered).
     pub reconnect_max_seconds: f64,
+    /// HTTP/2 keepalive towards the learner: a PING this often, in seconds (0 = none) …
+    pub keepalive_seconds: f64,
+    /// … and the connection is dropped (and re-dialled) when one is not answered this fast.
+    pub keepalive_timeout_seconds: f64,
+    /// Deadline of each Register and SubmitTrajectories call, in seconds.
+    pub rpc_deadline_seconds: f64,
 }
 
 impl Default for LearnerConfig {
@@ -88,6 +101,9 @@ impl Default for LearnerConfig {
             max_submissions: 256,
             max_ingest_per_actor: 50_000.0,
             max_streams_per_connection: 64,
+            keepalive_seconds: 5.0,
+            keepalive_timeout_seconds: 5.0,
+            actor_timeout_seconds: 15.0,
         }
     }
 }
@@ -101,6 +117,9 @@ impl Default for ActorConfig {
             reward_cpu_cost_ms: 0.0,
             reward_sleep_cost_ms: 0.0,
             reconnect_max_seconds: 2.0,
+            keepalive_seconds: 5.0,
+            keepalive_timeout_seconds: 5.0,
+            rpc_deadline_seconds: 10.0,
         }
     }
 }
@@ -172,6 +191,9 @@ impl LearnerConfig {
             self.max_ingest_per_actor,
         );
         learner.non_negative_finite("linger_seconds", self.linger_seconds);
+        learner.non_negative_finite("keepalive_seconds", self.keepalive_seconds);
+        learner.positive_finite("keepalive_timeout_seconds", self.keepalive_timeout_seconds);
+        learner.positive_finite("actor_timeout_seconds", self.actor_timeout_seconds);
     }
 }
 
@@ -184,6 +206,9 @@ impl ActorConfig {
         actor.non_negative_finite("reward_cpu_cost_ms", self.reward_cpu_cost_ms);
         actor.non_negative_finite("reward_sleep_cost_ms", self.reward_sleep_cost_ms);
         actor.positive_finite("reconnect_max_seconds", self.reconnect_max_seconds);
+        actor.non_negative_finite("keepalive_seconds", self.keepalive_seconds);
+        actor.positive_finite("keepalive_timeout_seconds", self.keepalive_timeout_seconds);
+        actor.positive_finite("rpc_deadline_seconds", self.rpc_deadline_seconds);
     }
 }
 
