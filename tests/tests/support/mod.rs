@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod data;
+pub mod netns;
 pub mod tls;
 
 use std::collections::HashMap;

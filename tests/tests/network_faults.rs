@@ -1,0 +1,172 @@
+//! Real network faults: learner and actors on their own addresses in network namespaces made
+//! by the test (a bridge and veth pairs; CI runs as root — a test that cannot create them fails,
+//! it never skips). A silent partition is a host's link set down: packets are dropped and
+//! nobody is told, as when a node loses power or a cable is cut (`tc netem` is not available
+//! here).
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::netns::{Host, Network};
+use support::{Event, Process, binary, scrape, write_config};
+
+/// Bound on how long the learner takes to count a silently partitioned actor gone:
+/// `learner.actor_timeout_seconds` (15 s) after the stream's keepalive (5 s PING + 5 s timeout)
+/// closes it, with slack for this 2-core machine.
+const GONE_WITHIN: Duration = Duration::from_secs(30);
+/// Bound on how long a healed actor takes to be back at full rate.
+const BACK_WITHIN: Duration = Duration::from_secs(5);
+
+fn config(dir: &Path) -> std::path::PathBuf {
+    write_config(
+        dir,
+        "run.toml",
+        "seed = 3\n[env]\ntype = \"hypergrid\"\nndim = 2\nheight = 8\n[policy]\nhidden = 64\n\
+         [training]\nupdates = 10000000\n[evaluation]\ninterval_updates = 1000000\nempirical_samples = 0\n\
+         [learner]\nlinger_seconds = 0.0\n[actor]\nrollout_batch = 16\nsubmit_batch = 16\n",
+    )
+}
+
+struct Run {
+    learner: Process,
+    learner_metrics: String,
+    actors: Vec<(Process, String)>,
+}
+
+/// A learner on `learner_host` and one actor on each of `actor_hosts`.
+fn start(dir: &Path, learner_host: &Host, actor_hosts: &[&Host]) -> Run {
+    let mut command = learner_host.command(&binary("gfn-learner"));
+    let grpc = format!("{}:50051", learner_host.address);
+    let learner_metrics = format!("{}:9100", learner_host.address);
+    command.arg("--config").arg(config(dir)).args(["--listen", &grpc, "--metrics-listen", &learner_metrics]);
+    let mut learner = Process::spawn_with_events(command);
+    learner.wait_for_event(Duration::from_secs(30), |e| matches!(e, Event::Listening { .. }).then_some(()));
+    let actors = actor_hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let metrics = format!("{}:9100", host.address);
+            let mut command = host.command(&binary("gfn-actor"));
+            command.args(["--learner", &grpc, "--name", &format!("a{i}"), "--metrics-listen", &metrics]);
+            (Process::spawn(command), metrics)
+        })
+        .collect();
+    Run { learner, learner_metrics, actors }
+}
+
+fn metric(address: &str, name: &str) -> f64 {
+    scrape(address).get(name).copied().unwrap_or(0.0)
+}
+
+fn wait_for(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    started.elapsed()
+}
+
+/// An actor's accepted trajectories per second over `window`.
+fn rate(metrics: &str, window: Duration) -> f64 {
+    let before = metric(metrics, "gfn_actor_trajectories_accepted_total");
+    std::thread::sleep(window);
+    (metric(metrics, "gfn_actor_trajectories_accepted_total") - before) / window.as_secs_f64()
+}
+
+/// (1) One actor silently partitioned: training never stalls for more than a second (the other
+/// actor keeps it fed), the learner counts the actor gone within GONE_WITHIN, and once healed the
+/// actor is back at full rate within BACK_WITHIN.
+#[test]
+fn a_silently_partitioned_actor_is_counted_gone_and_back_at_full_rate_once_healed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut network = Network::new();
+    let (l, a0, a1) = (network.host("l"), network.host("a0"), network.host("a1"));
+    let mut run = start(dir.path(), &l, &[&a0, &a1]);
+    let learner = run.learner_metrics.clone();
+    let connected = || metric(&learner, "gfn_learner_connected_actors");
+    wait_for(Duration::from_secs(60), "both actors connected", || connected() == 2.0);
+    let victim = run.actors[1].1.clone();
+    wait_for(Duration::from_secs(30), "the victim submitting", || {
+        metric(&victim, "gfn_actor_trajectories_accepted_total") > 0.0
+    });
+    let full_rate = rate(&victim, Duration::from_secs(3));
+    assert!(full_rate > 0.0);
+
+    a1.partition();
+    let partitioned = Instant::now();
+    let mut last_update = (metric(&learner, "gfn_learner_updates_total"), Instant::now());
+    let mut longest_stall = Duration::ZERO;
+    let mut gone_after = None;
+    while gone_after.is_none() || partitioned.elapsed() < gone_after.unwrap() + Duration::from_secs(2) {
+        assert!(
+            partitioned.elapsed() < GONE_WITHIN + Duration::from_secs(5),
+            "the learner never counted it gone"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let updates = metric(&learner, "gfn_learner_updates_total");
+        if updates > last_update.0 {
+            last_update = (updates, Instant::now());
+        }
+        longest_stall = longest_stall.max(last_update.1.elapsed());
+        if gone_after.is_none() && connected() == 1.0 {
+            gone_after = Some(partitioned.elapsed());
+        }
+    }
+    let gone_after = gone_after.unwrap();
+    println!("partition: counted gone after {gone_after:?}, longest stall {longest_stall:?}");
+    assert!(gone_after <= GONE_WITHIN, "counted gone after {gone_after:?}");
+    assert!(longest_stall <= Duration::from_secs(1), "training stalled for {longest_stall:?}");
+    assert!(metric(&learner, "gfn_learner_actors_gone_total") >= 1.0);
+
+    a1.heal();
+    let healed = Instant::now();
+    let back_after = wait_for(BACK_WITHIN + Duration::from_secs(10), "the healed actor at full rate", || {
+        rate(&victim, Duration::from_millis(500)) >= 0.5 * full_rate
+    });
+    println!("healed: back at ≥ half its rate after {back_after:?} (full rate {full_rate:.0}/s)");
+    assert!(
+        healed.elapsed() <= BACK_WITHIN + Duration::from_millis(600),
+        "back after {:?}",
+        healed.elapsed()
+    );
+    wait_for(Duration::from_secs(20), "the learner counting it again", || connected() == 2.0);
+    for (actor, _) in &mut run.actors {
+        assert!(actor.child.try_wait().unwrap().is_none(), "actors keep running: {:?}", actor.output());
+    }
+    assert!(run.learner.child.try_wait().unwrap().is_none(), "{:?}", run.learner.output());
+}
+
+/// (2) The learner silently partitioned from every actor, then healed: all actors resume on
+/// their own (no restart, no operator).
+#[test]
+fn actors_resume_on_their_own_after_the_learner_was_partitioned_from_all_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut network = Network::new();
+    let (l, a0, a1) = (network.host("l"), network.host("a0"), network.host("a1"));
+    let mut run = start(dir.path(), &l, &[&a0, &a1]);
+    let learner = run.learner_metrics.clone();
+    wait_for(Duration::from_secs(60), "both actors connected", || {
+        metric(&learner, "gfn_learner_connected_actors") == 2.0
+    });
+    l.partition();
+    std::thread::sleep(Duration::from_secs(20));
+    l.heal();
+    let healed_updates = metric(&learner, "gfn_learner_updates_total");
+    let accepted: Vec<f64> =
+        run.actors.iter().map(|(_, m)| metric(m, "gfn_actor_trajectories_accepted_total")).collect();
+    let resumed = wait_for(Duration::from_secs(30), "every actor submitting again", || {
+        run.actors
+            .iter()
+            .zip(&accepted)
+            .all(|((_, m), before)| metric(m, "gfn_actor_trajectories_accepted_total") > before + 32.0)
+    });
+    println!("all actors resumed {resumed:?} after the heal");
+    assert!(metric(&learner, "gfn_learner_updates_total") > healed_updates);
+    wait_for(Duration::from_secs(30), "both actors counted again", || {
+        metric(&learner, "gfn_learner_connected_actors") == 2.0
+    });
+    assert!(run.learner.child.try_wait().unwrap().is_none(), "{:?}", run.learner.output());
+}
