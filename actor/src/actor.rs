@@ -278,6 +278,7 @@ where
         shutdown_grace: Duration::from_secs(5),
         register_request,
         rpc_deadline: Duration::from_secs_f64(config.actor.rpc_deadline_seconds),
+        instance: rand::random::<u64>().max(1),
     };
     let stats = run_submitter(learner, registration, results, settings, shutdown.clone()).await;
     shutdown.cancel();

@@ -34,6 +34,8 @@ pub const REWARD_ENDPOINT_EJECTIONS: &str = "gfn_actor_reward_service_ejections_
 pub const REWARD_ENDPOINT_EJECTED: &str = "gfn_actor_reward_service_ejected";
 /// Trajectories the learner accepted.
 pub const TRAJECTORIES_ACCEPTED: &str = "gfn_actor_trajectories_accepted_total";
+/// Trajectories sent again (a reply was lost) that the learner recognised as already accepted.
+pub const TRAJECTORIES_DUPLICATE: &str = "gfn_actor_trajectories_duplicate_total";
 /// Trajectories the learner dropped as stale (policy lag over its maximum).
 pub const TRAJECTORIES_STALE: &str = "gfn_actor_trajectories_stale_total";
 /// Trajectories rejected by the learner or not delivered before shutdown.

@@ -26,6 +26,8 @@ pub struct SubmitStats {
     pub stale: u64,
     /// Trajectories the learner rejected, or that could not be delivered before shutdown.
     pub lost: u64,
+    /// Trajectories sent again that the learner recognised as already accepted.
+    pub duplicates: u64,
 }
 
 impl SubmitStats {
@@ -35,6 +37,12 @@ impl SubmitStats {
         self.stale += stale;
         ::metrics::counter!(metrics::TRAJECTORIES_ACCEPTED).increment(accepted);
         ::metrics::counter!(metrics::TRAJECTORIES_STALE).increment(stale);
+    }
+
+    /// Counts trajectories the learner already had (their reply was lost).
+    fn record_duplicates(&mut self, duplicates: u64) {
+        self.duplicates += duplicates;
+        ::metrics::counter!(metrics::TRAJECTORIES_DUPLICATE).increment(duplicates);
     }
 
     /// Counts trajectories rejected or given up on, here and in the actor's metrics.
@@ -59,6 +67,9 @@ pub struct SubmitterSettings {
     pub register_request: v1::RegisterRequest,
     /// Deadline of each call.
     pub rpc_deadline: Duration,
+    /// This actor process's instance number (random, non-zero): with the trajectories'
+    /// sequence numbers, lets the learner recognise a batch sent again.
+    pub instance: u64,
 }
 
 /// Submits everything received on `results` until the channel closes. Cancels `shutdown`
@@ -98,6 +109,7 @@ pub async fn run_submitter(
                     run_id: registration.run_id.clone(),
                     actor_id: registration.actor_id,
                     trajectories: trajectories.clone(),
+                    actor_instance: settings.instance,
                 }
             };
             let mut call = tonic::Request::new(request);
@@ -107,6 +119,10 @@ pub async fn run_submitter(
                     backoff.reset();
                     let reply = reply.into_inner();
                     stats.record_reply(reply.accepted as u64, reply.dropped_stale as u64);
+                    if reply.duplicates > 0 {
+                        // sent again after a lost reply: the learner already had them
+                        stats.record_duplicates(reply.duplicates as u64);
+                    }
                     if reply.run_finished && !shutdown.is_cancelled() {
                         tracing::info!("the learner finished the run");
                         shutdown.cancel();

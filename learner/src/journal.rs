@@ -41,6 +41,34 @@ pub struct Journaled {
     pub sequence: u64,
     /// The trajectory as accepted.
     pub trajectory: Trajectory,
+    /// Which actor instance sent it, and its number there.
+    pub origin: Origin,
+}
+
+/// Where an accepted trajectory came from: the actor instance and the trajectory's sequence
+/// number there (both 0 when the sender does not number its trajectories).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// `TrajectoryBatch.actor_instance`.
+    pub instance: u64,
+    /// `Trajectory.sequence`.
+    pub sequence: u64,
+}
+
+/// The highest sequence number accepted per actor instance: what tells a resent trajectory.
+pub type Delivered = std::collections::BTreeMap<u64, u64>;
+
+/// Adds `origin` to `delivered`; whether it is new (not at or below the instance's highest).
+pub fn deliver(delivered: &mut Delivered, origin: Origin) -> bool {
+    if origin.instance == 0 || origin.sequence == 0 {
+        return true;
+    }
+    let highest = delivered.entry(origin.instance).or_default();
+    if origin.sequence <= *highest {
+        return false;
+    }
+    *highest = origin.sequence;
+    true
 }
 
 fn segment_path(dir: &Path, start: u64) -> PathBuf {
@@ -65,7 +93,7 @@ fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
 }
 
 /// Reads the whole records of one segment; truncates a torn tail.
-fn read_segment(path: &Path) -> io::Result<Vec<Trajectory>> {
+fn read_segment(path: &Path) -> io::Result<Vec<(Trajectory, Origin)>> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
     let mut records = Vec::new();
@@ -77,13 +105,13 @@ fn read_segment(path: &Path) -> io::Result<Vec<Trajectory>> {
         if crc32fast::hash(payload) != crc {
             break;
         }
-        let Ok(trajectory) = v1::Trajectory::decode(payload)
-            .map_err(|_| ())
-            .and_then(|w| gfn_service::wire::trajectory_from_wire(w).map_err(|_| ()))
-        else {
+        let Ok(record) = v1::Trajectory::decode(payload).map_err(|_| ()).and_then(|w| {
+            let origin = Origin { instance: w.actor_instance, sequence: w.sequence };
+            gfn_service::wire::trajectory_from_wire(w).map(|t| (t, origin)).map_err(|_| ())
+        }) else {
             break;
         };
-        records.push(trajectory);
+        records.push(record);
         at += 8 + len;
     }
     if at < bytes.len() {
@@ -96,10 +124,12 @@ fn read_segment(path: &Path) -> io::Result<Vec<Trajectory>> {
 impl Journal {
     /// Opens (or creates) the journal in `dir` and returns the trajectories from sequence
     /// number `consumed` on — accepted but not in the checkpoint the learner resumed from — in
-    /// order. Segments wholly before `consumed` are deleted.
-    pub fn open(dir: &Path, consumed: u64) -> io::Result<(Self, Vec<Journaled>)> {
+    /// order, and the highest sequence number of every actor instance in the journal. Segments
+    /// wholly before `consumed` are deleted.
+    pub fn open(dir: &Path, consumed: u64) -> io::Result<(Self, Vec<Journaled>, Delivered)> {
         fs::create_dir_all(dir)?;
         let mut pending = Vec::new();
+        let mut delivered = Delivered::new();
         let mut next = 0;
         for (start, path) in segments(dir)? {
             let records = read_segment(&path)?;
@@ -111,13 +141,16 @@ impl Journal {
                 )));
             }
             let end = start + records.len() as u64;
+            for (_, origin) in &records {
+                deliver(&mut delivered, *origin);
+            }
             if end <= consumed {
                 fs::remove_file(&path)?;
             } else {
-                for (offset, trajectory) in records.into_iter().enumerate() {
+                for (offset, (trajectory, origin)) in records.into_iter().enumerate() {
                     let sequence = start + offset as u64;
                     if sequence >= consumed {
-                        pending.push(Journaled { sequence, trajectory });
+                        pending.push(Journaled { sequence, trajectory, origin });
                     }
                 }
             }
@@ -131,7 +164,11 @@ impl Journal {
             return Err(io::Error::other(format!("{} already holds records", current_path.display())));
         }
         File::open(dir)?.sync_all()?;
-        Ok((Self { dir: dir.to_path_buf(), current, current_start: next, current_bytes, next }, pending))
+        Ok((
+            Self { dir: dir.to_path_buf(), current, current_start: next, current_bytes, next },
+            pending,
+            delivered,
+        ))
     }
 
     /// Sequence number the next accepted trajectory gets (= trajectories accepted so far).
@@ -139,21 +176,28 @@ impl Journal {
         self.next
     }
 
-    /// Appends `trajectories` and makes them durable; returns the first one's sequence number.
-    pub fn append<S>(&mut self, trajectories: &[RebuiltTrajectory<S>]) -> io::Result<u64> {
+    /// Appends `trajectories` (from `origins`, one each) and makes them durable; returns the
+    /// first one's sequence number.
+    pub fn append<S>(
+        &mut self,
+        trajectories: &[RebuiltTrajectory<S>],
+        origins: &[Origin],
+    ) -> io::Result<u64> {
+        assert_eq!(trajectories.len(), origins.len(), "one origin per trajectory");
         let first = self.next;
         if trajectories.is_empty() {
             return Ok(first);
         }
         let mut buffer = Vec::new();
-        for t in trajectories {
+        for (t, origin) in trajectories.iter().zip(origins) {
             let wire = v1::Trajectory {
                 actions: t.actions.clone(),
                 log_reward: t.log_reward,
                 policy_version: t.policy_version,
-                sequence: 0,
+                sequence: origin.sequence,
                 score: t.score,
                 reward_model: t.reward_model.clone().unwrap_or_default(),
+                actor_instance: origin.instance,
             };
             let payload = wire.encode_to_vec();
             buffer.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -207,14 +251,45 @@ mod tests {
     }
 
     #[test]
+    fn origins_survive_a_restart_and_tell_resent_trajectories() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, _, _) = Journal::open(dir.path(), 0).unwrap();
+        let a = |sequence| Origin { instance: 7, sequence };
+        let b = |sequence| Origin { instance: 9, sequence };
+        journal.append(&[rebuilt(vec![2], -1.0), rebuilt(vec![2], -1.0)], &[a(1), a(2)]).unwrap();
+        journal.append(&[rebuilt(vec![2], -1.0)], &[b(1)]).unwrap();
+        journal.append(&[rebuilt(vec![2], -1.0)], &[a(3)]).unwrap();
+        drop(journal);
+        let (_, pending, mut delivered) = Journal::open(dir.path(), 2).unwrap();
+        assert_eq!(pending.iter().map(|j| j.origin).collect::<Vec<_>>(), [b(1), a(3)]);
+        assert_eq!(
+            delivered,
+            Delivered::from([(7, 3), (9, 1)]),
+            "the highest per instance, all of the journal"
+        );
+        // a batch sent again is recognised; the next one is new; unnumbered ones always are
+        assert!(!deliver(&mut delivered, a(2)));
+        assert!(!deliver(&mut delivered, a(3)));
+        assert!(deliver(&mut delivered, a(4)));
+        assert!(deliver(&mut delivered, Origin::default()));
+        assert!(deliver(&mut delivered, Origin::default()));
+        assert!(deliver(&mut delivered, Origin { instance: 11, sequence: 1 }));
+    }
+
+    #[test]
     fn accepted_trajectories_survive_a_restart_from_the_consumed_count() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut journal, pending) = Journal::open(dir.path(), 0).unwrap();
+        let (mut journal, pending, _) = Journal::open(dir.path(), 0).unwrap();
         assert!(pending.is_empty());
-        assert_eq!(journal.append(&[rebuilt(vec![0, 2], -1.0), rebuilt(vec![2], -2.0)]).unwrap(), 0);
-        assert_eq!(journal.append(&[rebuilt(vec![1, 1, 2], -3.0)]).unwrap(), 2);
+        assert_eq!(
+            journal
+                .append(&[rebuilt(vec![0, 2], -1.0), rebuilt(vec![2], -2.0)], &[Origin::default(); 2])
+                .unwrap(),
+            0
+        );
+        assert_eq!(journal.append(&[rebuilt(vec![1, 1, 2], -3.0)], &[Origin::default(); 1]).unwrap(), 2);
         drop(journal); // a SIGKILL: nothing more than what append made durable
-        let (journal, pending) = Journal::open(dir.path(), 1).unwrap();
+        let (journal, pending, _) = Journal::open(dir.path(), 1).unwrap();
         assert_eq!(journal.next_sequence(), 3);
         let sequences: Vec<u64> = pending.iter().map(|j| j.sequence).collect();
         assert_eq!(sequences, vec![1, 2]);
@@ -226,23 +301,25 @@ mod tests {
     #[test]
     fn a_torn_record_is_dropped_and_consumed_segments_are_deleted() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut journal, _) = Journal::open(dir.path(), 0).unwrap();
-        journal.append(&[rebuilt(vec![2], -1.0), rebuilt(vec![0, 2], -1.5)]).unwrap();
+        let (mut journal, _, _) = Journal::open(dir.path(), 0).unwrap();
+        journal
+            .append(&[rebuilt(vec![2], -1.0), rebuilt(vec![0, 2], -1.5)], &[Origin::default(); 2])
+            .unwrap();
         drop(journal);
         // a crash in the middle of the next append: half a record at the end
         let (_, path) = segments(dir.path()).unwrap().into_iter().next().unwrap();
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, 9]).unwrap();
         drop(file);
-        let (mut journal, pending) = Journal::open(dir.path(), 0).unwrap();
+        let (mut journal, pending, _) = Journal::open(dir.path(), 0).unwrap();
         assert_eq!(pending.len(), 2, "the torn record was never acknowledged");
         assert_eq!(journal.next_sequence(), 2);
-        journal.append(&[rebuilt(vec![1, 2], -0.5)]).unwrap();
+        journal.append(&[rebuilt(vec![1, 2], -0.5)], &[Origin::default(); 1]).unwrap();
         assert_eq!(segments(dir.path()).unwrap().len(), 2);
         journal.discard_before(2).unwrap();
         assert_eq!(segments(dir.path()).unwrap().len(), 1, "the first segment is wholly consumed");
         drop(journal);
-        let (_, pending) = Journal::open(dir.path(), 2).unwrap();
+        let (_, pending, _) = Journal::open(dir.path(), 2).unwrap();
         assert_eq!(pending.iter().map(|j| j.sequence).collect::<Vec<_>>(), vec![2]);
     }
 }

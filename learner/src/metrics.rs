@@ -40,6 +40,9 @@ pub const POLICY_LAG: &str = "gfn_learner_policy_lag_updates";
 pub const WEIGHTS_VERSION: &str = "gfn_learner_weights_version";
 /// Actors currently streaming weights.
 pub const CONNECTED_ACTORS: &str = "gfn_learner_connected_actors";
+/// Trajectories recognised as sent again (same actor instance and sequence): acknowledged,
+/// not trained twice.
+pub const TRAJECTORIES_DUPLICATE: &str = "gfn_learner_trajectories_duplicate_total";
 /// Actors counted gone after `learner.actor_timeout_seconds` of silence.
 pub const ACTORS_GONE: &str = "gfn_learner_actors_gone_total";
 /// Weights streams closed because a snapshot could not be sent within the actor timeout (the
@@ -112,6 +115,7 @@ fn describe() {
     describe_histogram!(POLICY_LAG, "Updates between the sampling policy and the learner.");
     describe_gauge!(WEIGHTS_VERSION, "Newest published weights version.");
     describe_gauge!(CONNECTED_ACTORS, "Actors heard from within learner.actor_timeout_seconds.");
+    describe_counter!(TRAJECTORIES_DUPLICATE, "Trajectories sent again, recognised and not trained twice.");
     describe_counter!(ACTORS_GONE, "Actors counted gone after learner.actor_timeout_seconds of silence.");
     describe_counter!(STALLED_STREAMS, "Weights streams closed because their reader stopped reading.");
     describe_counter!(ACTORS_REGISTERED, "Actor registrations since start.");

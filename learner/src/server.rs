@@ -187,10 +187,11 @@ where
     let metrics_handle = metrics::install_recorder()?;
     let (weights_sender, weights) = watch::channel(snapshot(&model, progress.update)?);
     let (queue, queue_receiver) = mpsc::channel(config.ingest_queue_capacity());
+    let mut delivered: crate::journal::Delivered = progress.host.delivered.iter().copied().collect();
     let (journal, pending) = match (&config.checkpoint.dir, config.checkpoint.journal) {
         (Some(dir), true) => {
             let dir = dir.join("journal");
-            let (journal, pending) = Journal::open(&dir, progress.host.journal_consumed)
+            let (journal, pending, journaled) = Journal::open(&dir, progress.host.journal_consumed)
                 .with_context(|| format!("opening the ingest journal in {}", dir.display()))?;
             println!(
                 "gfn-learner journal: {} accepted trajectories after the checkpoint go to training first, \
@@ -199,6 +200,10 @@ where
                 journal.next_sequence()
             );
             events.emit(Event::Journal { pending: pending.len() as u64, accepted: journal.next_sequence() });
+            for (instance, highest) in journaled {
+                let known = delivered.entry(instance).or_default();
+                *known = (*known).max(highest);
+            }
             (Some(Arc::new(tokio::sync::Mutex::new(journal))), pending)
         }
         _ => (None, Vec::new()),
@@ -217,6 +222,7 @@ where
         shutdown: shutdown.clone(),
         results: results_sender,
         limits: Limits::new(&config.learner),
+        delivered: std::sync::Mutex::new(delivered),
         liveness: Arc::new(Liveness::new(Duration::from_secs_f64(config.learner.actor_timeout_seconds))),
         journal: journal.clone(),
     });

@@ -17,6 +17,8 @@ use crate::state::{RunState, WeightsSnapshot};
 use gfn_common::task::Generated;
 use gfn_service::wire::trajectory_from_wire;
 
+use crate::journal::{Origin, deliver};
+
 /// The service over a shared [`RunState`].
 pub struct LearnerService<E: Environment> {
     state: Arc<RunState<E>>,
@@ -82,21 +84,24 @@ where
         state.liveness.heard(batch.actor_id);
         let _submission = state.limits.submission(batch.actor_id)?;
         state.limits.ingest(batch.actor_id, batch.trajectories.len())?;
-        let finished_reply = |accepted, dropped_stale| v1::SubmitReply {
+        let finished_reply = |accepted, dropped_stale, duplicates| v1::SubmitReply {
             accepted,
             dropped_stale,
             learner_version: state.version(),
             run_finished: state.is_finished(),
+            duplicates,
         };
         if state.is_finished() {
-            return Ok(Response::new(finished_reply(0, 0)));
+            return Ok(Response::new(finished_reply(0, 0, 0)));
         }
         metrics::counter!(m::TRAJECTORIES_RECEIVED).increment(batch.trajectories.len() as u64);
         let max_lag = state.config.learner.max_policy_lag;
         let mut rejected = Vec::new();
         let mut valid = Vec::with_capacity(batch.trajectories.len());
+        let mut origins = Vec::with_capacity(batch.trajectories.len());
         let mut stale = 0u32;
         for (index, wire) in batch.trajectories.into_iter().enumerate() {
+            let origin = Origin { instance: batch.actor_instance, sequence: wire.sequence };
             match trajectory_from_wire(wire).and_then(|t| rebuild(&state.env, &t)) {
                 Ok(rebuilt) => {
                     let lag = state.version().saturating_sub(rebuilt.policy_version);
@@ -105,6 +110,7 @@ where
                         stale += 1;
                     } else {
                         valid.push(rebuilt);
+                        origins.push(origin);
                     }
                 }
                 Err(error) => {
@@ -116,6 +122,50 @@ where
         if stale > 0 {
             metrics::counter!(m::TRAJECTORIES_STALE).increment(stale as u64);
         }
+        // Journal first (durable before the reply), then record and enqueue in the journal's
+        // order. Under the journal's lock (or the delivered map's, without a journal),
+        // trajectories already accepted from this actor instance — a batch sent again after a
+        // lost reply or a learner restart — are acknowledged but not taken again; the map only
+        // advances once the batch is durable.
+        let mut journal = match &state.journal {
+            Some(journal) => Some(journal.clone().lock_owned().await),
+            None => None,
+        };
+        let before = valid.len();
+        let (valid, origins, tentative) = {
+            let mut delivered = state.delivered.lock().expect("delivered lock");
+            let mut tentative = journal.as_ref().map(|_| delivered.clone());
+            let map = match tentative.as_mut() {
+                Some(map) => map,
+                None => &mut *delivered,
+            };
+            let mut fresh = Vec::with_capacity(before);
+            let mut fresh_origins = Vec::with_capacity(before);
+            for (rebuilt, origin) in valid.into_iter().zip(origins) {
+                if deliver(map, origin) {
+                    fresh.push(rebuilt);
+                    fresh_origins.push(origin);
+                }
+            }
+            (fresh, fresh_origins, tentative)
+        };
+        let duplicates = (before - valid.len()) as u32;
+        if duplicates > 0 {
+            metrics::counter!(m::TRAJECTORIES_DUPLICATE).increment(duplicates as u64);
+            tracing::info!(
+                actor_id = batch.actor_id,
+                duplicates,
+                "trajectories sent again recognised: not taken twice"
+            );
+        }
+        if let Some(journal) = journal.as_mut() {
+            tokio::task::block_in_place(|| journal.append(&valid, &origins)).map_err(|error| {
+                tracing::error!(%error, "ingest journal write failed");
+                Status::unavailable(format!("the learner could not journal the batch: {error}"))
+            })?;
+            *state.delivered.lock().expect("delivered lock") = tentative.expect("taken with the journal");
+        }
+        metrics::counter!(m::TRAJECTORIES_ACCEPTED).increment(valid.len() as u64);
         let accepted = valid.len() as u32;
         if let Some(results) = &state.results {
             let received_at = std::time::SystemTime::now()
@@ -137,22 +187,7 @@ where
                 }
             }
         }
-        // Journal first (durable before the reply), then enqueue in the journal's order.
-        let _journal = match &state.journal {
-            Some(journal) => {
-                let mut journal = journal.clone().lock_owned().await;
-                tokio::task::block_in_place(|| journal.append(&valid)).map_err(|error| {
-                    tracing::error!(%error, "ingest journal write failed");
-                    Status::unavailable(format!("the learner could not journal the batch: {error}"))
-                })?;
-                metrics::counter!(m::TRAJECTORIES_ACCEPTED).increment(valid.len() as u64);
-                Some(journal)
-            }
-            None => {
-                metrics::counter!(m::TRAJECTORIES_ACCEPTED).increment(valid.len() as u64);
-                None
-            }
-        };
+        let _journal = journal;
         for rebuilt in valid {
             tokio::select! {
                 sent = state.queue.send(rebuilt) => {
@@ -177,7 +212,7 @@ where
                 accepted as usize + stale as usize,
             )));
         }
-        Ok(Response::new(finished_reply(accepted, stale)))
+        Ok(Response::new(finished_reply(accepted, stale, duplicates)))
     }
 
     type WatchWeightsStream = ReceiverStream<Result<v1::WeightsChunk, Status>>;

@@ -49,6 +49,9 @@ pub struct RunState<E: Environment> {
     pub results: Option<ResultsSink<E::State>>,
     /// Admission limits of the gRPC service.
     pub limits: Arc<Limits>,
+    /// The highest trajectory sequence number accepted per actor instance (updated under the
+    /// journal's lock when there is one): a resent trajectory is recognised, not trained twice.
+    pub delivered: std::sync::Mutex<crate::journal::Delivered>,
     /// Which actors are alive.
     pub liveness: Arc<crate::liveness::Liveness>,
     /// The ingest journal (with a checkpoint directory): accepted trajectories are appended

@@ -39,6 +39,7 @@ mod tests {
             sequence: 678,
             score: None,
             reward_model: String::new(),
+            actor_instance: 0,
         };
         // packed varint actions: 15 bytes + 2 of framing; 9 for the double; a few for versions
         assert!(trajectory.encoded_len() < 40, "{} bytes", trajectory.encoded_len());

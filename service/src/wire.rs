@@ -38,6 +38,7 @@ pub fn trajectory_to_wire(trajectory: &Trajectory) -> v1::Trajectory {
         score: trajectory.score,
         sequence: 0,
         reward_model: trajectory.reward_model.clone().unwrap_or_default(),
+        actor_instance: 0,
     }
 }
 
@@ -54,6 +55,7 @@ mod tests {
             sequence: 0,
             score: None,
             reward_model: String::new(),
+            actor_instance: 0,
         };
         assert_eq!(trajectory_from_wire(wire(vec![], 0.0)).unwrap_err().reason(), "empty");
         assert_eq!(

@@ -36,6 +36,7 @@ fn trajectory(actions: Vec<u32>, log_reward: f64) -> v1::Trajectory {
         sequence: 0,
         score: None,
         reward_model: String::new(),
+        actor_instance: 0,
     }
 }
 
@@ -53,6 +54,7 @@ async fn malformed_submissions_get_clear_statuses_and_are_counted() {
         run_id: run_id.clone(),
         actor_id: registration.actor_id,
         trajectories,
+        actor_instance: 0,
     };
     // 2-D grid: actions 0, 1 move, 2 stops; at most 2·7 moves + stop = 15 actions.
     let cases: Vec<(&str, v1::TrajectoryBatch, Code, &str)> = vec![
@@ -83,6 +85,7 @@ async fn malformed_submissions_get_clear_statuses_and_are_counted() {
                 run_id: "run-nope".into(),
                 actor_id: 1,
                 trajectories: vec![trajectory(vec![2], -1.0)],
+                actor_instance: 0,
             },
             Code::FailedPrecondition,
             "unknown run id",
@@ -188,6 +191,7 @@ async fn late_subscriber_receives_current_weights_at_once() {
         sequence: 1,
         score: None,
         reward_model: String::new(),
+        actor_instance: 0,
     };
     let fresh = v1::Trajectory {
         policy_version: learner.metric("gfn_learner_weights_version") as u64,
@@ -198,6 +202,7 @@ async fn late_subscriber_receives_current_weights_at_once() {
             run_id: registration_run_id,
             actor_id: 99,
             trajectories: vec![stale, fresh],
+            actor_instance: 0,
         })
         .await
         .unwrap()
@@ -252,4 +257,73 @@ async fn health_service_reports_the_learner_serving_then_not_serving_when_the_ru
     assert_eq!(health.check(status("")).await.unwrap().into_inner().status, serving);
     assert!(learner.process.wait(Duration::from_secs(30)).success());
     assert!(actor.wait(Duration::from_secs(30)).success());
+}
+
+/// Exactly once: a numbered batch sent again — after a lost reply, and after the learner was
+/// SIGKILLed and restarted from its checkpoint and journal — is acknowledged as duplicates and
+/// not taken again; new sequence numbers of the same instance, and other instances, are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_sent_again_is_recognised_even_across_a_learner_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "run.toml",
+        &format!(
+            "[env]\ntype = \"hypergrid\"\nndim = 2\nheight = 8\n[training]\nupdates = 100000\nbatch_size = 4\n\
+             [evaluation]\ninterval_updates = 100000\nempirical_samples = 0\n\
+             [checkpoint]\ndir = {:?}\ninterval_updates = 1\n",
+            dir.path().join("checkpoints")
+        ),
+    );
+    let numbered = |instance: u64, first: u64, n: u64, run_id: &str, actor_id: u64| v1::TrajectoryBatch {
+        run_id: run_id.to_string(),
+        actor_id,
+        trajectories: (first..first + n)
+            .map(|sequence| v1::Trajectory { sequence, ..trajectory(vec![2], -1.0) })
+            .collect(),
+        actor_instance: instance,
+    };
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
+    let address = learner.address.clone();
+    let mut client = connect(&address).await;
+    let registration = register(&mut client).await;
+    let (run, id) = (registration.run_id.clone(), registration.actor_id);
+    let reply = client.submit_trajectories(numbered(7, 1, 8, &run, id)).await.unwrap().into_inner();
+    assert_eq!((reply.accepted, reply.duplicates), (8, 0));
+    // the reply was "lost": the same batch again
+    let reply = client.submit_trajectories(numbered(7, 1, 8, &run, id)).await.unwrap().into_inner();
+    assert_eq!((reply.accepted, reply.duplicates), (0, 8));
+    // overlapping: 5..8 seen, 9..12 new; another instance with the same numbers is new
+    let reply = client.submit_trajectories(numbered(7, 5, 8, &run, id)).await.unwrap().into_inner();
+    assert_eq!((reply.accepted, reply.duplicates), (4, 4));
+    let reply = client.submit_trajectories(numbered(9, 1, 4, &run, id)).await.unwrap().into_inner();
+    assert_eq!((reply.accepted, reply.duplicates), (4, 0));
+    assert_eq!(learner.metric("gfn_learner_trajectories_duplicate_total"), 12.0);
+    wait_until(Duration::from_secs(10), "the accepted trajectories trained", || {
+        learner.metric("gfn_learner_trajectories_trained_total") >= 16.0
+    });
+
+    // the learner dies; restarted, it still knows what each instance sent
+    learner.process.signal(Signal::SIGKILL);
+    learner.process.wait(Duration::from_secs(10));
+    let learner = LearnerProcess::start(&config, &address, &[]);
+    let mut client = connect(&address).await;
+    let reply = client.submit_trajectories(numbered(7, 1, 12, &run, id)).await.unwrap().into_inner();
+    assert_eq!((reply.accepted, reply.duplicates), (0, 12), "everything instance 7 sent before the crash");
+    let reply = client.submit_trajectories(numbered(7, 13, 4, &run, id)).await.unwrap().into_inner();
+    assert_eq!((reply.accepted, reply.duplicates), (4, 0));
+    let reply = client.submit_trajectories(numbered(9, 4, 2, &run, id)).await.unwrap().into_inner();
+    assert_eq!((reply.accepted, reply.duplicates), (1, 1));
+    assert_eq!(learner.metric("gfn_learner_trajectories_duplicate_total"), 13.0, "this process: 12 + 1");
+    // the 16 before the crash were all trained and checkpointed (a checkpoint every update):
+    // after the restart only the 5 new ones are trained
+    wait_until(Duration::from_secs(10), "the new trajectories trained", || {
+        learner.metric("gfn_learner_trajectories_trained_total") >= 4.0
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        learner.metric("gfn_learner_trajectories_trained_total"),
+        4.0,
+        "one update of 4; 1 waits for the next"
+    );
 }

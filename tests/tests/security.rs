@@ -31,7 +31,12 @@ async fn every_rpc_is_refused(address: &str, authorization: Option<&str>) {
     });
     let register = client.register(support::register_request("intruder")).await.unwrap_err();
     let submit = client
-        .submit_trajectories(v1::TrajectoryBatch { run_id: "any".into(), actor_id: 1, trajectories: vec![] })
+        .submit_trajectories(v1::TrajectoryBatch {
+            run_id: "any".into(),
+            actor_id: 1,
+            trajectories: vec![],
+            actor_instance: 0,
+        })
         .await
         .unwrap_err();
     let watch = client
@@ -162,11 +167,13 @@ async fn limits_trigger_with_their_documented_status_codes() {
         sequence: 0,
         score: None,
         reward_model: String::new(),
+        actor_instance: 0,
     };
     let batch = |n: usize| v1::TrajectoryBatch {
         run_id: registration.run_id.clone(),
         actor_id: registration.actor_id,
         trajectories: vec![stop.clone(); n],
+        actor_instance: 0,
     };
     assert_eq!(client.submit_trajectories(batch(16)).await.unwrap().into_inner().accepted, 16);
     let limited = client.submit_trajectories(batch(16)).await.unwrap_err();

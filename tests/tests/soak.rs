@@ -124,6 +124,7 @@ async fn inject_bad_inputs(address: &str, counts: &mut BadInputs) {
         run_id: registration.run_id.clone(),
         actor_id: registration.actor_id,
         trajectories,
+        actor_instance: 0,
     };
     let bad = vec![
         v1::Trajectory {
@@ -133,6 +134,7 @@ async fn inject_bad_inputs(address: &str, counts: &mut BadInputs) {
             sequence: 0,
             score: None,
             reward_model: String::new(),
+            actor_instance: 0,
         },
         v1::Trajectory {
             actions: vec![0, 2],
@@ -141,6 +143,7 @@ async fn inject_bad_inputs(address: &str, counts: &mut BadInputs) {
             sequence: 0,
             score: None,
             reward_model: String::new(),
+            actor_instance: 0,
         },
     ];
     let invalid = with(Some(TOKEN)).submit_trajectories(batch(bad)).await.map(|_| ()).map_err(|s| s.code());
@@ -153,6 +156,7 @@ async fn inject_bad_inputs(address: &str, counts: &mut BadInputs) {
             sequence: 0,
             score: None,
             reward_model: String::new(),
+            actor_instance: 0,
         };
         4
     ];
