@@ -115,6 +115,7 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
             config.actor.rollout_batch = batch;
         }
         config.validate()?;
+        gfn_common::fingerprint::verify(&config).context("refusing to compute this run's rewards")?;
         // the run's own keepalive settings from here on
         let learner = client(
             &options.learner,
@@ -305,5 +306,8 @@ where
         stats.lost,
         reward_stats.failed.load(Ordering::Relaxed)
     );
+    if let Some(reason) = &stats.quarantined {
+        anyhow::bail!("the learner quarantined this actor: {reason}");
+    }
     Ok(stats)
 }

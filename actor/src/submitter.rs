@@ -18,7 +18,7 @@ use crate::connection::{Registration, register};
 use crate::metrics;
 
 /// What the submitter did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SubmitStats {
     /// Trajectories the learner accepted.
     pub accepted: u64,
@@ -28,6 +28,8 @@ pub struct SubmitStats {
     pub lost: u64,
     /// Trajectories sent again that the learner recognised as already accepted.
     pub duplicates: u64,
+    /// Set when the learner quarantined this actor (its rewards disagreed with the learner's).
+    pub quarantined: Option<String>,
 }
 
 impl SubmitStats {
@@ -130,6 +132,16 @@ pub async fn run_submitter(
                     break;
                 }
                 Err(status) => match status.code() {
+                    tonic::Code::PermissionDenied => {
+                        tracing::error!(
+                            message = status.message(),
+                            "the learner quarantined this actor: stopping"
+                        );
+                        stats.record_lost(trajectories.len() as u64);
+                        stats.quarantined = Some(status.message().to_string());
+                        shutdown.cancel();
+                        break;
+                    }
                     tonic::Code::InvalidArgument | tonic::Code::OutOfRange => {
                         tracing::error!(message = status.message(), "learner rejected trajectories");
                         stats.record_lost(trajectories.len() as u64);

@@ -21,6 +21,7 @@
 //! - [`optim`]: Adam with checkpointable state (and per-parameter learning rates).
 //! - [`replay`]: the learner's optional replay buffer.
 //! - [`eval`]: exact terminal distributions by dynamic programming, L1, log Z.
+//! - [`fingerprint`]: SHA-256 of the files a reward depends on, checked by every actor.
 //! - [`events`]: machine-readable process events (`--events`), read by tools and tests.
 //! - [`checkpoint`]: atomic safetensors checkpoints.
 //! - [`config`]: the TOML run configuration, one module per group of sections.
@@ -38,6 +39,7 @@ pub mod config;
 pub mod env;
 pub mod eval;
 pub mod events;
+pub mod fingerprint;
 pub mod metrics;
 pub mod model;
 pub mod objective;

@@ -4,6 +4,7 @@
 //! configuration names (`gfn_common::task`): nothing here is specific to one environment.
 //!
 //! # Layout
+//! - [`audit`]: recomputed rewards of a sampled fraction of submissions; quarantine.
 //! - [`cli`]: shared command-line plumbing (config loading with exit code 64, logging).
 //! - [`train_command`]: `gfn train`, the single-process trainer with a progress view.
 //! - [`launch_command`]: `gfn launch`, a learner and N actor processes on loopback.
@@ -19,6 +20,7 @@
 //!   weights, reporting evaluations and keeping the learner's progress in checkpoints.
 //! - [`metrics`]: metric names and the Prometheus endpoint.
 
+pub mod audit;
 pub mod cli;
 pub mod journal;
 pub mod launch_command;

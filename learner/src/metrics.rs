@@ -43,6 +43,12 @@ pub const CONNECTED_ACTORS: &str = "gfn_learner_connected_actors";
 /// Trajectories recognised as sent again (same actor instance and sequence): acknowledged,
 /// not trained twice.
 pub const TRAJECTORIES_DUPLICATE: &str = "gfn_learner_trajectories_duplicate_total";
+/// Submitted rewards the learner recomputed (`learner.reward_audit_fraction`).
+pub const REWARDS_AUDITED: &str = "gfn_learner_rewards_audited_total";
+/// Audited rewards that disagreed (their trajectories rejected).
+pub const REWARDS_DISAGREEING: &str = "gfn_learner_rewards_disagreeing_total";
+/// Actors quarantined for rewards that keep disagreeing.
+pub const ACTORS_QUARANTINED: &str = "gfn_learner_actors_quarantined_total";
 /// Actors counted gone after `learner.actor_timeout_seconds` of silence.
 pub const ACTORS_GONE: &str = "gfn_learner_actors_gone_total";
 /// Weights streams closed because a snapshot could not be sent within the actor timeout (the
@@ -116,6 +122,9 @@ fn describe() {
     describe_gauge!(WEIGHTS_VERSION, "Newest published weights version.");
     describe_gauge!(CONNECTED_ACTORS, "Actors heard from within learner.actor_timeout_seconds.");
     describe_counter!(TRAJECTORIES_DUPLICATE, "Trajectories sent again, recognised and not trained twice.");
+    describe_counter!(REWARDS_AUDITED, "Submitted rewards the learner recomputed.");
+    describe_counter!(REWARDS_DISAGREEING, "Audited rewards that disagreed (trajectory rejected).");
+    describe_counter!(ACTORS_QUARANTINED, "Actors quarantined for rewards that keep disagreeing.");
     describe_counter!(ACTORS_GONE, "Actors counted gone after learner.actor_timeout_seconds of silence.");
     describe_counter!(STALLED_STREAMS, "Weights streams closed because their reader stopped reading.");
     describe_counter!(ACTORS_REGISTERED, "Actor registrations since start.");

@@ -54,7 +54,13 @@ fn new_run_id() -> String {
     format!("run-{suffix:016x}")
 }
 
-async fn serve(config: RunConfig, runtime: tokio::runtime::Handle, events: Events) -> anyhow::Result<()> {
+async fn serve(mut config: RunConfig, runtime: tokio::runtime::Handle, events: Events) -> anyhow::Result<()> {
+    // the reward's files: the run's pinned fingerprints must match here, and every file this
+    // learner can read is fingerprinted for the actors to check
+    gfn_common::fingerprint::verify(&config).context("this learner's reward files")?;
+    for key in gfn_common::fingerprint::fill(&mut config) {
+        println!("gfn-learner: {key} is not readable here, so the actors cannot check it against the run's");
+    }
     tch::set_num_threads(config.learner_threads() as i32);
     tch::manual_seed(config.seed as i64);
     let log = open_shared_log(config.evaluation.log_path.as_deref())
@@ -78,9 +84,19 @@ impl TaskVisitor for Serve {
         let Serve { config, runtime, log, events } = self;
         Ok(Box::pin(async move {
             let env = task.environment().clone();
+            let auditor = if config.learner.reward_audit_fraction > 0.0 {
+                let reward: Box<dyn gfn_common::reward::Reward<_>> = Box::new(task.reward(1)?);
+                Some(crate::audit::Auditor::new(
+                    reward,
+                    config.learner.reward_audit_fraction,
+                    config.learner.reward_audit_quarantine_after,
+                ))
+            } else {
+                None
+            };
             let hook_config = config.clone();
             let hook_log = log.clone();
-            serve_env(config, runtime, env, log, events, move |run_id| {
+            serve_env(config, runtime, env, auditor, log, events, move |run_id| {
                 task.hooks(&HookContext { config: &hook_config, run_id, log: hook_log })
             })
             .await
@@ -155,6 +171,7 @@ async fn serve_env<E>(
     config: RunConfig,
     runtime: tokio::runtime::Handle,
     env: E,
+    auditor: Option<crate::audit::Auditor<E::State>>,
     log: Option<SharedLog>,
     events: Events,
     hooks: impl FnOnce(&str) -> anyhow::Result<RunHooks<E>>,
@@ -223,6 +240,7 @@ where
         results: results_sender,
         limits: Limits::new(&config.learner),
         delivered: std::sync::Mutex::new(delivered),
+        auditor,
         liveness: Arc::new(Liveness::new(Duration::from_secs_f64(config.learner.actor_timeout_seconds))),
         journal: journal.clone(),
     });

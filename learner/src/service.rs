@@ -17,6 +17,7 @@ use crate::state::{RunState, WeightsSnapshot};
 use gfn_common::task::Generated;
 use gfn_service::wire::trajectory_from_wire;
 
+use crate::audit::Verdict;
 use crate::journal::{Origin, deliver};
 
 /// The service over a shared [`RunState`].
@@ -82,6 +83,18 @@ where
         self.check_run(&batch.run_id)?;
         let state = &self.state;
         state.liveness.heard(batch.actor_id);
+        // quarantine follows the actor process (its instance) across re-registrations
+        let audited_as = if batch.actor_instance != 0 { batch.actor_instance } else { batch.actor_id };
+        if let Some(auditor) = &state.auditor
+            && auditor.is_quarantined(audited_as)
+        {
+            metrics::counter!(m::REQUESTS_REJECTED, "reason" => "quarantined").increment(1);
+            return Err(Status::permission_denied(format!(
+                "actor {} is quarantined: its rewards kept disagreeing with the learner's recomputation \
+                 (learner.reward_audit_quarantine_after = {}); check its reward files and code",
+                batch.actor_id, state.config.learner.reward_audit_quarantine_after
+            )));
+        }
         let _submission = state.limits.submission(batch.actor_id)?;
         state.limits.ingest(batch.actor_id, batch.trajectories.len())?;
         let finished_reply = |accepted, dropped_stale, duplicates| v1::SubmitReply {
@@ -103,6 +116,17 @@ where
         for (index, wire) in batch.trajectories.into_iter().enumerate() {
             let origin = Origin { instance: batch.actor_instance, sequence: wire.sequence };
             match trajectory_from_wire(wire).and_then(|t| rebuild(&state.env, &t)) {
+                Ok(rebuilt)
+                    if let Some(auditor) = &state.auditor
+                        && let Verdict::Disagrees { recomputed } =
+                            auditor.audit(audited_as, rebuilt.terminal(), rebuilt.log_reward) =>
+                {
+                    metrics::counter!(m::TRAJECTORIES_REJECTED, "reason" => "reward_mismatch").increment(1);
+                    rejected.push(format!(
+                        "trajectory {index}: log-reward {} disagrees with the learner's {recomputed}",
+                        rebuilt.log_reward
+                    ));
+                }
                 Ok(rebuilt) => {
                     let lag = state.version().saturating_sub(rebuilt.policy_version);
                     metrics::histogram!(m::POLICY_LAG).record(lag as f64);

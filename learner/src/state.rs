@@ -52,6 +52,8 @@ pub struct RunState<E: Environment> {
     /// The highest trajectory sequence number accepted per actor instance (updated under the
     /// journal's lock when there is one): a resent trajectory is recognised, not trained twice.
     pub delivered: std::sync::Mutex<crate::journal::Delivered>,
+    /// Reward audits (when `learner.reward_audit_fraction` > 0).
+    pub auditor: Option<crate::audit::Auditor<E::State>>,
     /// Which actors are alive.
     pub liveness: Arc<crate::liveness::Liveness>,
     /// The ingest journal (with a checkpoint directory): accepted trajectories are appended

@@ -82,6 +82,11 @@ pub struct RunConfig {
     pub security: SecurityConfig,
     /// Where rewards come from: the environment's built-in reward or a reward service.
     pub reward: RewardConfig,
+    /// SHA-256 of the files the reward depends on, by key (`env.vocabulary`,
+    /// `env.proxy_weights`): filled in by the learner, checked by every actor
+    /// (`gfn_common::fingerprint`). Set them yourself to pin the files of a run.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fingerprints: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for RunConfig {
@@ -99,6 +104,7 @@ impl Default for RunConfig {
             conditioning: ConditioningConfig::default(),
             security: SecurityConfig::default(),
             reward: RewardConfig::default(),
+            fingerprints: Default::default(),
         }
     }
 }
@@ -194,6 +200,12 @@ impl RunConfig {
             "\"builtin\" when conditioning.reward_exponents is set (conditioning on a reward \
              service's scores is not supported yet)",
             "\"service\"",
+        );
+        problems.section("learner").check(
+            self.learner.reward_audit_fraction == 0.0 || self.reward.service().is_none(),
+            "reward_audit_fraction",
+            "0 with a reward service (the audit recomputes the built-in reward)",
+            self.learner.reward_audit_fraction,
         );
         if let Some(f) = fragments {
             problems.section("env").check(

@@ -56,6 +56,12 @@ pub struct LearnerConfig {
     /// An actor not heard from for this long (no call, no weights chunk taken off its stream)
     /// is counted gone (`gfn_learner_connected_actors`) and its weights streams are closed.
     pub actor_timeout_seconds: f64,
+    /// Fraction in `[0, 1]` of submitted trajectories whose reward the learner recomputes with
+    /// the task's built-in reward (0: no audit); a mismatch rejects the trajectory.
+    pub reward_audit_fraction: f64,
+    /// Rewards disagreeing with the audit after which an actor is quarantined: its submissions
+    /// are refused (`PERMISSION_DENIED`) for the rest of the run.
+    pub reward_audit_quarantine_after: u32,
 }
 
 /// Settings of the `gfn-actor` processes.
@@ -104,6 +110,8 @@ impl Default for LearnerConfig {
             keepalive_seconds: 5.0,
             keepalive_timeout_seconds: 5.0,
             actor_timeout_seconds: 15.0,
+            reward_audit_fraction: 0.0,
+            reward_audit_quarantine_after: 3,
         }
     }
 }
@@ -194,6 +202,18 @@ impl LearnerConfig {
         learner.non_negative_finite("keepalive_seconds", self.keepalive_seconds);
         learner.positive_finite("keepalive_timeout_seconds", self.keepalive_timeout_seconds);
         learner.positive_finite("actor_timeout_seconds", self.actor_timeout_seconds);
+        learner.check(
+            (0.0..=1.0).contains(&self.reward_audit_fraction),
+            "reward_audit_fraction",
+            "in [0, 1]",
+            self.reward_audit_fraction,
+        );
+        learner.check(
+            self.reward_audit_quarantine_after >= 1,
+            "reward_audit_quarantine_after",
+            "at least 1",
+            self.reward_audit_quarantine_after,
+        );
     }
 }
 
