@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use rand::RngExt;
 
-use gfn_common::reward::{Reward, RewardError};
+use gfn_common::reward::Reward;
 
 use crate::metrics as m;
 
@@ -63,10 +63,8 @@ impl<S> Auditor<S> {
             return Verdict::NotAudited;
         }
         metrics::counter!(m::REWARDS_AUDITED).increment(1);
-        let recomputed = match self.reward.log_reward(terminal) {
-            Ok(value) => value,
-            Err(RewardError::NotPositiveFinite { .. } | RewardError::Failed { .. }) => f64::NAN,
-        };
+        // a reward the learner cannot compute for this object disagrees with any claim
+        let recomputed = self.reward.log_reward(terminal).unwrap_or(f64::NAN);
         if agree(claimed, recomputed) {
             return Verdict::Agrees;
         }
