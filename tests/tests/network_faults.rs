@@ -29,6 +29,41 @@ fn config(dir: &Path) -> std::path::PathBuf {
     )
 }
 
+/// A run of `updates` updates that checkpoints (and journals every accepted trajectory, keeping
+/// all of the journal) in `dir/checkpoints`.
+fn journaled_config(dir: &Path, updates: u64) -> std::path::PathBuf {
+    write_config(
+        dir,
+        "journaled.toml",
+        &format!(
+            "seed = 4\n[env]\ntype = \"hypergrid\"\nndim = 2\nheight = 8\n[policy]\nhidden = 64\n\
+             [training]\nupdates = {updates}\n[evaluation]\ninterval_updates = 1000000\nempirical_samples = 0\n\
+             [checkpoint]\ndir = {:?}\ninterval_updates = 500\ninterval_seconds = 0.0\nkeep = 100000\n\
+             [learner]\nlinger_seconds = 2.0\n[actor]\nrollout_batch = 16\nsubmit_batch = 16\n",
+            dir.join("checkpoints")
+        ),
+    )
+}
+
+/// Every record of the ingest journal in `dir`: (actor instance, sequence), in journal order.
+fn journal_origins(dir: &Path) -> Vec<(u64, u64)> {
+    use prost::Message;
+    let mut segments: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    segments.sort();
+    let mut origins = Vec::new();
+    for segment in segments {
+        let bytes = std::fs::read(&segment).unwrap();
+        let mut at = 0;
+        while at + 8 <= bytes.len() {
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            let record = gfn_proto::v1::Trajectory::decode(&bytes[at + 8..at + 8 + len]).unwrap();
+            origins.push((record.actor_instance, record.sequence));
+            at += 8 + len;
+        }
+    }
+    origins
+}
+
 struct Run {
     learner: Process,
     learner_metrics: String,
@@ -169,4 +204,81 @@ fn actors_resume_on_their_own_after_the_learner_was_partitioned_from_all_of_them
         metric(&learner, "gfn_learner_connected_actors") == 2.0
     });
     assert!(run.learner.child.try_wait().unwrap().is_none(), "{:?}", run.learner.output());
+}
+
+/// (3) The learner SIGKILLed while an actor is silently partitioned, restarted on its address,
+/// then the partition healed: the run completes, and every accepted trajectory is trained
+/// exactly once — the journal holds no (actor instance, sequence) twice, batches sent again are
+/// recognised as duplicates, and trained + left after the final update = accepted.
+#[test]
+fn a_learner_killed_during_a_partition_trains_every_accepted_trajectory_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut network = Network::new();
+    let (l, a0, a1) = (network.host("l"), network.host("a0"), network.host("a1"));
+    let config = journaled_config(dir.path(), 6000);
+    let grpc = format!("{}:50051", l.address);
+    let learner_metrics = format!("{}:9100", l.address);
+    let start_learner = || {
+        let mut command = l.command(&binary("gfn-learner"));
+        command.arg("--config").arg(&config).args(["--listen", &grpc, "--metrics-listen", &learner_metrics]);
+        let mut learner = Process::spawn_with_events(command);
+        learner
+            .wait_for_event(Duration::from_secs(30), |e| matches!(e, Event::Listening { .. }).then_some(()));
+        learner
+    };
+    let mut learner = start_learner();
+    let mut actors: Vec<Process> = [&a0, &a1]
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let mut command = host.command(&binary("gfn-actor"));
+            command.args(["--learner", &grpc, "--name", &format!("a{i}")]);
+            Process::spawn_with_events(command)
+        })
+        .collect();
+    wait_for(Duration::from_secs(60), "1,000 updates", || {
+        metric(&learner_metrics, "gfn_learner_updates_total") >= 1000.0
+    });
+    a1.partition();
+    std::thread::sleep(Duration::from_secs(2));
+    learner.signal(nix::sys::signal::Signal::SIGKILL);
+    learner.wait(Duration::from_secs(10));
+    let mut learner = start_learner();
+    std::thread::sleep(Duration::from_secs(3));
+    a1.heal();
+    let finished = learner.wait_for_event(Duration::from_secs(240), |event| match event {
+        Event::LearnerFinished { updates, trajectories, accepted } => {
+            Some((*updates, *trajectories, *accepted))
+        }
+        _ => None,
+    });
+    let duplicates = metric(&learner_metrics, "gfn_learner_trajectories_duplicate_total");
+    assert!(learner.wait(Duration::from_secs(30)).success(), "{:?}", learner.output());
+    for actor in &mut actors {
+        assert!(actor.wait(Duration::from_secs(60)).success(), "{:?}", actor.output());
+    }
+    let (updates, trained, accepted) = finished;
+    let accepted = accepted.expect("journaled run");
+    assert_eq!(updates, 6000);
+    let origins = journal_origins(&dir.path().join("checkpoints/journal"));
+    assert_eq!(origins.len() as u64, accepted, "the journal holds every accepted trajectory");
+    let mut seen = std::collections::HashSet::new();
+    for origin in &origins {
+        assert!(origin.0 != 0 && origin.1 != 0, "actors number their trajectories: {origin:?}");
+        assert!(seen.insert(*origin), "accepted twice: {origin:?}");
+    }
+    let left_over = learner
+        .output()
+        .iter()
+        .find_map(|line| line.split(" trained on, ").nth(1)?.split(' ').next()?.parse::<u64>().ok())
+        .expect("the learner reports what is left after the final update");
+    println!(
+        "accepted {accepted}, trained {trained}, left after the final update {left_over}, \
+         duplicates recognised after the restart {duplicates}"
+    );
+    assert_eq!(
+        trained + left_over,
+        accepted,
+        "every accepted trajectory trained once (or left after the end)"
+    );
 }
