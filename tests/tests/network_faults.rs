@@ -282,3 +282,54 @@ fn a_learner_killed_during_a_partition_trains_every_accepted_trajectory_exactly_
         "every accepted trajectory trained once (or left after the end)"
     );
 }
+
+/// Longest time 32 actors may take to be back after the learner restarts.
+const ALL_BACK_WITHIN: Duration = Duration::from_secs(45);
+
+/// (4) 32 actor processes (on their own host) reconnect after a learner restart on its own
+/// host: all back within ALL_BACK_WITHIN, and no call refused for overload on the way.
+#[test]
+fn thirty_two_actors_all_reconnect_after_a_learner_restart_without_overload() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut network = Network::new();
+    let (l, a) = (network.host("l"), network.host("a"));
+    let config = journaled_config(dir.path(), 10_000_000);
+    let grpc = format!("{}:50051", l.address);
+    let learner_metrics = format!("{}:9100", l.address);
+    let start_learner = || {
+        let mut command = l.command(&binary("gfn-learner"));
+        command.arg("--config").arg(&config).args(["--listen", &grpc, "--metrics-listen", &learner_metrics]);
+        let mut learner = Process::spawn_with_events(command);
+        learner
+            .wait_for_event(Duration::from_secs(30), |e| matches!(e, Event::Listening { .. }).then_some(()));
+        learner
+    };
+    let connected = || metric(&learner_metrics, "gfn_learner_connected_actors");
+    let mut learner = start_learner();
+    let actors: Vec<Process> = (0..32)
+        .map(|i| {
+            let mut command = a.command(&binary("gfn-actor"));
+            command.args(["--learner", &grpc, "--name", &format!("a{i}")]);
+            Process::spawn(command)
+        })
+        .collect();
+    wait_for(Duration::from_secs(120), "32 actors connected", || connected() == 32.0);
+    learner.signal(nix::sys::signal::Signal::SIGKILL);
+    learner.wait(Duration::from_secs(10));
+    let restarted = Instant::now();
+    let learner = start_learner();
+    let back = wait_for(ALL_BACK_WITHIN, "all 32 actors back", || connected() == 32.0);
+    let limited: f64 = scrape(&learner_metrics)
+        .iter()
+        .filter(|(name, _)| name.starts_with("gfn_learner_limited_total"))
+        .map(|(_, value)| value)
+        .sum();
+    println!(
+        "32 actors back {back:?} after the restarted learner listened ({:?} after the kill)",
+        restarted.elapsed()
+    );
+    assert_eq!(limited, 0.0, "no call refused for overload");
+    assert!(metric(&learner_metrics, "gfn_learner_trajectories_accepted_total") > 0.0);
+    drop(learner);
+    drop(actors);
+}
