@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::netns::{Host, Network};
-use support::{Event, Process, binary, scrape, write_config};
+use support::{Event, Process, binary, journal_origins, scrape, write_config};
 
 /// Bound on how long the learner takes to count a silently partitioned actor gone:
 /// `learner.actor_timeout_seconds` (15 s) after the stream's keepalive (5 s PING + 5 s timeout)
@@ -43,25 +43,6 @@ fn journaled_config(dir: &Path, updates: u64) -> std::path::PathBuf {
             dir.join("checkpoints")
         ),
     )
-}
-
-/// Every record of the ingest journal in `dir`: (actor instance, sequence), in journal order.
-fn journal_origins(dir: &Path) -> Vec<(u64, u64)> {
-    use prost::Message;
-    let mut segments: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    segments.sort();
-    let mut origins = Vec::new();
-    for segment in segments {
-        let bytes = std::fs::read(&segment).unwrap();
-        let mut at = 0;
-        while at + 8 <= bytes.len() {
-            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-            let record = gfn_proto::v1::Trajectory::decode(&bytes[at + 8..at + 8 + len]).unwrap();
-            origins.push((record.actor_instance, record.sequence));
-            at += 8 + len;
-        }
-    }
-    origins
 }
 
 struct Run {

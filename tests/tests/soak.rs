@@ -1,11 +1,15 @@
 //! The fault-injection soak (not part of the test suite: `scripts/soak`, docs/RELIABILITY.md).
 //!
-//! A learner with a run token and three actors train the 2-D grid (H = 8) on loopback for
+//! A learner with a run token and three actors, each on its own host (network namespaces on a
+//! bridge, made by the soak: it runs as root), train the 2-D grid (H = 8) for
 //! `GFN_SOAK_UPDATES` updates (default 24,000; actors slowed by a 5 ms reward latency, so the run
 //! lasts about eleven minutes) while the soak
 //! - SIGKILLs a random actor every `GFN_SOAK_ACTOR_KILL_SECONDS` (20) and starts a replacement,
 //! - SIGKILLs the learner every `GFN_SOAK_LEARNER_KILL_SECONDS` (90) and restarts it on the same
 //!   address (it resumes from its newest valid checkpoint; actors reconnect),
+//! - every `GFN_SOAK_PARTITION_SECONDS` (45) silently partitions a random actor's host for 5–20 s
+//!   (its link down: no FIN, no RST) and heals it, timing how long the actor takes to be accepted
+//!   again,
 //! - every 2 s sends bad input: a call without the token, one with a wrong token, a batch with an
 //!   invalid action and a NaN reward, an oversized message, and raw garbage on the gRPC port,
 //! - samples the learner's resident memory every second.
@@ -25,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use gfn_proto::v1::{self, learner_client::LearnerClient};
 use rand::{RngExt, SeedableRng};
-use support::{Event, LearnerProcess, Process, binary, write_config};
+use support::netns::{Host, Network};
+use support::{Event, LearnerProcess, Process, binary, journal_origins, scrape, write_config};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 
@@ -35,14 +40,31 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// An actor on `host` with its metrics on the host's port 9100.
+fn start_actor(host: &Host, address: &str, name: &str) -> Process {
+    let mut command = host.command(&binary("gfn-actor"));
+    let metrics = format!("{}:9100", host.address);
+    command
+        .args(["--learner", address, "--name", name, "--metrics-listen", &metrics])
+        .env("GFN_RUN_TOKEN", TOKEN);
+    Process::spawn_with_events(command)
 }
 
-fn start_actor(address: &str, name: &str) -> Process {
-    let mut command = Command::new(binary("gfn-actor"));
-    command.args(["--learner", address, "--name", name]).env("GFN_RUN_TOKEN", TOKEN);
-    Process::spawn_with_events(command)
+/// The learner on `host`, gRPC on `address`, metrics on the host's port 9100.
+fn start_learner(host: &Host, config: &std::path::Path, address: &str) -> LearnerProcess {
+    let mut command = host.command(&binary("gfn-learner"));
+    let metrics = format!("{}:9100", host.address);
+    command.arg("--config").arg(config).args(["--listen", address, "--metrics-listen", &metrics]);
+    let mut process = Process::spawn_with_events(command);
+    process.wait_for_event(Duration::from_secs(30), |e| matches!(e, Event::Listening { .. }).then_some(()));
+    LearnerProcess { process, address: address.to_string(), metrics }
+}
+
+/// An actor's accepted count (its metrics endpoint), if it answers.
+fn accepted_by(host: &Host) -> Option<f64> {
+    let address: std::net::SocketAddr = format!("{}:9100", host.address).parse().unwrap();
+    TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok()?;
+    scrape(&address.to_string()).get("gfn_actor_trajectories_accepted_total").copied()
 }
 
 /// "… N accepted in the run so far" from a learner's start-up lines.
@@ -178,6 +200,7 @@ fn soak() {
     let actor_kill_every = Duration::from_secs(env_or("GFN_SOAK_ACTOR_KILL_SECONDS", 20));
     let learner_kill_every = Duration::from_secs(env_or("GFN_SOAK_LEARNER_KILL_SECONDS", 90));
     let memory_bound_mib: f64 = env_or("GFN_SOAK_MEMORY_MIB", 1024.0);
+    let partition_every = Duration::from_secs(env_or("GFN_SOAK_PARTITION_SECONDS", 45));
     let dir = tempfile::tempdir().unwrap();
     let checkpoints = dir.path().join("checkpoints");
     let token_file = dir.path().join("token");
@@ -189,20 +212,34 @@ fn soak() {
             "seed = 3\n[env]\ntype = \"hypergrid\"\nndim = 2\nheight = 8\n\
              [training]\nupdates = {updates}\n\
              [evaluation]\ninterval_updates = 500\nempirical_samples = 0\n\
-             [checkpoint]\ndir = {checkpoints:?}\ninterval_updates = 500\ninterval_seconds = 5\nkeep = 3\n\
+             [checkpoint]\ndir = {checkpoints:?}\ninterval_updates = 500\ninterval_seconds = 5\nkeep = 100000\n\
              [learner]\nlinger_seconds = 3.0\nmax_message_bytes = 1048576\nweights_chunk_bytes = 65536\n\
              [actor]\nreward_sleep_cost_ms = 5.0\n\
              [security]\ntoken_file = {token_file:?}\n"
         ),
     );
-    let address = format!("127.0.0.1:{}", free_port());
+    let mut network = Network::new();
+    let learner_host = network.host("l");
+    let actor_hosts: Vec<Host> = (0..3).map(|i| network.host(&format!("a{i}"))).collect();
+    let address = format!("{}:50051", learner_host.address);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
 
     let started = Instant::now();
-    let mut learner = LearnerProcess::start(&config, &address, &[]);
+    let mut learner = start_learner(&learner_host, &config, &address);
     let mut lives = vec![learner.process.output()];
-    let mut actors: Vec<Process> = (0..3).map(|i| start_actor(&address, &format!("soak-{i}"))).collect();
+    let mut actors: Vec<Process> = actor_hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| start_actor(host, &address, &format!("soak-{i}")))
+        .collect();
+    // (host, healed at) while partitioned; (host, healed at, accepted then) while recovering
+    let mut partitioned: Option<(usize, Instant)> = None;
+    let mut recovering: Option<(usize, Instant, f64)> = None;
+    let mut partitions = 0u64;
+    let mut recoveries: Vec<f64> = Vec::new();
+    let mut last_partition = Instant::now();
+    let mut duplicates_recognised = 0.0;
     let mut next_actor = 3;
     let mut resumes = 0u64;
     let (mut actor_kills, mut learner_kills) = (0u64, 0u64);
@@ -227,11 +264,36 @@ fn soak() {
             panic!("the learner exited on its own ({status}): {:?}", learner.process.output());
         }
         assert!(started.elapsed() < Duration::from_secs(3600), "the soak did not finish within an hour");
+        if partitioned.is_none() && recovering.is_none() && last_partition.elapsed() >= partition_every {
+            let victim = rng.random_range(0..actor_hosts.len());
+            actor_hosts[victim].partition();
+            partitioned = Some((victim, Instant::now() + Duration::from_secs(rng.random_range(5..=20))));
+            partitions += 1;
+            last_partition = Instant::now();
+        }
+        if let Some((victim, until)) = partitioned
+            && Instant::now() >= until
+        {
+            actor_hosts[victim].heal();
+            partitioned = None;
+            recovering = Some((victim, Instant::now(), accepted_by(&actor_hosts[victim]).unwrap_or(0.0)));
+        }
+        if let Some((victim, healed, before)) = recovering
+            && accepted_by(&actor_hosts[victim]).is_some_and(|now| now > before)
+        {
+            recoveries.push(healed.elapsed().as_secs_f64());
+            recovering = None;
+        }
+        let busy =
+            |i: usize| partitioned.is_some_and(|(v, _)| v == i) || recovering.is_some_and(|(v, ..)| v == i);
         if last_actor_kill.elapsed() >= actor_kill_every {
             let victim = rng.random_range(0..actors.len());
+            if busy(victim) {
+                continue; // not the partitioned or recovering one: its recovery is being timed
+            }
             actors[victim].signal(nix::sys::signal::Signal::SIGKILL);
             actors[victim].wait(Duration::from_secs(10));
-            actors[victim] = start_actor(&address, &format!("soak-{next_actor}"));
+            actors[victim] = start_actor(&actor_hosts[victim], &address, &format!("soak-{next_actor}"));
             next_actor += 1;
             actor_kills += 1;
             last_actor_kill = Instant::now();
@@ -243,10 +305,11 @@ fn soak() {
                 journal_base(&learner) + learner.metric("gfn_learner_trajectories_accepted_total") as u64;
             let version = learner.metric("gfn_learner_weights_version") as u64;
             let queued = learner.metric("gfn_learner_queue_depth") as u64;
+            duplicates_recognised += learner.metric("gfn_learner_trajectories_duplicate_total");
             learner.process.signal(nix::sys::signal::Signal::SIGKILL);
             learner.process.wait(Duration::from_secs(10));
             lives.push(learner.process.output());
-            learner = LearnerProcess::start(&config, &address, &[]);
+            learner = start_learner(&learner_host, &config, &address);
             let resumed_at: u64 = learner
                 .process
                 .events()
@@ -273,7 +336,20 @@ fn soak() {
         }
     };
     assert!(finished);
+    if let Some((victim, _)) = partitioned {
+        actor_hosts[victim].heal();
+    }
     let final_metrics = learner.scrape();
+    duplicates_recognised +=
+        final_metrics.get("gfn_learner_trajectories_duplicate_total").copied().unwrap_or(0.0);
+    // the whole journal is kept: no (actor instance, sequence) accepted twice
+    let mut seen = std::collections::HashSet::new();
+    let mut duplicated_after_acceptance = 0u64;
+    for (instance, sequence) in journal_origins(&checkpoints.join("journal")) {
+        if instance != 0 && !seen.insert((instance, sequence)) {
+            duplicated_after_acceptance += 1;
+        }
+    }
     assert!(learner.process.wait(Duration::from_secs(60)).success(), "{:?}", learner.process.output());
     let mut accepted_by_surviving_actors = 0u64;
     for actor in &mut actors {
@@ -366,6 +442,12 @@ fn soak() {
             },
             "trajectories_lost_after_acceptance": acknowledged_checks.iter().map(|(a, j)| a.saturating_sub(*j)).sum::<u64>(),
             "accepted_reported_by_surviving_actors": accepted_by_surviving_actors,
+            "partitions": partitions,
+            "recovery_seconds_after_heal": recoveries,
+            "duplicates_recognised": duplicates_recognised,
+            "trajectories_duplicated_after_acceptance": duplicated_after_acceptance,
         })
     );
+    assert_eq!(duplicated_after_acceptance, 0, "a trajectory was accepted twice");
+    assert!(recoveries.iter().all(|&s| s <= 10.0), "an actor took long to recover: {recoveries:?}");
 }

@@ -244,3 +244,24 @@ pub fn register_request(actor_name: &str) -> gfn_proto::v1::RegisterRequest {
         capabilities: None,
     }
 }
+
+/// Every record of a learner's ingest journal in `dir` (`checkpoint.dir/journal`): the actor
+/// instance and sequence number of each accepted trajectory, in journal order.
+pub fn journal_origins(dir: &Path) -> Vec<(u64, u64)> {
+    use prost::Message;
+    let mut segments: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    segments.sort();
+    let mut origins = Vec::new();
+    for segment in segments {
+        let bytes = std::fs::read(&segment).unwrap();
+        let mut at = 0;
+        while at + 8 <= bytes.len() {
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            let Some(payload) = bytes.get(at + 8..at + 8 + len) else { break };
+            let record = gfn_proto::v1::Trajectory::decode(payload).unwrap();
+            origins.push((record.actor_instance, record.sequence));
+            at += 8 + len;
+        }
+    }
+    origins
+}
