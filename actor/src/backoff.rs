@@ -25,7 +25,9 @@ impl Backoff {
     pub fn next_pause(&mut self) -> Duration {
         let bound = self.current;
         self.current = (self.current * 2).min(self.max);
-        bound.mul_f64(rand::rng().random_range(0.5..=1.0))
+        let pause = bound.mul_f64(rand::rng().random_range(0.5..=1.0));
+        ::metrics::histogram!(crate::metrics::BACKOFF_PAUSE).record(pause.as_secs_f64());
+        pause
     }
 
     /// Back to the initial pause.

@@ -42,6 +42,8 @@ pub const TRAJECTORIES_STALE: &str = "gfn_actor_trajectories_stale_total";
 pub const TRAJECTORIES_LOST: &str = "gfn_actor_trajectories_lost_total";
 /// Submit calls that failed and were retried (learner away or busy).
 pub const SUBMIT_RETRIES: &str = "gfn_actor_submit_retries_total";
+/// Seconds of each reconnection or retry pause (jittered exponential back-off).
+pub const BACKOFF_PAUSE: &str = "gfn_actor_backoff_pause_seconds";
 /// Weights version the rollouts use.
 pub const WEIGHTS_VERSION: &str = "gfn_actor_weights_version";
 
@@ -49,8 +51,11 @@ pub const WEIGHTS_VERSION: &str = "gfn_actor_weights_version";
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     const BUCKETS: &[f64] =
         &[0.00001, 0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
-    let handle =
-        install_prometheus_recorder(&[(REWARD_BATCH_DURATION, BUCKETS), (REWARD_CALL_LATENCY, BUCKETS)])?;
+    let handle = install_prometheus_recorder(&[
+        (REWARD_BATCH_DURATION, BUCKETS),
+        (REWARD_CALL_LATENCY, BUCKETS),
+        (BACKOFF_PAUSE, BUCKETS),
+    ])?;
     describe();
     Ok(handle)
 }
@@ -87,6 +92,11 @@ fn describe() {
     describe_counter!(TRAJECTORIES_LOST, "Trajectories rejected by the learner or undelivered at shutdown.");
     describe_counter!(SUBMIT_RETRIES, "Submit calls that failed and were retried.");
     describe_gauge!(WEIGHTS_VERSION, "Weights version the rollouts use.");
+    describe_histogram!(
+        BACKOFF_PAUSE,
+        metrics::Unit::Seconds,
+        "Reconnection and retry pauses (jittered back-off)."
+    );
     // Counters that may stay at zero for a whole run are exported from the start, so that
     // rates and alerts on them work before the first event.
     for name in [REWARD_FAILURES, TRAJECTORIES_STALE, TRAJECTORIES_LOST, SUBMIT_RETRIES] {

@@ -268,7 +268,8 @@ fn a_learner_killed_during_a_partition_trains_every_accepted_trajectory_exactly_
 const ALL_BACK_WITHIN: Duration = Duration::from_secs(45);
 
 /// (4) 32 actor processes (on their own host) reconnect after a learner restart on its own
-/// host: all back within ALL_BACK_WITHIN, and no call refused for overload on the way.
+/// host: all back within ALL_BACK_WITHIN, no call refused for overload on the way, and their
+/// back-off pauses visibly jittered (each actor's own pauses, from its metrics, differ).
 #[test]
 fn thirty_two_actors_all_reconnect_after_a_learner_restart_without_overload() {
     let dir = tempfile::tempdir().unwrap();
@@ -290,10 +291,12 @@ fn thirty_two_actors_all_reconnect_after_a_learner_restart_without_overload() {
     let actors: Vec<Process> = (0..32)
         .map(|i| {
             let mut command = a.command(&binary("gfn-actor"));
-            command.args(["--learner", &grpc, "--name", &format!("a{i}")]);
+            let metrics = format!("{}:{}", a.address, 9200 + i);
+            command.args(["--learner", &grpc, "--name", &format!("a{i}"), "--metrics-listen", &metrics]);
             Process::spawn(command)
         })
         .collect();
+    let actor_metrics: Vec<String> = (0..32).map(|i| format!("{}:{}", a.address, 9200 + i)).collect();
     wait_for(Duration::from_secs(120), "32 actors connected", || connected() == 32.0);
     learner.signal(nix::sys::signal::Signal::SIGKILL);
     learner.wait(Duration::from_secs(10));
@@ -310,6 +313,26 @@ fn thirty_two_actors_all_reconnect_after_a_learner_restart_without_overload() {
         restarted.elapsed()
     );
     assert_eq!(limited, 0.0, "no call refused for overload");
+    // every actor waited out its own pauses: the sums differ from actor to actor
+    let pauses: Vec<(f64, f64)> = actor_metrics
+        .iter()
+        .map(|m| {
+            let sample = scrape(m);
+            let get = |k: &str| sample.get(k).copied().unwrap_or(0.0);
+            (get("gfn_actor_backoff_pause_seconds_count"), get("gfn_actor_backoff_pause_seconds_sum"))
+        })
+        .collect();
+    let paused: Vec<f64> = pauses.iter().filter(|(count, _)| *count > 0.0).map(|(_, sum)| *sum).collect();
+    let distinct: std::collections::BTreeSet<u64> = paused.iter().map(|s| (s * 1e6) as u64).collect();
+    println!(
+        "{} of 32 actors paused before reconnecting; {} distinct pause totals, {:.3}–{:.3} s",
+        paused.len(),
+        distinct.len(),
+        paused.iter().copied().fold(f64::INFINITY, f64::min),
+        paused.iter().copied().fold(0.0, f64::max)
+    );
+    assert!(paused.len() >= 16, "most actors backed off: {pauses:?}");
+    assert!(distinct.len() * 10 >= paused.len() * 9, "pauses jittered: {paused:?}");
     assert!(metric(&learner_metrics, "gfn_learner_trajectories_accepted_total") > 0.0);
     drop(learner);
     drop(actors);
