@@ -299,8 +299,12 @@ async fn a_batch_sent_again_is_recognised_even_across_a_learner_restart() {
     let reply = client.submit_trajectories(numbered(9, 1, 4, &run, id)).await.unwrap().into_inner();
     assert_eq!((reply.accepted, reply.duplicates), (4, 0));
     assert_eq!(learner.metric("gfn_learner_trajectories_duplicate_total"), 12.0);
-    wait_until(Duration::from_secs(10), "the accepted trajectories trained", || {
+    // trained, and checkpointed after each of the 4 updates (a kill between an update and its
+    // checkpoint would roll that update back and train its trajectories again from the journal:
+    // once in the surviving lineage, which is what exactly-once means)
+    wait_until(Duration::from_secs(10), "the accepted trajectories trained and checkpointed", || {
         learner.metric("gfn_learner_trajectories_trained_total") >= 16.0
+            && learner.metric("gfn_learner_checkpoints_total") >= 4.0
     });
 
     // the learner dies; restarted, it still knows what each instance sent
