@@ -17,7 +17,12 @@ pub struct Backoff {
 impl Backoff {
     /// Starts at 50 ms and never exceeds `max`.
     pub fn new(max: Duration) -> Self {
-        let initial = Duration::from_millis(50).min(max);
+        Self::starting_at(Duration::from_millis(50), max)
+    }
+
+    /// Starts at `initial` (capped at `max`) and never exceeds `max`.
+    pub fn starting_at(initial: Duration, max: Duration) -> Self {
+        let initial = initial.min(max);
         Self { initial, max, current: initial }
     }
 

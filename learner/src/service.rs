@@ -18,7 +18,7 @@ use gfn_common::task::Generated;
 use gfn_service::wire::trajectory_from_wire;
 
 use crate::audit::Verdict;
-use crate::journal::{Origin, deliver};
+use crate::journal::{Delivered, Origin, deliver};
 
 /// The service over a shared [`RunState`].
 pub struct LearnerService<E: Environment> {
@@ -156,22 +156,27 @@ where
             None => None,
         };
         let before = valid.len();
-        let (valid, origins, tentative) = {
+        let (valid, origins, advanced) = {
             let mut delivered = state.delivered.lock().expect("delivered lock");
-            let mut tentative = journal.as_ref().map(|_| delivered.clone());
-            let map = match tentative.as_mut() {
-                Some(map) => map,
-                None => &mut *delivered,
-            };
+            // a batch comes from one instance: only its mark can move; with a journal it moves
+            // in the shared map once the batch is durable, without one at once
+            let mut mark = Delivered::new();
+            if let Some(&highest) = delivered.get(&batch.actor_instance) {
+                mark.insert(batch.actor_instance, highest);
+            }
             let mut fresh = Vec::with_capacity(before);
             let mut fresh_origins = Vec::with_capacity(before);
             for (rebuilt, origin) in valid.into_iter().zip(origins) {
-                if deliver(map, origin) {
+                if deliver(&mut mark, origin) {
                     fresh.push(rebuilt);
                     fresh_origins.push(origin);
                 }
             }
-            (fresh, fresh_origins, tentative)
+            if journal.is_none() {
+                delivered.extend(mark);
+                mark = Delivered::new();
+            }
+            (fresh, fresh_origins, mark)
         };
         let duplicates = (before - valid.len()) as u32;
         if duplicates > 0 {
@@ -187,7 +192,7 @@ where
                 tracing::error!(%error, "ingest journal write failed");
                 Status::unavailable(format!("the learner could not journal the batch: {error}"))
             })?;
-            *state.delivered.lock().expect("delivered lock") = tentative.expect("taken with the journal");
+            state.delivered.lock().expect("delivered lock").extend(advanced);
         }
         metrics::counter!(m::TRAJECTORIES_ACCEPTED).increment(valid.len() as u64);
         let accepted = valid.len() as u32;

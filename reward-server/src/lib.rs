@@ -14,10 +14,10 @@ use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Instant;
 
 use anyhow::Context;
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
+use gfn_common::fingerprint::sha256_file;
 use gfn_common::reward::molecule_features::featurize_smiles;
 use gfn_common::reward::seh_proxy::{MoleculeGraph, SehProxy};
 use gfn_proto::auth::{self, RunToken};
@@ -59,9 +59,8 @@ impl SehService {
         max_batch: usize,
         token: Option<RunToken>,
     ) -> anyhow::Result<Self> {
-        let bytes = std::fs::read(weights).with_context(|| format!("reading {}", weights.display()))?;
-        let digest = Sha256::digest(&bytes);
-        let version: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        let digest = sha256_file(weights).with_context(|| format!("reading {}", weights.display()))?;
+        let version = digest.trim_start_matches("sha256:")[..12].to_string();
         let proxies = (0..copies.max(1))
             .map(|_| SehProxy::load(weights).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::netns::{Host, Network};
-use support::{Event, Process, binary, journal_origins, scrape, write_config};
+use support::{Event, Process, journal_origins, scrape, write_config};
 
 /// Bound on how long the learner takes to count a silently partitioned actor gone:
 /// `learner.actor_timeout_seconds` (15 s) after the stream's keepalive (5 s PING + 5 s timeout)
@@ -53,23 +53,16 @@ struct Run {
 
 /// A learner on `learner_host` and one actor on each of `actor_hosts`.
 fn start(dir: &Path, learner_host: &Host, actor_hosts: &[&Host]) -> Run {
-    let mut command = learner_host.command(&binary("gfn-learner"));
-    let grpc = format!("{}:50051", learner_host.address);
-    let learner_metrics = format!("{}:9100", learner_host.address);
-    command.arg("--config").arg(config(dir)).args(["--listen", &grpc, "--metrics-listen", &learner_metrics]);
-    let mut learner = Process::spawn_with_events(command);
-    learner.wait_for_event(Duration::from_secs(30), |e| matches!(e, Event::Listening { .. }).then_some(()));
+    let learner = learner_host.learner(&config(dir));
     let actors = actor_hosts
         .iter()
         .enumerate()
         .map(|(i, host)| {
-            let metrics = format!("{}:9100", host.address);
-            let mut command = host.command(&binary("gfn-actor"));
-            command.args(["--learner", &grpc, "--name", &format!("a{i}"), "--metrics-listen", &metrics]);
-            (Process::spawn(command), metrics)
+            let actor = Process::spawn(host.actor(&learner.address, &format!("a{i}"), Some(9100)));
+            (actor, format!("{}:9100", host.address))
         })
         .collect();
-    Run { learner, learner_metrics, actors }
+    Run { learner_metrics: learner.metrics.clone(), learner: learner.process, actors }
 }
 
 fn metric(address: &str, name: &str) -> f64 {
@@ -199,23 +192,12 @@ fn a_learner_killed_during_a_partition_trains_every_accepted_trajectory_exactly_
     let config = journaled_config(dir.path(), 6000);
     let grpc = format!("{}:50051", l.address);
     let learner_metrics = format!("{}:9100", l.address);
-    let start_learner = || {
-        let mut command = l.command(&binary("gfn-learner"));
-        command.arg("--config").arg(&config).args(["--listen", &grpc, "--metrics-listen", &learner_metrics]);
-        let mut learner = Process::spawn_with_events(command);
-        learner
-            .wait_for_event(Duration::from_secs(30), |e| matches!(e, Event::Listening { .. }).then_some(()));
-        learner
-    };
+    let start_learner = || l.learner(&config).process;
     let mut learner = start_learner();
     let mut actors: Vec<Process> = [&a0, &a1]
         .iter()
         .enumerate()
-        .map(|(i, host)| {
-            let mut command = host.command(&binary("gfn-actor"));
-            command.args(["--learner", &grpc, "--name", &format!("a{i}")]);
-            Process::spawn_with_events(command)
-        })
+        .map(|(i, host)| Process::spawn_with_events(host.actor(&grpc, &format!("a{i}"), None)))
         .collect();
     wait_for(Duration::from_secs(60), "1,000 updates", || {
         metric(&learner_metrics, "gfn_learner_updates_total") >= 1000.0
@@ -278,24 +260,11 @@ fn thirty_two_actors_all_reconnect_after_a_learner_restart_without_overload() {
     let config = journaled_config(dir.path(), 10_000_000);
     let grpc = format!("{}:50051", l.address);
     let learner_metrics = format!("{}:9100", l.address);
-    let start_learner = || {
-        let mut command = l.command(&binary("gfn-learner"));
-        command.arg("--config").arg(&config).args(["--listen", &grpc, "--metrics-listen", &learner_metrics]);
-        let mut learner = Process::spawn_with_events(command);
-        learner
-            .wait_for_event(Duration::from_secs(30), |e| matches!(e, Event::Listening { .. }).then_some(()));
-        learner
-    };
+    let start_learner = || l.learner(&config).process;
     let connected = || metric(&learner_metrics, "gfn_learner_connected_actors");
     let mut learner = start_learner();
-    let actors: Vec<Process> = (0..32)
-        .map(|i| {
-            let mut command = a.command(&binary("gfn-actor"));
-            let metrics = format!("{}:{}", a.address, 9200 + i);
-            command.args(["--learner", &grpc, "--name", &format!("a{i}"), "--metrics-listen", &metrics]);
-            Process::spawn(command)
-        })
-        .collect();
+    let actors: Vec<Process> =
+        (0..32).map(|i| Process::spawn(a.actor(&grpc, &format!("a{i}"), Some(9200 + i)))).collect();
     let actor_metrics: Vec<String> = (0..32).map(|i| format!("{}:{}", a.address, 9200 + i)).collect();
     wait_for(Duration::from_secs(120), "32 actors connected", || connected() >= 32.0);
     // past the first checkpoint (500 updates), so the restarted learner resumes the same run and

@@ -40,24 +40,11 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// An actor on `host` with its metrics on the host's port 9100.
+/// An actor on `host` with its metrics on the host's port 9100, carrying the run token.
 fn start_actor(host: &Host, address: &str, name: &str) -> Process {
-    let mut command = host.command(&binary("gfn-actor"));
-    let metrics = format!("{}:9100", host.address);
-    command
-        .args(["--learner", address, "--name", name, "--metrics-listen", &metrics])
-        .env("GFN_RUN_TOKEN", TOKEN);
+    let mut command = host.actor(address, name, Some(9100));
+    command.env("GFN_RUN_TOKEN", TOKEN);
     Process::spawn_with_events(command)
-}
-
-/// The learner on `host`, gRPC on `address`, metrics on the host's port 9100.
-fn start_learner(host: &Host, config: &std::path::Path, address: &str) -> LearnerProcess {
-    let mut command = host.command(&binary("gfn-learner"));
-    let metrics = format!("{}:9100", host.address);
-    command.arg("--config").arg(config).args(["--listen", address, "--metrics-listen", &metrics]);
-    let mut process = Process::spawn_with_events(command);
-    process.wait_for_event(Duration::from_secs(30), |e| matches!(e, Event::Listening { .. }).then_some(()));
-    LearnerProcess { process, address: address.to_string(), metrics }
 }
 
 /// An actor's accepted count (its metrics endpoint), if it answers.
@@ -226,7 +213,7 @@ fn soak() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
 
     let started = Instant::now();
-    let mut learner = start_learner(&learner_host, &config, &address);
+    let mut learner = learner_host.learner(&config);
     let mut lives = vec![learner.process.output()];
     let mut actors: Vec<Process> = actor_hosts
         .iter()
@@ -309,7 +296,7 @@ fn soak() {
             learner.process.signal(nix::sys::signal::Signal::SIGKILL);
             learner.process.wait(Duration::from_secs(10));
             lives.push(learner.process.output());
-            learner = start_learner(&learner_host, &config, &address);
+            learner = learner_host.learner(&config);
             let resumed_at: u64 = learner
                 .process
                 .events()

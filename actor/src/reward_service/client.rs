@@ -5,12 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::RngExt;
-
 use gfn_common::reward::service::{ServiceObject, ValueKind};
 use gfn_proto::reward::v1 as pb;
 
 use super::endpoints::{EndpointSet, InFlight};
+use crate::backoff::Backoff;
 use crate::metrics;
 
 /// Why a call gave no usable reply.
@@ -112,9 +111,10 @@ impl RewardClient {
         let request = pb::ScoreRequest { objects, run_id: self.settings.run_id.clone() };
         let mut tried: Vec<String> = Vec::new();
         let mut last = CallFailure::NoEndpoint;
+        let mut backoff = Backoff::starting_at(self.settings.backoff_initial, self.settings.backoff_max);
         for attempt in 0..self.settings.attempts {
             if attempt > 0 {
-                tokio::time::sleep(self.backoff(attempt)).await;
+                tokio::time::sleep(backoff.next_pause()).await;
             }
             let call = match self.endpoints.pick(&tried) {
                 Some(call) => call,
@@ -186,14 +186,6 @@ impl RewardClient {
             model: format!("{}@{}", reply.model_name, reply.model_version),
             endpoint: endpoint.name.clone(),
         })
-    }
-
-    /// The pause before attempt `attempt` (1, 2, …): the initial back-off doubled per attempt,
-    /// capped, then drawn uniformly from its upper half.
-    fn backoff(&self, attempt: usize) -> Duration {
-        let base = self.settings.backoff_initial.saturating_mul(1 << (attempt - 1).min(16));
-        let capped = base.min(self.settings.backoff_max);
-        capped.mul_f64(rand::rng().random_range(0.5..=1.0))
     }
 }
 

@@ -153,6 +153,12 @@ impl LearnerProcess {
         let mut command = Command::new(binary("gfn-learner"));
         command.arg("--config").arg(config).args(["--listen", listen, "--metrics-listen", "127.0.0.1:0"]);
         command.args(extra);
+        Self::spawn(command)
+    }
+
+    /// Starts `command` (a `gfn-learner` with `--listen` and `--metrics-listen`) and waits for
+    /// both addresses.
+    pub fn spawn(command: Command) -> Self {
         let mut process = Process::spawn_with_events(command);
         let address = process.wait_for_event(Duration::from_secs(30), |event| match event {
             Event::Listening { address, .. } => Some(address.clone()),

@@ -79,6 +79,25 @@ impl Host {
         command
     }
 
+    /// `gfn-learner --config config` on this host: gRPC on port 50051, metrics on 9100.
+    pub fn learner(&self, config: &std::path::Path) -> super::LearnerProcess {
+        let mut command = self.command(&super::binary("gfn-learner"));
+        let (grpc, metrics) = (format!("{}:50051", self.address), format!("{}:9100", self.address));
+        command.arg("--config").arg(config).args(["--listen", &grpc, "--metrics-listen", &metrics]);
+        super::LearnerProcess::spawn(command)
+    }
+
+    /// `gfn-actor` on this host for the learner at `learner`, serving its metrics on
+    /// `metrics_port` if given; more arguments or environment may be added before spawning.
+    pub fn actor(&self, learner: &str, name: &str, metrics_port: Option<u16>) -> Command {
+        let mut command = self.command(&super::binary("gfn-actor"));
+        command.args(["--learner", learner, "--name", name]);
+        if let Some(port) = metrics_port {
+            command.arg("--metrics-listen").arg(format!("{}:{port}", self.address));
+        }
+        command
+    }
+
     /// Cuts the host off silently (its link down: packets are dropped, nobody is told).
     pub fn partition(&self) {
         ip(&["link", "set", &self.link, "down"]);
