@@ -40,6 +40,18 @@ impl Scope<'_> {
         }
     }
 
+    /// `value` must be at least `min`.
+    pub fn at_least<T: PartialOrd + Display>(&mut self, key: &str, value: T, min: T) {
+        let requirement = format!("at least {min}");
+        self.check(value >= min, key, &requirement, value);
+    }
+
+    /// `value` must be in `[low, high]`.
+    pub fn between<T: PartialOrd + Display>(&mut self, key: &str, value: T, low: T, high: T) {
+        let requirement = format!("between {low} and {high}");
+        self.check(low <= value && value <= high, key, &requirement, value);
+    }
+
     /// `value` must be positive and finite.
     pub fn positive_finite(&mut self, key: &str, value: f64) {
         self.check(value.is_finite() && value > 0.0, key, "positive and finite", value);

@@ -131,7 +131,7 @@ impl EnvConfig {
 
 impl HypergridConfig {
     fn check(&self, env: &mut Scope<'_>) {
-        env.check(self.ndim >= 1, "ndim", "at least 1", self.ndim);
+        env.at_least("ndim", self.ndim, 1);
         env.check(self.ndim <= 16, "ndim", "at most 16", self.ndim);
         env.check(self.height >= 2, "height", "at least 2", self.height);
         env.check(self.height <= 1024, "height", "at most 1024", self.height);
@@ -143,7 +143,7 @@ impl HypergridConfig {
 
 impl FragmentConfig {
     fn check(&self, env: &mut Scope<'_>) {
-        env.check(self.min_blocks >= 1, "min_blocks", "at least 1", self.min_blocks);
+        env.at_least("min_blocks", self.min_blocks, 1);
         env.check(
             self.max_blocks >= self.min_blocks.max(1),
             "max_blocks",

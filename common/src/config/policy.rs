@@ -87,7 +87,7 @@ impl PolicyConfig {
 
     /// Checks the section's values (keys `policy.*`) for the network the environment uses.
     pub fn check(&self, network: NetworkKind, policy: &mut Scope<'_>) {
-        policy.check(self.hidden >= 1, "hidden", "at least 1", self.hidden);
+        policy.at_least("hidden", self.hidden, 1);
         match network {
             NetworkKind::Mlp => {
                 for (key, set) in
@@ -101,7 +101,7 @@ impl PolicyConfig {
                     );
                 }
                 let layers = self.mlp_hidden_layers();
-                policy.check((1..=64).contains(&layers), "hidden_layers", "between 1 and 64", layers);
+                policy.between("hidden_layers", layers, 1, 64);
             }
             NetworkKind::BlockGraph => {
                 policy.check(
@@ -111,7 +111,7 @@ impl PolicyConfig {
                     "a value",
                 );
                 let rounds = self.rounds();
-                policy.check((1..=64).contains(&rounds), "rounds", "between 1 and 64", rounds);
+                policy.between("rounds", rounds, 1, 64);
             }
         }
     }

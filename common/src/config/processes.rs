@@ -152,7 +152,7 @@ impl LearnerConfig {
     /// Checks the section's values (keys `learner.*`).
     pub fn check(&self, learner: &mut Scope<'_>) {
         learner.check(!self.listen.is_empty(), "listen", "an address", format!("{:?}", self.listen));
-        learner.check(self.queue_capacity >= 1, "queue_capacity", "at least 1", self.queue_capacity);
+        learner.at_least("queue_capacity", self.queue_capacity, 1);
         learner.check(
             self.max_queued_updates <= 1 << 20,
             "max_queued_updates",
@@ -165,12 +165,7 @@ impl LearnerConfig {
             "at most 256 (0 = training.intra_op_threads)",
             self.intra_op_threads,
         );
-        learner.check(
-            self.weights_interval_updates >= 1,
-            "weights_interval_updates",
-            "at least 1",
-            self.weights_interval_updates,
-        );
+        learner.at_least("weights_interval_updates", self.weights_interval_updates, 1);
         learner.check(
             self.max_message_bytes >= 1024,
             "max_message_bytes",
@@ -190,7 +185,7 @@ impl LearnerConfig {
             (self.max_submissions, "max_submissions"),
             (self.max_streams_per_connection as usize, "max_streams_per_connection"),
         ] {
-            learner.check(value >= 1, key, "at least 1", value);
+            learner.at_least(key, value, 1);
         }
         learner.check(
             self.max_ingest_per_actor.is_finite() && self.max_ingest_per_actor >= 0.0,
@@ -208,21 +203,16 @@ impl LearnerConfig {
             "in [0, 1]",
             self.reward_audit_fraction,
         );
-        learner.check(
-            self.reward_audit_quarantine_after >= 1,
-            "reward_audit_quarantine_after",
-            "at least 1",
-            self.reward_audit_quarantine_after,
-        );
+        learner.at_least("reward_audit_quarantine_after", self.reward_audit_quarantine_after, 1);
     }
 }
 
 impl ActorConfig {
     /// Checks the section's values (keys `actor.*`).
     pub fn check(&self, actor: &mut Scope<'_>) {
-        actor.check(self.rollout_batch >= 1, "rollout_batch", "at least 1", self.rollout_batch);
-        actor.check(self.reward_threads >= 1, "reward_threads", "at least 1", self.reward_threads);
-        actor.check(self.submit_batch >= 1, "submit_batch", "at least 1", self.submit_batch);
+        actor.at_least("rollout_batch", self.rollout_batch, 1);
+        actor.at_least("reward_threads", self.reward_threads, 1);
+        actor.at_least("submit_batch", self.submit_batch, 1);
         actor.non_negative_finite("reward_cpu_cost_ms", self.reward_cpu_cost_ms);
         actor.non_negative_finite("reward_sleep_cost_ms", self.reward_sleep_cost_ms);
         actor.positive_finite("reconnect_max_seconds", self.reconnect_max_seconds);

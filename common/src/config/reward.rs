@@ -123,16 +123,11 @@ impl RewardConfig {
         reward.positive_finite("exponent", s.exponent);
         reward.positive_finite("min", s.min);
         reward.positive_finite("norm", s.norm);
-        reward.check((1..=4096).contains(&s.max_batch), "max_batch", "between 1 and 4096", s.max_batch);
+        reward.between("max_batch", s.max_batch, 1, 4096);
         reward.non_negative_finite("max_wait_ms", s.max_wait_ms);
-        reward.check(
-            (1..=256).contains(&s.max_in_flight),
-            "max_in_flight",
-            "between 1 and 256",
-            s.max_in_flight,
-        );
+        reward.between("max_in_flight", s.max_in_flight, 1, 256);
         reward.positive_finite("deadline_ms", s.deadline_ms);
-        reward.check((1..=10).contains(&s.attempts), "attempts", "between 1 and 10", s.attempts);
+        reward.between("attempts", s.attempts, 1, 10);
         reward.non_negative_finite("backoff_initial_ms", s.backoff_initial_ms);
         reward.check(
             s.backoff_max_ms.is_finite() && s.backoff_max_ms >= s.backoff_initial_ms,
@@ -140,12 +135,7 @@ impl RewardConfig {
             "finite and at least reward.backoff_initial_ms",
             s.backoff_max_ms,
         );
-        reward.check(
-            s.eject_after_failures >= 1,
-            "eject_after_failures",
-            "at least 1",
-            s.eject_after_failures,
-        );
+        reward.at_least("eject_after_failures", s.eject_after_failures, 1);
         reward.non_negative_finite("eject_seconds", s.eject_seconds);
         reward.check(s.max_message_bytes >= 1024, "max_message_bytes", "at least 1024", s.max_message_bytes);
     }

@@ -114,7 +114,7 @@ impl Default for CheckpointConfig {
 impl TrainingConfig {
     /// Checks the section's values (keys `training.*`).
     pub fn check(&self, training: &mut Scope<'_>) {
-        training.check(self.batch_size >= 1, "batch_size", "at least 1", self.batch_size);
+        training.at_least("batch_size", self.batch_size, 1);
         training.positive_finite("learning_rate", self.learning_rate);
         training.positive_finite("adam_epsilon", self.adam_epsilon);
         training.check(
@@ -136,7 +136,7 @@ impl TrainingConfig {
             self.exploration_epsilon,
         );
         training.positive_finite("temperature", self.temperature);
-        training.check(self.intra_op_threads >= 1, "intra_op_threads", "at least 1", self.intra_op_threads);
+        training.at_least("intra_op_threads", self.intra_op_threads, 1);
         training.check(
             (0.0..1.0).contains(&self.replay.fraction),
             "replay.fraction",
@@ -149,14 +149,14 @@ impl TrainingConfig {
 impl EvaluationConfig {
     /// Checks the section's values (keys `evaluation.*`).
     pub fn check(&self, evaluation: &mut Scope<'_>) {
-        evaluation.check(self.interval_updates >= 1, "interval_updates", "at least 1", self.interval_updates);
+        evaluation.at_least("interval_updates", self.interval_updates, 1);
     }
 }
 
 impl CheckpointConfig {
     /// Checks the section's values (keys `checkpoint.*`).
     pub fn check(&self, checkpoint: &mut Scope<'_>) {
-        checkpoint.check(self.keep >= 1, "keep", "at least 1", self.keep);
+        checkpoint.at_least("keep", self.keep, 1);
         checkpoint.non_negative_finite("interval_seconds", self.interval_seconds);
     }
 }

@@ -353,7 +353,7 @@ impl Default for BitSequenceConfig {
 impl BitSequenceConfig {
     /// Checks the section's values (keys `env.*`).
     pub fn check(&self, env: &mut Scope<'_>) {
-        env.check((1..=12).contains(&self.k), "k", "between 1 and 12", self.k);
+        env.between("k", self.k, 1, 12);
         env.check(
             self.n > 0 && self.n.is_multiple_of(self.k.max(1)) && self.n.is_multiple_of(MODE_BLOCK_BITS),
             "n",
@@ -367,14 +367,14 @@ impl BitSequenceConfig {
             self.n,
         );
         env.positive_finite("reward_exponent", self.reward_exponent);
-        env.check(self.num_modes >= 1, "num_modes", "at least 1", self.num_modes);
+        env.at_least("num_modes", self.num_modes, 1);
         env.check(
             self.mode_distance < self.n,
             "mode_distance",
             &format!("below env.n = {}", self.n),
             self.mode_distance,
         );
-        env.check(self.test_orders >= 1, "test_orders", "at least 1", self.test_orders);
+        env.at_least("test_orders", self.test_orders, 1);
     }
 
     /// The environment.
