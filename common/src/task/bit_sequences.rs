@@ -233,20 +233,21 @@ impl RunEvaluation<BitSequences> for BitSequenceEvaluation {
         Ok(Evaluated::new(line, &record))
     }
 
-    fn is_mode(&self, state: &BitState) -> bool {
-        self.reward.is_mode(state)
-    }
-
-    fn observe(&mut self, state: &BitState) {
+    /// Marks every mode of `M` within the mode distance as found; a mode itself when any is
+    /// (the reward's `is_mode`, with each distance computed once).
+    fn observe(&mut self, state: &BitState) -> bool {
         if !self.env.is_full(state) {
-            return;
+            return false;
         }
         let bits = self.env.to_bits(state);
+        let mut near_a_mode = false;
         for (found, mode) in self.found.iter_mut().zip(self.reward.modes()) {
-            if !*found && crate::env::bit_sequences::hamming(&bits, mode) <= self.reward.mode_distance() {
+            if crate::env::bit_sequences::hamming(&bits, mode) <= self.reward.mode_distance() {
                 *found = true;
+                near_a_mode = true;
             }
         }
+        near_a_mode
     }
 }
 

@@ -57,14 +57,11 @@ pub trait RunEvaluation<E: Environment>: Send {
     /// Evaluates the current policy.
     fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> anyhow::Result<Evaluated>;
 
-    /// Whether a trained-on terminal object is a mode (distinct ones are counted and
-    /// checkpointed by the training loop).
-    fn is_mode(&self, _state: &E::State) -> bool {
+    /// Sees every trained-on terminal object (before the update that trains on it) and says
+    /// whether it is a mode (distinct ones are counted and checkpointed by the training loop).
+    fn observe(&mut self, _state: &E::State) -> bool {
         false
     }
-
-    /// Sees every trained-on terminal object (before the update that trains on it).
-    fn observe(&mut self, _state: &E::State) {}
 }
 
 /// Enumerable environments (the hypergrid and small bit sequences, conditioned or not): exact
@@ -96,7 +93,7 @@ impl<E: Enumerable + Clone, R: Reward<E::State>> RunEvaluation<E> for ExactEvalu
         Ok(evaluated)
     }
 
-    fn is_mode(&self, state: &E::State) -> bool {
+    fn observe(&mut self, state: &E::State) -> bool {
         self.reward.is_mode(state)
     }
 }

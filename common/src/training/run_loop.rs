@@ -204,8 +204,7 @@ where
             time.sampler_rows += batch.sampler_rows;
             for trajectory in &batch.trajectories {
                 let terminal = trajectory.terminal();
-                evaluation.observe(terminal);
-                if evaluation.is_mode(terminal) {
+                if evaluation.observe(terminal) {
                     modes_found.insert(terminal.clone());
                 }
             }
