@@ -26,7 +26,7 @@ fn setup() -> (Hypergrid, HypergridReward, Model) {
     let env = Hypergrid::new(4, 8);
     let reward = HypergridReward::new(8, 0.1, 0.5, 2.0);
     let model = Model::new(
-        Device::Cpu,
+        (tch::Kind::Float, Device::Cpu),
         &env,
         &PolicyConfig::mlp(256, 2),
         AdamConfig::with_learning_rate(1e-3),

@@ -109,7 +109,7 @@ fn log_flows_of_all_states<E: Enumerable, N: LogFlowNetwork>(
     let _no_grad = tch::no_grad_guard();
     let refs: Vec<&E::State> = states.iter().collect();
     let input = env.encode_batch(&refs, network.device());
-    let output = network.log_flows(&input).to_device(tch::Device::Cpu);
+    let output = network.log_flows(&input).to_device(tch::Device::Cpu).to_kind(tch::Kind::Float);
     let mut log_flows = vec![0.0f32; states.len() * env.num_actions()];
     let len = log_flows.len();
     output.copy_data(&mut log_flows, len);

@@ -2,7 +2,7 @@
 //! matching, trajectory, detailed or sub-trajectory balance, picked by the run configuration).
 //! It takes rebuilt trajectories and applies one update per batch; it never samples.
 
-use tch::{Device, Tensor, nn};
+use tch::{Device, Kind, Tensor, nn};
 
 use crate::averaging::WeightAverage;
 use crate::checkpoint::NamedTensors;
@@ -57,9 +57,11 @@ impl Model {
     /// A freshly initialised model with the network `policy` describes for `env` and the
     /// outputs `objective` needs; `log_z_learning_rate` is used if the objective learns `log Z`.
     /// With `averaging_decay` in `(0, 1)` the policy it hands out (for sampling, publishing and
-    /// evaluation) is a Polyak average of the trained weights; 0 turns averaging off.
+    /// evaluation) is a Polyak average of the trained weights; 0 turns averaging off. The
+    /// parameters (and so Adam's moments and the loss) have the element kind of `options`
+    /// (`Float` or `Double`) and live on its device.
     pub fn new<E: Environment>(
-        device: Device,
+        (kind, device): (Kind, Device),
         env: &E,
         policy: &PolicyConfig,
         adam: AdamConfig,
@@ -68,20 +70,21 @@ impl Model {
         averaging_decay: f64,
     ) -> Self {
         let extra = objective.extra_outputs(env.num_actions());
-        let build = |vs: &nn::VarStore| {
+        let build = |vs: &mut nn::VarStore| {
             let network = PolicyNetwork::new(&vs.root(), env, policy, extra);
             let log_z = objective.learns_log_z().then(|| vs.root().zeros(LOG_Z, &[1]));
+            vs.set_kind(kind);
             (network, log_z)
         };
-        let vs = nn::VarStore::new(device);
-        let (network, log_z) = build(&vs);
+        let mut vs = nn::VarStore::new(device);
+        let (network, log_z) = build(&mut vs);
         let mut optimizer = Adam::new(&vs, adam);
         if log_z.is_some() {
             optimizer.set_learning_rate(LOG_Z, log_z_learning_rate);
         }
         let averaged = (averaging_decay > 0.0).then(|| {
-            let averaged_vs = nn::VarStore::new(device);
-            let (network, log_z) = build(&averaged_vs);
+            let mut averaged_vs = nn::VarStore::new(device);
+            let (network, log_z) = build(&mut averaged_vs);
             AveragedPolicy { average: WeightAverage::new(averaging_decay, &vs, averaged_vs), network, log_z }
         });
         Self { vs, network, optimizer, objective, log_z, averaged }
@@ -95,7 +98,7 @@ impl Model {
         };
         let log_z_learning_rate = config.objective.log_z_learning_rate().unwrap_or(adam.learning_rate);
         Self::new(
-            device,
+            (config.training.precision.kind(), device),
             env,
             &config.policy,
             adam,
@@ -241,8 +244,12 @@ mod tests {
     const DECAY: f64 = 0.9;
 
     fn model(env: &Hypergrid, averaging_decay: f64) -> Model {
+        model_in(Kind::Float, env, averaging_decay)
+    }
+
+    fn model_in(kind: Kind, env: &Hypergrid, averaging_decay: f64) -> Model {
         Model::new(
-            Device::Cpu,
+            (kind, Device::Cpu),
             env,
             &PolicyConfig::mlp(16, 1),
             AdamConfig::with_learning_rate(1e-2),
@@ -367,5 +374,40 @@ mod tests {
         let stats = model.update(&env, &trajectories);
         assert!(stats.applied && stats.loss.is_finite());
         assert_ne!(values(&model.state_tensors(), ""), before);
+    }
+
+    #[test]
+    fn a_float64_model_trains_in_double_precision_and_checkpoints_load_across_precisions() {
+        let env = Hypergrid::new(2, 4);
+        let mut single = model(&env, DECAY);
+        let mut double = model_in(Kind::Double, &env, DECAY);
+        double.load_state_tensors(single.state_tensors()).unwrap();
+        let trajectories = batch(&env, &single, 4);
+        let (a, b) = (single.update(&env, &trajectories), double.update(&env, &trajectories));
+        assert!(a.applied && b.applied);
+        // the same loss from the same weights, computed in both precisions
+        assert!((a.loss - b.loss).abs() <= 1e-5 * a.loss.abs().max(1.0), "{} vs {}", a.loss, b.loss);
+        // parameters, average and Adam's moments are all double; what actors get is not touched here
+        let state = double.state_tensors();
+        let floating = |t: &Tensor| t.kind() != Kind::Int64; // adam.steps counts
+        assert!(state.iter().filter(|(_, t)| floating(t)).all(|(_, t)| t.kind() == Kind::Double));
+        assert!(state.iter().filter(|(_, t)| floating(t)).count() > 4);
+        assert!(double.policy_tensors().iter().all(|(_, t)| t.kind() == Kind::Double));
+        for _ in 0..20 {
+            double.update(&env, &trajectories);
+        }
+        let last = double.update(&env, &trajectories);
+        assert!(last.applied && last.loss < b.loss, "training lowers the loss: {} → {}", b.loss, last.loss);
+        // a float64 checkpoint loads into a float32 model and back
+        let mut back = model(&env, DECAY);
+        back.load_state_tensors(double.state_tensors()).unwrap();
+        let (from, to) = (values(&double.state_tensors(), ""), values(&back.state_tensors(), ""));
+        assert_eq!(from.len(), to.len());
+        for ((name, x), (_, y)) in from.iter().zip(&to) {
+            assert!(x.iter().zip(y).all(|(x, y)| (x - y).abs() <= 1e-6 * x.abs().max(1.0)), "{name}");
+        }
+        assert!(
+            back.state_tensors().iter().filter(|(_, t)| floating(t)).all(|(_, t)| t.kind() == Kind::Float)
+        );
     }
 }

@@ -82,7 +82,7 @@ impl<'e, E: Environment> Sampler<'e, E> {
         while !active.is_empty() {
             let batch: Vec<&E::State> = active.iter().map(|&i| &states[i]).collect();
             let input = env.encode_batch(&batch, network.device());
-            let output = network.log_flows(&input).to_device(tch::Device::Cpu);
+            let output = network.log_flows(&input).to_device(tch::Device::Cpu).to_kind(tch::Kind::Float);
             self.log_flows.resize(active.len() * num_actions, 0.0);
             output.copy_data(&mut self.log_flows, active.len() * num_actions);
             for (row, &i) in active.iter().enumerate() {

@@ -29,7 +29,7 @@ pub use policy::{
 };
 pub use processes::{ActorConfig, LearnerConfig, SecurityConfig};
 pub use reward::{RewardConfig, RewardServiceConfig};
-pub use training::{CheckpointConfig, EvaluationConfig, TrainingConfig};
+pub use training::{CheckpointConfig, EvaluationConfig, Precision, TrainingConfig};
 
 use crate::objective::BackwardPolicy;
 

@@ -83,6 +83,20 @@ fn molecule_recipe_knobs_parse_and_are_checked() {
 }
 
 #[test]
+fn training_precision_parses_and_names_the_choices_when_wrong() {
+    use crate::config::Precision;
+    assert_eq!(RunConfig::embedded_default().training.precision, Precision::Float32);
+    let double = RunConfig::from_toml_str("[training]\nprecision = \"float64\"\n", None).unwrap();
+    assert_eq!(double.training.precision, Precision::Float64);
+    assert_eq!(double.training.precision.kind(), tch::Kind::Double);
+    let again = RunConfig::from_toml_str(&double.to_toml_string(), None).unwrap();
+    assert_eq!(again.training.precision, Precision::Float64);
+    let error =
+        RunConfig::from_toml_str("[training]\nprecision = \"float16\"\n", None).unwrap_err().to_string();
+    assert!(error.contains("float16") && error.contains("float32") && error.contains("float64"), "{error}");
+}
+
+#[test]
 fn conditioning_exponents_are_checked() {
     let ok = RunConfig::from_toml_str("[conditioning]\nreward_exponents = [1.0, 4.0]\n", None).unwrap();
     assert!(ok.conditioning.enabled());

@@ -22,7 +22,7 @@
 use std::hash::Hash;
 
 use rustc_hash::FxHashMap;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use crate::env::Environment;
 use crate::trajectory::RebuiltTrajectory;
@@ -175,7 +175,7 @@ fn gather_logsumexp(values: &Tensor, lists: &[&[usize]], offset: impl Fn(usize) 
         index.extend(std::iter::repeat_n(padding, width - list.len()));
     }
     let extended =
-        Tensor::cat(&[values, &Tensor::full([1], f64::NEG_INFINITY, (Kind::Float, values.device()))], 0);
+        Tensor::cat(&[values, &Tensor::full([1], f64::NEG_INFINITY, (values.kind(), values.device()))], 0);
     let index =
         Tensor::from_slice(&index).view([lists.len() as i64, width as i64]).to_device(values.device());
     extended.take(&index).logsumexp([1i64].as_slice(), false)
@@ -186,19 +186,20 @@ impl BalanceObjective {
     /// `log_z` is the learned `log Z` (trajectory balance only).
     pub fn loss<S>(&self, outputs: &Tensor, batch: &BalanceBatch<S>, log_z: Option<&Tensor>) -> Tensor {
         let device = outputs.device();
+        let kind = outputs.kind();
+        let options = (kind, device);
         let a = batch.num_actions as i64;
         let num_states = batch.states.len() as i64;
         let logits = outputs.narrow(1, 0, a);
         let mask = Tensor::from_slice(&batch.mask).view([num_states, a]).to_device(device);
-        let log_policy =
-            logits.masked_fill(&mask.logical_not(), f64::NEG_INFINITY).log_softmax(1, Kind::Float);
+        let log_policy = logits.masked_fill(&mask.logical_not(), f64::NEG_INFINITY).log_softmax(1, kind);
         let flat_policy = log_policy.reshape([-1]);
         let n = batch.num_actions;
         // log P_F of each non-stop transition and of each trajectory's stop
         let forward: Vec<&[usize]> = batch.transitions.iter().map(|t| t.forward_actions.as_slice()).collect();
         let from_rows: Vec<usize> = batch.transitions.iter().map(|t| t.from).collect();
         let log_pf = if forward.is_empty() {
-            Tensor::zeros([0], (Kind::Float, device))
+            Tensor::zeros([0], options)
         } else {
             gather_logsumexp(&flat_policy, &forward, |i| (from_rows[i] * n) as i64)
         };
@@ -209,7 +210,7 @@ impl BalanceObjective {
         let log_pb = match self.backward {
             BackwardPolicy::Uniform => {
                 let values: Vec<f32> = batch.transitions.iter().map(|t| t.uniform_log_pb as f32).collect();
-                Tensor::from_slice(&values).to_device(device)
+                Tensor::from_slice(&values).to_device(device).to_kind(kind)
             }
             BackwardPolicy::Learned => {
                 let offset = a + i64::from(self.needs_state_flow());
@@ -220,7 +221,7 @@ impl BalanceObjective {
                 let all: Vec<&[usize]> =
                     batch.transitions.iter().map(|t| t.backward_all.as_slice()).collect();
                 if chosen.is_empty() {
-                    Tensor::zeros([0], (Kind::Float, device))
+                    Tensor::zeros([0], options)
                 } else {
                     gather_logsumexp(&backward, &chosen, |i| (to_rows[i] * n) as i64)
                         - gather_logsumexp(&backward, &all, |i| (to_rows[i] * n) as i64)
@@ -228,7 +229,7 @@ impl BalanceObjective {
             }
         };
         let log_rewards: Vec<f32> = batch.trajectories.iter().map(|t| t.2 as f32).collect();
-        let log_rewards = Tensor::from_slice(&log_rewards).to_device(device);
+        let log_rewards = Tensor::from_slice(&log_rewards).to_device(device).to_kind(kind);
         match self.balance {
             Balance::Trajectory => {
                 let owner: Vec<i64> = batch
@@ -238,13 +239,13 @@ impl BalanceObjective {
                     .flat_map(|(i, (t, _, _))| std::iter::repeat_n(i as i64, t.len()))
                     .collect();
                 let owner = Tensor::from_slice(&owner).to_device(device);
-                let sums = Tensor::zeros([batch.trajectories.len() as i64], (Kind::Float, device)).index_add(
+                let sums = Tensor::zeros([batch.trajectories.len() as i64], options).index_add(
                     0,
                     &owner,
                     &(&log_pf - &log_pb),
                 );
                 let log_z = log_z.expect("trajectory balance has a log Z");
-                (log_z + sums + log_pf_stop - log_rewards).square().mean(Kind::Float)
+                (log_z + sums + log_pf_stop - log_rewards).square().mean(kind)
             }
             Balance::Detailed => {
                 let flows = outputs.select(1, a);
@@ -256,7 +257,7 @@ impl BalanceObjective {
                 let terminal_rows: Vec<i64> = batch.trajectories.iter().map(|t| t.1 as i64).collect();
                 let terminal_rows = Tensor::from_slice(&terminal_rows).to_device(device);
                 let terminal = flows.index_select(0, &terminal_rows) + log_pf_stop - log_rewards;
-                Tensor::cat(&[interior, terminal], 0).square().mean(Kind::Float)
+                Tensor::cat(&[interior, terminal], 0).square().mean(kind)
             }
             Balance::SubTrajectory { lambda } => {
                 // All trajectories at once, padded to the longest: node k of trajectory i is
@@ -268,7 +269,7 @@ impl BalanceObjective {
                 let b = batch.trajectories.len();
                 let nodes = batch.trajectories.iter().map(|t| t.0.len() + 2).max().unwrap_or(2);
                 let node_values = Tensor::cat(&[flows, log_rewards.shallow_clone()], 0);
-                let zero = Tensor::zeros([1], (Kind::Float, device));
+                let zero = Tensor::zeros([1], options);
                 let step_values = Tensor::cat(&[&log_pf - &log_pb, log_pf_stop.shallow_clone(), zero], 0);
                 let padding_step = num_transitions + b as i64;
                 let mut node_index = vec![0i64; b * nodes];
@@ -300,16 +301,15 @@ impl BalanceObjective {
                 let node_flows = node_values.take(&index(&node_index, [b as i64, nodes as i64]));
                 let steps = step_values.take(&index(&step_index, [b as i64, nodes as i64 - 1]));
                 // C_0 = 0, C_{k+1} = C_k + d_k; residual(p, q) = g_p − g_q with g = log F − C
-                let cumulative = Tensor::cat(
-                    &[Tensor::zeros([b as i64, 1], (Kind::Float, device)), steps.cumsum(1, Kind::Float)],
-                    1,
-                );
+                let cumulative =
+                    Tensor::cat(&[Tensor::zeros([b as i64, 1], options), steps.cumsum(1, kind)], 1);
                 let g = node_flows - cumulative;
                 let residual = g.unsqueeze(2) - g.unsqueeze(1);
                 let weights = Tensor::from_slice(&weights)
                     .view([b as i64, nodes as i64, nodes as i64])
-                    .to_device(device);
-                (residual.square() * weights).sum(Kind::Float) / b.max(1) as f64
+                    .to_device(device)
+                    .to_kind(kind);
+                (residual.square() * weights).sum(kind) / b.max(1) as f64
             }
         }
     }
@@ -341,6 +341,7 @@ mod tests {
     use super::*;
     use crate::env::Hypergrid;
     use crate::trajectory::{Trajectory, rebuild};
+    use tch::Kind;
 
     fn rebuilt(env: &Hypergrid, actions: Vec<u32>, log_reward: f64) -> RebuiltTrajectory<Vec<u16>> {
         rebuild(env, &Trajectory { actions, log_reward, policy_version: 0, score: None, reward_model: None })

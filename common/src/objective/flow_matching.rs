@@ -21,7 +21,7 @@
 use std::hash::Hash;
 
 use rustc_hash::FxHashMap;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use crate::env::Environment;
 use crate::trajectory::RebuiltTrajectory;
@@ -211,8 +211,9 @@ impl FlowMatching {
         let expected = [batch.states.len() as i64, batch.num_actions as i64];
         assert_eq!(log_flows.size(), expected, "log_flows shape mismatch: expected {expected:?}");
         let device = log_flows.device();
-        let constants = Tensor::from_slice(&batch.constants).to_device(device);
-        let values = Tensor::cat(&[log_flows.reshape([-1]).to_kind(Kind::Float), constants], 0);
+        let kind = log_flows.kind();
+        let constants = Tensor::from_slice(&batch.constants).to_device(device).to_kind(kind);
+        let values = Tensor::cat(&[log_flows.reshape([-1]), constants], 0);
         let side = |index: Tensor| {
             let shape = index.size();
             values
@@ -222,8 +223,8 @@ impl FlowMatching {
         };
         let log_in_flow = side(batch.gather_index(|t| &t.in_flow));
         let log_out_flow = side(batch.gather_index(|t| &t.out_flow));
-        let weights = Tensor::from_slice(&self.normalized_weights(batch)).to_device(device);
-        ((log_in_flow - log_out_flow).square() * &weights).sum(Kind::Float)
+        let weights = Tensor::from_slice(&self.normalized_weights(batch)).to_device(device).to_kind(kind);
+        ((log_in_flow - log_out_flow).square() * &weights).sum(kind)
     }
 }
 
@@ -256,6 +257,7 @@ mod tests {
     use super::*;
     use crate::env::Hypergrid;
     use crate::trajectory::{Trajectory, rebuild};
+    use tch::Kind;
 
     fn log_sum_exp(values: &[f64]) -> f64 {
         values.iter().map(|v| v.exp()).sum::<f64>().ln()

@@ -94,8 +94,7 @@ impl GruCore {
             let mut convolved = out.apply(&self.root);
             if num_edges > 0 {
                 let source = out.index_select(0, &batch.edge_source);
-                let weight =
-                    (source * source_attachment).sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+                let weight = (source * source_attachment).sum_dim_intlist([1i64].as_slice(), true, None);
                 let messages = weight * target_attachment;
                 convolved += out.zeros_like().index_add(0, &batch.edge_target, &messages) / in_degree;
             }
@@ -178,7 +177,7 @@ impl BlockGraphNet {
     /// Log flows `[graphs, num_actions]` of a batch.
     pub fn forward(&self, batch: &BlockGraphBatch) -> Tensor {
         let device = self.device();
-        let options = (Kind::Float, device);
+        let options = (self.node_embedding.ws.kind(), device);
         let num_nodes = batch.node_types.size()[0];
         let embedded = batch.node_types.apply(&self.node_embedding);
         let mut x = match &self.conditioning {
@@ -251,7 +250,7 @@ impl BlockGraphNet {
             // the root's choices, right after stop; other graphs cannot choose and get 0
             let k = self.shape.conditions as i64;
             let condition = batch.condition.as_ref().expect("checked above");
-            let at_root = condition.eq(k).to_kind(Kind::Float).unsqueeze(1);
+            let at_root = condition.eq(k).to_kind(options.0).unsqueeze(1);
             let choices = head.apply(&conditioning.choice_output) * at_root;
             let first = &row_start + self.shape.stop_action() as i64 + 1;
             let index =
@@ -321,6 +320,28 @@ mod tests {
                     assert_ne!(outputs.double_value(&[row as i64, a]), 0.0, "state flow of row {row}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_float64_network_computes_the_float32_outputs_in_double_precision() {
+        let env = benzene_and_methane();
+        let s0 = env.initial_state();
+        let benzene = env.step(&s0, 0).unwrap();
+        let toluene = env.step(&benzene, 1).unwrap();
+        let input = env.encode_batch(&[&s0, &benzene, &toluene], tch::Device::Cpu);
+        for message_passing in CORES {
+            let config = PolicyConfig::block_graph(16, 2, message_passing);
+            let single = tch::nn::VarStore::new(tch::Device::Cpu);
+            let single_net = PolicyNetwork::new(&single.root(), &env, &config, 1);
+            let mut double = tch::nn::VarStore::new(tch::Device::Cpu);
+            let double_net = PolicyNetwork::new(&double.root(), &env, &config, 1);
+            double.copy(&single).unwrap();
+            double.double();
+            let (a, b) = (single_net.outputs(&input), double_net.outputs(&input));
+            assert_eq!((a.kind(), b.kind()), (tch::Kind::Float, tch::Kind::Double), "{message_passing:?}");
+            let gap = (a.to_kind(tch::Kind::Double) - &b).abs().max().double_value(&[]);
+            assert!(gap < 1e-5 && b.abs().max().double_value(&[]) > 1e-3, "{message_passing:?}: {gap}");
         }
     }
 

@@ -29,10 +29,11 @@ impl Mlp {
         Self { layers }
     }
 
-    /// `[batch, input_dim] → [batch, output_dim]`.
+    /// `[batch, input_dim] → [batch, output_dim]`, in the parameters' precision (the input is
+    /// converted when it differs).
     pub fn forward(&self, input: &Tensor) -> Tensor {
         let (last, hidden) = self.layers.split_last().expect("an MLP has an output layer");
-        let mut x = input.shallow_clone();
+        let mut x = input.to_kind(last.ws.kind());
         for layer in hidden {
             x = x.linear(&layer.ws, layer.bs.as_ref()).leaky_relu();
         }

@@ -248,7 +248,7 @@ pub fn flow_log_partition<E: Environment, N: LogFlowNetwork>(env: &E, network: &
     let _no_grad = tch::no_grad_guard();
     let s0 = env.initial_state();
     let input = env.encode_batch(&[&s0], network.device());
-    let output = network.log_flows(&input).to_device(tch::Device::Cpu);
+    let output = network.log_flows(&input).to_device(tch::Device::Cpu).to_kind(tch::Kind::Float);
     let mut log_flows = vec![0.0f32; env.num_actions()];
     let len = log_flows.len();
     output.copy_data(&mut log_flows, len);

@@ -188,7 +188,8 @@ impl BitSequenceEvaluation {
         let outputs = network.log_flows(&self.env.encode_batch(&refs, network.device()));
         let num_actions = self.env.num_actions();
         let flat: Vec<f32> =
-            Vec::try_from(outputs.to_device(tch::Device::Cpu).view([-1])).expect("f32 outputs");
+            Vec::try_from(outputs.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).view([-1]))
+                .expect("f32 outputs");
         let mut mask = vec![false; num_actions];
         let mut probabilities = vec![0.0; num_actions];
         states
