@@ -42,6 +42,10 @@ pub struct FragmentConfig {
     pub mode_threshold: f64,
     /// … if its ECFP4 Tanimoto similarity to every earlier mode is below this.
     pub mode_max_similarity: f64,
+    /// Mark the open attachment atoms in the proxy's stem-mask input, as the paper's own code
+    /// (GFNOrg/gflownet `model_atom.mol2graph`) does; `false` leaves that column 0, as
+    /// recursionpharma/gflownet and the golden data do. See docs/BENCHMARKS.md.
+    pub proxy_stem_mask: bool,
 }
 
 impl Default for FragmentConfig {
@@ -56,6 +60,7 @@ impl Default for FragmentConfig {
             reward_norm: 8.0,
             mode_threshold: 7.5,
             mode_max_similarity: 0.7,
+            proxy_stem_mask: false,
         }
     }
 }
@@ -80,6 +85,7 @@ impl FragmentConfig {
             r_min: self.r_min,
             norm: self.reward_norm,
             mode_threshold: self.mode_threshold,
+            stem_mask: self.proxy_stem_mask,
         }
     }
 }

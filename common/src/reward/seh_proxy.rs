@@ -174,6 +174,22 @@ pub fn featurize(atoms: &[AtomLabel], bonds: &[(usize, usize, BondType)]) -> Mol
     MoleculeGraph { node_features, num_nodes: atoms.len(), edges }
 }
 
+impl MoleculeGraph {
+    /// Sets the stem-mask column (70) of `atoms` — the molecule's open attachment atoms — as
+    /// GFNOrg/gflownet's `model_atom.mol2graph` does for the paper's runs; like it, a molecule
+    /// without open stems gets atom 0 marked. Indices past the last atom are ignored.
+    pub fn mark_stems(&mut self, atoms: &[usize]) {
+        let first = [0];
+        let marked = if atoms.is_empty() { &first[..] } else { atoms };
+        for &atom in marked.iter().filter(|&&a| a < self.num_nodes) {
+            self.node_features[atom * NODE_FEATURES + STEM_MASK_COLUMN] = 1.0;
+        }
+    }
+}
+
+/// The node-feature column of the stem mask.
+pub const STEM_MASK_COLUMN: usize = NODE_FEATURES - 1;
+
 /// The proxy network with its weights.
 pub struct SehProxy {
     parameters: HashMap<String, Tensor>,

@@ -26,11 +26,15 @@ pub struct SehRewardSettings {
     pub norm: f64,
     /// Proxy value from which a molecule counts as a high-reward mode.
     pub mode_threshold: f64,
+    /// Mark the molecule's open attachment atoms in the proxy's stem-mask input column, as the
+    /// paper's code (GFNOrg/gflownet) does; off, the column is 0 as in recursionpharma/gflownet
+    /// and the golden data of `../shared/data/seh`.
+    pub stem_mask: bool,
 }
 
 impl Default for SehRewardSettings {
     fn default() -> Self {
-        Self { exponent: 10.0, r_min: 0.1, norm: 8.0, mode_threshold: 7.5 }
+        Self { exponent: 10.0, r_min: 0.1, norm: 8.0, mode_threshold: 7.5, stem_mask: false }
     }
 }
 
@@ -82,6 +86,23 @@ impl SehReward {
         self.proxies[0].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Atom indices, in the assembled molecule, of `tree`'s open stems (an atom carrying
+    /// several stems appears once per stem).
+    pub fn stem_atoms(&self, tree: &BlockTree) -> Vec<usize> {
+        let blocks = &self.env.vocabulary().blocks;
+        let mut offsets = Vec::with_capacity(tree.blocks.len());
+        let mut next = 0;
+        for &block in &tree.blocks {
+            offsets.push(next);
+            next += blocks.get(block as usize).map_or(0, |b| b.atom_count);
+        }
+        self.env
+            .stems(tree)
+            .into_iter()
+            .map(|(position, atom)| offsets[position as usize] + atom as usize)
+            .collect()
+    }
+
     /// Raw proxy values of `trees` (one batched forward pass for those that assemble).
     pub fn proxy_values(&self, trees: &[&BlockTree]) -> Vec<Result<f64, RewardError>> {
         let graphs: Vec<Result<MoleculeGraph, RewardError>> = trees
@@ -89,7 +110,12 @@ impl SehReward {
             .map(|tree| {
                 let molecule =
                     self.env.molecule(tree).map_err(|e| RewardError::Failed { reason: e.to_string() })?;
-                featurize_molecule(&molecule).map_err(|e| RewardError::Failed { reason: e.to_string() })
+                let mut graph = featurize_molecule(&molecule)
+                    .map_err(|e| RewardError::Failed { reason: e.to_string() })?;
+                if self.settings.stem_mask {
+                    graph.mark_stems(&self.stem_atoms(tree));
+                }
+                Ok(graph)
             })
             .collect();
         let valid: Vec<MoleculeGraph> = graphs.iter().filter_map(|g| g.as_ref().ok().cloned()).collect();
