@@ -94,6 +94,12 @@ fn main() {
         .split_whitespace()
         .map(|t| t.parse().unwrap())
         .collect();
+    // `float32` and/or `float64` (training.precision)
+    let precisions: Vec<String> = std::env::var("GFN_BENCH_PRECISION")
+        .unwrap_or_else(|_| "float32".into())
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
     let seconds: f64 = std::env::var("GFN_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(4.0);
     let objective = FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::Balanced, leaf_weight: 10.0 };
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -104,12 +110,17 @@ fn main() {
         .unwrap_or_default();
     for (message_passing, width, rounds, batches) in cases() {
         for &batch in &batches {
-            for &thread_count in &threads {
+            for (&thread_count, precision) in threads.iter().flat_map(|t| precisions.iter().map(move |p| (t, p))) {
                 tch::set_num_threads(thread_count);
                 tch::manual_seed(0);
-                let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+                let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
                 let policy = PolicyConfig::block_graph(width, rounds, message_passing);
                 let network = PolicyNetwork::new(&vs.root(), &env, &policy, 0);
+                vs.set_kind(match precision.as_str() {
+                    "float32" => tch::Kind::Float,
+                    "float64" => tch::Kind::Double,
+                    other => panic!("GFN_BENCH_PRECISION: {other} is not float32 or float64"),
+                });
                 let mut adam = Adam::new(&vs, AdamConfig::with_learning_rate(5e-4));
                 let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);
                 let mut sampler =
@@ -196,6 +207,7 @@ fn main() {
                         "rounds": rounds,
                         "batch": batch,
                         "threads": thread_count,
+                        "precision": precision,
                         "updates": updates,
                         "states_per_update": phases.states as f64 / n,
                         "nodes_per_update": phases.nodes as f64 / n,

@@ -10,6 +10,7 @@ use gfn_common::env::junction_tree::BlockTree;
 use gfn_common::reward::SehReward;
 
 fn main() {
+    tch::set_num_threads(1);
     let args: Vec<String> = std::env::args().collect();
     let db = PathBuf::from(args.get(1).expect("usage: rescore_stem_mask <molecules.sqlite> [limit]"));
     let limit: usize = args.get(2).map_or(20_000, |s| s.parse().expect("limit"));
