@@ -110,7 +110,9 @@ fn main() {
         .unwrap_or_default();
     for (message_passing, width, rounds, batches) in cases() {
         for &batch in &batches {
-            for (&thread_count, precision) in threads.iter().flat_map(|t| precisions.iter().map(move |p| (t, p))) {
+            for (&thread_count, precision) in
+                threads.iter().flat_map(|t| precisions.iter().map(move |p| (t, p)))
+            {
                 tch::set_num_threads(thread_count);
                 tch::manual_seed(0);
                 let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
