@@ -46,6 +46,10 @@ pub struct FragmentConfig {
     /// (GFNOrg/gflownet `model_atom.mol2graph`) does; `false` leaves that column 0, as
     /// recursionpharma/gflownet and the golden data do. See docs/BENCHMARKS.md.
     pub proxy_stem_mask: bool,
+    /// Apply the proxy's NNConv root weight as the paper's PyTorch Geometric 1.x did
+    /// (`x · root`); `false` (default) transposes it as recursionpharma/gflownet's port, which
+    /// produced the golden data, does. With `proxy_stem_mask`, the paper's exact proxy.
+    pub proxy_original_root: bool,
 }
 
 impl Default for FragmentConfig {
@@ -61,6 +65,7 @@ impl Default for FragmentConfig {
             mode_threshold: 7.5,
             mode_max_similarity: 0.7,
             proxy_stem_mask: false,
+            proxy_original_root: false,
         }
     }
 }
@@ -86,6 +91,7 @@ impl FragmentConfig {
             norm: self.reward_norm,
             mode_threshold: self.mode_threshold,
             stem_mask: self.proxy_stem_mask,
+            original_root: self.proxy_original_root,
         }
     }
 }

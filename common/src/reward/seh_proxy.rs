@@ -195,6 +195,8 @@ pub struct SehProxy {
     parameters: HashMap<String, Tensor>,
     /// Edge weights of the five edge types side by side: `[64, 5·64]`.
     edge_weights: Tensor,
+    /// `conv.root` as applied (`x · root_applied`): `rootᵀ` (the golden data's port) or `root`.
+    root_applied: Tensor,
 }
 
 /// Why the proxy could not be loaded.
@@ -241,6 +243,15 @@ const EXPECTED: [(&str, &[i64]); 18] = [
 ];
 
 impl SehProxy {
+    /// With `original`, the NNConv root weight is applied as the paper's PyTorch Geometric 1.x
+    /// did (`x · root`, GFNOrg/gflownet's runs); without, transposed as recursionpharma/gflownet's
+    /// port and the golden data (`x · rootᵀ`, the default).
+    pub fn with_original_root(mut self, original: bool) -> Self {
+        let root = &self.parameters["conv.root"];
+        self.root_applied = if original { root.contiguous() } else { root.tr().contiguous() };
+        self
+    }
+
     /// Loads converted weights (see the module docs).
     pub fn load(path: &Path) -> Result<Self, ProxyError> {
         let name = path.display().to_string();
@@ -281,7 +292,8 @@ impl SehProxy {
             .view([EDGE_TYPES, HIDDEN, HIDDEN]);
         // [5, in, out] → [in, 5·out]
         let edge_weights = per_type.permute([1, 0, 2]).reshape([HIDDEN, EDGE_TYPES * HIDDEN]).contiguous();
-        Ok(Self { parameters, edge_weights })
+        let root_applied = parameters["conv.root"].tr().contiguous();
+        Ok(Self { parameters, edge_weights, root_applied })
     }
 
     fn p(&self, name: &str) -> &Tensor {
@@ -328,7 +340,7 @@ impl SehProxy {
             let messages = transformed.index_select(0, &message_rows);
             let aggregated =
                 Tensor::zeros([num_nodes, HIDDEN], options).index_add(0, &targets, &messages) / &in_degree;
-            let m = (aggregated + x.linear::<Tensor>(self.p("conv.root"), None) + self.p("conv.bias"))
+            let m = (aggregated + x.matmul(&self.root_applied) + self.p("conv.bias"))
                 .leaky_relu();
             x = m.gru_cell(
                 &x,

@@ -30,11 +30,14 @@ pub struct SehRewardSettings {
     /// paper's code (GFNOrg/gflownet) does; off, the column is 0 as in recursionpharma/gflownet
     /// and the golden data of `../shared/data/seh`.
     pub stem_mask: bool,
+    /// Apply the proxy's NNConv root weight as the paper's code did (PyTorch Geometric 1.x:
+    /// `x · root`); off, transposed as recursionpharma/gflownet's port and the golden data.
+    pub original_root: bool,
 }
 
 impl Default for SehRewardSettings {
     fn default() -> Self {
-        Self { exponent: 10.0, r_min: 0.1, norm: 8.0, mode_threshold: 7.5, stem_mask: false }
+        Self { exponent: 10.0, r_min: 0.1, norm: 8.0, mode_threshold: 7.5, stem_mask: false, original_root: false }
     }
 }
 
@@ -66,7 +69,9 @@ impl SehReward {
         settings: SehRewardSettings,
     ) -> Result<Self, ProxyError> {
         let proxies =
-            (0..copies.max(1)).map(|_| SehProxy::load(weights).map(Mutex::new)).collect::<Result<_, _>>()?;
+            (0..copies.max(1))
+                .map(|_| SehProxy::load(weights).map(|p| Mutex::new(p.with_original_root(settings.original_root))))
+                .collect::<Result<_, _>>()?;
         Ok(Self { env, proxies, settings })
     }
 
