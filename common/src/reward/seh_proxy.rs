@@ -340,8 +340,7 @@ impl SehProxy {
             let messages = transformed.index_select(0, &message_rows);
             let aggregated =
                 Tensor::zeros([num_nodes, HIDDEN], options).index_add(0, &targets, &messages) / &in_degree;
-            let m = (aggregated + x.matmul(&self.root_applied) + self.p("conv.bias"))
-                .leaky_relu();
+            let m = (aggregated + x.matmul(&self.root_applied) + self.p("conv.bias")).leaky_relu();
             x = m.gru_cell(
                 &x,
                 self.p("gru.weight_ih"),

@@ -37,7 +37,14 @@ pub struct SehRewardSettings {
 
 impl Default for SehRewardSettings {
     fn default() -> Self {
-        Self { exponent: 10.0, r_min: 0.1, norm: 8.0, mode_threshold: 7.5, stem_mask: false, original_root: false }
+        Self {
+            exponent: 10.0,
+            r_min: 0.1,
+            norm: 8.0,
+            mode_threshold: 7.5,
+            stem_mask: false,
+            original_root: false,
+        }
     }
 }
 
@@ -68,10 +75,11 @@ impl SehReward {
         copies: usize,
         settings: SehRewardSettings,
     ) -> Result<Self, ProxyError> {
-        let proxies =
-            (0..copies.max(1))
-                .map(|_| SehProxy::load(weights).map(|p| Mutex::new(p.with_original_root(settings.original_root))))
-                .collect::<Result<_, _>>()?;
+        let proxies = (0..copies.max(1))
+            .map(|_| {
+                SehProxy::load(weights).map(|p| Mutex::new(p.with_original_root(settings.original_root)))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Self { env, proxies, settings })
     }
 
