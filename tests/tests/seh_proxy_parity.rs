@@ -22,6 +22,26 @@ struct Golden {
     bonds: Vec<JunctionBond>,
 }
 
+impl Golden {
+    /// The record's junction tree in the record's block order (bonds parent → child).
+    fn tree(&self) -> gfn_common::env::junction_tree::BlockTree {
+        use gfn_common::env::junction_tree::{BlockTree, TreeBond};
+        BlockTree {
+            blocks: self.blocks.iter().map(|&b| b as u16).collect(),
+            bonds: self
+                .bonds
+                .iter()
+                .map(|b| TreeBond {
+                    parent: b.block_a as u8,
+                    child: b.block_b as u8,
+                    parent_atom: b.atom_a as u8,
+                    child_atom: b.atom_b as u8,
+                })
+                .collect(),
+        }
+    }
+}
+
 fn golden() -> Vec<Golden> {
     golden_records()
         .iter()
@@ -109,7 +129,6 @@ fn assembled_and_featurized_molecules_match_the_reference_features_exactly() {
 fn the_stem_mask_marks_the_papers_open_attachment_atoms() {
     use gfn_common::env::FragmentEnvironment;
     use gfn_common::env::fragments::FragmentLimits;
-    use gfn_common::env::junction_tree::{BlockTree, TreeBond};
     use gfn_common::reward::{SehReward, SehRewardSettings};
     tch::set_num_threads(1);
     let vocabulary = BlockVocabulary::load(&vocabulary()).unwrap();
@@ -135,19 +154,7 @@ fn the_stem_mask_marks_the_papers_open_attachment_atoms() {
         }
         let mut expected: Vec<usize> =
             stems.iter().map(|&(position, atom)| offsets[position] + atom).collect();
-        let tree = BlockTree {
-            blocks: molecule.blocks.iter().map(|&b| b as u16).collect(),
-            bonds: molecule
-                .bonds
-                .iter()
-                .map(|b| TreeBond {
-                    parent: b.block_a as u8,
-                    child: b.block_b as u8,
-                    parent_atom: b.atom_a as u8,
-                    child_atom: b.atom_b as u8,
-                })
-                .collect(),
-        };
+        let tree = molecule.tree();
         let mut got = reward.stem_atoms(&tree);
         expected.sort_unstable();
         got.sort_unstable();
@@ -171,7 +178,6 @@ fn the_stem_mask_marks_the_papers_open_attachment_atoms() {
 fn the_papers_proxy_is_reproduced_with_the_original_root_and_the_stem_mask() {
     use gfn_common::env::FragmentEnvironment;
     use gfn_common::env::fragments::FragmentLimits;
-    use gfn_common::env::junction_tree::{BlockTree, TreeBond};
     use gfn_common::reward::{SehReward, SehRewardSettings};
     tch::set_num_threads(1);
     let reference: Vec<serde_json::Value> = include_str!("data/paper_proxy_reference.jsonl")
@@ -191,19 +197,7 @@ fn the_papers_proxy_is_reproduced_with_the_original_root_and_the_stem_mask() {
     for record in &reference {
         let molecule = &golden[record["index"].as_u64().unwrap() as usize];
         assert_eq!(record["smiles"].as_str().unwrap(), molecule.smiles);
-        let tree = BlockTree {
-            blocks: molecule.blocks.iter().map(|&b| b as u16).collect(),
-            bonds: molecule
-                .bonds
-                .iter()
-                .map(|b| TreeBond {
-                    parent: b.block_a as u8,
-                    child: b.block_b as u8,
-                    parent_atom: b.atom_a as u8,
-                    child_atom: b.atom_b as u8,
-                })
-                .collect(),
-        };
+        let tree = molecule.tree();
         let value = |r: &SehReward| r.proxy_values(&[&tree])[0].as_ref().copied().unwrap();
         for (key, model) in [("paper_proxy", &paper), ("original_root_proxy", &original_root)] {
             let expected = record[key].as_f64().unwrap();
