@@ -286,12 +286,18 @@ mod tests {
         )
     }
 
-    #[test]
-    fn outputs_land_in_each_states_own_columns_with_and_without_a_state_flow() {
-        let env = benzene_and_methane();
+    /// The empty tree, benzene and toluene (benzene + methane) of [`benzene_and_methane`].
+    fn empty_benzene_toluene(env: &FragmentEnvironment) -> [crate::env::junction_tree::BlockTree; 3] {
         let s0 = env.initial_state();
         let benzene = env.step(&s0, 0).unwrap();
         let toluene = env.step(&benzene, 1).unwrap();
+        [s0, benzene, toluene]
+    }
+
+    #[test]
+    fn outputs_land_in_each_states_own_columns_with_and_without_a_state_flow() {
+        let env = benzene_and_methane();
+        let [s0, benzene, toluene] = empty_benzene_toluene(&env);
         let states = [&s0, &benzene, &toluene];
         let input = env.encode_batch(&states, tch::Device::Cpu);
         let a = env.num_actions() as i64;
@@ -326,9 +332,7 @@ mod tests {
     #[test]
     fn a_float64_network_computes_the_float32_outputs_in_double_precision() {
         let env = benzene_and_methane();
-        let s0 = env.initial_state();
-        let benzene = env.step(&s0, 0).unwrap();
-        let toluene = env.step(&benzene, 1).unwrap();
+        let [s0, benzene, toluene] = empty_benzene_toluene(&env);
         let input = env.encode_batch(&[&s0, &benzene, &toluene], tch::Device::Cpu);
         for message_passing in CORES {
             let config = PolicyConfig::block_graph(16, 2, message_passing);
