@@ -35,6 +35,20 @@ pub enum AssemblyError {
     DuplicateBond { index: usize, bond: JunctionBond },
 }
 
+/// Where each block's atoms start in the assembled molecule of `blocks` (vocabulary ids): the
+/// atom index of a block's atom `a` is its offset + `a` (an unknown block id counts no atoms).
+pub fn atom_offsets(vocabulary: &BlockVocabulary, blocks: &[usize]) -> Vec<usize> {
+    let mut next = 0;
+    blocks
+        .iter()
+        .map(|&block| {
+            let offset = next;
+            next += vocabulary.blocks.get(block).map_or(0, |b| b.atom_count);
+            offset
+        })
+        .collect()
+}
+
 /// The molecule of the blocks `blocks` (vocabulary ids) joined by `bonds`.
 pub fn assemble(
     vocabulary: &BlockVocabulary,
@@ -43,11 +57,11 @@ pub fn assemble(
 ) -> Result<Molecule, AssemblyError> {
     let size = vocabulary.blocks.len();
     let mut builder = MoleculeBuilder::new();
-    let mut offsets = Vec::with_capacity(blocks.len());
-    for &block in blocks {
+    let offsets = atom_offsets(vocabulary, blocks);
+    for (&block, &offset) in blocks.iter().zip(&offsets) {
         let molecule = vocabulary.molecule(block).ok_or(AssemblyError::UnknownBlock { block, size })?;
-        let offset = builder.atom_count() as u32;
-        offsets.push(offset);
+        debug_assert_eq!(builder.atom_count(), offset, "block atom counts are the parsed molecules'");
+        let offset = offset as u32;
         for (_, atom) in molecule.atoms() {
             builder.add_atom(atom.clone());
         }
@@ -60,7 +74,7 @@ pub fn assemble(
     let atom_of = |index: usize, bond: &JunctionBond| -> Result<(AtomIdx, AtomIdx), AssemblyError> {
         let end = |position: usize, atom: usize| {
             let block = *blocks.get(position)?;
-            (atom < vocabulary.blocks[block].atom_count).then(|| AtomIdx(offsets[position] + atom as u32))
+            (atom < vocabulary.blocks[block].atom_count).then(|| AtomIdx((offsets[position] + atom) as u32))
         };
         match (end(bond.block_a, bond.atom_a), end(bond.block_b, bond.atom_b)) {
             (Some(a), Some(b)) if a != b => Ok((a, b)),

@@ -14,6 +14,7 @@ use super::seh_proxy::{MoleculeGraph, ProxyError, SehProxy};
 use super::{Reward, RewardError, Scored};
 use crate::env::FragmentEnvironment;
 use crate::env::junction_tree::BlockTree;
+use crate::env::molecule::atom_offsets;
 
 /// The constants of the reward transform.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -102,13 +103,8 @@ impl SehReward {
     /// Atom indices, in the assembled molecule, of `tree`'s open stems (an atom carrying
     /// several stems appears once per stem).
     pub fn stem_atoms(&self, tree: &BlockTree) -> Vec<usize> {
-        let blocks = &self.env.vocabulary().blocks;
-        let mut offsets = Vec::with_capacity(tree.blocks.len());
-        let mut next = 0;
-        for &block in &tree.blocks {
-            offsets.push(next);
-            next += blocks.get(block as usize).map_or(0, |b| b.atom_count);
-        }
+        let blocks: Vec<usize> = tree.blocks.iter().map(|&block| block as usize).collect();
+        let offsets = atom_offsets(self.env.vocabulary(), &blocks);
         self.env
             .stems(tree)
             .into_iter()
