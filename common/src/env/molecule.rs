@@ -37,11 +37,11 @@ pub enum AssemblyError {
 
 /// Where each block's atoms start in the assembled molecule of `blocks` (vocabulary ids): the
 /// atom index of a block's atom `a` is its offset + `a` (an unknown block id counts no atoms).
-pub fn atom_offsets(vocabulary: &BlockVocabulary, blocks: &[usize]) -> Vec<usize> {
+pub fn atom_offsets(vocabulary: &BlockVocabulary, blocks: impl IntoIterator<Item = usize>) -> Vec<usize> {
     let mut next = 0;
     blocks
-        .iter()
-        .map(|&block| {
+        .into_iter()
+        .map(|block| {
             let offset = next;
             next += vocabulary.blocks.get(block).map_or(0, |b| b.atom_count);
             offset
@@ -57,7 +57,7 @@ pub fn assemble(
 ) -> Result<Molecule, AssemblyError> {
     let size = vocabulary.blocks.len();
     let mut builder = MoleculeBuilder::new();
-    let offsets = atom_offsets(vocabulary, blocks);
+    let offsets = atom_offsets(vocabulary, blocks.iter().copied());
     for (&block, &offset) in blocks.iter().zip(&offsets) {
         let molecule = vocabulary.molecule(block).ok_or(AssemblyError::UnknownBlock { block, size })?;
         debug_assert_eq!(builder.atom_count(), offset, "block atom counts are the parsed molecules'");

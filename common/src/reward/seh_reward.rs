@@ -103,8 +103,7 @@ impl SehReward {
     /// Atom indices, in the assembled molecule, of `tree`'s open stems (an atom carrying
     /// several stems appears once per stem).
     pub fn stem_atoms(&self, tree: &BlockTree) -> Vec<usize> {
-        let blocks: Vec<usize> = tree.blocks.iter().map(|&block| block as usize).collect();
-        let offsets = atom_offsets(self.env.vocabulary(), &blocks);
+        let offsets = atom_offsets(self.env.vocabulary(), tree.blocks.iter().map(|&block| block as usize));
         self.env
             .stems(tree)
             .into_iter()
