@@ -101,7 +101,12 @@ fn main() {
         .map(str::to_string)
         .collect();
     let seconds: f64 = std::env::var("GFN_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(4.0);
-    let objective = FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::Balanced, leaf_weight: 10.0 };
+    let objective = FlowMatching {
+        epsilon: 2.5e-5,
+        weighting: TermWeighting::Balanced,
+        leaf_weight: 10.0,
+        sink_forced_terminals: false,
+    };
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {

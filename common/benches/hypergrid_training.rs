@@ -34,6 +34,7 @@ fn setup() -> (Hypergrid, HypergridReward, Model) {
             epsilon: 2.5e-5,
             weighting: TermWeighting::default(),
             leaf_weight: 1.0,
+            sink_forced_terminals: false,
         }),
         0.1,
         0.0,
@@ -77,7 +78,12 @@ fn benches(c: &mut Criterion) {
     let mut sampler = Sampler::new(&env, Exploration::ON_POLICY);
     group.bench_function("sample", |b| b.iter(|| sampler.sample(model.network(), BATCH, &mut rng)));
 
-    let objective = FlowMatching { epsilon: 2.5e-5, weighting: TermWeighting::default(), leaf_weight: 1.0 };
+    let objective = FlowMatching {
+        epsilon: 2.5e-5,
+        weighting: TermWeighting::default(),
+        leaf_weight: 1.0,
+        sink_forced_terminals: false,
+    };
     group
         .bench_function("prepare_flow_matching_batch", |b| b.iter(|| objective.prepare(&env, &trajectories)));
 

@@ -104,18 +104,33 @@ pub struct FlowMatchingConfig {
     /// Weight of the terminal (leaf) terms against the interior ones, `> 0`: the paper's
     /// `leaf_coef` (10 in its molecule runs); 1 weighs both alike.
     pub leaf_weight: f64,
+    /// Whether a terminal state where stop is the only allowed action (fragments: `max_blocks`
+    /// reached or no free stem) is a sink whose in-flow is matched to the reward directly, as
+    /// in the paper's molecule code, instead of an interior node followed by a learned stop
+    /// edge. Same exact solutions; the reward reaches the parents' edges in one term.
+    pub sink_forced_terminals: bool,
 }
 
 impl FlowMatchingConfig {
     /// The objective these settings describe.
     pub fn objective(&self) -> FlowMatching {
-        FlowMatching { epsilon: self.epsilon, weighting: self.weighting, leaf_weight: self.leaf_weight }
+        FlowMatching {
+            epsilon: self.epsilon,
+            weighting: self.weighting,
+            leaf_weight: self.leaf_weight,
+            sink_forced_terminals: self.sink_forced_terminals,
+        }
     }
 }
 
 impl Default for FlowMatchingConfig {
     fn default() -> Self {
-        Self { epsilon: 2.5e-5, weighting: TermWeighting::default(), leaf_weight: 1.0 }
+        Self {
+            epsilon: 2.5e-5,
+            weighting: TermWeighting::default(),
+            leaf_weight: 1.0,
+            sink_forced_terminals: false,
+        }
     }
 }
 

@@ -46,7 +46,7 @@ fn objectives_parse_with_their_defaults_and_checks() {
 
 #[test]
 fn molecule_recipe_knobs_parse_and_are_checked() {
-    let paper = "[objective]\ntype = \"flow_matching\"\nleaf_weight = 10.0\n\
+    let paper = "[objective]\ntype = \"flow_matching\"\nleaf_weight = 10.0\nsink_forced_terminals = true\n\
                  [training]\nbatch_size = 4\nearly_stop_probability = 0.1\n\
                  [learner]\nmax_queued_updates = 2\nintra_op_threads = 2\n";
     let config = RunConfig::from_toml_str(paper, None).unwrap();
@@ -55,7 +55,8 @@ fn molecule_recipe_knobs_parse_and_are_checked() {
         Objective::FlowMatching(FlowMatching {
             epsilon: 2.5e-5,
             weighting: TermWeighting::Balanced,
-            leaf_weight: 10.0
+            leaf_weight: 10.0,
+            sink_forced_terminals: true
         })
     );
     assert_eq!(config.training.early_stop_probability, 0.1);
@@ -80,6 +81,21 @@ fn molecule_recipe_knobs_parse_and_are_checked() {
             .unwrap_err()
             .to_string();
     assert!(error.contains("leaf_weight"), "{error}");
+    // the sink switch is a boolean of flow matching only
+    let error = RunConfig::from_toml_str(
+        "[objective]\ntype = \"flow_matching\"\nsink_forced_terminals = \"yes\"\n",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("sink_forced_terminals") || error.contains("boolean"), "{error}");
+    let error = RunConfig::from_toml_str(
+        "[objective]\ntype = \"trajectory_balance\"\nsink_forced_terminals = true\n",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("sink_forced_terminals"), "{error}");
 }
 
 #[test]

@@ -12,6 +12,13 @@
 //!   `L(⊤x) = (log[ε + exp log F(x, stop)] − log[ε + R(x)])²`, i.e. the stop edge's flow must
 //!   equal `R(x)`.
 //!
+//! With [`FlowMatching::sink_forced_terminals`], a terminal `x` whose only allowed action is
+//! stop (fragments: `max_blocks` reached or no free stem) is a sink instead, as in the paper's
+//! molecule code (GFNOrg/gflownet `mols/gflownet.py`): one terminal term
+//! `L(x) = (log[ε + Σ_{(s,a): T(s,a)=x} exp log F(s,a)] − log[ε + R(x)])²` replaces its interior
+//! term and its stop-edge term. Both have the same exact solutions (`F(x, stop)` is then free and
+//! never sampled from); the sink puts the reward straight on the parents' edges.
+//!
 //! The loss of a batch is the mean of these terms over every transition of every trajectory
 //! (a node visited `k` times weighs `k`). Each `log[ε + Σ exp(·)]` is computed as a log-sum-exp
 //! over the log flows together with the constant `log ε`, so no large number is exponentiated.
@@ -36,6 +43,10 @@ pub struct FlowMatching {
     /// Factor on every terminal (leaf) term against the interior terms: the paper's
     /// `leaf_coef` (10 in its molecule runs; 1 weighs both kinds alike).
     pub leaf_weight: f64,
+    /// Whether a terminal state where stop is the only allowed action is a sink whose in-flow
+    /// is matched to the reward directly (the paper's molecule code), instead of an interior
+    /// node followed by a learned stop edge.
+    pub sink_forced_terminals: bool,
 }
 
 impl FlowMatching {
@@ -159,11 +170,22 @@ impl FlowMatching {
         // Distinct terms keyed by (row, is_terminal); weights count the visits.
         let mut term_of: FxHashMap<(usize, bool), usize> = FxHashMap::default();
         let mut visits: Vec<Visit> = Vec::new();
+        let mut mask = vec![false; num_actions];
+        let is_sink = |state: &E::State, mask: &mut Vec<bool>| -> bool {
+            self.sink_forced_terminals && {
+                env.forward_mask(state, mask);
+                mask.iter().enumerate().all(|(a, &allowed)| allowed == (a == stop))
+            }
+        };
+        let mut sinks: FxHashMap<usize, bool> = FxHashMap::default();
         for trajectory in trajectories {
             for (t, state) in trajectory.states.iter().enumerate() {
                 let row = row_of(state, &mut states);
                 let is_terminal_copy = t + 1 == trajectory.states.len();
-                if t > 0 {
+                let sink = is_terminal_copy
+                    && t > 0
+                    && *sinks.entry(row).or_insert_with(|| is_sink(state, &mut mask));
+                if t > 0 && !sink {
                     add_visit(&mut term_of, &mut visits, (row, false), 0.0);
                 }
                 if is_terminal_copy {
@@ -172,26 +194,35 @@ impl FlowMatching {
             }
         }
         let mut constants = vec![self.epsilon.ln() as f32, f32::NEG_INFINITY];
-        let mut mask = vec![false; num_actions];
         let mut terms = Vec::with_capacity(visits.len());
+        let mut parents_in_flow = |row: usize, states: &mut Vec<E::State>| -> Vec<Entry> {
+            let state = states[row].clone();
+            let mut in_flow = vec![Entry::Constant(LOG_EPSILON)];
+            for (parent, action) in env.parents(&state) {
+                let parent_row = row_of(&parent, states);
+                in_flow.push(Entry::Flow { row: parent_row, action: action as usize });
+            }
+            in_flow
+        };
         for &Visit { row, is_terminal, weight, log_reward } in &visits {
             let log_epsilon = Entry::Constant(LOG_EPSILON);
             let term = if is_terminal {
                 constants.push(log_reward);
+                let in_flow = if sinks.get(&row).copied().unwrap_or(false) {
+                    parents_in_flow(row, &mut states)
+                } else {
+                    vec![log_epsilon, Entry::Flow { row, action: stop }]
+                };
                 Term {
                     weight,
                     is_terminal: true,
-                    in_flow: vec![log_epsilon, Entry::Flow { row, action: stop }],
+                    in_flow,
                     out_flow: vec![log_epsilon, Entry::Constant(constants.len() - 1)],
                 }
             } else {
-                let state = states[row].clone();
-                let mut in_flow = vec![log_epsilon];
-                for (parent, action) in env.parents(&state) {
-                    let parent_row = row_of(&parent, &mut states);
-                    in_flow.push(Entry::Flow { row: parent_row, action: action as usize });
-                }
-                env.forward_mask(&state, &mut mask);
+                let in_flow = parents_in_flow(row, &mut states);
+                let state = &states[row];
+                env.forward_mask(state, &mut mask);
                 let mut out_flow = vec![log_epsilon];
                 out_flow
                     .extend((0..num_actions).filter(|&a| mask[a]).map(|action| Entry::Flow { row, action }));
@@ -268,7 +299,12 @@ mod tests {
     fn loss_matches_a_hand_computed_example() {
         let grid = Hypergrid::new(1, 3);
         let epsilon: f64 = 0.01;
-        let objective = FlowMatching { epsilon, weighting: TermWeighting::Transitions, leaf_weight: 1.0 };
+        let objective = FlowMatching {
+            epsilon,
+            weighting: TermWeighting::Transitions,
+            leaf_weight: 1.0,
+            sink_forced_terminals: false,
+        };
         let (r1, r2) = (0.7f64, 1.3f64);
         let trajectories = vec![
             rebuild(
@@ -313,7 +349,12 @@ mod tests {
         let expected = (2.0 * interior_1 + terminal_1 + interior_2 + terminal_2) / 5.0;
         assert!((loss - expected).abs() < 1e-5, "loss {loss} expected {expected}");
         // balanced: mean over the 3 interior transitions plus mean over the 2 terminal ones
-        let balanced = FlowMatching { epsilon, weighting: TermWeighting::Balanced, leaf_weight: 1.0 };
+        let balanced = FlowMatching {
+            epsilon,
+            weighting: TermWeighting::Balanced,
+            leaf_weight: 1.0,
+            sink_forced_terminals: false,
+        };
         let loss = balanced.loss(&log_flows, &batch).double_value(&[]);
         let expected = (2.0 * interior_1 + interior_2) / 3.0 + (terminal_1 + terminal_2) / 2.0;
         assert!((loss - expected).abs() < 1e-5, "balanced loss {loss} expected {expected}");
@@ -324,6 +365,26 @@ mod tests {
         assert!((loss - expected).abs() < 1e-4, "leaf-weighted loss {loss} expected {expected}");
         assert_eq!(batch.num_terms(), 4);
         assert_eq!(batch.num_transitions(), 5.0);
+
+        // [2] allows only stop: as a sink, its parents' edge meets R2 in one terminal term
+        // that replaces interior_2 and terminal_2 (the stop flow of [2] is no longer used)
+        let sink = FlowMatching { sink_forced_terminals: true, ..objective };
+        let sink_batch = sink.prepare(&grid, &trajectories);
+        assert_eq!(sink_batch.num_terms(), 3);
+        assert_eq!(sink_batch.num_transitions(), 4.0);
+        let sink_2 = (log_sum_exp(&[e, f[1][0]]) - log_sum_exp(&[e, r2.ln()])).powi(2);
+        let loss = sink.loss(&log_flows, &sink_batch).double_value(&[]);
+        let expected = (2.0 * interior_1 + terminal_1 + sink_2) / 4.0;
+        assert!((loss - expected).abs() < 1e-5, "sink loss {loss} expected {expected}");
+        let mut moved = f;
+        moved[2][1] += 5.0;
+        let moved = Tensor::from_slice(&moved.concat()).view([3, 2]).to_kind(Kind::Float);
+        let unchanged = sink.loss(&moved, &sink_batch).double_value(&[]);
+        assert!((unchanged - expected).abs() < 1e-5, "the sink's stop flow must not matter: {unchanged}");
+        let balanced_sink = FlowMatching { weighting: TermWeighting::Balanced, leaf_weight: 10.0, ..sink };
+        let loss = balanced_sink.loss(&log_flows, &sink_batch).double_value(&[]);
+        let expected = 2.0 * interior_1 / 2.0 + 10.0 * (terminal_1 + sink_2) / 2.0;
+        assert!((loss - expected).abs() < 1e-4, "balanced sink loss {loss} expected {expected}");
     }
 
     #[test]
@@ -331,7 +392,12 @@ mod tests {
         // 1-D grid H = 2 with R([0]) = 1, R([1]) = 2 and ε = 0: the flows F([0], inc) = 2,
         // F([0], stop) = 1, F([1], stop) = 2 satisfy flow matching exactly.
         let grid = Hypergrid::new(1, 2);
-        let objective = FlowMatching { epsilon: 0.0, weighting: TermWeighting::Balanced, leaf_weight: 1.0 };
+        let objective = FlowMatching {
+            epsilon: 0.0,
+            weighting: TermWeighting::Balanced,
+            leaf_weight: 1.0,
+            sink_forced_terminals: false,
+        };
         let trajectories = vec![
             rebuild(
                 &grid,
@@ -361,12 +427,23 @@ mod tests {
         let log_flows = Tensor::from_slice(&[2f32.ln(), 0.0, 123.0, 2f32.ln()]).view([2, 2]);
         let loss = objective.loss(&log_flows, &batch).double_value(&[]);
         assert!(loss.abs() < 1e-10, "loss {loss}");
+        // [1] allows only stop: as a sink the same flows are exact, whatever F([1], stop) is
+        let sink = FlowMatching { sink_forced_terminals: true, ..objective };
+        let sink_batch = sink.prepare(&grid, &trajectories);
+        let any_stop_flow = Tensor::from_slice(&[2f32.ln(), 0.0, 123.0, -7.0]).view([2, 2]);
+        let loss = sink.loss(&any_stop_flow, &sink_batch).double_value(&[]);
+        assert!(loss.abs() < 1e-10, "sink loss {loss}");
     }
 
     #[test]
     fn parents_that_were_not_visited_are_evaluated_once() {
         let grid = Hypergrid::new(2, 3);
-        let objective = FlowMatching { epsilon: 1e-4, weighting: TermWeighting::Balanced, leaf_weight: 1.0 };
+        let objective = FlowMatching {
+            epsilon: 1e-4,
+            weighting: TermWeighting::Balanced,
+            leaf_weight: 1.0,
+            sink_forced_terminals: false,
+        };
         let trajectory = Trajectory {
             actions: vec![0, 1, 2],
             log_reward: 0.0,
