@@ -258,7 +258,7 @@ fn mean_proxy_first_and_last(db: &std::path::Path, window: usize) -> (f64, f64) 
     (mean(&proxies[..window]), mean(&proxies[proxies.len() - window..]))
 }
 
-/// One short run of the recipe of `configs/seh-frag.toml` (flow matching, block-graph policy
+/// One short run of the recipe of `configs/seh-frag-b16.toml` (flow matching, block-graph policy
 /// 128 × 3, 16 trajectories per update, lr 5e-4, weight averaging 0.99, ε-exploration 0.05)
 /// through a learner and 2 actor processes, to 6,000 molecules; or the same pipeline with a
 /// uniformly random policy (`exploration_epsilon = 1`).
