@@ -171,25 +171,22 @@ impl FlowMatching {
         let mut term_of: FxHashMap<(usize, bool), usize> = FxHashMap::default();
         let mut visits: Vec<Visit> = Vec::new();
         let mut mask = vec![false; num_actions];
-        let is_sink = |state: &E::State, mask: &mut Vec<bool>| -> bool {
+        let is_sink = |state: &E::State, mask: &mut [bool]| -> bool {
             self.sink_forced_terminals && {
                 env.forward_mask(state, mask);
                 mask.iter().enumerate().all(|(a, &allowed)| allowed == (a == stop))
             }
         };
-        let mut sinks: FxHashMap<usize, bool> = FxHashMap::default();
         for trajectory in trajectories {
             for (t, state) in trajectory.states.iter().enumerate() {
                 let row = row_of(state, &mut states);
                 let is_terminal_copy = t + 1 == trajectory.states.len();
-                let sink = is_terminal_copy
-                    && t > 0
-                    && *sinks.entry(row).or_insert_with(|| is_sink(state, &mut mask));
+                let sink = is_terminal_copy && t > 0 && is_sink(state, &mut mask);
                 if t > 0 && !sink {
-                    add_visit(&mut term_of, &mut visits, (row, false), 0.0);
+                    add_visit(&mut term_of, &mut visits, (row, false), 0.0, false);
                 }
                 if is_terminal_copy {
-                    add_visit(&mut term_of, &mut visits, (row, true), trajectory.log_reward as f32);
+                    add_visit(&mut term_of, &mut visits, (row, true), trajectory.log_reward as f32, sink);
                 }
             }
         }
@@ -204,11 +201,11 @@ impl FlowMatching {
             }
             in_flow
         };
-        for &Visit { row, is_terminal, weight, log_reward } in &visits {
+        for &Visit { row, is_terminal, weight, log_reward, sink } in &visits {
             let log_epsilon = Entry::Constant(LOG_EPSILON);
             let term = if is_terminal {
                 constants.push(log_reward);
-                let in_flow = if sinks.get(&row).copied().unwrap_or(false) {
+                let in_flow = if sink {
                     parents_in_flow(row, &mut states)
                 } else {
                     vec![log_epsilon, Entry::Flow { row, action: stop }]
@@ -267,6 +264,9 @@ struct Visit {
     weight: f32,
     /// `log R(x)` for a terminal node (the first record's value), unused otherwise.
     log_reward: f32,
+    /// A terminal node that is a sink ([`FlowMatching::sink_forced_terminals`]): its in-flow
+    /// is its parents' edges, not its stop edge.
+    sink: bool,
 }
 
 /// Counts one visit of `key = (row, is_terminal)`, creating its node on first sight.
@@ -275,9 +275,10 @@ fn add_visit(
     visits: &mut Vec<Visit>,
     key: (usize, bool),
     log_reward: f32,
+    sink: bool,
 ) {
     let index = *term_of.entry(key).or_insert_with(|| {
-        visits.push(Visit { row: key.0, is_terminal: key.1, weight: 0.0, log_reward });
+        visits.push(Visit { row: key.0, is_terminal: key.1, weight: 0.0, log_reward, sink });
         visits.len() - 1
     });
     visits[index].weight += 1.0;
