@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use gfn_common::config::{MessagePassing, PolicyConfig};
 use gfn_common::env::fragments::FragmentLimits;
 use gfn_common::env::{Environment, FragmentEnvironment};
-use gfn_common::objective::{FlowMatching, TermWeighting};
+use gfn_common::objective::FlowMatching;
 use gfn_common::optim::{Adam, AdamConfig};
 use gfn_common::policy::{Exploration, LogFlowNetwork, PolicyNetwork};
 use gfn_common::sampler::Sampler;
@@ -101,12 +101,7 @@ fn main() {
         .map(str::to_string)
         .collect();
     let seconds: f64 = std::env::var("GFN_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(4.0);
-    let objective = FlowMatching {
-        epsilon: 2.5e-5,
-        weighting: TermWeighting::Balanced,
-        leaf_weight: 10.0,
-        sink_forced_terminals: false,
-    };
+    let objective = FlowMatching { leaf_weight: 10.0, ..FlowMatching::with_epsilon(2.5e-5) };
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {

@@ -11,7 +11,7 @@ use tch::Device;
 use gfn_common::config::PolicyConfig;
 use gfn_common::env::{Environment, Hypergrid};
 use gfn_common::model::Model;
-use gfn_common::objective::{FlowMatching, Objective, TermWeighting};
+use gfn_common::objective::{FlowMatching, Objective};
 use gfn_common::optim::AdamConfig;
 use gfn_common::policy::Exploration;
 use gfn_common::reward::{HypergridReward, Reward};
@@ -30,12 +30,7 @@ fn setup() -> (Hypergrid, HypergridReward, Model) {
         &env,
         &PolicyConfig::mlp(256, 2),
         AdamConfig::with_learning_rate(1e-3),
-        Objective::FlowMatching(FlowMatching {
-            epsilon: 2.5e-5,
-            weighting: TermWeighting::default(),
-            leaf_weight: 1.0,
-            sink_forced_terminals: false,
-        }),
+        Objective::FlowMatching(FlowMatching::with_epsilon(2.5e-5)),
         0.1,
         0.0,
     );
@@ -78,12 +73,7 @@ fn benches(c: &mut Criterion) {
     let mut sampler = Sampler::new(&env, Exploration::ON_POLICY);
     group.bench_function("sample", |b| b.iter(|| sampler.sample(model.network(), BATCH, &mut rng)));
 
-    let objective = FlowMatching {
-        epsilon: 2.5e-5,
-        weighting: TermWeighting::default(),
-        leaf_weight: 1.0,
-        sink_forced_terminals: false,
-    };
+    let objective = FlowMatching::with_epsilon(2.5e-5);
     group
         .bench_function("prepare_flow_matching_batch", |b| b.iter(|| objective.prepare(&env, &trajectories)));
 

@@ -134,6 +134,7 @@ impl Model {
         let device = self.vs.device();
         let (loss, states_evaluated) = match self.objective {
             Objective::FlowMatching(fm) => {
+                let fm = fm.at_update(self.updates());
                 let batch = fm.prepare(env, trajectories);
                 let states: Vec<&E::State> = batch.states.iter().collect();
                 let log_flows = self.network.log_flows(&env.encode_batch(&states, device));
@@ -234,6 +235,7 @@ mod tests {
     use super::*;
     use crate::env::Hypergrid;
     use crate::env::hypergrid::GridState;
+    use crate::objective::FlowMatching;
     use crate::objective::balance::{BackwardPolicy, Balance, BalanceObjective};
     use crate::policy::Exploration;
     use crate::reward::{HypergridReward, Reward};
@@ -295,6 +297,51 @@ mod tests {
                 (name[prefix.len()..].to_string(), Vec::<f64>::try_from(flat).unwrap())
             })
             .collect()
+    }
+
+    fn flow_matching_model(env: &Hypergrid, objective: FlowMatching) -> Model {
+        Model::new(
+            (Kind::Float, Device::Cpu),
+            env,
+            &PolicyConfig::mlp(16, 1),
+            AdamConfig::with_learning_rate(1e-2),
+            Objective::FlowMatching(objective),
+            0.1,
+            0.0,
+        )
+    }
+
+    #[test]
+    fn updates_use_the_floor_of_their_place_in_the_epsilon_warm_up() {
+        let env = Hypergrid::new(2, 4);
+        let (start, end) = (1e-1, 1e-4);
+        let warmed = FlowMatching {
+            epsilon_start: start,
+            epsilon_warmup_updates: 3,
+            ..FlowMatching::with_epsilon(end)
+        };
+        let mut model = flow_matching_model(&env, warmed);
+        let trajectories = batch(&env, &model, 3);
+        let mut reference = flow_matching_model(&env, FlowMatching::with_epsilon(start));
+        // the loss an objective with a fixed floor gives the model's current weights
+        let loss_with = |reference: &mut Model, model: &Model, epsilon: f64| {
+            reference.load_state_tensors(model.state_tensors()).unwrap();
+            reference.objective = Objective::FlowMatching(FlowMatching::with_epsilon(epsilon));
+            reference.update(&env, &trajectories).loss
+        };
+        for update in 0..5u64 {
+            let epsilon = warmed.at_update(update).epsilon;
+            let expected = loss_with(&mut reference, &model, epsilon);
+            let got = model.update(&env, &trajectories).loss;
+            assert!(
+                (got - expected).abs() < 1e-6,
+                "update {update}: loss {got}, ε {epsilon} gives {expected}"
+            );
+            if update >= 3 {
+                assert_eq!(epsilon, end);
+            }
+        }
+        assert!(warmed.at_update(1).epsilon > warmed.at_update(2).epsilon);
     }
 
     #[test]

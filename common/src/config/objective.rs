@@ -109,6 +109,12 @@ pub struct FlowMatchingConfig {
     /// in the paper's molecule code, instead of an interior node followed by a learned stop
     /// edge. Same exact solutions; the reward reaches the parents' edges in one term.
     pub sink_forced_terminals: bool,
+    /// The `ε` of the first update when `epsilon_warmup_updates > 0` (then required, `> 0`):
+    /// the floor rises geometrically from it to `epsilon` over the warm-up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epsilon_start: Option<f64>,
+    /// Updates over which `ε` rises from `epsilon_start` to `epsilon`; 0 (default): none.
+    pub epsilon_warmup_updates: u64,
 }
 
 impl FlowMatchingConfig {
@@ -119,6 +125,8 @@ impl FlowMatchingConfig {
             weighting: self.weighting,
             leaf_weight: self.leaf_weight,
             sink_forced_terminals: self.sink_forced_terminals,
+            epsilon_start: self.epsilon_start.unwrap_or(self.epsilon),
+            epsilon_warmup_updates: self.epsilon_warmup_updates,
         }
     }
 }
@@ -130,6 +138,8 @@ impl Default for FlowMatchingConfig {
             weighting: TermWeighting::default(),
             leaf_weight: 1.0,
             sink_forced_terminals: false,
+            epsilon_start: None,
+            epsilon_warmup_updates: 0,
         }
     }
 }
@@ -141,6 +151,30 @@ impl ObjectiveConfig {
             Self::FlowMatching(fm) => {
                 objective.non_negative_finite("epsilon", fm.epsilon);
                 objective.positive_finite("leaf_weight", fm.leaf_weight);
+                match (fm.epsilon_start, fm.epsilon_warmup_updates) {
+                    (Some(start), updates) if updates > 0 => {
+                        objective.positive_finite("epsilon_start", start);
+                        objective.check(
+                            fm.epsilon > 0.0,
+                            "epsilon",
+                            "positive when epsilon_warmup_updates > 0 (the floor rises geometrically to it)",
+                            fm.epsilon,
+                        );
+                    }
+                    (None, updates) if updates > 0 => objective.check(
+                        false,
+                        "epsilon_start",
+                        "set when epsilon_warmup_updates > 0 (the floor of the first update)",
+                        "nothing",
+                    ),
+                    (Some(start), _) => objective.check(
+                        false,
+                        "epsilon_start",
+                        "left out unless epsilon_warmup_updates > 0",
+                        start,
+                    ),
+                    (None, _) => {}
+                }
             }
             Self::TrajectoryBalance(tb) => {
                 objective.positive_finite("log_z_learning_rate", tb.log_z_learning_rate)

@@ -1,7 +1,7 @@
 //! Parsing and validation of the whole run configuration.
 
 use super::*;
-use crate::objective::{Balance, BalanceObjective, FlowMatching, Objective, TermWeighting};
+use crate::objective::{Balance, BalanceObjective, FlowMatching, Objective};
 
 #[test]
 fn embedded_default_is_the_papers_4d_grid() {
@@ -53,10 +53,9 @@ fn molecule_recipe_knobs_parse_and_are_checked() {
     assert_eq!(
         config.objective.objective(),
         Objective::FlowMatching(FlowMatching {
-            epsilon: 2.5e-5,
-            weighting: TermWeighting::Balanced,
             leaf_weight: 10.0,
-            sink_forced_terminals: true
+            sink_forced_terminals: true,
+            ..FlowMatching::with_epsilon(2.5e-5)
         })
     );
     assert_eq!(config.training.early_stop_probability, 0.1);
@@ -96,6 +95,50 @@ fn molecule_recipe_knobs_parse_and_are_checked() {
     .unwrap_err()
     .to_string();
     assert!(error.contains("sink_forced_terminals"), "{error}");
+}
+
+#[test]
+fn the_epsilon_warm_up_parses_and_is_checked() {
+    let warmed = "[objective]\ntype = \"flow_matching\"\nepsilon = 2.5e-5\nepsilon_start = 1e-6\n\
+                  epsilon_warmup_updates = 2000\n";
+    let config = RunConfig::from_toml_str(warmed, None).unwrap();
+    let Objective::FlowMatching(fm) = config.objective.objective() else { panic!("flow matching") };
+    assert_eq!((fm.epsilon, fm.epsilon_start, fm.epsilon_warmup_updates), (2.5e-5, 1e-6, 2000));
+    assert!((fm.at_update(0).epsilon - 1e-6).abs() < 1e-15, "{}", fm.at_update(0).epsilon);
+    assert_eq!(fm.at_update(2000).epsilon, 2.5e-5);
+    // the written configuration reads back the same
+    let written = toml::to_string(&config).unwrap();
+    assert_eq!(RunConfig::from_toml_str(&written, None).unwrap().objective, config.objective);
+    let cases = [
+        (
+            "epsilon_warmup_updates = 10\n",
+            "objective.epsilon_start must be set when epsilon_warmup_updates > 0",
+        ),
+        (
+            "epsilon_start = 1e-6\n",
+            "objective.epsilon_start must be left out unless epsilon_warmup_updates > 0",
+        ),
+        (
+            "epsilon_start = -1.0\nepsilon_warmup_updates = 10\n",
+            "objective.epsilon_start must be positive and finite (got -1)",
+        ),
+        (
+            "epsilon = 0.0\nepsilon_start = 1e-6\nepsilon_warmup_updates = 10\n",
+            "objective.epsilon must be positive when epsilon_warmup_updates > 0",
+        ),
+    ];
+    for (keys, expected) in cases {
+        let text = format!("[objective]\ntype = \"flow_matching\"\n{keys}");
+        let error = RunConfig::from_toml_str(&text, None).unwrap_err().to_string();
+        assert!(error.contains(expected), "{keys:?}: {error}");
+    }
+    let error = RunConfig::from_toml_str(
+        "[objective]\ntype = \"trajectory_balance\"\nepsilon_warmup_updates = 10\n",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("epsilon_warmup_updates"), "{error}");
 }
 
 #[test]

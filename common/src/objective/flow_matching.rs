@@ -19,6 +19,12 @@
 //! term and its stop-edge term. Both have the same exact solutions (`F(x, stop)` is then free and
 //! never sampled from); the sink puts the reward straight on the parents' edges.
 //!
+//! With [`FlowMatching::epsilon_warmup_updates`] `> 0`, the floor of update `t` rises
+//! geometrically from [`FlowMatching::epsilon_start`] to `ε` over the first updates
+//! ([`FlowMatching::at_update`]): while most sampled molecules are still below the final floor,
+//! a lower one keeps their flows apart instead of letting every flow sink under `ε`, where the
+//! loss no longer tells them apart (docs/FLOW_MATCHING.md, "The floor and early collapse").
+//!
 //! The loss of a batch is the mean of these terms over every transition of every trajectory
 //! (a node visited `k` times weighs `k`). Each `log[ε + Σ exp(·)]` is computed as a log-sum-exp
 //! over the log flows together with the constant `log ε`, so no large number is exponentiated.
@@ -47,9 +53,39 @@ pub struct FlowMatching {
     /// is matched to the reward directly (the paper's molecule code), instead of an interior
     /// node followed by a learned stop edge.
     pub sink_forced_terminals: bool,
+    /// The `ε` of the first update when [`FlowMatching::epsilon_warmup_updates`] `> 0`.
+    pub epsilon_start: f64,
+    /// Updates over which `ε` rises geometrically from `epsilon_start` to `epsilon`; 0: `ε`
+    /// from the start.
+    pub epsilon_warmup_updates: u64,
 }
 
 impl FlowMatching {
+    /// Flow matching with floor `epsilon` from the first update and the other settings at
+    /// their defaults (balanced terms, leaf weight 1, no sinks).
+    pub fn with_epsilon(epsilon: f64) -> Self {
+        Self {
+            epsilon,
+            weighting: TermWeighting::Balanced,
+            leaf_weight: 1.0,
+            sink_forced_terminals: false,
+            epsilon_start: epsilon,
+            epsilon_warmup_updates: 0,
+        }
+    }
+
+    /// The objective of update `update` (0 = the first): its `ε` is
+    /// `epsilon_start^(1−f) · epsilon^f` with `f = update / epsilon_warmup_updates` during the
+    /// warm-up, `epsilon` after it (and always without a warm-up).
+    pub fn at_update(&self, update: u64) -> Self {
+        if update >= self.epsilon_warmup_updates || self.epsilon_start <= 0.0 || self.epsilon <= 0.0 {
+            return Self { epsilon_start: self.epsilon, epsilon_warmup_updates: 0, ..*self };
+        }
+        let fraction = update as f64 / self.epsilon_warmup_updates as f64;
+        let log_epsilon = (1.0 - fraction) * self.epsilon_start.ln() + fraction * self.epsilon.ln();
+        Self { epsilon: log_epsilon.exp(), ..*self }
+    }
+
     /// Term weights that sum to one (per kind of node, for [`TermWeighting::Balanced`]),
     /// terminal terms then multiplied by [`FlowMatching::leaf_weight`].
     fn normalized_weights<S>(&self, batch: &FlowMatchingBatch<S>) -> Vec<f32> {
@@ -300,12 +336,8 @@ mod tests {
     fn loss_matches_a_hand_computed_example() {
         let grid = Hypergrid::new(1, 3);
         let epsilon: f64 = 0.01;
-        let objective = FlowMatching {
-            epsilon,
-            weighting: TermWeighting::Transitions,
-            leaf_weight: 1.0,
-            sink_forced_terminals: false,
-        };
+        let objective =
+            FlowMatching { weighting: TermWeighting::Transitions, ..FlowMatching::with_epsilon(epsilon) };
         let (r1, r2) = (0.7f64, 1.3f64);
         let trajectories = vec![
             rebuild(
@@ -350,12 +382,7 @@ mod tests {
         let expected = (2.0 * interior_1 + terminal_1 + interior_2 + terminal_2) / 5.0;
         assert!((loss - expected).abs() < 1e-5, "loss {loss} expected {expected}");
         // balanced: mean over the 3 interior transitions plus mean over the 2 terminal ones
-        let balanced = FlowMatching {
-            epsilon,
-            weighting: TermWeighting::Balanced,
-            leaf_weight: 1.0,
-            sink_forced_terminals: false,
-        };
+        let balanced = FlowMatching::with_epsilon(epsilon);
         let loss = balanced.loss(&log_flows, &batch).double_value(&[]);
         let expected = (2.0 * interior_1 + interior_2) / 3.0 + (terminal_1 + terminal_2) / 2.0;
         assert!((loss - expected).abs() < 1e-5, "balanced loss {loss} expected {expected}");
@@ -393,12 +420,7 @@ mod tests {
         // 1-D grid H = 2 with R([0]) = 1, R([1]) = 2 and ε = 0: the flows F([0], inc) = 2,
         // F([0], stop) = 1, F([1], stop) = 2 satisfy flow matching exactly.
         let grid = Hypergrid::new(1, 2);
-        let objective = FlowMatching {
-            epsilon: 0.0,
-            weighting: TermWeighting::Balanced,
-            leaf_weight: 1.0,
-            sink_forced_terminals: false,
-        };
+        let objective = FlowMatching::with_epsilon(0.0);
         let trajectories = vec![
             rebuild(
                 &grid,
@@ -437,14 +459,66 @@ mod tests {
     }
 
     #[test]
+    fn the_floor_rises_geometrically_during_its_warm_up_and_stays_after_it() {
+        let warmed = FlowMatching {
+            epsilon_start: 1e-6,
+            epsilon_warmup_updates: 100,
+            ..FlowMatching::with_epsilon(1e-4)
+        };
+        let at = |update| warmed.at_update(update).epsilon;
+        assert!((at(0) - 1e-6).abs() < 1e-15, "{}", at(0));
+        assert!((at(50) - 1e-5).abs() < 1e-12, "halfway is the geometric mean: {}", at(50));
+        assert!((at(25) - 10f64.powf(-5.5)).abs() < 1e-12, "{}", at(25));
+        assert!(at(99) < 1e-4 && at(99) > at(98), "{} {}", at(98), at(99));
+        for update in [100, 101, 10_000] {
+            assert_eq!(at(update), 1e-4);
+        }
+        // without a warm-up every update uses ε
+        let plain = FlowMatching::with_epsilon(1e-4);
+        assert_eq!(plain.at_update(0), plain);
+        assert_eq!(plain.at_update(7).epsilon, 1e-4);
+    }
+
+    #[test]
+    fn the_warm_up_floor_is_the_one_the_loss_uses() {
+        // stop at s0 with R = 0.5 and log F(s0, stop) = 0: the only term is the terminal one,
+        // (log(ε + 1) − log(ε + 0.5))², which depends on ε
+        let grid = Hypergrid::new(1, 3);
+        let stop = Trajectory {
+            actions: vec![grid.stop_action()],
+            log_reward: 0.5f64.ln(),
+            policy_version: 0,
+            score: None,
+            reward_model: None,
+        };
+        let trajectories = vec![rebuild(&grid, &stop).unwrap()];
+        let warmed = FlowMatching {
+            epsilon_start: 0.5,
+            epsilon_warmup_updates: 10,
+            ..FlowMatching::with_epsilon(1e-3)
+        };
+        let loss_at = |update: u64| {
+            let objective = warmed.at_update(update);
+            let batch = objective.prepare(&grid, &trajectories);
+            let log_flows = Tensor::zeros(
+                [batch.states.len() as i64, grid.num_actions() as i64],
+                (Kind::Float, tch::Device::Cpu),
+            );
+            objective.loss(&log_flows, &batch).double_value(&[])
+        };
+        let term = |epsilon: f64| ((epsilon + 1.0).ln() - (epsilon + 0.5).ln()).powi(2);
+        assert!((loss_at(0) - term(0.5)).abs() < 1e-6, "{} vs {}", loss_at(0), term(0.5));
+        assert!((loss_at(10) - term(1e-3)).abs() < 1e-6, "{} vs {}", loss_at(10), term(1e-3));
+        assert!(
+            loss_at(0) < loss_at(5) && loss_at(5) < loss_at(10),
+            "a lower floor shows more of the mismatch"
+        );
+    }
+
+    #[test]
     fn parents_that_were_not_visited_are_evaluated_once() {
         let grid = Hypergrid::new(2, 3);
-        let objective = FlowMatching {
-            epsilon: 1e-4,
-            weighting: TermWeighting::Balanced,
-            leaf_weight: 1.0,
-            sink_forced_terminals: false,
-        };
+        let objective = FlowMatching::with_epsilon(1e-4);
         let trajectory = Trajectory {
             actions: vec![0, 1, 2],
             log_reward: 0.0,
