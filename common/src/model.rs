@@ -34,6 +34,10 @@ pub struct Model {
     objective: Objective,
     log_z: Option<Tensor>,
     averaged: Option<AveragedPolicy>,
+    /// Flow matching with `epsilon_log_z_threshold`: the learned `log Z` of the last update's
+    /// batch, which sets the next update's floor (`None` before the first update and after a
+    /// restart from a checkpoint).
+    last_log_z: Option<f64>,
 }
 
 /// The averaged network (and `log Z`) of a model with weight averaging.
@@ -87,7 +91,7 @@ impl Model {
             let (network, log_z) = build(&mut averaged_vs);
             AveragedPolicy { average: WeightAverage::new(averaging_decay, &vs, averaged_vs), network, log_z }
         });
-        Self { vs, network, optimizer, objective, log_z, averaged }
+        Self { vs, network, optimizer, objective, log_z, averaged, last_log_z: None }
     }
 
     /// The model a run configuration describes, for `env`.
@@ -134,10 +138,13 @@ impl Model {
         let device = self.vs.device();
         let (loss, states_evaluated) = match self.objective {
             Objective::FlowMatching(fm) => {
-                let fm = fm.at_update(self.updates());
+                let fm = fm.at_update(self.updates()).with_log_z(self.last_log_z);
                 let batch = fm.prepare(env, trajectories);
                 let states: Vec<&E::State> = batch.states.iter().collect();
                 let log_flows = self.network.log_flows(&env.encode_batch(&states, device));
+                if fm.epsilon_log_z_threshold.is_some() {
+                    self.last_log_z = batch.log_partition(&log_flows).or(self.last_log_z);
+                }
                 (fm.loss(&log_flows, &batch), batch.states.len())
             }
             Objective::Balance(objective) => {
@@ -342,6 +349,38 @@ mod tests {
             }
         }
         assert!(warmed.at_update(1).epsilon > warmed.at_update(2).epsilon);
+    }
+
+    #[test]
+    fn a_low_learned_log_z_lowers_the_next_updates_floor() {
+        let env = Hypergrid::new(2, 4);
+        let (epsilon, threshold) = (1e-2, 50.0);
+        let tracking =
+            FlowMatching { epsilon_log_z_threshold: Some(threshold), ..FlowMatching::with_epsilon(epsilon) };
+        let mut model = flow_matching_model(&env, tracking);
+        let trajectories = batch(&env, &model, 4);
+        let mut reference = flow_matching_model(&env, FlowMatching::with_epsilon(epsilon));
+        assert_eq!(model.last_log_z, None, "no log Z before the first update");
+        for update in 0..4 {
+            // the floor this update must use: ε, scaled by the last batch's log Z once there is one
+            let expected_epsilon =
+                model.last_log_z.map_or(epsilon, |z| epsilon * (z - threshold).min(0.0).exp());
+            if update > 0 {
+                assert!(
+                    expected_epsilon < epsilon * 1e-10,
+                    "log Z ≪ 50 scales the floor: {expected_epsilon}"
+                );
+            }
+            reference.load_state_tensors(model.state_tensors()).unwrap();
+            reference.objective = Objective::FlowMatching(FlowMatching::with_epsilon(expected_epsilon));
+            let expected = reference.update(&env, &trajectories).loss;
+            let got = model.update(&env, &trajectories).loss;
+            assert!(
+                (got - expected).abs() < 1e-6,
+                "update {update}: loss {got}, ε {expected_epsilon} gives {expected}"
+            );
+            assert!(model.last_log_z.is_some_and(f64::is_finite));
+        }
     }
 
     #[test]

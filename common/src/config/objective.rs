@@ -115,6 +115,11 @@ pub struct FlowMatchingConfig {
     pub epsilon_start: Option<f64>,
     /// Updates over which `ε` rises from `epsilon_start` to `epsilon`; 0 (default): none.
     pub epsilon_warmup_updates: u64,
+    /// When set (`z₀`, finite), an update after one whose learned `log Z` fell below it uses
+    /// the floor `ε · exp(log Z − z₀)`: the floor follows the total flow down instead of
+    /// letting every flow sink under it. Unset (default): `ε` does not depend on `log Z`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epsilon_log_z_threshold: Option<f64>,
 }
 
 impl FlowMatchingConfig {
@@ -127,6 +132,7 @@ impl FlowMatchingConfig {
             sink_forced_terminals: self.sink_forced_terminals,
             epsilon_start: self.epsilon_start.unwrap_or(self.epsilon),
             epsilon_warmup_updates: self.epsilon_warmup_updates,
+            epsilon_log_z_threshold: self.epsilon_log_z_threshold,
         }
     }
 }
@@ -140,6 +146,7 @@ impl Default for FlowMatchingConfig {
             sink_forced_terminals: false,
             epsilon_start: None,
             epsilon_warmup_updates: 0,
+            epsilon_log_z_threshold: None,
         }
     }
 }
@@ -174,6 +181,9 @@ impl ObjectiveConfig {
                         start,
                     ),
                     (None, _) => {}
+                }
+                if let Some(threshold) = fm.epsilon_log_z_threshold {
+                    objective.check(threshold.is_finite(), "epsilon_log_z_threshold", "finite", threshold);
                 }
             }
             Self::TrajectoryBalance(tb) => {

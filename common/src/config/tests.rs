@@ -139,6 +139,20 @@ fn the_epsilon_warm_up_parses_and_is_checked() {
     .unwrap_err()
     .to_string();
     assert!(error.contains("epsilon_warmup_updates"), "{error}");
+    // the floor that follows log Z
+    let tracking = "[objective]\ntype = \"flow_matching\"\nepsilon_log_z_threshold = 0.0\n";
+    let config = RunConfig::from_toml_str(tracking, None).unwrap();
+    let Objective::FlowMatching(fm) = config.objective.objective() else { panic!("flow matching") };
+    assert_eq!(fm.epsilon_log_z_threshold, Some(0.0));
+    let written = toml::to_string(&config).unwrap();
+    assert_eq!(RunConfig::from_toml_str(&written, None).unwrap().objective, config.objective);
+    let error = RunConfig::from_toml_str(
+        "[objective]\ntype = \"trajectory_balance\"\nepsilon_log_z_threshold = 0.0\n",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("epsilon_log_z_threshold"), "{error}");
 }
 
 #[test]

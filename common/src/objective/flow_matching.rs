@@ -25,6 +25,11 @@
 //! a lower one keeps their flows apart instead of letting every flow sink under `ε`, where the
 //! loss no longer tells them apart (docs/FLOW_MATCHING.md, "The floor and early collapse").
 //!
+//! With [`FlowMatching::epsilon_log_z_threshold`] set, the floor follows the total flow down:
+//! an update after one whose learned `log Z` (the out-flow of `s0` in its batch) fell below the
+//! threshold `z₀` uses `ε · exp(log Z − z₀)` ([`FlowMatching::with_log_z`]), so the flows cannot
+//! all sink under the floor together.
+//!
 //! The loss of a batch is the mean of these terms over every transition of every trajectory
 //! (a node visited `k` times weighs `k`). Each `log[ε + Σ exp(·)]` is computed as a log-sum-exp
 //! over the log flows together with the constant `log ε`, so no large number is exponentiated.
@@ -58,6 +63,9 @@ pub struct FlowMatching {
     /// Updates over which `ε` rises geometrically from `epsilon_start` to `epsilon`; 0: `ε`
     /// from the start.
     pub epsilon_warmup_updates: u64,
+    /// When set (`z₀`), a learned `log Z` below it lowers the floor with it:
+    /// `ε · exp(min(0, log Z − z₀))` (see [`FlowMatching::with_log_z`]).
+    pub epsilon_log_z_threshold: Option<f64>,
 }
 
 impl FlowMatching {
@@ -71,6 +79,19 @@ impl FlowMatching {
             sink_forced_terminals: false,
             epsilon_start: epsilon,
             epsilon_warmup_updates: 0,
+            epsilon_log_z_threshold: None,
+        }
+    }
+
+    /// The objective of an update that follows one whose learned `log Z` was `log_z` (`None`:
+    /// not known, e.g. the first update): with a threshold `z₀` its `ε` is multiplied by
+    /// `exp(min(0, log_z − z₀))`; otherwise (and for `log_z ≥ z₀`) it is unchanged.
+    pub fn with_log_z(&self, log_z: Option<f64>) -> Self {
+        match (self.epsilon_log_z_threshold, log_z) {
+            (Some(threshold), Some(log_z)) if log_z < threshold && log_z.is_finite() => {
+                Self { epsilon: self.epsilon * (log_z - threshold).exp(), ..*self }
+            }
+            _ => *self,
         }
     }
 
@@ -153,12 +174,26 @@ pub struct FlowMatchingBatch<S> {
     num_actions: usize,
     constants: Vec<f32>,
     terms: Vec<Term>,
+    /// Flat indices `row · num_actions + action` of the allowed actions of `s0`, if `s0` is in
+    /// the batch (it starts every trajectory).
+    initial_out_flow: Vec<i64>,
 }
 
 impl<S: Clone + Eq + Hash> FlowMatchingBatch<S> {
     /// Number of loss terms (distinct interior and terminal nodes).
     pub fn num_terms(&self) -> usize {
         self.terms.len()
+    }
+
+    /// The learned `log Z` the batch's log flows imply: the log-sum-exp of the allowed
+    /// out-flows of `s0` (no gradient), or `None` if `s0` is not among the batch's states.
+    pub fn log_partition(&self, log_flows: &Tensor) -> Option<f64> {
+        if self.initial_out_flow.is_empty() {
+            return None;
+        }
+        let _no_grad = tch::no_grad_guard();
+        let index = Tensor::from_slice(&self.initial_out_flow).to_device(log_flows.device());
+        Some(log_flows.reshape([-1]).index_select(0, &index).logsumexp([0], false).double_value(&[]))
     }
 
     /// Sum of the term weights: the number of transitions in the batch.
@@ -263,7 +298,14 @@ impl FlowMatching {
             };
             terms.push(term);
         }
-        FlowMatchingBatch { states, num_actions, constants, terms }
+        let initial_out_flow = match rows.get(&env.initial_state()) {
+            Some(&row) => {
+                env.forward_mask(&states[row], &mut mask);
+                (0..num_actions).filter(|&a| mask[a]).map(|a| (row * num_actions + a) as i64).collect()
+            }
+            None => Vec::new(),
+        };
+        FlowMatchingBatch { states, num_actions, constants, terms, initial_out_flow }
     }
 
     /// The flow-matching loss of `batch`, given `log_flows` of shape `[states, num_actions]`
@@ -369,6 +411,9 @@ mod tests {
         // log F(s, increment), log F(s, stop) per state
         let f = [[0.2f64, -0.5], [0.4, 0.1], [-3.0, -0.3]];
         let log_flows = Tensor::from_slice(&f.concat()).view([3, 2]).to_kind(Kind::Float);
+        // the batch's learned log Z: the out-flows of s0 = [0], increment and stop
+        let log_z = batch.log_partition(&log_flows).unwrap();
+        assert!((log_z - log_sum_exp(&[f[0][0], f[0][1]])).abs() < 1e-6, "{log_z}");
         let loss = objective.loss(&log_flows, &batch).double_value(&[]);
 
         let e = epsilon.ln();
@@ -477,6 +522,25 @@ mod tests {
         let plain = FlowMatching::with_epsilon(1e-4);
         assert_eq!(plain.at_update(0), plain);
         assert_eq!(plain.at_update(7).epsilon, 1e-4);
+    }
+
+    #[test]
+    fn a_learned_log_z_below_the_threshold_lowers_the_floor_with_it() {
+        let tracking =
+            FlowMatching { epsilon_log_z_threshold: Some(0.0), ..FlowMatching::with_epsilon(1e-4) };
+        let epsilon = |log_z| tracking.with_log_z(log_z).epsilon;
+        assert!((epsilon(Some(-3.0)) - 1e-4 * (-3.0f64).exp()).abs() < 1e-15, "{}", epsilon(Some(-3.0)));
+        assert!((epsilon(Some(-10.0)) - 1e-4 * (-10.0f64).exp()).abs() < 1e-18);
+        for unchanged in [Some(0.0), Some(2.5), None, Some(f64::NAN), Some(f64::NEG_INFINITY)] {
+            assert_eq!(epsilon(unchanged), 1e-4, "{unchanged:?}");
+        }
+        // without a threshold, log Z never matters
+        let plain = FlowMatching::with_epsilon(1e-4);
+        assert_eq!(plain.with_log_z(Some(-30.0)), plain);
+        // it composes with the warm-up: the scheduled floor is scaled
+        let both = FlowMatching { epsilon_start: 1e-6, epsilon_warmup_updates: 10, ..tracking };
+        let scaled = both.at_update(0).with_log_z(Some(-1.0)).epsilon;
+        assert!((scaled - 1e-6 * (-1.0f64).exp()).abs() < 1e-15, "{scaled}");
     }
 
     #[test]
