@@ -318,6 +318,20 @@ mod tests {
         )
     }
 
+    /// The loss `reference` gives `model`'s current weights (and Adam state) on `trajectories`
+    /// under flow matching with the fixed floor `epsilon`.
+    fn loss_with_fixed_floor(
+        env: &Hypergrid,
+        reference: &mut Model,
+        model: &Model,
+        trajectories: &[RebuiltTrajectory<GridState>],
+        epsilon: f64,
+    ) -> f64 {
+        reference.load_state_tensors(model.state_tensors()).unwrap();
+        reference.objective = Objective::FlowMatching(FlowMatching::with_epsilon(epsilon));
+        reference.update(env, trajectories).loss
+    }
+
     #[test]
     fn updates_use_the_floor_of_their_place_in_the_epsilon_warm_up() {
         let env = Hypergrid::new(2, 4);
@@ -330,15 +344,9 @@ mod tests {
         let mut model = flow_matching_model(&env, warmed);
         let trajectories = batch(&env, &model, 3);
         let mut reference = flow_matching_model(&env, FlowMatching::with_epsilon(start));
-        // the loss an objective with a fixed floor gives the model's current weights
-        let loss_with = |reference: &mut Model, model: &Model, epsilon: f64| {
-            reference.load_state_tensors(model.state_tensors()).unwrap();
-            reference.objective = Objective::FlowMatching(FlowMatching::with_epsilon(epsilon));
-            reference.update(&env, &trajectories).loss
-        };
         for update in 0..5u64 {
             let epsilon = warmed.at_update(update).epsilon;
-            let expected = loss_with(&mut reference, &model, epsilon);
+            let expected = loss_with_fixed_floor(&env, &mut reference, &model, &trajectories, epsilon);
             let got = model.update(&env, &trajectories).loss;
             assert!(
                 (got - expected).abs() < 1e-6,
@@ -371,9 +379,8 @@ mod tests {
                     "log Z ≪ 50 scales the floor: {expected_epsilon}"
                 );
             }
-            reference.load_state_tensors(model.state_tensors()).unwrap();
-            reference.objective = Objective::FlowMatching(FlowMatching::with_epsilon(expected_epsilon));
-            let expected = reference.update(&env, &trajectories).loss;
+            let expected =
+                loss_with_fixed_floor(&env, &mut reference, &model, &trajectories, expected_epsilon);
             let got = model.update(&env, &trajectories).loss;
             assert!(
                 (got - expected).abs() < 1e-6,
