@@ -319,16 +319,16 @@ mod tests {
     }
 
     /// The loss `reference` gives `model`'s current weights (and Adam state) on `trajectories`
-    /// under flow matching with the fixed floor `epsilon`.
-    fn loss_with_fixed_floor(
+    /// under the fixed (unscheduled) flow-matching objective `objective`.
+    fn loss_with_fixed_objective(
         env: &Hypergrid,
         reference: &mut Model,
         model: &Model,
         trajectories: &[RebuiltTrajectory<GridState>],
-        epsilon: f64,
+        objective: FlowMatching,
     ) -> f64 {
         reference.load_state_tensors(model.state_tensors()).unwrap();
-        reference.objective = Objective::FlowMatching(FlowMatching::with_epsilon(epsilon));
+        reference.objective = Objective::FlowMatching(objective);
         reference.update(env, trajectories).loss
     }
 
@@ -346,7 +346,8 @@ mod tests {
         let mut reference = flow_matching_model(&env, FlowMatching::with_epsilon(start));
         for update in 0..5u64 {
             let epsilon = warmed.at_update(update).epsilon;
-            let expected = loss_with_fixed_floor(&env, &mut reference, &model, &trajectories, epsilon);
+            let fixed = FlowMatching::with_epsilon(epsilon);
+            let expected = loss_with_fixed_objective(&env, &mut reference, &model, &trajectories, fixed);
             let got = model.update(&env, &trajectories).loss;
             assert!(
                 (got - expected).abs() < 1e-6,
@@ -357,6 +358,35 @@ mod tests {
             }
         }
         assert!(warmed.at_update(1).epsilon > warmed.at_update(2).epsilon);
+    }
+
+    #[test]
+    fn updates_train_on_the_log_reward_multiplier_of_their_place_in_the_reward_warm_up() {
+        let env = Hypergrid::new(2, 4);
+        let warmed = FlowMatching {
+            log_reward_scale_start: 0.25,
+            log_reward_warmup_updates: 3,
+            ..FlowMatching::with_epsilon(1e-4)
+        };
+        let mut model = flow_matching_model(&env, warmed);
+        let trajectories = batch(&env, &model, 3);
+        assert!(trajectories.iter().any(|t| t.log_reward != 0.0), "the multiplier must matter");
+        let mut reference = flow_matching_model(&env, FlowMatching::with_epsilon(1e-4));
+        let mut unscaled = flow_matching_model(&env, FlowMatching::with_epsilon(1e-4));
+        for update in 0..5u64 {
+            let scale = warmed.at_update(update).log_reward_scale;
+            let fixed = FlowMatching { log_reward_scale: scale, ..FlowMatching::with_epsilon(1e-4) };
+            let expected = loss_with_fixed_objective(&env, &mut reference, &model, &trajectories, fixed);
+            let plain = FlowMatching::with_epsilon(1e-4);
+            let as_given = loss_with_fixed_objective(&env, &mut unscaled, &model, &trajectories, plain);
+            let got = model.update(&env, &trajectories).loss;
+            assert!((got - expected).abs() < 1e-6, "update {update}: loss {got}, m {scale} gives {expected}");
+            if update < 3 {
+                assert!((got - as_given).abs() > 1e-6, "update {update}: m {scale} changes the loss");
+            } else {
+                assert_eq!(scale, 1.0);
+            }
+        }
     }
 
     #[test]
@@ -379,8 +409,8 @@ mod tests {
                     "log Z ≪ 50 scales the floor: {expected_epsilon}"
                 );
             }
-            let expected =
-                loss_with_fixed_floor(&env, &mut reference, &model, &trajectories, expected_epsilon);
+            let fixed = FlowMatching::with_epsilon(expected_epsilon);
+            let expected = loss_with_fixed_objective(&env, &mut reference, &model, &trajectories, fixed);
             let got = model.update(&env, &trajectories).loss;
             assert!(
                 (got - expected).abs() < 1e-6,

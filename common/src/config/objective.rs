@@ -120,6 +120,15 @@ pub struct FlowMatchingConfig {
     /// letting every flow sink under it. Unset (default): `ε` does not depend on `log Z`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epsilon_log_z_threshold: Option<f64>,
+    /// The multiplier on `log R` of the first update when `log_reward_warmup_updates > 0`
+    /// (then required, `> 0`): it rises linearly to 1 over the warm-up. For `R = s^β` the
+    /// first update trains on `s^(mβ)` (0.25 with `β = 16`: `β = 4`), a flatter target whose
+    /// early rewards stay above the floor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_reward_scale_start: Option<f64>,
+    /// Updates over which the `log R` multiplier rises from `log_reward_scale_start` to 1;
+    /// 0 (default): none.
+    pub log_reward_warmup_updates: u64,
 }
 
 impl FlowMatchingConfig {
@@ -133,6 +142,9 @@ impl FlowMatchingConfig {
             epsilon_start: self.epsilon_start.unwrap_or(self.epsilon),
             epsilon_warmup_updates: self.epsilon_warmup_updates,
             epsilon_log_z_threshold: self.epsilon_log_z_threshold,
+            log_reward_scale: 1.0,
+            log_reward_scale_start: self.log_reward_scale_start.unwrap_or(1.0),
+            log_reward_warmup_updates: self.log_reward_warmup_updates,
         }
     }
 }
@@ -147,6 +159,8 @@ impl Default for FlowMatchingConfig {
             epsilon_start: None,
             epsilon_warmup_updates: 0,
             epsilon_log_z_threshold: None,
+            log_reward_scale_start: None,
+            log_reward_warmup_updates: 0,
         }
     }
 }
@@ -158,30 +172,25 @@ impl ObjectiveConfig {
             Self::FlowMatching(fm) => {
                 objective.non_negative_finite("epsilon", fm.epsilon);
                 objective.positive_finite("leaf_weight", fm.leaf_weight);
-                match (fm.epsilon_start, fm.epsilon_warmup_updates) {
-                    (Some(start), updates) if updates > 0 => {
-                        objective.positive_finite("epsilon_start", start);
-                        objective.check(
-                            fm.epsilon > 0.0,
-                            "epsilon",
-                            "positive when epsilon_warmup_updates > 0 (the floor rises geometrically to it)",
-                            fm.epsilon,
-                        );
-                    }
-                    (None, updates) if updates > 0 => objective.check(
-                        false,
-                        "epsilon_start",
-                        "set when epsilon_warmup_updates > 0 (the floor of the first update)",
-                        "nothing",
-                    ),
-                    (Some(start), _) => objective.check(
-                        false,
-                        "epsilon_start",
-                        "left out unless epsilon_warmup_updates > 0",
-                        start,
-                    ),
-                    (None, _) => {}
+                let floor = WarmUp {
+                    start_key: "epsilon_start",
+                    updates_key: "epsilon_warmup_updates",
+                    first: "the floor of the first update",
+                };
+                if floor.check(objective, fm.epsilon_start, fm.epsilon_warmup_updates) {
+                    objective.check(
+                        fm.epsilon > 0.0,
+                        "epsilon",
+                        "positive when epsilon_warmup_updates > 0 (the floor rises geometrically to it)",
+                        fm.epsilon,
+                    );
                 }
+                let reward = WarmUp {
+                    start_key: "log_reward_scale_start",
+                    updates_key: "log_reward_warmup_updates",
+                    first: "the log-reward multiplier of the first update",
+                };
+                reward.check(objective, fm.log_reward_scale_start, fm.log_reward_warmup_updates);
                 if let Some(threshold) = fm.epsilon_log_z_threshold {
                     objective.check(threshold.is_finite(), "epsilon_log_z_threshold", "finite", threshold);
                 }
@@ -191,6 +200,38 @@ impl ObjectiveConfig {
             }
             Self::DetailedBalance(_) => {}
             Self::SubTrajectoryBalance(subtb) => objective.positive_finite("lambda", subtb.lambda),
+        }
+    }
+}
+
+/// The two keys of a warm-up: a start value, required exactly when its update count is `> 0`.
+struct WarmUp {
+    start_key: &'static str,
+    updates_key: &'static str,
+    /// What the start value is, for the message when it is missing.
+    first: &'static str,
+}
+
+impl WarmUp {
+    /// Checks the pair; true when the warm-up is on (`updates > 0` with a start value).
+    fn check(&self, objective: &mut Scope<'_>, start: Option<f64>, updates: u64) -> bool {
+        let (start_key, updates_key) = (self.start_key, self.updates_key);
+        match (start, updates) {
+            (Some(start), updates) if updates > 0 => {
+                objective.positive_finite(start_key, start);
+                true
+            }
+            (None, updates) if updates > 0 => {
+                let expected = format!("set when {updates_key} > 0 ({})", self.first);
+                objective.check(false, start_key, &expected, "nothing");
+                false
+            }
+            (Some(start), _) => {
+                let expected = format!("left out unless {updates_key} > 0");
+                objective.check(false, start_key, &expected, start);
+                false
+            }
+            (None, _) => false,
         }
     }
 }

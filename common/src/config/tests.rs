@@ -156,6 +156,53 @@ fn the_epsilon_warm_up_parses_and_is_checked() {
 }
 
 #[test]
+fn the_log_reward_warm_up_parses_and_is_checked() {
+    let warmed = "[objective]\ntype = \"flow_matching\"\nlog_reward_scale_start = 0.25\n\
+                  log_reward_warmup_updates = 2500\n";
+    let config = RunConfig::from_toml_str(warmed, None).unwrap();
+    let Objective::FlowMatching(fm) = config.objective.objective() else { panic!("flow matching") };
+    assert_eq!((fm.log_reward_scale_start, fm.log_reward_warmup_updates), (0.25, 2500));
+    assert_eq!((fm.at_update(0).log_reward_scale, fm.at_update(2500).log_reward_scale), (0.25, 1.0));
+    let written = toml::to_string(&config).unwrap();
+    assert_eq!(RunConfig::from_toml_str(&written, None).unwrap().objective, config.objective);
+    // without the keys every update trains on the reward as given
+    let plain = RunConfig::from_toml_str("[objective]\ntype = \"flow_matching\"\n", None).unwrap();
+    let Objective::FlowMatching(fm) = plain.objective.objective() else { panic!("flow matching") };
+    assert_eq!((fm.at_update(0).log_reward_scale, fm.log_reward_warmup_updates), (1.0, 0));
+    let cases = [
+        (
+            "log_reward_warmup_updates = 10\n",
+            "objective.log_reward_scale_start must be set when log_reward_warmup_updates > 0",
+        ),
+        (
+            "log_reward_scale_start = 0.5\n",
+            "objective.log_reward_scale_start must be left out unless log_reward_warmup_updates > 0",
+        ),
+        (
+            "log_reward_scale_start = 0.0\nlog_reward_warmup_updates = 10\n",
+            "objective.log_reward_scale_start must be positive and finite (got 0)",
+        ),
+        // serde's tagged `[objective]` table loses the key's position: the type is named
+        (
+            "log_reward_scale_start = \"low\"\nlog_reward_warmup_updates = 10\n",
+            "invalid type: string \"low\", expected f64",
+        ),
+    ];
+    for (keys, expected) in cases {
+        let text = format!("[objective]\ntype = \"flow_matching\"\n{keys}");
+        let error = RunConfig::from_toml_str(&text, None).unwrap_err().to_string();
+        assert!(error.contains(expected), "{keys:?}: {error}");
+    }
+    let error = RunConfig::from_toml_str(
+        "[objective]\ntype = \"trajectory_balance\"\nlog_reward_warmup_updates = 10\n",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("log_reward_warmup_updates"), "{error}");
+}
+
+#[test]
 fn training_precision_parses_and_names_the_choices_when_wrong() {
     use crate::config::Precision;
     assert_eq!(RunConfig::embedded_default().training.precision, Precision::Float32);

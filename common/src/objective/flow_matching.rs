@@ -30,6 +30,12 @@
 //! threshold `z₀` uses `ε · exp(log Z − z₀)` ([`FlowMatching::with_log_z`]), so the flows cannot
 //! all sink under the floor together.
 //!
+//! With [`FlowMatching::log_reward_warmup_updates`] `> 0`, every trajectory's `log R` is
+//! multiplied by [`FlowMatching::log_reward_scale`], which rises linearly from
+//! [`FlowMatching::log_reward_scale_start`] to 1 over the first updates. For `R = s^β` a
+//! multiplier `m` trains on `s^(mβ)`: a flatter target whose early rewards lie above the floor,
+//! sharpened to the configured `β` by the end of the warm-up.
+//!
 //! The loss of a batch is the mean of these terms over every transition of every trajectory
 //! (a node visited `k` times weighs `k`). Each `log[ε + Σ exp(·)]` is computed as a log-sum-exp
 //! over the log flows together with the constant `log ε`, so no large number is exponentiated.
@@ -66,6 +72,14 @@ pub struct FlowMatching {
     /// When set (`z₀`), a learned `log Z` below it lowers the floor with it:
     /// `ε · exp(min(0, log Z − z₀))` (see [`FlowMatching::with_log_z`]).
     pub epsilon_log_z_threshold: Option<f64>,
+    /// Multiplier on every trajectory's `log R` in this update's loss (1: the reward as given;
+    /// [`FlowMatching::at_update`] sets it during a reward warm-up).
+    pub log_reward_scale: f64,
+    /// The multiplier of the first update when [`FlowMatching::log_reward_warmup_updates`] `> 0`.
+    pub log_reward_scale_start: f64,
+    /// Updates over which the `log R` multiplier rises linearly from `log_reward_scale_start`
+    /// to 1; 0: none.
+    pub log_reward_warmup_updates: u64,
 }
 
 impl FlowMatching {
@@ -80,6 +94,9 @@ impl FlowMatching {
             epsilon_start: epsilon,
             epsilon_warmup_updates: 0,
             epsilon_log_z_threshold: None,
+            log_reward_scale: 1.0,
+            log_reward_scale_start: 1.0,
+            log_reward_warmup_updates: 0,
         }
     }
 
@@ -97,14 +114,37 @@ impl FlowMatching {
 
     /// The objective of update `update` (0 = the first): its `ε` is
     /// `epsilon_start^(1−f) · epsilon^f` with `f = update / epsilon_warmup_updates` during the
-    /// warm-up, `epsilon` after it (and always without a warm-up).
+    /// floor's warm-up, `epsilon` after it (and always without a warm-up); its `log R`
+    /// multiplier is `(1−g) · log_reward_scale_start + g` with
+    /// `g = update / log_reward_warmup_updates` during the reward's warm-up, 1 after it, and
+    /// unchanged without one.
     pub fn at_update(&self, update: u64) -> Self {
+        self.epsilon_at_update(update).log_reward_at_update(update)
+    }
+
+    fn epsilon_at_update(&self, update: u64) -> Self {
         if update >= self.epsilon_warmup_updates || self.epsilon_start <= 0.0 || self.epsilon <= 0.0 {
             return Self { epsilon_start: self.epsilon, epsilon_warmup_updates: 0, ..*self };
         }
         let fraction = update as f64 / self.epsilon_warmup_updates as f64;
         let log_epsilon = (1.0 - fraction) * self.epsilon_start.ln() + fraction * self.epsilon.ln();
         Self { epsilon: log_epsilon.exp(), ..*self }
+    }
+
+    fn log_reward_at_update(&self, update: u64) -> Self {
+        match self.log_reward_warmup_updates {
+            0 => *self,
+            updates if update >= updates => Self {
+                log_reward_scale: 1.0,
+                log_reward_scale_start: 1.0,
+                log_reward_warmup_updates: 0,
+                ..*self
+            },
+            updates => {
+                let fraction = update as f64 / updates as f64;
+                Self { log_reward_scale: (1.0 - fraction) * self.log_reward_scale_start + fraction, ..*self }
+            }
+        }
     }
 
     /// Term weights that sum to one (per kind of node, for [`TermWeighting::Balanced`]),
@@ -257,7 +297,8 @@ impl FlowMatching {
                     add_visit(&mut term_of, &mut visits, (row, false), 0.0, false);
                 }
                 if is_terminal_copy {
-                    add_visit(&mut term_of, &mut visits, (row, true), trajectory.log_reward as f32, sink);
+                    let log_reward = (trajectory.log_reward * self.log_reward_scale) as f32;
+                    add_visit(&mut term_of, &mut visits, (row, true), log_reward, sink);
                 }
             }
         }
@@ -577,6 +618,63 @@ mod tests {
             loss_at(0) < loss_at(5) && loss_at(5) < loss_at(10),
             "a lower floor shows more of the mismatch"
         );
+    }
+
+    #[test]
+    fn the_log_reward_multiplier_rises_linearly_during_its_warm_up_and_is_one_after_it() {
+        let warmed = FlowMatching {
+            log_reward_scale_start: 0.25,
+            log_reward_warmup_updates: 100,
+            ..FlowMatching::with_epsilon(1e-4)
+        };
+        let at = |update| warmed.at_update(update).log_reward_scale;
+        assert_eq!(at(0), 0.25);
+        assert!((at(50) - 0.625).abs() < 1e-12, "{}", at(50));
+        assert!(at(99) < 1.0 && at(99) > at(98), "{} {}", at(98), at(99));
+        for update in [100, 101, 10_000] {
+            assert_eq!(at(update), 1.0);
+        }
+        // the floor's schedule is untouched by it, and the two compose
+        assert_eq!(warmed.at_update(3).epsilon, 1e-4);
+        let both = FlowMatching { epsilon_start: 1e-6, epsilon_warmup_updates: 100, ..warmed };
+        let halfway = both.at_update(50);
+        assert!((halfway.epsilon - 1e-5).abs() < 1e-12 && (halfway.log_reward_scale - 0.625).abs() < 1e-12);
+        // without a warm-up the multiplier is whatever it was
+        let plain = FlowMatching { log_reward_scale: 0.5, ..FlowMatching::with_epsilon(1e-4) };
+        assert_eq!(plain.at_update(7), plain);
+    }
+
+    #[test]
+    fn the_loss_matches_the_stop_flow_to_the_scaled_log_reward() {
+        // stop at s0 with log R = −6: with ε = 0 the only term is (log F(s0, stop) − m · log R)²,
+        // so log F = −3 is exact at m = 0.5 and off by 3 at m = 1
+        let grid = Hypergrid::new(1, 3);
+        let stop = Trajectory {
+            actions: vec![grid.stop_action()],
+            log_reward: -6.0,
+            policy_version: 0,
+            score: None,
+            reward_model: None,
+        };
+        let trajectories = vec![rebuild(&grid, &stop).unwrap()];
+        let warmed = FlowMatching {
+            log_reward_scale_start: 0.5,
+            log_reward_warmup_updates: 4,
+            ..FlowMatching::with_epsilon(0.0)
+        };
+        let loss_at = |update: u64| {
+            let objective = warmed.at_update(update);
+            let batch = objective.prepare(&grid, &trajectories);
+            let mut log_flows = vec![0f32; batch.states.len() * grid.num_actions()];
+            log_flows[grid.stop_action() as usize] = -3.0;
+            let log_flows =
+                Tensor::from_slice(&log_flows).view([batch.states.len() as i64, grid.num_actions() as i64]);
+            objective.loss(&log_flows, &batch).double_value(&[])
+        };
+        assert!(loss_at(0).abs() < 1e-10, "exact at m = 0.5: {}", loss_at(0));
+        // m = 0.75 at update 2: (−3 + 4.5)² = 2.25; m = 1 from update 4: (−3 + 6)² = 9
+        assert!((loss_at(2) - 2.25).abs() < 1e-5, "{}", loss_at(2));
+        assert!((loss_at(4) - 9.0).abs() < 1e-5, "{}", loss_at(4));
     }
 
     #[test]
