@@ -15,6 +15,8 @@ Usage (after `source scripts/libtorch.sh` and a release build; scripts/bench-seh
 does both):
   bench_seh_frag_budget.py --config configs/seh-frag.toml --name fm_paper \
       --seeds 0 1 2 --molecules 100000 [--actors 2] [--set training.batch_size=4 ...]
+  bench_seh_frag_budget.py --name fm_all --combine fm_a fm_b
+      (one summary over the seeds of earlier summaries that ran the same configuration)
 """
 import argparse
 import json
@@ -152,6 +154,48 @@ def median_records(flat, seeds):
     return medians
 
 
+def without_seed(config):
+    """The configuration with its seed removed, to compare two runs' recipes."""
+    return {key: value for key, value in config.items() if key != "seed"}
+
+
+def combine(name, parts):
+    """One summary over the seeds of the named earlier summaries.
+
+    Refuses parts whose configuration differs (other than the seed) or whose seeds overlap, so a
+    combined median is always the median of one recipe over distinct seeds.
+    """
+    summaries = [json.loads((Path("docs/results") / f"seh_frag_{part}.json").read_text()) for part in parts]
+    first = summaries[0]
+    seeds = []
+    for part, summary in zip(parts, summaries):
+        if without_seed(summary["config"]) != without_seed(first["config"]):
+            sys.exit(f"--combine: {part} ran a different configuration from {parts[0]}")
+        if summary["molecules_budget"] != first["molecules_budget"] or summary["actors"] != first["actors"]:
+            sys.exit(f"--combine: {part} ran a different budget or actor count from {parts[0]}")
+        overlap = set(seeds) & set(summary["seeds"])
+        if overlap:
+            sys.exit(f"--combine: seed(s) {sorted(overlap)} appear in more than one part")
+        seeds.extend(summary["seeds"])
+    flat = [record for summary in summaries for record in summary["records"]]
+    return {
+        "name": name,
+        "command": " ".join(["scripts/bench-seh-frag-budget"] + sys.argv[1:]),
+        "combined_from": [{"name": s["name"], "command": s["command"], "cpu": s["cpu"], "date": s["date"]}
+                          for s in summaries],
+        "cpu": first["cpu"],
+        "cores": first["cores"],
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "molecules_budget": first["molecules_budget"],
+        "actors": first["actors"],
+        "seeds": seeds,
+        "config": first["config"],
+        "runs": [run for summary in summaries for run in summary["runs"]],
+        "records": flat,
+        "median": median_records(flat, seeds),
+    }
+
+
 def plot(name, flat, path):
     plot_dir = Path(".pytools/plot")
     sys.path.insert(0, str(plot_dir))
@@ -195,12 +239,18 @@ def main():
     parser.add_argument("--proxy-weights", default=os.environ.get("GFN_SEH_PROXY_WEIGHTS"))
     parser.add_argument("--collect-only", action="store_true",
                         help="write the summary from the seeds' finished runs (their run.json), run nothing")
+    parser.add_argument("--combine", nargs="+", metavar="NAME",
+                        help="write NAME's summary from earlier summaries of the same configuration, run nothing")
     parser.add_argument("--plot-only", action="store_true",
                         help="redraw docs/results/seh_frag_NAME.png from its JSON summary, run nothing")
     args = parser.parse_args()
     if args.plot_only:
         result = json.loads((Path("docs/results") / f"seh_frag_{args.name}.json").read_text())
         plot(args.name, result["records"], Path("docs/results") / f"seh_frag_{args.name}.png")
+        return
+    if args.combine:
+        result = combine(args.name, args.combine)
+        write_summary(args.name, result)
         return
 
     if not args.config:
@@ -243,10 +293,15 @@ def main():
         "records": flat,
         "median": median_records(flat, args.seeds),
     }
+    write_summary(args.name, result)
+
+
+def write_summary(name, result):
+    """Write docs/results/seh_frag_NAME.json and its plot, and print the last median milestone."""
     Path("docs/results").mkdir(parents=True, exist_ok=True)
-    out = Path("docs/results") / f"seh_frag_{args.name}.json"
+    out = Path("docs/results") / f"seh_frag_{name}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
-    plot(args.name, flat, Path("docs/results") / f"seh_frag_{args.name}.png")
+    plot(name, result["records"], Path("docs/results") / f"seh_frag_{name}.png")
     last = result["median"][-1] if result["median"] else {}
     print(json.dumps({k: last.get(k) for k in ["molecules", "top10_proxy", "top100_proxy", "top1000_proxy",
                                                  "modes_proxy_7", "top1000_similarity", "wall_seconds"]}))
