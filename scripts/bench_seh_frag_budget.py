@@ -177,20 +177,30 @@ def combine(name, parts):
         if overlap:
             sys.exit(f"--combine: seed(s) {sorted(overlap)} appear in more than one part")
         seeds.extend(summary["seeds"])
-    flat = [record for summary in summaries for record in summary["records"]]
+    combined_from = [{"name": s["name"], "command": s["command"], "cpu": s["cpu"], "date": s["date"]}
+                     for s in summaries]
+    return build_summary(
+        name, first["cpu"], first["cores"], first["molecules_budget"], first["actors"], seeds,
+        first["config"], [run for summary in summaries for run in summary["runs"]],
+        [record for summary in summaries for record in summary["records"]],
+        combined_from=combined_from)
+
+
+def build_summary(name, cpu, cores, molecules_budget, actors, seeds, config, runs, flat, **extra):
+    """The summary JSON of a benchmark: its provenance (`extra` follows the command), the
+    per-seed runs and flat records, and their median per milestone."""
     return {
         "name": name,
         "command": " ".join(["scripts/bench-seh-frag-budget"] + sys.argv[1:]),
-        "combined_from": [{"name": s["name"], "command": s["command"], "cpu": s["cpu"], "date": s["date"]}
-                          for s in summaries],
-        "cpu": first["cpu"],
-        "cores": first["cores"],
+        **extra,
+        "cpu": cpu,
+        "cores": cores,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "molecules_budget": first["molecules_budget"],
-        "actors": first["actors"],
+        "molecules_budget": molecules_budget,
+        "actors": actors,
         "seeds": seeds,
-        "config": first["config"],
-        "runs": [run for summary in summaries for run in summary["runs"]],
+        "config": config,
+        "runs": runs,
         "records": flat,
         "median": median_records(flat, seeds),
     }
@@ -279,20 +289,8 @@ def main():
         flat.extend(records)
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
-    result = {
-        "name": args.name,
-        "command": " ".join(["scripts/bench-seh-frag-budget"] + sys.argv[1:]),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "molecules_budget": args.molecules,
-        "actors": args.actors,
-        "seeds": args.seeds,
-        "config": config,
-        "runs": summaries,
-        "records": flat,
-        "median": median_records(flat, args.seeds),
-    }
+    result = build_summary(args.name, cpu, os.cpu_count(), args.molecules, args.actors, args.seeds,
+                           config, summaries, flat)
     write_summary(args.name, result)
 
 
