@@ -148,6 +148,7 @@ impl Model {
                 (fm.loss(&log_flows, &batch), batch.states.len())
             }
             Objective::Balance(objective) => {
+                let objective = objective.at_update(self.updates());
                 let batch = balance::prepare(env, trajectories);
                 let states: Vec<&E::State> = batch.states.iter().collect();
                 let outputs = self.network.outputs(&env.encode_batch(&states, device));
@@ -242,7 +243,7 @@ mod tests {
     use super::*;
     use crate::env::Hypergrid;
     use crate::env::hypergrid::GridState;
-    use crate::objective::FlowMatching;
+    use crate::objective::{FlowMatching, LogRewardWarmUp};
     use crate::objective::balance::{BackwardPolicy, Balance, BalanceObjective};
     use crate::policy::Exploration;
     use crate::reward::{HypergridReward, Reward};
@@ -262,10 +263,7 @@ mod tests {
             env,
             &PolicyConfig::mlp(16, 1),
             AdamConfig::with_learning_rate(1e-2),
-            Objective::Balance(BalanceObjective {
-                balance: Balance::Trajectory,
-                backward: BackwardPolicy::Uniform,
-            }),
+            Objective::Balance(BalanceObjective::new(Balance::Trajectory, BackwardPolicy::Uniform)),
             0.1,
             averaging_decay,
         )
@@ -364,8 +362,7 @@ mod tests {
     fn updates_train_on_the_log_reward_multiplier_of_their_place_in_the_reward_warm_up() {
         let env = Hypergrid::new(2, 4);
         let warmed = FlowMatching {
-            log_reward_scale_start: 0.25,
-            log_reward_warmup_updates: 3,
+            log_reward_warmup: LogRewardWarmUp::new(Some(0.25), 3),
             ..FlowMatching::with_epsilon(1e-4)
         };
         let mut model = flow_matching_model(&env, warmed);
@@ -385,6 +382,46 @@ mod tests {
                 assert!((got - as_given).abs() > 1e-6, "update {update}: m {scale} changes the loss");
             } else {
                 assert_eq!(scale, 1.0);
+            }
+        }
+    }
+
+    #[test]
+    fn trajectory_balance_updates_train_on_the_log_reward_multiplier_of_their_place_in_the_warm_up() {
+        let env = Hypergrid::new(2, 4);
+        let tb = BalanceObjective::new(Balance::Trajectory, BackwardPolicy::Uniform);
+        let warmed = tb.with_log_reward_warmup(LogRewardWarmUp::new(Some(0.25), 3));
+        let tb_model = |objective| {
+            Model::new(
+                (Kind::Float, Device::Cpu),
+                &env,
+                &PolicyConfig::mlp(16, 1),
+                AdamConfig::with_learning_rate(1e-2),
+                Objective::Balance(objective),
+                0.1,
+                0.0,
+            )
+        };
+        let mut model = tb_model(warmed);
+        let trajectories = batch(&env, &model, 3);
+        assert!(trajectories.iter().any(|t| t.log_reward != 0.0), "the multiplier must matter");
+        let mut reference = tb_model(tb);
+        let mut loss_under = |objective: BalanceObjective, model: &Model| {
+            reference.load_state_tensors(model.state_tensors()).unwrap();
+            reference.objective = Objective::Balance(objective);
+            reference.update(&env, &trajectories).loss
+        };
+        for update in 0..5u64 {
+            let scale = warmed.at_update(update).log_reward_scale;
+            let expected = loss_under(BalanceObjective { log_reward_scale: scale, ..tb }, &model);
+            let as_given = loss_under(tb, &model);
+            let got = model.update(&env, &trajectories).loss;
+            assert!((got - expected).abs() < 1e-6, "update {update}: loss {got}, m {scale} gives {expected}");
+            if update < 3 {
+                assert!((got - as_given).abs() > 1e-6, "update {update}: m {scale} changes the loss");
+            } else {
+                assert_eq!(scale, 1.0);
+                assert!((got - as_given).abs() < 1e-9, "update {update}: {got} vs {as_given} after the warm-up");
             }
         }
     }

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::objective::{BackwardPolicy, Balance, BalanceObjective, FlowMatching, Objective, TermWeighting};
+use crate::objective::{
+    BackwardPolicy, Balance, BalanceObjective, FlowMatching, LogRewardWarmUp, Objective, TermWeighting,
+};
 
 use crate::validation::Scope;
 
@@ -28,11 +30,23 @@ pub struct TrajectoryBalanceConfig {
     pub log_z_learning_rate: f64,
     /// `"uniform"` over the in-edges of each state, or `"learned"`.
     pub backward_policy: BackwardPolicy,
+    /// The multiplier on `log R` of the first update when `log_reward_warmup_updates > 0`
+    /// (then required, `> 0`): it rises linearly to 1 over the warm-up (as for flow matching).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_reward_scale_start: Option<f64>,
+    /// Updates over which the `log R` multiplier rises from `log_reward_scale_start` to 1;
+    /// 0 (default): none.
+    pub log_reward_warmup_updates: u64,
 }
 
 impl Default for TrajectoryBalanceConfig {
     fn default() -> Self {
-        Self { log_z_learning_rate: 0.1, backward_policy: BackwardPolicy::Uniform }
+        Self {
+            log_z_learning_rate: 0.1,
+            backward_policy: BackwardPolicy::Uniform,
+            log_reward_scale_start: None,
+            log_reward_warmup_updates: 0,
+        }
     }
 }
 
@@ -42,6 +56,13 @@ impl Default for TrajectoryBalanceConfig {
 pub struct DetailedBalanceConfig {
     /// `"uniform"` over the in-edges of each state, or `"learned"`.
     pub backward_policy: BackwardPolicy,
+    /// The multiplier on `log R` of the first update when `log_reward_warmup_updates > 0`
+    /// (then required, `> 0`): it rises linearly to 1 over the warm-up (as for flow matching).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_reward_scale_start: Option<f64>,
+    /// Updates over which the `log R` multiplier rises from `log_reward_scale_start` to 1;
+    /// 0 (default): none.
+    pub log_reward_warmup_updates: u64,
 }
 
 /// Sub-trajectory-balance settings.
@@ -52,25 +73,49 @@ pub struct SubTrajectoryBalanceConfig {
     pub lambda: f64,
     /// `"uniform"` over the in-edges of each state, or `"learned"`.
     pub backward_policy: BackwardPolicy,
+    /// The multiplier on `log R` of the first update when `log_reward_warmup_updates > 0`
+    /// (then required, `> 0`): it rises linearly to 1 over the warm-up (as for flow matching).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_reward_scale_start: Option<f64>,
+    /// Updates over which the `log R` multiplier rises from `log_reward_scale_start` to 1;
+    /// 0 (default): none.
+    pub log_reward_warmup_updates: u64,
 }
 
 impl Default for SubTrajectoryBalanceConfig {
     fn default() -> Self {
-        Self { lambda: 0.9, backward_policy: BackwardPolicy::Uniform }
+        Self {
+            lambda: 0.9,
+            backward_policy: BackwardPolicy::Uniform,
+            log_reward_scale_start: None,
+            log_reward_warmup_updates: 0,
+        }
     }
 }
 
 impl ObjectiveConfig {
     /// The objective these settings describe.
     pub fn objective(&self) -> Objective {
-        let balance = |balance, backward| Objective::Balance(BalanceObjective { balance, backward });
-        match self {
-            Self::FlowMatching(fm) => Objective::FlowMatching(fm.objective()),
+        let balance = |balance, backward| BalanceObjective::new(balance, backward);
+        let balance = match self {
+            Self::FlowMatching(fm) => return Objective::FlowMatching(fm.objective()),
             Self::TrajectoryBalance(tb) => balance(Balance::Trajectory, tb.backward_policy),
             Self::DetailedBalance(db) => balance(Balance::Detailed, db.backward_policy),
             Self::SubTrajectoryBalance(subtb) => {
                 balance(Balance::SubTrajectory { lambda: subtb.lambda }, subtb.backward_policy)
             }
+        };
+        let (start, updates) = self.log_reward_warmup_keys();
+        Objective::Balance(balance.with_log_reward_warmup(LogRewardWarmUp::new(start, updates)))
+    }
+
+    /// The `log_reward_scale_start` and `log_reward_warmup_updates` of any objective.
+    fn log_reward_warmup_keys(&self) -> (Option<f64>, u64) {
+        match self {
+            Self::FlowMatching(c) => (c.log_reward_scale_start, c.log_reward_warmup_updates),
+            Self::TrajectoryBalance(c) => (c.log_reward_scale_start, c.log_reward_warmup_updates),
+            Self::DetailedBalance(c) => (c.log_reward_scale_start, c.log_reward_warmup_updates),
+            Self::SubTrajectoryBalance(c) => (c.log_reward_scale_start, c.log_reward_warmup_updates),
         }
     }
 
@@ -143,8 +188,7 @@ impl FlowMatchingConfig {
             epsilon_warmup_updates: self.epsilon_warmup_updates,
             epsilon_log_z_threshold: self.epsilon_log_z_threshold,
             log_reward_scale: 1.0,
-            log_reward_scale_start: self.log_reward_scale_start.unwrap_or(1.0),
-            log_reward_warmup_updates: self.log_reward_warmup_updates,
+            log_reward_warmup: LogRewardWarmUp::new(self.log_reward_scale_start, self.log_reward_warmup_updates),
         }
     }
 }
@@ -185,12 +229,6 @@ impl ObjectiveConfig {
                         fm.epsilon,
                     );
                 }
-                let reward = WarmUp {
-                    start_key: "log_reward_scale_start",
-                    updates_key: "log_reward_warmup_updates",
-                    first: "the log-reward multiplier of the first update",
-                };
-                reward.check(objective, fm.log_reward_scale_start, fm.log_reward_warmup_updates);
                 if let Some(threshold) = fm.epsilon_log_z_threshold {
                     objective.check(threshold.is_finite(), "epsilon_log_z_threshold", "finite", threshold);
                 }
@@ -201,6 +239,13 @@ impl ObjectiveConfig {
             Self::DetailedBalance(_) => {}
             Self::SubTrajectoryBalance(subtb) => objective.positive_finite("lambda", subtb.lambda),
         }
+        let reward = WarmUp {
+            start_key: "log_reward_scale_start",
+            updates_key: "log_reward_warmup_updates",
+            first: "the log-reward multiplier of the first update",
+        };
+        let (start, updates) = self.log_reward_warmup_keys();
+        reward.check(objective, start, updates);
     }
 }
 

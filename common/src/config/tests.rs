@@ -1,7 +1,7 @@
 //! Parsing and validation of the whole run configuration.
 
 use super::*;
-use crate::objective::{Balance, BalanceObjective, FlowMatching, Objective};
+use crate::objective::{Balance, BalanceObjective, FlowMatching, LogRewardWarmUp, Objective};
 
 #[test]
 fn embedded_default_is_the_papers_4d_grid() {
@@ -22,10 +22,7 @@ fn objectives_parse_with_their_defaults_and_checks() {
     let subtb = RunConfig::from_toml_str(subtb, None).unwrap();
     assert_eq!(
         subtb.objective.objective(),
-        Objective::Balance(BalanceObjective {
-            balance: Balance::SubTrajectory { lambda: 0.5 },
-            backward: BackwardPolicy::Learned
-        })
+        Objective::Balance(BalanceObjective::new(Balance::SubTrajectory { lambda: 0.5 }, BackwardPolicy::Learned))
     );
     assert_eq!(subtb.objective.objective().extra_outputs(5), 1 + 5);
     let db = RunConfig::from_toml_str("[objective]\ntype = \"detailed_balance\"\n", None).unwrap();
@@ -161,14 +158,14 @@ fn the_log_reward_warm_up_parses_and_is_checked() {
                   log_reward_warmup_updates = 2500\n";
     let config = RunConfig::from_toml_str(warmed, None).unwrap();
     let Objective::FlowMatching(fm) = config.objective.objective() else { panic!("flow matching") };
-    assert_eq!((fm.log_reward_scale_start, fm.log_reward_warmup_updates), (0.25, 2500));
+    assert_eq!(fm.log_reward_warmup, LogRewardWarmUp { scale_start: 0.25, updates: 2500 });
     assert_eq!((fm.at_update(0).log_reward_scale, fm.at_update(2500).log_reward_scale), (0.25, 1.0));
     let written = toml::to_string(&config).unwrap();
     assert_eq!(RunConfig::from_toml_str(&written, None).unwrap().objective, config.objective);
     // without the keys every update trains on the reward as given
     let plain = RunConfig::from_toml_str("[objective]\ntype = \"flow_matching\"\n", None).unwrap();
     let Objective::FlowMatching(fm) = plain.objective.objective() else { panic!("flow matching") };
-    assert_eq!((fm.at_update(0).log_reward_scale, fm.log_reward_warmup_updates), (1.0, 0));
+    assert_eq!((fm.at_update(0).log_reward_scale, fm.log_reward_warmup), (1.0, LogRewardWarmUp::NONE));
     let cases = [
         (
             "log_reward_warmup_updates = 10\n",
@@ -193,13 +190,26 @@ fn the_log_reward_warm_up_parses_and_is_checked() {
         let error = RunConfig::from_toml_str(&text, None).unwrap_err().to_string();
         assert!(error.contains(expected), "{keys:?}: {error}");
     }
-    let error = RunConfig::from_toml_str(
-        "[objective]\ntype = \"trajectory_balance\"\nlog_reward_warmup_updates = 10\n",
-        None,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(error.contains("log_reward_warmup_updates"), "{error}");
+    // the balance objectives take the same keys, with the same checks
+    for objective in ["trajectory_balance", "detailed_balance", "sub_trajectory_balance"] {
+        for (keys, expected) in &cases[..3] {
+            let text = format!("[objective]\ntype = \"{objective}\"\n{keys}");
+            let error = RunConfig::from_toml_str(&text, None).unwrap_err().to_string();
+            assert!(error.contains(expected), "{objective} {keys:?}: {error}");
+        }
+        let text = format!("[objective]\ntype = \"{objective}\"\nlog_reward_scale_start = 0.25\n\
+                            log_reward_warmup_updates = 2500\n");
+        let config = RunConfig::from_toml_str(&text, None).unwrap();
+        let Objective::Balance(balance) = config.objective.objective() else { panic!("{objective}") };
+        assert_eq!(balance.log_reward_warmup, LogRewardWarmUp { scale_start: 0.25, updates: 2500 });
+        let (first, last) = (balance.at_update(0), balance.at_update(2500));
+        assert_eq!((first.log_reward_scale, last.log_reward_scale), (0.25, 1.0), "{objective}");
+        let written = toml::to_string(&config).unwrap();
+        assert_eq!(RunConfig::from_toml_str(&written, None).unwrap().objective, config.objective);
+        let plain = RunConfig::from_toml_str(&format!("[objective]\ntype = \"{objective}\"\n"), None).unwrap();
+        let Objective::Balance(balance) = plain.objective.objective() else { panic!("{objective}") };
+        assert_eq!((balance.at_update(0).log_reward_scale, balance.log_reward_warmup), (1.0, LogRewardWarmUp::NONE));
+    }
 }
 
 #[test]

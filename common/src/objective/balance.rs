@@ -18,12 +18,18 @@
 //! Network outputs per state: `num_actions` policy logits (masked and log-softmaxed here), then
 //! one state log flow if the objective needs it, then `num_actions` backward logits if `P_B` is
 //! learned. Every distinct state of a batch is evaluated once, in one forward pass.
+//!
+//! With a [`BalanceObjective::log_reward_warmup`], every `log R` of the loss (the terminal
+//! terms; the last node `⊤x` of sub-trajectory balance) is multiplied by
+//! [`BalanceObjective::log_reward_scale`], rising linearly to 1 over the first updates
+//! ([`LogRewardWarmUp`], as for flow matching).
 
 use std::hash::Hash;
 
 use rustc_hash::FxHashMap;
 use tch::Tensor;
 
+use super::LogRewardWarmUp;
 use crate::env::Environment;
 use crate::trajectory::RebuiltTrajectory;
 
@@ -59,9 +65,37 @@ pub struct BalanceObjective {
     pub balance: Balance,
     /// Uniform or learned `P_B`.
     pub backward: BackwardPolicy,
+    /// Multiplier on every `log R` in this update's loss (1: the reward as given;
+    /// [`BalanceObjective::at_update`] sets it during a reward warm-up).
+    pub log_reward_scale: f64,
+    /// The schedule of that multiplier ([`LogRewardWarmUp::NONE`]: none).
+    pub log_reward_warmup: LogRewardWarmUp,
 }
 
 impl BalanceObjective {
+    /// `balance` with backward policy `backward`, training on the reward as given.
+    pub fn new(balance: Balance, backward: BackwardPolicy) -> Self {
+        Self { balance, backward, log_reward_scale: 1.0, log_reward_warmup: LogRewardWarmUp::NONE }
+    }
+
+    /// The same objective under the log-reward warm-up `warmup`.
+    pub fn with_log_reward_warmup(self, warmup: LogRewardWarmUp) -> Self {
+        Self { log_reward_warmup: warmup, ..self }
+    }
+
+    /// The objective of update `update` (0 = the first): its `log R` multiplier is
+    /// [`LogRewardWarmUp::scale_at`] during the warm-up, 1 after it, unchanged without one.
+    pub fn at_update(&self, update: u64) -> Self {
+        if !self.log_reward_warmup.is_on() {
+            return *self;
+        }
+        Self {
+            log_reward_scale: self.log_reward_warmup.scale_at(update),
+            log_reward_warmup: self.log_reward_warmup.remaining_at(update),
+            ..*self
+        }
+    }
+
     /// Whether the network has a state-flow output.
     pub fn needs_state_flow(&self) -> bool {
         !matches!(self.balance, Balance::Trajectory)
@@ -228,7 +262,8 @@ impl BalanceObjective {
                 }
             }
         };
-        let log_rewards: Vec<f32> = batch.trajectories.iter().map(|t| t.2 as f32).collect();
+        let log_rewards: Vec<f32> =
+            batch.trajectories.iter().map(|t| (t.2 * self.log_reward_scale) as f32).collect();
         let log_rewards = Tensor::from_slice(&log_rewards).to_device(device).to_kind(kind);
         match self.balance {
             Balance::Trajectory => {
@@ -366,7 +401,7 @@ mod tests {
     }
 
     fn uniform(balance: Balance) -> BalanceObjective {
-        BalanceObjective { balance, backward: BackwardPolicy::Uniform }
+        BalanceObjective::new(balance, BackwardPolicy::Uniform)
     }
 
     #[test]
@@ -431,7 +466,7 @@ mod tests {
         rows[2 * 6 + 3] = 0.0; // edge from [0,1] via action 0
         rows[2 * 6 + 3 + 1] = 2f32.ln(); // edge from [1,0] via action 1: P_B = 2/3
         let outputs = Tensor::from_slice(&rows).view([3, 6]);
-        let learned = BalanceObjective { balance: Balance::Trajectory, backward: BackwardPolicy::Learned };
+        let learned = BalanceObjective::new(Balance::Trajectory, BackwardPolicy::Learned);
         let tb = learned.loss(&outputs, &batch, Some(&log_z)).double_value(&[]);
         let expected = (3.0 * third - (2f64 / 3.0).ln()).powi(2);
         assert!((tb - expected).abs() < 1e-5, "{tb} vs {expected}");

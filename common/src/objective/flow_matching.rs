@@ -30,11 +30,11 @@
 //! threshold `z₀` uses `ε · exp(log Z − z₀)` ([`FlowMatching::with_log_z`]), so the flows cannot
 //! all sink under the floor together.
 //!
-//! With [`FlowMatching::log_reward_warmup_updates`] `> 0`, every trajectory's `log R` is
-//! multiplied by [`FlowMatching::log_reward_scale`], which rises linearly from
-//! [`FlowMatching::log_reward_scale_start`] to 1 over the first updates. For `R = s^β` a
-//! multiplier `m` trains on `s^(mβ)`: a flatter target whose early rewards lie above the floor,
-//! sharpened to the configured `β` by the end of the warm-up.
+//! With a [`FlowMatching::log_reward_warmup`], every trajectory's `log R` is multiplied by
+//! [`FlowMatching::log_reward_scale`], which rises linearly to 1 over the first updates
+//! ([`LogRewardWarmUp`]). For `R = s^β` a multiplier `m` trains on `s^(mβ)`: a flatter target
+//! whose early rewards lie above the floor, sharpened to the configured `β` by the end of the
+//! warm-up.
 //!
 //! The loss of a batch is the mean of these terms over every transition of every trajectory
 //! (a node visited `k` times weighs `k`). Each `log[ε + Σ exp(·)]` is computed as a log-sum-exp
@@ -47,6 +47,7 @@ use std::hash::Hash;
 use rustc_hash::FxHashMap;
 use tch::Tensor;
 
+use super::LogRewardWarmUp;
 use crate::env::Environment;
 use crate::trajectory::RebuiltTrajectory;
 
@@ -75,11 +76,8 @@ pub struct FlowMatching {
     /// Multiplier on every trajectory's `log R` in this update's loss (1: the reward as given;
     /// [`FlowMatching::at_update`] sets it during a reward warm-up).
     pub log_reward_scale: f64,
-    /// The multiplier of the first update when [`FlowMatching::log_reward_warmup_updates`] `> 0`.
-    pub log_reward_scale_start: f64,
-    /// Updates over which the `log R` multiplier rises linearly from `log_reward_scale_start`
-    /// to 1; 0: none.
-    pub log_reward_warmup_updates: u64,
+    /// The schedule of that multiplier ([`LogRewardWarmUp::NONE`]: none).
+    pub log_reward_warmup: LogRewardWarmUp,
 }
 
 impl FlowMatching {
@@ -95,8 +93,7 @@ impl FlowMatching {
             epsilon_warmup_updates: 0,
             epsilon_log_z_threshold: None,
             log_reward_scale: 1.0,
-            log_reward_scale_start: 1.0,
-            log_reward_warmup_updates: 0,
+            log_reward_warmup: LogRewardWarmUp::NONE,
         }
     }
 
@@ -115,8 +112,7 @@ impl FlowMatching {
     /// The objective of update `update` (0 = the first): its `ε` is
     /// `epsilon_start^(1−f) · epsilon^f` with `f = update / epsilon_warmup_updates` during the
     /// floor's warm-up, `epsilon` after it (and always without a warm-up); its `log R`
-    /// multiplier is `(1−g) · log_reward_scale_start + g` with
-    /// `g = update / log_reward_warmup_updates` during the reward's warm-up, 1 after it, and
+    /// multiplier is [`LogRewardWarmUp::scale_at`] during the reward's warm-up, 1 after it, and
     /// unchanged without one.
     pub fn at_update(&self, update: u64) -> Self {
         self.epsilon_at_update(update).log_reward_at_update(update)
@@ -132,18 +128,13 @@ impl FlowMatching {
     }
 
     fn log_reward_at_update(&self, update: u64) -> Self {
-        match self.log_reward_warmup_updates {
-            0 => *self,
-            updates if update >= updates => Self {
-                log_reward_scale: 1.0,
-                log_reward_scale_start: 1.0,
-                log_reward_warmup_updates: 0,
-                ..*self
-            },
-            updates => {
-                let fraction = update as f64 / updates as f64;
-                Self { log_reward_scale: (1.0 - fraction) * self.log_reward_scale_start + fraction, ..*self }
-            }
+        if !self.log_reward_warmup.is_on() {
+            return *self;
+        }
+        Self {
+            log_reward_scale: self.log_reward_warmup.scale_at(update),
+            log_reward_warmup: self.log_reward_warmup.remaining_at(update),
+            ..*self
         }
     }
 
@@ -623,8 +614,7 @@ mod tests {
     #[test]
     fn the_log_reward_multiplier_rises_linearly_during_its_warm_up_and_is_one_after_it() {
         let warmed = FlowMatching {
-            log_reward_scale_start: 0.25,
-            log_reward_warmup_updates: 100,
+            log_reward_warmup: LogRewardWarmUp::new(Some(0.25), 100),
             ..FlowMatching::with_epsilon(1e-4)
         };
         let at = |update| warmed.at_update(update).log_reward_scale;
@@ -658,8 +648,7 @@ mod tests {
         };
         let trajectories = vec![rebuild(&grid, &stop).unwrap()];
         let warmed = FlowMatching {
-            log_reward_scale_start: 0.5,
-            log_reward_warmup_updates: 4,
+            log_reward_warmup: LogRewardWarmUp::new(Some(0.5), 4),
             ..FlowMatching::with_epsilon(0.0)
         };
         let loss_at = |update: u64| {

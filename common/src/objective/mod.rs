@@ -4,10 +4,12 @@
 
 pub mod balance;
 pub mod flow_matching;
+pub mod log_reward_warmup;
 
 pub use flow_matching::{FlowMatching, FlowMatchingBatch, TermWeighting};
 
 pub use balance::{BackwardPolicy, Balance, BalanceObjective};
+pub use log_reward_warmup::LogRewardWarmUp;
 
 /// The training objective a learner optimises, picked by the run configuration.
 #[derive(Debug, Clone, Copy, PartialEq)]
