@@ -243,8 +243,8 @@ mod tests {
     use super::*;
     use crate::env::Hypergrid;
     use crate::env::hypergrid::GridState;
-    use crate::objective::{FlowMatching, LogRewardWarmUp};
     use crate::objective::balance::{BackwardPolicy, Balance, BalanceObjective};
+    use crate::objective::{FlowMatching, LogRewardWarmUp};
     use crate::policy::Exploration;
     use crate::reward::{HypergridReward, Reward};
     use crate::sampler::Sampler;
@@ -421,7 +421,10 @@ mod tests {
                 assert!((got - as_given).abs() > 1e-6, "update {update}: m {scale} changes the loss");
             } else {
                 assert_eq!(scale, 1.0);
-                assert!((got - as_given).abs() < 1e-9, "update {update}: {got} vs {as_given} after the warm-up");
+                assert!(
+                    (got - as_given).abs() < 1e-9,
+                    "update {update}: {got} vs {as_given} after the warm-up"
+                );
             }
         }
     }

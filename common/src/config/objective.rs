@@ -188,7 +188,10 @@ impl FlowMatchingConfig {
             epsilon_warmup_updates: self.epsilon_warmup_updates,
             epsilon_log_z_threshold: self.epsilon_log_z_threshold,
             log_reward_scale: 1.0,
-            log_reward_warmup: LogRewardWarmUp::new(self.log_reward_scale_start, self.log_reward_warmup_updates),
+            log_reward_warmup: LogRewardWarmUp::new(
+                self.log_reward_scale_start,
+                self.log_reward_warmup_updates,
+            ),
         }
     }
 }

@@ -22,7 +22,10 @@ fn objectives_parse_with_their_defaults_and_checks() {
     let subtb = RunConfig::from_toml_str(subtb, None).unwrap();
     assert_eq!(
         subtb.objective.objective(),
-        Objective::Balance(BalanceObjective::new(Balance::SubTrajectory { lambda: 0.5 }, BackwardPolicy::Learned))
+        Objective::Balance(BalanceObjective::new(
+            Balance::SubTrajectory { lambda: 0.5 },
+            BackwardPolicy::Learned
+        ))
     );
     assert_eq!(subtb.objective.objective().extra_outputs(5), 1 + 5);
     let db = RunConfig::from_toml_str("[objective]\ntype = \"detailed_balance\"\n", None).unwrap();
@@ -197,8 +200,10 @@ fn the_log_reward_warm_up_parses_and_is_checked() {
             let error = RunConfig::from_toml_str(&text, None).unwrap_err().to_string();
             assert!(error.contains(expected), "{objective} {keys:?}: {error}");
         }
-        let text = format!("[objective]\ntype = \"{objective}\"\nlog_reward_scale_start = 0.25\n\
-                            log_reward_warmup_updates = 2500\n");
+        let text = format!(
+            "[objective]\ntype = \"{objective}\"\nlog_reward_scale_start = 0.25\n\
+                            log_reward_warmup_updates = 2500\n"
+        );
         let config = RunConfig::from_toml_str(&text, None).unwrap();
         let Objective::Balance(balance) = config.objective.objective() else { panic!("{objective}") };
         assert_eq!(balance.log_reward_warmup, LogRewardWarmUp { scale_start: 0.25, updates: 2500 });
@@ -206,9 +211,13 @@ fn the_log_reward_warm_up_parses_and_is_checked() {
         assert_eq!((first.log_reward_scale, last.log_reward_scale), (0.25, 1.0), "{objective}");
         let written = toml::to_string(&config).unwrap();
         assert_eq!(RunConfig::from_toml_str(&written, None).unwrap().objective, config.objective);
-        let plain = RunConfig::from_toml_str(&format!("[objective]\ntype = \"{objective}\"\n"), None).unwrap();
+        let plain =
+            RunConfig::from_toml_str(&format!("[objective]\ntype = \"{objective}\"\n"), None).unwrap();
         let Objective::Balance(balance) = plain.objective.objective() else { panic!("{objective}") };
-        assert_eq!((balance.at_update(0).log_reward_scale, balance.log_reward_warmup), (1.0, LogRewardWarmUp::NONE));
+        assert_eq!(
+            (balance.at_update(0).log_reward_scale, balance.log_reward_warmup),
+            (1.0, LogRewardWarmUp::NONE)
+        );
     }
 }
 

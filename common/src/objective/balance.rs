@@ -414,6 +414,26 @@ mod tests {
     }
 
     #[test]
+    fn the_log_reward_multiplier_scales_the_reward_term_of_every_balance_objective() {
+        let m = 0.5;
+        let scaled = |balance| BalanceObjective { log_reward_scale: m, ..uniform(balance) };
+        let (outputs, batch) = setup(None);
+        let log_z = Tensor::from_slice(&[0.5f32]);
+        let tb = scaled(Balance::Trajectory).loss(&outputs, &batch, Some(&log_z)).double_value(&[]);
+        let expected = (0.5 + 0.75f64.ln() + 0.5f64.ln() - m * 2f64.ln()).powi(2);
+        assert!((tb - expected).abs() < 1e-5, "{tb} vs {expected}");
+        let (outputs, batch) = setup(Some([1.0, 0.2, -0.3]));
+        let db = scaled(Balance::Detailed).loss(&outputs, &batch, None).double_value(&[]);
+        let terms = [(1.0 + 0.75f64.ln() - 0.2), (0.2 + 0.5f64.ln() + 0.3), (-0.3 - m * 2f64.ln())];
+        let expected = terms.iter().map(|t| t * t).sum::<f64>() / 3.0;
+        assert!((db - expected).abs() < 1e-5, "{db} vs {expected}");
+        let whole =
+            scaled(Balance::SubTrajectory { lambda: 1e6 }).loss(&outputs, &batch, None).double_value(&[]);
+        let expected = (1.0 + 0.75f64.ln() + 0.5f64.ln() - m * 2f64.ln()).powi(2);
+        assert!((whole - expected).abs() < 1e-3, "{whole} vs {expected}");
+    }
+
+    #[test]
     fn detailed_balance_by_hand() {
         let (outputs, batch) = setup(Some([1.0, 0.2, -0.3]));
         let loss = uniform(Balance::Detailed).loss(&outputs, &batch, None).double_value(&[]);
