@@ -154,16 +154,26 @@ def median_records(flat, seeds):
     return medians
 
 
+# the output paths every seed's run replaces with its own (run_seed): not part of a recipe
+PER_RUN_PATHS = (("evaluation", "log_path"), ("evaluation", "results_db"), ("checkpoint", "dir"))
+
+
 def without_seed(config):
-    """The configuration with its seed removed, to compare two runs' recipes."""
-    return {key: value for key, value in config.items() if key != "seed"}
+    """The configuration without its seed and the per-run output paths, to compare two runs'
+    recipes (the same recipe from two config files differs only in those paths)."""
+    recipe = {key: dict(value) if isinstance(value, dict) else value
+              for key, value in config.items() if key != "seed"}
+    for table, key in PER_RUN_PATHS:
+        recipe.get(table, {}).pop(key, None)
+    return recipe
 
 
 def combine(name, parts):
     """One summary over the seeds of the named earlier summaries.
 
-    Refuses parts whose configuration differs (other than the seed) or whose seeds overlap, so a
-    combined median is always the median of one recipe over distinct seeds.
+    Refuses parts whose configuration differs (other than the seed and the per-run output paths)
+    or whose seeds overlap, so a combined median is always the median of one recipe over distinct
+    seeds.
     """
     summaries = [json.loads((Path("docs/results") / f"seh_frag_{part}.json").read_text()) for part in parts]
     first = summaries[0]
