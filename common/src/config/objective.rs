@@ -96,15 +96,15 @@ impl Default for SubTrajectoryBalanceConfig {
 impl ObjectiveConfig {
     /// The objective these settings describe.
     pub fn objective(&self) -> Objective {
-        let balance = |balance, backward| BalanceObjective::new(balance, backward);
-        let balance = match self {
+        let (balance, backward) = match self {
             Self::FlowMatching(fm) => return Objective::FlowMatching(fm.objective()),
-            Self::TrajectoryBalance(tb) => balance(Balance::Trajectory, tb.backward_policy),
-            Self::DetailedBalance(db) => balance(Balance::Detailed, db.backward_policy),
+            Self::TrajectoryBalance(tb) => (Balance::Trajectory, tb.backward_policy),
+            Self::DetailedBalance(db) => (Balance::Detailed, db.backward_policy),
             Self::SubTrajectoryBalance(subtb) => {
-                balance(Balance::SubTrajectory { lambda: subtb.lambda }, subtb.backward_policy)
+                (Balance::SubTrajectory { lambda: subtb.lambda }, subtb.backward_policy)
             }
         };
+        let balance = BalanceObjective::new(balance, backward);
         let (start, updates) = self.log_reward_warmup_keys();
         Objective::Balance(balance.with_log_reward_warmup(LogRewardWarmUp::new(start, updates)))
     }
