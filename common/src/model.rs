@@ -305,28 +305,33 @@ mod tests {
     }
 
     fn flow_matching_model(env: &Hypergrid, objective: FlowMatching) -> Model {
+        objective_model(env, Objective::FlowMatching(objective))
+    }
+
+    /// A small MLP model of `env` training on `objective`, without weight averaging.
+    fn objective_model(env: &Hypergrid, objective: Objective) -> Model {
         Model::new(
             (Kind::Float, Device::Cpu),
             env,
             &PolicyConfig::mlp(16, 1),
             AdamConfig::with_learning_rate(1e-2),
-            Objective::FlowMatching(objective),
+            objective,
             0.1,
             0.0,
         )
     }
 
     /// The loss `reference` gives `model`'s current weights (and Adam state) on `trajectories`
-    /// under the fixed (unscheduled) flow-matching objective `objective`.
+    /// under the fixed (unscheduled) objective `objective`.
     fn loss_with_fixed_objective(
         env: &Hypergrid,
         reference: &mut Model,
         model: &Model,
         trajectories: &[RebuiltTrajectory<GridState>],
-        objective: FlowMatching,
+        objective: Objective,
     ) -> f64 {
         reference.load_state_tensors(model.state_tensors()).unwrap();
-        reference.objective = Objective::FlowMatching(objective);
+        reference.objective = objective;
         reference.update(env, trajectories).loss
     }
 
@@ -344,7 +349,7 @@ mod tests {
         let mut reference = flow_matching_model(&env, FlowMatching::with_epsilon(start));
         for update in 0..5u64 {
             let epsilon = warmed.at_update(update).epsilon;
-            let fixed = FlowMatching::with_epsilon(epsilon);
+            let fixed = Objective::FlowMatching(FlowMatching::with_epsilon(epsilon));
             let expected = loss_with_fixed_objective(&env, &mut reference, &model, &trajectories, fixed);
             let got = model.update(&env, &trajectories).loss;
             assert!(
@@ -372,9 +377,12 @@ mod tests {
         let mut unscaled = flow_matching_model(&env, FlowMatching::with_epsilon(1e-4));
         for update in 0..5u64 {
             let scale = warmed.at_update(update).log_reward_scale;
-            let fixed = FlowMatching { log_reward_scale: scale, ..FlowMatching::with_epsilon(1e-4) };
+            let fixed = Objective::FlowMatching(FlowMatching {
+                log_reward_scale: scale,
+                ..FlowMatching::with_epsilon(1e-4)
+            });
             let expected = loss_with_fixed_objective(&env, &mut reference, &model, &trajectories, fixed);
-            let plain = FlowMatching::with_epsilon(1e-4);
+            let plain = Objective::FlowMatching(FlowMatching::with_epsilon(1e-4));
             let as_given = loss_with_fixed_objective(&env, &mut unscaled, &model, &trajectories, plain);
             let got = model.update(&env, &trajectories).loss;
             assert!((got - expected).abs() < 1e-6, "update {update}: loss {got}, m {scale} gives {expected}");
@@ -391,25 +399,18 @@ mod tests {
         let env = Hypergrid::new(2, 4);
         let tb = BalanceObjective::new(Balance::Trajectory, BackwardPolicy::Uniform);
         let warmed = tb.with_log_reward_warmup(LogRewardWarmUp::new(Some(0.25), 3));
-        let tb_model = |objective| {
-            Model::new(
-                (Kind::Float, Device::Cpu),
-                &env,
-                &PolicyConfig::mlp(16, 1),
-                AdamConfig::with_learning_rate(1e-2),
-                Objective::Balance(objective),
-                0.1,
-                0.0,
-            )
-        };
-        let mut model = tb_model(warmed);
+        let mut model = objective_model(&env, Objective::Balance(warmed));
         let trajectories = batch(&env, &model, 3);
         assert!(trajectories.iter().any(|t| t.log_reward != 0.0), "the multiplier must matter");
-        let mut reference = tb_model(tb);
+        let mut reference = objective_model(&env, Objective::Balance(tb));
         let mut loss_under = |objective: BalanceObjective, model: &Model| {
-            reference.load_state_tensors(model.state_tensors()).unwrap();
-            reference.objective = Objective::Balance(objective);
-            reference.update(&env, &trajectories).loss
+            loss_with_fixed_objective(
+                &env,
+                &mut reference,
+                model,
+                &trajectories,
+                Objective::Balance(objective),
+            )
         };
         for update in 0..5u64 {
             let scale = warmed.at_update(update).log_reward_scale;
@@ -449,7 +450,7 @@ mod tests {
                     "log Z ≪ 50 scales the floor: {expected_epsilon}"
                 );
             }
-            let fixed = FlowMatching::with_epsilon(expected_epsilon);
+            let fixed = Objective::FlowMatching(FlowMatching::with_epsilon(expected_epsilon));
             let expected = loss_with_fixed_objective(&env, &mut reference, &model, &trajectories, fixed);
             let got = model.update(&env, &trajectories).loss;
             assert!(

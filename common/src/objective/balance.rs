@@ -86,14 +86,9 @@ impl BalanceObjective {
     /// The objective of update `update` (0 = the first): its `log R` multiplier is
     /// [`LogRewardWarmUp::scale_at`] during the warm-up, 1 after it, unchanged without one.
     pub fn at_update(&self, update: u64) -> Self {
-        if !self.log_reward_warmup.is_on() {
-            return *self;
-        }
-        Self {
-            log_reward_scale: self.log_reward_warmup.scale_at(update),
-            log_reward_warmup: self.log_reward_warmup.remaining_at(update),
-            ..*self
-        }
+        let (log_reward_scale, log_reward_warmup) =
+            self.log_reward_warmup.apply_at(update, self.log_reward_scale);
+        Self { log_reward_scale, log_reward_warmup, ..*self }
     }
 
     /// Whether the network has a state-flow output.

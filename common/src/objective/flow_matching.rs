@@ -128,14 +128,9 @@ impl FlowMatching {
     }
 
     fn log_reward_at_update(&self, update: u64) -> Self {
-        if !self.log_reward_warmup.is_on() {
-            return *self;
-        }
-        Self {
-            log_reward_scale: self.log_reward_warmup.scale_at(update),
-            log_reward_warmup: self.log_reward_warmup.remaining_at(update),
-            ..*self
-        }
+        let (log_reward_scale, log_reward_warmup) =
+            self.log_reward_warmup.apply_at(update, self.log_reward_scale);
+        Self { log_reward_scale, log_reward_warmup, ..*self }
     }
 
     /// Term weights that sum to one (per kind of node, for [`TermWeighting::Balanced`]),

@@ -46,6 +46,13 @@ impl LogRewardWarmUp {
     pub fn remaining_at(&self, update: u64) -> Self {
         if update >= self.updates { Self::NONE } else { *self }
     }
+
+    /// An objective's `(log R multiplier, warm-up)` for update `update`, given its current
+    /// multiplier `scale`: without a warm-up both unchanged; with one, [`LogRewardWarmUp::scale_at`]
+    /// and [`LogRewardWarmUp::remaining_at`].
+    pub fn apply_at(&self, update: u64, scale: f64) -> (f64, Self) {
+        if self.is_on() { (self.scale_at(update), self.remaining_at(update)) } else { (scale, *self) }
+    }
 }
 
 impl Default for LogRewardWarmUp {
