@@ -1,6 +1,6 @@
 """Fragment-molecule benchmark to a molecule budget, over seeds (docs/BENCHMARKS.md).
 
-For each seed: `gfn launch --config CONFIG --molecules N --seed S --actors A` with its own log,
+For each seed: `gfn launch --config CONFIG --trajectories N --seed S --actors A` with its own log,
 SQLite database and checkpoints under runs/bench-seh-frag-budget/NAME/seedS/, timed as a whole.
 The learner writes a milestone record every `evaluation.milestone_molecules` molecules (the
 paper's statistics at exactly 10k, 20k, … molecules generated); this script collects them into
@@ -119,7 +119,7 @@ def run_seed(args, config, seed, out):
     path.write_text(dump_toml(config) + "\n")
     binaries = Path(os.environ.get("GFN_BIN_DIR", "target/release"))
     command = [
-        str(binaries / "gfn"), "launch", "--config", str(path), "--molecules", str(args.molecules),
+        str(binaries / "gfn"), "launch", "--config", str(path), "--trajectories", str(args.molecules),
         "--seed", str(seed), "--actors", str(args.actors), "--no-progress",
     ]
     started = time.monotonic()

@@ -16,8 +16,7 @@ use gfn_common::config::RunConfig;
 use gfn_common::env::Environment;
 use gfn_common::events::{Event, Events};
 use gfn_common::reward::Reward;
-use gfn_common::task::registry::TASK_NAMES;
-use gfn_common::task::{Task, TaskVisitor, visit_task};
+use gfn_common::task::{Task, TaskVisitor, Tasks};
 use gfn_proto::auth::RunToken;
 use gfn_proto::v1;
 use gfn_service::process as service;
@@ -55,8 +54,9 @@ pub struct ActorOptions {
 /// Largest message the actor accepts (weights chunks are at most the learner's chunk size).
 const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
-/// Runs an actor to completion; returns what was submitted.
-pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
+/// Runs an actor to completion; returns what was submitted. It can join runs of the tasks of
+/// `tasks` (sent to the learner at registration) and refuses any other.
+pub fn run(options: ActorOptions, tasks: impl Tasks) -> anyhow::Result<SubmitStats> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("gfn-actor-io")
@@ -90,7 +90,7 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
             capabilities: Some(v1::ActorCapabilities {
                 reward_threads: options.reward_threads.unwrap_or(0) as u32,
                 rollout_batch: options.rollout_batch.unwrap_or(0) as u32,
-                environments: TASK_NAMES.iter().map(|name| name.to_string()).collect(),
+                environments: tasks.names().iter().map(|name| name.to_string()).collect(),
             }),
         };
         let mut backoff = Backoff::new(Duration::from_secs(2));
@@ -114,8 +114,10 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
         if let Some(batch) = options.rollout_batch {
             config.actor.rollout_batch = batch;
         }
-        config.validate()?;
-        gfn_common::fingerprint::verify(&config).context("refusing to compute this run's rewards")?;
+        tasks.entry(config.env.task()).context("refusing to join this run")?;
+        tasks.validate(&config)?;
+        gfn_common::fingerprint::verify(&config, &tasks.reward_files(&config))
+            .context("refusing to compute this run's rewards")?;
         // the run's own keepalive settings from here on
         let learner = client(
             &options.learner,
@@ -145,7 +147,7 @@ pub fn run(options: ActorOptions) -> anyhow::Result<SubmitStats> {
             token: options.token.clone(),
             tls: options.tls.clone(),
         };
-        visit_task(&visitor.context.config.clone(), visitor)?.await
+        tasks.visit(&visitor.context.config.clone(), visitor)?.await
     })
 }
 

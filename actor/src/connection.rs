@@ -131,7 +131,7 @@ pub async fn register(
             Ok(reply) => {
                 backoff.reset();
                 let reply = reply.into_inner();
-                let config = RunConfig::from_toml_str(&reply.config_toml, None)
+                let config = RunConfig::parse(&reply.config_toml, None)
                     .context("the learner sent an invalid run configuration")?;
                 return Ok(Registration { run_id: reply.run_id, actor_id: reply.actor_id, config });
             }

@@ -16,9 +16,11 @@
 //! - [`submitter`]: batching and submitting trajectories, with retries.
 //! - [`metrics`]: the actor's Prometheus metrics (`--metrics-listen`).
 //! - [`actor`]: wiring, and shutdown on SIGTERM/SIGINT or when the run is finished.
+//! - [`command`]: the actor's command line (`gfn-actor`, `gfn actor`).
 
 pub mod actor;
 pub mod backoff;
+pub mod command;
 pub mod connection;
 pub mod metrics;
 pub mod reward_pool;

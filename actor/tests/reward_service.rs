@@ -13,8 +13,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
 use gfn_actor::reward_service::{ServiceReward, connect};
-use gfn_common::config::{HypergridConfig, RewardServiceConfig};
+use gfn_common::config::RewardServiceConfig;
 use gfn_common::reward::Reward;
+use gfn_common::task::hypergrid::HypergridConfig;
 use gfn_common::task::hypergrid::HypergridTask;
 use gfn_proto::reward::v1::reward_model_server::{RewardModel, RewardModelServer};
 use gfn_proto::reward::v1::{self as pb, object_result};

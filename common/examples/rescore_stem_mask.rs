@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use gfn_common::config::FragmentConfig;
 use gfn_common::env::junction_tree::BlockTree;
 use gfn_common::reward::SehReward;
+use gfn_common::task::fragments::FragmentConfig;
 
 fn main() {
     tch::set_num_threads(1);

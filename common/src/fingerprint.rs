@@ -1,5 +1,5 @@
-//! Fingerprints of the files a run's reward depends on (the fragment vocabulary, the sEH proxy
-//! weights): the learner writes their SHA-256 into the run configuration it hands to actors, and
+//! Fingerprints of the files a run's reward depends on (as its task declares them,
+//! `crate::task::TaskPlugin::reward_files`): the learner writes their SHA-256 into the run configuration it hands to actors, and
 //! an actor whose local copy differs refuses to start, naming the file — so that an image or
 //! volume mismatch in a cluster cannot silently train the learner on a different reward.
 
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{EnvConfig, RunConfig};
+use crate::config::RunConfig;
 
 /// `sha256:<hex>` of the file at `path`.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
@@ -23,21 +23,6 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
         hasher.update(&buffer[..read]);
     }
     Ok(format!("sha256:{}", hasher.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()))
-}
-
-/// The files the reward of `config` depends on, by configuration key: the vocabulary of
-/// fragment runs, and the proxy weights when the reward is the built-in one.
-pub fn reward_files(config: &RunConfig) -> Vec<(&'static str, PathBuf)> {
-    match &config.env {
-        EnvConfig::Fragments(f) => {
-            let mut files = vec![("env.vocabulary", f.vocabulary.clone())];
-            if config.reward.service().is_none() {
-                files.push(("env.proxy_weights", f.proxy_weights.clone()));
-            }
-            files
-        }
-        EnvConfig::Hypergrid(_) | EnvConfig::BitSequences(_) => Vec::new(),
-    }
 }
 
 /// Why local files do not match a run's fingerprints.
@@ -61,37 +46,38 @@ pub enum FingerprintError {
     Mismatch { key: String, path: PathBuf, expected: String, found: String },
 }
 
-/// Records in `config.fingerprints` the SHA-256 of every reward file this process can read that
-/// is not fingerprinted yet; returns the keys of files it could not read (left out).
-pub fn fill(config: &mut RunConfig) -> Vec<String> {
+/// Records in `config.fingerprints` the SHA-256 of every file of `files` (the reward files of
+/// the run's task, by key) that this process can read and that is not fingerprinted yet;
+/// returns the keys of files it could not read (left out).
+pub fn fill(config: &mut RunConfig, files: &[(String, PathBuf)]) -> Vec<String> {
     let mut missing = Vec::new();
-    for (key, path) in reward_files(config) {
+    for (key, path) in files {
         if config.fingerprints.contains_key(key) {
             continue;
         }
-        match sha256_file(&path) {
+        match sha256_file(path) {
             Ok(digest) => {
-                config.fingerprints.insert(key.to_string(), digest);
+                config.fingerprints.insert(key.clone(), digest);
             }
-            Err(_) => missing.push(key.to_string()),
+            Err(_) => missing.push(key.clone()),
         }
     }
     missing
 }
 
-/// Checks every fingerprint of `config` against the local file it names.
-pub fn verify(config: &RunConfig) -> Result<(), FingerprintError> {
-    for (key, path) in reward_files(config) {
+/// Checks every fingerprint of `config` against the local file of `files` it names.
+pub fn verify(config: &RunConfig, files: &[(String, PathBuf)]) -> Result<(), FingerprintError> {
+    for (key, path) in files {
         let Some(expected) = config.fingerprints.get(key) else { continue };
-        let found = sha256_file(&path).map_err(|source| FingerprintError::Unreadable {
-            key: key.into(),
+        let found = sha256_file(path).map_err(|source| FingerprintError::Unreadable {
+            key: key.clone(),
             path: path.clone(),
             source,
         })?;
         if &found != expected {
             return Err(FingerprintError::Mismatch {
-                key: key.into(),
-                path,
+                key: key.clone(),
+                path: path.clone(),
                 expected: expected.clone(),
                 found,
             });
@@ -103,6 +89,7 @@ pub fn verify(config: &RunConfig) -> Result<(), FingerprintError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::task::{BuiltinTasks, Tasks};
 
     #[test]
     fn a_changed_file_is_named_and_a_missing_one_too() {
@@ -114,16 +101,18 @@ mod tests {
         let text = format!(
             "[env]\ntype = \"fragments\"\nvocabulary = {vocabulary:?}\nproxy_weights = {weights:?}\n"
         );
-        let mut config = RunConfig::from_toml_str(&text, None).unwrap();
-        assert!(fill(&mut config).is_empty());
+        let tasks = BuiltinTasks::default();
+        let mut config = tasks.config_from_str(&text, None, &[]).unwrap();
+        let files = tasks.reward_files(&config);
+        assert!(fill(&mut config, &files).is_empty());
         assert_eq!(config.fingerprints.len(), 2);
         assert!(config.fingerprints["env.vocabulary"].starts_with("sha256:"));
         // it travels in the configuration text
-        let again = RunConfig::from_toml_str(&config.to_toml_string(), None).unwrap();
+        let again = tasks.config_from_str(&config.to_toml_string(), None, &[]).unwrap();
         assert_eq!(again.fingerprints, config.fingerprints);
-        verify(&again).unwrap();
+        verify(&again, &files).unwrap();
         std::fs::write(&weights, b"weights v2").unwrap();
-        let error = verify(&again).unwrap_err().to_string();
+        let error = verify(&again, &files).unwrap_err().to_string();
         assert!(
             error.contains("env.proxy_weights")
                 && error.contains("proxy.safetensors")
@@ -131,9 +120,10 @@ mod tests {
             "{error}"
         );
         std::fs::remove_file(&weights).unwrap();
-        assert!(verify(&again).unwrap_err().to_string().contains("cannot read"));
+        assert!(verify(&again, &files).unwrap_err().to_string().contains("cannot read"));
         // a grid run depends on no file
         let mut grid = RunConfig::embedded_default();
-        assert!(fill(&mut grid).is_empty() && grid.fingerprints.is_empty());
+        let files = tasks.reward_files(&grid);
+        assert!(files.is_empty() && fill(&mut grid, &files).is_empty() && grid.fingerprints.is_empty());
     }
 }

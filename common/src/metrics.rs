@@ -1,5 +1,6 @@
-//! Training metrics: the evaluation record written as one JSON line per evaluation, and the
-//! names of the Prometheus series that evaluations and result recorders set.
+//! Training metrics: the evaluation record written as one JSON line per evaluation, the names
+//! of the Prometheus series that the generic evaluations set, and how a task declares its own
+//! series ([`MetricDescription`]) so that generic code describes them.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -66,28 +67,46 @@ pub mod names {
     pub const MODES_FOUND: &str = "gfn_learner_modes_found";
     /// Learned log Z of the latest evaluation.
     pub const LEARNED_LOG_Z: &str = "gfn_learner_learned_log_z";
-    /// Spearman correlation between estimated `log p(x)` and `log R(x)` on a test set.
-    pub const SPEARMAN: &str = "gfn_learner_log_probability_reward_spearman";
-    /// Generated molecules recorded (fragment runs).
-    pub const MOLECULES_STORED: &str = "gfn_learner_molecules_recorded_total";
-    /// Generated molecules not recorded because the recorder fell behind.
+    /// Generated objects not recorded because the results recorder fell behind.
     pub const RESULTS_DROPPED: &str = "gfn_learner_results_dropped_total";
-    /// Distinct molecules generated so far.
-    pub const MOLECULES_DISTINCT: &str = "gfn_learner_molecules_distinct";
-    /// Distinct molecules / molecules generated.
-    pub const UNIQUE_FRACTION: &str = "gfn_learner_unique_fraction";
-    /// Average reward `max(proxy, R_min)/norm` of the top `k` distinct molecules (`k` = 10, 100, 1000).
-    pub const TOP_K_REWARD: &str = "gfn_learner_top_k_reward";
-    /// Modes: distinct molecules above the proxy threshold, dissimilar (ECFP4) to earlier modes.
-    pub const MOLECULE_MODES: &str = "gfn_learner_molecule_modes";
-    /// Best proxy value generated so far.
-    pub const BEST_PROXY: &str = "gfn_learner_best_proxy";
-    /// Average `max(proxy, R_min)` of the top `k` distinct molecules (proxy units; `k` = 10, 100, 1000).
-    pub const TOP_K_PROXY: &str = "gfn_learner_top_k_proxy";
-    /// Modes at a proxy `threshold` (7, 7.5, 8): ECFP4 Tanimoto < `env.mode_max_similarity` to earlier ones.
-    pub const MODES_AT_PROXY: &str = "gfn_learner_modes_at_proxy";
-    /// Distinct Bemis–Murcko scaffolds of the distinct molecules at a proxy `threshold` (7.5, 8).
-    pub const SCAFFOLDS_AT_PROXY: &str = "gfn_learner_scaffolds_at_proxy";
-    /// Mean pairwise ECFP4 Tanimoto similarity of the top 1000 distinct molecules.
-    pub const TOP1000_SIMILARITY: &str = "gfn_learner_top1000_similarity";
+}
+
+/// What kind of series a metric is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// A monotone count (`_total`).
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+}
+
+/// One Prometheus series a task sets, with its help text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricDescription {
+    /// `gfn_learner_<name>[_<unit>][_total]`.
+    pub name: &'static str,
+    /// Counter or gauge.
+    pub kind: MetricKind,
+    /// One sentence for `# HELP`.
+    pub help: &'static str,
+}
+
+impl MetricDescription {
+    /// A counter.
+    pub const fn counter(name: &'static str, help: &'static str) -> Self {
+        Self { name, kind: MetricKind::Counter, help }
+    }
+
+    /// A gauge.
+    pub const fn gauge(name: &'static str, help: &'static str) -> Self {
+        Self { name, kind: MetricKind::Gauge, help }
+    }
+
+    /// Describes the series to the installed recorder (its `# HELP` line).
+    pub fn describe(&self) {
+        match self.kind {
+            MetricKind::Counter => metrics::describe_counter!(self.name, self.help),
+            MetricKind::Gauge => metrics::describe_gauge!(self.name, self.help),
+        }
+    }
 }

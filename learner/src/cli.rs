@@ -3,16 +3,22 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use gfn_common::config::{ConfigError, RunConfig};
+use gfn_common::config::{ConfigError, DEFAULT_CONFIG_TOML, RunConfig};
 
 /// `EX_USAGE` from sysexits.h: bad configuration or arguments.
 pub const EXIT_USAGE: u8 = 64;
 
-/// Loads `path` or, if absent, the embedded default configuration.
-pub fn load_config(path: Option<&Path>) -> Result<RunConfig, ConfigError> {
+/// Reads `path` or, if absent, the embedded default configuration, with `overrides`
+/// (`--set section.key=value`) applied; the caller applies its flags, then validates the result
+/// against its task list (`Tasks::validate`).
+pub fn load_config(path: Option<&Path>, overrides: &[String]) -> Result<RunConfig, ConfigError> {
     match path {
-        Some(path) => RunConfig::from_file(path),
-        None => Ok(RunConfig::embedded_default()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            RunConfig::parse_with_overrides(&text, Some(path), overrides)
+        }
+        None => RunConfig::parse_with_overrides(DEFAULT_CONFIG_TOML, None, overrides),
     }
 }
 

@@ -15,6 +15,8 @@ use tokio::process::{Child, Command};
 
 use gfn_common::events::{Event, Follower};
 
+use gfn_common::task::Tasks;
+
 use crate::cli::{config_failure, load_config};
 
 /// Arguments of `gfn launch`.
@@ -23,16 +25,20 @@ pub struct LaunchArgs {
     /// Run configuration (TOML); the embedded default (4-D hypergrid) without it.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
+    /// Override any configuration key, checked like the file: `section.key=value` (repeatable),
+    /// e.g. `--set training.batch_size=4`; passed on to the learner.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Number of actor processes.
     #[arg(long, default_value_t = 2)]
     pub actors: usize,
     /// Override `training.updates`.
-    #[arg(long, conflicts_with = "molecules")]
+    #[arg(long, conflicts_with = "trajectories")]
     pub updates: Option<u64>,
-    /// Run to a budget of this many trajectories (molecules) trained on instead: sets
+    /// Run to a budget of this many trajectories (generated objects) trained on instead: sets
     /// `training.updates` to ⌈N / training.batch_size⌉.
-    #[arg(long)]
-    pub molecules: Option<u64>,
+    #[arg(long, alias = "molecules")]
+    pub trajectories: Option<u64>,
     /// Override `seed`.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -54,19 +60,20 @@ pub struct LaunchArgs {
     pub events: Option<PathBuf>,
 }
 
-/// Runs `gfn launch`.
-pub fn run(args: LaunchArgs) -> anyhow::Result<ExitCode> {
-    let mut config = match load_config(args.config.as_deref()) {
+/// Runs `gfn launch`: the learner and the actors are this same program (`learner` and `actor`
+/// subcommands), so they have the same tasks (`tasks`, checked here before any start).
+pub fn run(args: LaunchArgs, tasks: impl Tasks) -> anyhow::Result<ExitCode> {
+    let mut config = match load_config(args.config.as_deref(), &args.set) {
         Ok(config) => config,
         Err(error) => return Ok(config_failure(&error)),
     };
     if let Some(updates) = args.updates {
         config.training.updates = updates;
     }
-    if let Some(molecules) = args.molecules {
-        config.training.updates = molecules.div_ceil(config.training.batch_size as u64);
+    if let Some(trajectories) = args.trajectories {
+        config.training.updates = trajectories.div_ceil(config.training.batch_size as u64);
     }
-    if let Err(error) = config.validate() {
+    if let Err(error) = tasks.validate(&config) {
         return Ok(config_failure(&error));
     }
     if args.actors == 0 {
@@ -76,12 +83,11 @@ pub fn run(args: LaunchArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(launch(args, config.training.updates, config.security.token_file.clone()))
 }
 
-fn sibling(name: &str) -> anyhow::Result<PathBuf> {
-    let path = std::env::current_exe()?.with_file_name(name);
-    if !path.exists() {
-        bail!("{} not found next to gfn (build all binaries: cargo build --release)", path.display());
-    }
-    Ok(path)
+/// This program: its `learner` and `actor` subcommands are the processes launched.
+fn this_program(subcommand: &str) -> anyhow::Result<Command> {
+    let mut command = Command::new(std::env::current_exe().context("finding this program")?);
+    command.arg(subcommand);
+    Ok(command)
 }
 
 fn terminate(child: &Child) {
@@ -112,12 +118,15 @@ async fn stop_all(actors: &mut [Child], learner: &Child) {
 
 async fn launch(args: LaunchArgs, updates: u64, token_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut learner_command = Command::new(sibling("gfn-learner")?);
+    let mut learner_command = this_program("learner")?;
     learner_command.args(["--listen", "127.0.0.1:0"]);
     if let Some(config) = &args.config {
         learner_command.arg("--config").arg(config);
     }
-    if args.updates.is_some() || args.molecules.is_some() {
+    for assignment in &args.set {
+        learner_command.arg("--set").arg(assignment);
+    }
+    if args.updates.is_some() || args.trajectories.is_some() {
         learner_command.args(["--updates", &updates.to_string()]);
     }
     if let Some(seed) = args.seed {
@@ -141,7 +150,7 @@ async fn launch(args: LaunchArgs, updates: u64, token_file: Option<PathBuf>) -> 
     }
     learner_command.arg("--events").arg(&events_path);
     let mut learner =
-        learner_command.stdout(Stdio::piped()).kill_on_drop(true).spawn().context("starting gfn-learner")?;
+        learner_command.stdout(Stdio::piped()).kill_on_drop(true).spawn().context("starting the learner")?;
     let mut lines = BufReader::new(learner.stdout.take().expect("piped")).lines();
 
     let bar = if args.no_progress { ProgressBar::hidden() } else { ProgressBar::new(updates) };
@@ -172,20 +181,19 @@ async fn launch(args: LaunchArgs, updates: u64, token_file: Option<PathBuf>) -> 
             break address;
         }
         if let Some(status) = learner.try_wait()? {
-            bail!("gfn-learner exited before listening ({status})");
+            bail!("the learner exited before listening ({status})");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let actor_binary = sibling("gfn-actor")?;
     let mut actors = Vec::with_capacity(args.actors);
     for i in 0..args.actors {
-        let mut actor = Command::new(&actor_binary);
+        let mut actor = this_program("actor")?;
         actor.args(["--learner", &address, "--name", &format!("actor-{i}")]);
         // the run token reaches the actors through the same file, or GFN_RUN_TOKEN (inherited)
         if let Some(file) = &token_file {
             actor.arg("--token-file").arg(file);
         }
-        let actor = actor.stdout(Stdio::null()).kill_on_drop(true).spawn().context("starting gfn-actor")?;
+        let actor = actor.stdout(Stdio::null()).kill_on_drop(true).spawn().context("starting an actor")?;
         actors.push(actor);
     }
     let (mut terminate_signal, mut interrupt_signal) =
@@ -203,8 +211,8 @@ async fn launch(args: LaunchArgs, updates: u64, token_file: Option<PathBuf>) -> 
                         }
                         if let Some(l1) = record["exact_l1"].as_f64() {
                             bar.set_message(format!("exact L1 {l1:.4}"));
-                        } else if let Some(proxy) = record["top100_proxy"].as_f64() {
-                            bar.set_message(format!("top-100 proxy {proxy:.2}"));
+                        } else if let Some(loss) = record["loss"].as_f64() {
+                            bar.set_message(format!("loss {loss:.4}"));
                         }
                     }
                 }

@@ -8,6 +8,7 @@
 //! - [`cli`]: shared command-line plumbing (config loading with exit code 64, logging).
 //! - [`train_command`]: `gfn train`, the single-process trainer with a progress view.
 //! - [`launch_command`]: `gfn launch`, a learner and N actor processes on loopback.
+//! - [`learner_command`]: the learner's command line (`gfn-learner`, `gfn learner`).
 //! - [`sample_command`]: `gfn sample`, drawing objects from a checkpoint into a CSV file.
 //! - [`progress`]: the terminal progress bar and the JSON-lines log as a training observer.
 //! - [`server`]: the `gfn-learner` process: startup, resume, shutdown.
@@ -24,6 +25,7 @@ pub mod audit;
 pub mod cli;
 pub mod journal;
 pub mod launch_command;
+pub mod learner_command;
 pub mod limits;
 pub mod liveness;
 pub mod metrics;

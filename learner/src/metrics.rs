@@ -3,6 +3,7 @@
 //!
 //! Names follow `gfn_learner_<name>[_<unit>][_total]`; labels come from fixed sets only.
 
+use gfn_common::metrics::MetricDescription;
 use gfn_service::process::install_prometheus_recorder;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -63,13 +64,17 @@ pub const WEIGHTS_BYTES_SENT: &str = "gfn_learner_weights_sent_bytes_total";
 /// Checkpoints written.
 pub const CHECKPOINTS: &str = "gfn_learner_checkpoints_total";
 
-/// Installs the global Prometheus recorder and returns its handle.
-pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
+/// Installs the global Prometheus recorder, describes the learner's series and those of its
+/// task (`task_metrics`), and returns its handle.
+pub fn install_recorder(task_metrics: &[MetricDescription]) -> anyhow::Result<PrometheusHandle> {
     let handle = install_prometheus_recorder(&[
         (POLICY_LAG, &[0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
         (UPDATE_DURATION, &[0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256]),
     ])?;
     describe();
+    for metric in task_metrics {
+        metric.describe();
+    }
     Ok(handle)
 }
 
@@ -94,23 +99,10 @@ fn describe() {
         UPDATES_SKIPPED,
         "Updates skipped for a NaN or infinite loss or gradient (weights kept)."
     );
-    describe_counter!(MOLECULES_STORED, "Generated molecules recorded (fragment runs).");
-    describe_counter!(RESULTS_DROPPED, "Generated molecules not recorded because the recorder fell behind.");
-    describe_gauge!(MOLECULES_DISTINCT, "Distinct molecules generated so far.");
-    describe_gauge!(UNIQUE_FRACTION, "Distinct molecules divided by molecules generated.");
-    describe_gauge!(TOP_K_REWARD, "Average max(proxy, R_min)/norm of the top k distinct molecules.");
-    describe_gauge!(
-        MOLECULE_MODES,
-        "Distinct high-proxy molecules dissimilar (ECFP4 Tanimoto) to earlier ones."
+    describe_counter!(
+        RESULTS_DROPPED,
+        "Generated objects not recorded because the results recorder fell behind."
     );
-    describe_gauge!(BEST_PROXY, "Best sEH proxy value generated so far.");
-    describe_gauge!(TOP_K_PROXY, "Average max(proxy, R_min) of the top k distinct molecules (proxy units).");
-    describe_gauge!(MODES_AT_PROXY, "Modes (ECFP4-dissimilar distinct molecules) at a proxy threshold.");
-    describe_gauge!(
-        SCAFFOLDS_AT_PROXY,
-        "Distinct Bemis-Murcko scaffolds among molecules at a proxy threshold."
-    );
-    describe_gauge!(TOP1000_SIMILARITY, "Mean pairwise ECFP4 Tanimoto similarity of the top 1000 molecules.");
     describe_gauge!(LOSS, "Loss of the latest update.");
     describe_histogram!(UPDATE_DURATION, metrics::Unit::Seconds, "Time per update.");
     describe_gauge!(EXACT_L1, "Exact L1 distance between the policy's terminal distribution and R/Z.");

@@ -16,7 +16,7 @@ use gfn_common::env::Environment;
 use gfn_common::policy::{Exploration, PolicyCopy};
 use gfn_common::reward::Reward;
 use gfn_common::sampler::Sampler;
-use gfn_common::task::{Task, TaskVisitor, visit_task};
+use gfn_common::task::{Task, TaskVisitor, Tasks};
 
 /// Arguments of `gfn sample`.
 #[derive(Debug, Args)]
@@ -43,8 +43,8 @@ pub struct SampleArgs {
     pub seed: u64,
 }
 
-/// Runs `gfn sample`.
-pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
+/// Runs `gfn sample` for the task the checkpoint's configuration names (one of `tasks`).
+pub fn run(args: SampleArgs, tasks: impl Tasks) -> anyhow::Result<ExitCode> {
     if args.batch == 0 || !(args.temperature.is_finite() && args.temperature > 0.0) {
         bail!("--batch must be at least 1 and --temperature positive");
     }
@@ -52,7 +52,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     let config_toml = metadata
         .get(checkpoint::CONFIG)
         .with_context(|| format!("{} carries no run configuration", args.checkpoint.display()))?;
-    let config = RunConfig::from_toml_str(config_toml, Some(&args.checkpoint))?;
+    let config = tasks.config_from_str(config_toml, Some(&args.checkpoint), &[])?;
     if config.reward.service().is_some() {
         bail!(
             "{} was trained on rewards from a reward service; gfn sample scores with the built-in \
@@ -62,7 +62,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     }
     tch::set_num_threads(config.training.intra_op_threads as i32);
     let visitor = SampleVisitor { args, config: config.clone(), tensors };
-    visit_task(&config, visitor)
+    tasks.visit(&config, visitor)
 }
 
 /// Samples from whichever task the checkpoint's configuration names.

@@ -17,9 +17,10 @@ use tokio_util::sync::CancellationToken;
 use gfn_common::config::{RunConfig, SecurityConfig};
 use gfn_common::env::Environment;
 use gfn_common::events::{Event, Events};
+use gfn_common::metrics::MetricDescription;
 use gfn_common::model::Model;
 use gfn_common::task::evaluation::open_shared_log;
-use gfn_common::task::{HookContext, RunHooks, SharedLog, Task, TaskVisitor, visit_task};
+use gfn_common::task::{HookContext, RunHooks, SharedLog, Task, TaskVisitor, Tasks};
 use gfn_common::training::resume;
 use gfn_proto::auth::{self, RunToken, TOKEN_ENV};
 use gfn_proto::v1::learner_server::LearnerServer;
@@ -36,9 +37,9 @@ use crate::service::LearnerService;
 use crate::state::RunState;
 use crate::training::{Progress, TrainingThread, snapshot};
 
-/// Runs a learner to completion on its own tokio runtime, writing its machine-readable
-/// events to `events`.
-pub fn run(config: RunConfig, events: Events) -> anyhow::Result<()> {
+/// Runs a learner for the task `config` names (one of `tasks`) to completion on its own tokio
+/// runtime, writing its machine-readable events to `events`.
+pub fn run(config: RunConfig, events: Events, tasks: impl Tasks) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("gfn-learner-io")
@@ -46,7 +47,7 @@ pub fn run(config: RunConfig, events: Events) -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     let handle = runtime.handle().clone();
-    runtime.block_on(serve(config, handle, events))
+    runtime.block_on(serve(config, handle, events, tasks))
 }
 
 fn new_run_id() -> String {
@@ -54,34 +55,48 @@ fn new_run_id() -> String {
     format!("run-{suffix:016x}")
 }
 
-async fn serve(mut config: RunConfig, runtime: tokio::runtime::Handle, events: Events) -> anyhow::Result<()> {
+async fn serve(
+    mut config: RunConfig,
+    runtime: tokio::runtime::Handle,
+    events: Events,
+    tasks: impl Tasks,
+) -> anyhow::Result<()> {
+    let task_metrics = tasks.entry(config.env.task())?.metrics();
     // the reward's files: the run's pinned fingerprints must match here, and every file this
     // learner can read is fingerprinted for the actors to check
-    gfn_common::fingerprint::verify(&config).context("this learner's reward files")?;
-    for key in gfn_common::fingerprint::fill(&mut config) {
+    let files = tasks.reward_files(&config);
+    gfn_common::fingerprint::verify(&config, &files).context("this learner's reward files")?;
+    for key in gfn_common::fingerprint::fill(&mut config, &files) {
         println!("gfn-learner: {key} is not readable here, so the actors cannot check it against the run's");
     }
     tch::set_num_threads(config.learner_threads() as i32);
     tch::manual_seed(config.seed as i64);
     let log = open_shared_log(config.evaluation.log_path.as_deref())
         .with_context(|| format!("opening the evaluation log {:?}", config.evaluation.log_path))?;
-    let visitor = Serve { config: config.clone(), runtime, log, events };
-    visit_task(&config, visitor)?.await
+    let reporting = Reporting { log, events, task_metrics };
+    let visitor = Serve { config: config.clone(), runtime, reporting };
+    tasks.visit(&config, visitor)?.await
+}
+
+/// Where a learner reports: the evaluation log, its events, and its task's metrics.
+struct Reporting {
+    log: Option<SharedLog>,
+    events: Events,
+    task_metrics: Vec<MetricDescription>,
 }
 
 /// Serves whichever task the configuration names.
 struct Serve {
     config: RunConfig,
     runtime: tokio::runtime::Handle,
-    log: Option<SharedLog>,
-    events: Events,
+    reporting: Reporting,
 }
 
 impl TaskVisitor for Serve {
     type Output = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
 
     fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<Self::Output> {
-        let Serve { config, runtime, log, events } = self;
+        let Serve { config, runtime, reporting } = self;
         Ok(Box::pin(async move {
             let env = task.environment().clone();
             let auditor = if config.learner.reward_audit_fraction > 0.0 {
@@ -95,8 +110,8 @@ impl TaskVisitor for Serve {
                 None
             };
             let hook_config = config.clone();
-            let hook_log = log.clone();
-            serve_env(config, runtime, env, auditor, log, events, move |run_id| {
+            let hook_log = reporting.log.clone();
+            serve_env(config, runtime, env, auditor, reporting, move |run_id| {
                 task.hooks(&HookContext { config: &hook_config, run_id, log: hook_log })
             })
             .await
@@ -172,14 +187,14 @@ async fn serve_env<E>(
     runtime: tokio::runtime::Handle,
     env: E,
     auditor: Option<crate::audit::Auditor<E::State>>,
-    log: Option<SharedLog>,
-    events: Events,
+    reporting: Reporting,
     hooks: impl FnOnce(&str) -> anyhow::Result<RunHooks<E>>,
 ) -> anyhow::Result<()>
 where
     E: Environment + Clone + 'static,
     E::State: Serialize + DeserializeOwned + 'static,
 {
+    let Reporting { log, events, task_metrics } = reporting;
     let mut model = Model::from_config(tch::Device::cuda_if_available(), &env, &config);
     let mut progress: Progress<E::State> = Progress::new();
     if let Some(dir) = &config.checkpoint.dir
@@ -201,7 +216,7 @@ where
     let RunHooks { evaluation, results } = hooks(&run_id)?;
     let (results_sender, results_thread) = results.map(|r| (r.sink, r.thread)).unzip();
 
-    let metrics_handle = metrics::install_recorder()?;
+    let metrics_handle = metrics::install_recorder(&task_metrics)?;
     let (weights_sender, weights) = watch::channel(snapshot(&model, progress.update)?);
     let (queue, queue_receiver) = mpsc::channel(config.ingest_queue_capacity());
     let mut delivered: crate::journal::Delivered = progress.host.delivered.iter().copied().collect();

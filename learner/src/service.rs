@@ -62,6 +62,18 @@ where
                 gfn_proto::PROTOCOL_VERSION
             )));
         }
+        let task = self.state.config.env.task();
+        if let Some(capabilities) = &request.capabilities
+            && !capabilities.environments.is_empty()
+            && !capabilities.environments.iter().any(|name| name == task)
+        {
+            return Err(Status::failed_precondition(format!(
+                "this run trains task {task:?}, which actor {:?} was not built with (it has: {}); \
+                 start actors of a program that registers {task:?}",
+                request.actor_name,
+                capabilities.environments.join(", ")
+            )));
+        }
         let actor_id = self.state.next_actor_id.fetch_add(1, Ordering::Relaxed);
         self.state.liveness.heard(actor_id);
         metrics::counter!(m::ACTORS_REGISTERED).increment(1);

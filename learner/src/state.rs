@@ -45,7 +45,7 @@ pub struct RunState<E: Environment> {
     pub weights: watch::Receiver<Arc<WeightsSnapshot>>,
     /// Cancelled when the learner shuts down.
     pub shutdown: CancellationToken,
-    /// Where accepted terminal objects are recorded (fragment runs).
+    /// Where accepted terminal objects are recorded (tasks that record results).
     pub results: Option<ResultsSink<E::State>>,
     /// Admission limits of the gRPC service.
     pub limits: Arc<Limits>,

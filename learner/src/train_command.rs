@@ -8,7 +8,7 @@ use clap::Args;
 
 use gfn_common::config::{ObjectiveConfig, RunConfig};
 use gfn_common::task::evaluation::open_shared_log;
-use gfn_common::task::{Evaluated, HookContext, SharedLog, Task, TaskVisitor, visit_task};
+use gfn_common::task::{Evaluated, HookContext, SharedLog, Task, TaskVisitor, Tasks};
 use gfn_common::training::{TrainOptions, TrainSummary, train_task};
 
 use crate::cli::{config_failure, load_config};
@@ -20,6 +20,10 @@ pub struct TrainArgs {
     /// Run configuration (TOML). Without it, the embedded default: 4-D hypergrid, H = 8.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
+    /// Override any configuration key, checked like the file: `section.key=value` (repeatable),
+    /// e.g. `--set training.batch_size=4`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Override `training.updates`.
     #[arg(long)]
     pub updates: Option<u64>,
@@ -46,9 +50,9 @@ pub struct TrainArgs {
     pub no_progress: bool,
 }
 
-/// Runs `gfn train`.
-pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let mut config = match load_config(args.config.as_deref()) {
+/// Runs `gfn train` for the task the configuration names (one of `tasks`).
+pub fn run(args: TrainArgs, tasks: impl Tasks) -> anyhow::Result<ExitCode> {
+    let mut config = match load_config(args.config.as_deref(), &args.set) {
         Ok(config) => config,
         Err(error) => return Ok(config_failure(&error)),
     };
@@ -67,7 +71,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if args.checkpoint_dir.is_some() {
         config.checkpoint.dir = args.checkpoint_dir.clone();
     }
-    if let Err(error) = config.validate() {
+    if let Err(error) = tasks.validate(&config) {
         return Ok(config_failure(&error));
     }
     if config.reward.service().is_some() {
@@ -90,7 +94,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         options: TrainOptions { stop_at_l1: args.stop_at_l1 },
         progress: !args.no_progress,
     };
-    visit_task(&visitor.config.clone(), visitor)
+    tasks.visit(&visitor.config.clone(), visitor)
 }
 
 /// Trains whichever task the configuration names, in this process.

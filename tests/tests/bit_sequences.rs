@@ -8,7 +8,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use gfn_common::config::{EnvConfig, RunConfig};
+use gfn_common::config::{EnvSection, RunConfig};
 use gfn_common::env::Enumerable;
 use gfn_common::env::Environment;
 use gfn_common::env::bit_sequences::{BitSequenceConfig, BitSequences, mode_set};
@@ -16,6 +16,7 @@ use gfn_common::eval::{empirical_distribution, exact_terminal_distribution, l1_d
 use gfn_common::policy::{Exploration, PolicyNetwork};
 use gfn_common::sampler::Sampler;
 use gfn_common::task::bit_sequences::BitSequenceTask;
+use gfn_common::task::{BuiltinTasks, TaskPlugin, Tasks};
 use gfn_common::task::{HookContext, Task};
 use gfn_common::training::{Silent, TrainOptions, train, train_task};
 use rand::SeedableRng;
@@ -34,7 +35,7 @@ fn tiny() -> BitSequenceConfig {
 }
 
 fn config_for(bits: BitSequenceConfig, objective: &str, updates: u64) -> RunConfig {
-    let mut config = RunConfig::from_toml_str(
+    let mut config = RunConfig::parse(
         &format!(
             "seed = 1\n[objective]\ntype = \"{objective}\"\n[policy]\nhidden = 128\nhidden_layers = 2\n\
              [training]\nbatch_size = 16\nlearning_rate = 1e-3\nexploration_epsilon = 0.0\n"
@@ -42,11 +43,11 @@ fn config_for(bits: BitSequenceConfig, objective: &str, updates: u64) -> RunConf
         None,
     )
     .unwrap();
-    config.env = EnvConfig::BitSequences(bits);
+    config.env = EnvSection::of(BitSequenceTask::NAME, &bits).unwrap();
     config.training.updates = updates;
     config.evaluation.interval_updates = updates;
     config.evaluation.empirical_samples = 0;
-    config.validate().unwrap();
+    BuiltinTasks::default().validate(&config).unwrap();
     config
 }
 

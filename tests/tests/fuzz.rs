@@ -26,6 +26,7 @@ use gfn_common::config::RunConfig;
 use gfn_common::env::conditioned::RewardConditioned;
 use gfn_common::env::fragments::FragmentLimits;
 use gfn_common::env::{Environment, FragmentEnvironment, Hypergrid};
+use gfn_common::task::{BuiltinTasks, Tasks};
 use gfn_common::trajectory::{Trajectory, rebuild};
 use gfn_proto::v1;
 
@@ -160,8 +161,8 @@ proptest! {
 
     #[test]
     fn arbitrary_text_never_crashes_config_parsing(text in "\\PC{0,400}") {
-        if let Ok(config) = RunConfig::from_toml_str(&text, None) {
-            prop_assert_eq!(RunConfig::from_toml_str(&config.to_toml_string(), None).unwrap(), config);
+        if let Ok(config) = checked(&text, None) {
+            prop_assert_eq!(checked(&config.to_toml_string(), None).unwrap(), config);
         }
     }
 
@@ -184,10 +185,10 @@ proptest! {
         }
         let bytes = mutate(lines.join("\n").as_bytes(), &edits);
         let text = String::from_utf8_lossy(&bytes);
-        match RunConfig::from_toml_str(&text, None) {
+        match checked(&text, None) {
             Ok(config) => {
-                prop_assert!(config.validate().is_ok());
-                prop_assert_eq!(RunConfig::from_toml_str(&config.to_toml_string(), None).unwrap(), config);
+                prop_assert!(BuiltinTasks::default().validate(&config).is_ok());
+                prop_assert_eq!(checked(&config.to_toml_string(), None).unwrap(), config);
             }
             Err(error) => prop_assert!(!error.to_string().is_empty()),
         }
@@ -208,6 +209,14 @@ fn the_seed_corpora_hold_accepted_and_refused_inputs() {
         .count();
     assert!(accepted >= 3, "valid grid trajectories in the corpus: {accepted}");
     for text in config_corpus() {
-        RunConfig::from_toml_str(text, None).expect("every shipped configuration parses");
+        checked(text, None).expect("every shipped configuration parses");
     }
+}
+
+/// Parsed and validated against the built-in tasks, as the programs do.
+fn checked(
+    text: &str,
+    origin: Option<&std::path::Path>,
+) -> Result<RunConfig, gfn_common::config::ConfigError> {
+    BuiltinTasks::default().config_from_str(text, origin, &[])
 }

@@ -2,22 +2,24 @@
 //! the policy's terminal distribution (computed by dynamic programming) and R/Z.
 
 use gfn_common::checkpoint;
-use gfn_common::config::{EnvConfig, HypergridConfig, ObjectiveConfig, RunConfig, TrajectoryBalanceConfig};
+use gfn_common::config::{EnvSection, ObjectiveConfig, RunConfig, TrajectoryBalanceConfig};
 use gfn_common::env::{Enumerable, Hypergrid};
 use gfn_common::eval::{exact_terminal_distribution, target_distribution};
 use gfn_common::model::Model;
 use gfn_common::reward::HypergridReward;
+use gfn_common::task::TaskPlugin;
+use gfn_common::task::hypergrid::{HypergridConfig, HypergridTask};
 use gfn_common::training::{Silent, TrainOptions, train};
 use tch::Device;
 
 fn grid_config(ndim: usize, updates: u64, seed: u64) -> (RunConfig, Hypergrid, HypergridReward) {
     let mut config = RunConfig::embedded_default();
-    config.env = EnvConfig::Hypergrid(HypergridConfig { ndim, ..HypergridConfig::default() });
+    let grid = HypergridConfig { ndim, ..HypergridConfig::default() };
+    config.env = EnvSection::of(HypergridTask::NAME, &grid).unwrap();
     config.training.updates = updates;
     config.seed = seed;
     config.evaluation.interval_updates = updates;
     config.evaluation.empirical_samples = 0;
-    let EnvConfig::Hypergrid(grid) = &config.env else { panic!("a hypergrid config") };
     let env = grid.environment();
     let reward = grid.reward();
     (config, env, reward)
@@ -46,9 +48,8 @@ fn a_reward_exponent_conditioned_policy_matches_every_tempered_reward() {
     use gfn_common::env::conditioned::{ConditionedReward, RewardConditioned};
     for (objective, bound) in [("flow_matching", 0.06), ("trajectory_balance", 0.15)] {
         let (mut config, env, reward) = grid_config(2, 2_000, 3);
-        config.objective = RunConfig::from_toml_str(&format!("[objective]\ntype = \"{objective}\"\n"), None)
-            .unwrap()
-            .objective;
+        config.objective =
+            RunConfig::parse(&format!("[objective]\ntype = \"{objective}\"\n"), None).unwrap().objective;
         assert_eq!(
             matches!(config.objective, ObjectiveConfig::FlowMatching(_)),
             objective == "flow_matching"

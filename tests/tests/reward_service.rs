@@ -250,9 +250,9 @@ fn gfn_reward_server_floor() -> f64 {
 /// a client that does not trust the CA gets no reward.
 #[test]
 fn reward_calls_go_over_tls_to_a_server_with_a_run_ca_certificate() {
-    use gfn_actor::reward_service::{client::to_wire, connect};
+    use gfn_actor::reward_service::connect;
     use gfn_common::config::RewardServiceConfig;
-    use gfn_common::reward::service::ServiceObject;
+    use gfn_proto::reward::v1::{Molecule, RewardObject, reward_object::Object};
     use support::tls::{certificate_authority, leaf};
     use tonic::transport::{Certificate, ClientTlsConfig};
 
@@ -280,10 +280,8 @@ fn reward_calls_go_over_tls_to_a_server_with_a_run_ca_certificate() {
         ..RewardServiceConfig::default()
     };
     let molecule = || {
-        vec![to_wire(&ServiceObject::Molecule {
-            smiles: "c1ccccc1O".into(),
-            junction_tree_json: String::new(),
-        })]
+        let molecule = Molecule { smiles: "c1ccccc1O".into(), junction_tree_json: String::new() };
+        vec![RewardObject { object: Some(Object::Molecule(molecule)) }]
     };
     let trusted =
         ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(&ca.cert).unwrap()));

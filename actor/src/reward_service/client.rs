@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gfn_common::reward::service::{ServiceObject, ValueKind};
+use gfn_common::reward::service::ValueKind;
 use gfn_proto::reward::v1 as pb;
 
 use super::endpoints::{EndpointSet, InFlight};
@@ -82,20 +82,6 @@ pub struct RewardClient {
     /// The endpoints and their health.
     pub endpoints: Arc<EndpointSet>,
     settings: CallSettings,
-}
-
-/// Writes an object for the wire.
-pub fn to_wire(object: &ServiceObject) -> pb::RewardObject {
-    use pb::reward_object::Object;
-    let object = match object {
-        ServiceObject::Molecule { smiles, junction_tree_json } => Object::Molecule(pb::Molecule {
-            smiles: smiles.clone(),
-            junction_tree_json: junction_tree_json.clone(),
-        }),
-        ServiceObject::Bits(bits) => Object::Bits(pb::BitString { bits: bits.clone() }),
-        ServiceObject::Grid(coordinates) => Object::Grid(pb::GridPoint { coordinates: coordinates.clone() }),
-    };
-    pb::RewardObject { object: Some(object) }
 }
 
 impl RewardClient {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use gfn_common::config::RewardServiceConfig;
-use gfn_common::reward::service::{ScoreTransform, ServiceObject};
+use gfn_common::reward::service::ScoreTransform;
 use gfn_common::reward::{Reward, RewardError, Scored};
 use gfn_common::task::{Task, TaskState};
 use gfn_proto::auth::RunToken;
@@ -25,7 +25,7 @@ use gfn_proto::reward::v1 as pb;
 use tonic::transport::ClientTlsConfig;
 
 use crate::metrics;
-use client::{CallSettings, RewardClient, to_wire};
+use client::{CallSettings, RewardClient};
 use endpoints::{EndpointSet, EndpointSettings};
 
 /// The reward of a task computed by a reward service.
@@ -140,14 +140,14 @@ impl<T: Task> Reward<TaskState<T>> for ServiceReward<T> {
     }
 
     fn score_batch(&self, states: &[&TaskState<T>]) -> Vec<Result<Scored, RewardError>> {
-        let written: Vec<Result<ServiceObject, RewardError>> = states
+        let written: Vec<Result<pb::RewardObject, RewardError>> = states
             .iter()
             .map(|state| {
                 self.task.service_object(state).map_err(|e| self.rejected("unwritable", format!("{e:#}")))
             })
             .collect();
         let objects: Vec<pb::RewardObject> =
-            written.iter().filter_map(|o| o.as_ref().ok()).map(to_wire).collect();
+            written.iter().filter_map(|o| o.as_ref().ok()).cloned().collect();
         let reply =
             if objects.is_empty() { None } else { Some(self.runtime.block_on(self.client.score(objects))) };
         let mut results = match &reply {

@@ -1,177 +1,120 @@
-//! The `[env]` section: which environment, with its reward constants, tagged by `type`.
+//! The `[env]` section: which task (`type`) and that task's own keys.
+//!
+//! The section stays TOML until the task that `type` names reads it into its own configuration
+//! type, with its own checks (`gfn_common::task::registry`): the core knows no task, so a task
+//! can live in a crate of its own.
 
-use std::path::PathBuf;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use serde::{Deserialize, Serialize};
+use super::DEFAULT_CONFIG_TOML;
 
-use crate::validation::Scope;
-
-/// The environment, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum EnvConfig {
-    /// The paper's hypergrid.
-    Hypergrid(HypergridConfig),
-    /// Fragment-based molecules scored by the sEH proxy.
-    Fragments(FragmentConfig),
-    /// Bit sequences written word by word in any order (Malkin et al. 2022, §5.3).
-    BitSequences(crate::env::bit_sequences::BitSequenceConfig),
+/// The `[env]` section: the task's name and its keys, not yet read by the task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvSection {
+    task: String,
+    settings: toml::Table,
 }
 
-/// The fragment-molecule environment and its sEH proxy reward
-/// (`R = (max(proxy, r_min) / reward_norm)^reward_exponent`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FragmentConfig {
-    /// Block vocabulary file (pandas JSON with `block_name`, `block_smi`, `block_r`).
-    pub vocabulary: PathBuf,
-    /// sEH proxy weights converted to safetensors by `scripts/convert_seh_proxy.py` (read by
-    /// the actors, which compute the reward).
-    pub proxy_weights: PathBuf,
-    /// Fewest blocks before stop is allowed (unless no stem is left).
-    pub min_blocks: usize,
-    /// Most blocks per molecule.
-    pub max_blocks: usize,
-    /// `β`, the reward exponent.
-    pub reward_exponent: f64,
-    /// `R_min`: proxy values below it are clipped.
-    pub r_min: f64,
-    /// The proxy is divided by this.
-    pub reward_norm: f64,
-    /// A distinct molecule with proxy ≥ this can count as a mode.
-    pub mode_threshold: f64,
-    /// … if its ECFP4 Tanimoto similarity to every earlier mode is below this.
-    pub mode_max_similarity: f64,
-    /// Mark the open attachment atoms in the proxy's stem-mask input, as the paper's own code
-    /// (GFNOrg/gflownet `model_atom.mol2graph`) does; `false` leaves that column 0, as
-    /// recursionpharma/gflownet and the golden data do. See docs/BENCHMARKS.md.
-    pub proxy_stem_mask: bool,
-    /// Apply the proxy's NNConv root weight as the paper's PyTorch Geometric 1.x did
-    /// (`x · root`); `false` (default) transposes it as recursionpharma/gflownet's port, which
-    /// produced the golden data, does. With `proxy_stem_mask`, the paper's exact proxy.
-    pub proxy_original_root: bool,
+impl EnvSection {
+    /// The section of task `task` with `settings` (its keys besides `type`).
+    pub fn new(task: impl Into<String>, settings: toml::Table) -> Self {
+        Self { task: task.into(), settings }
+    }
+
+    /// The section of task `task` holding `config`, the task's own configuration.
+    pub fn of<C: Serialize>(task: &str, config: &C) -> Result<Self, toml::ser::Error> {
+        Ok(Self::new(task, toml::Table::try_from(config)?))
+    }
+
+    /// The name `type` gives.
+    pub fn task(&self) -> &str {
+        &self.task
+    }
+
+    /// The task's keys as written (without `type`).
+    pub fn settings(&self) -> &toml::Table {
+        &self.settings
+    }
+
+    /// The task's keys read into its configuration type `C` (its defaults fill what is left
+    /// out; unknown keys are refused when `C` denies them).
+    pub fn parse<C: DeserializeOwned>(&self) -> Result<C, toml::de::Error> {
+        toml::Value::Table(self.settings.clone()).try_into()
+    }
 }
 
-impl Default for FragmentConfig {
+impl Default for EnvSection {
+    /// The section of the embedded default configuration (`configs/hypergrid.toml`): a
+    /// configuration without `[env]` trains that task.
     fn default() -> Self {
-        Self {
-            vocabulary: "../shared/data/fragments/blocks_PDB_105.json".into(),
-            proxy_weights: ".cache/seh_proxy.safetensors".into(),
-            min_blocks: 2,
-            max_blocks: 8,
-            reward_exponent: 10.0,
-            r_min: 0.1,
-            reward_norm: 8.0,
-            mode_threshold: 7.5,
-            mode_max_similarity: 0.7,
-            proxy_stem_mask: false,
-            proxy_original_root: false,
+        let mut table: toml::Table = DEFAULT_CONFIG_TOML.parse().expect("the embedded config is TOML");
+        let env = table.remove("env").expect("the embedded config has [env]");
+        let toml::Value::Table(settings) = env else { panic!("[env] is a table") };
+        Self::from_table(settings).expect("the embedded [env] names its task")
+    }
+}
+
+impl EnvSection {
+    fn from_table(mut settings: toml::Table) -> Result<Self, String> {
+        match settings.remove("type") {
+            Some(toml::Value::String(task)) => Ok(Self { task, settings }),
+            Some(other) => Err(format!("env.type must be a task name (a string), got {other}")),
+            None => Err("missing field `type` in [env]: the task to train, e.g. type = \"hypergrid\"".into()),
         }
     }
 }
 
-impl FragmentConfig {
-    /// The block-count limits.
-    pub fn limits(&self) -> crate::env::fragments::FragmentLimits {
-        crate::env::fragments::FragmentLimits { min_blocks: self.min_blocks, max_blocks: self.max_blocks }
-    }
-
-    /// Loads the vocabulary into the environment.
-    pub fn environment(
-        &self,
-    ) -> Result<crate::env::FragmentEnvironment, crate::env::blocks::VocabularyError> {
-        crate::env::FragmentEnvironment::load(&self.vocabulary, self.limits())
-    }
-
-    /// The reward constants.
-    pub fn reward_settings(&self) -> crate::reward::SehRewardSettings {
-        crate::reward::SehRewardSettings {
-            exponent: self.reward_exponent,
-            r_min: self.r_min,
-            norm: self.reward_norm,
-            mode_threshold: self.mode_threshold,
-            stem_mask: self.proxy_stem_mask,
-            original_root: self.proxy_original_root,
-        }
+impl Serialize for EnvSection {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut table = toml::Table::new();
+        table.insert("type".into(), toml::Value::String(self.task.clone()));
+        table.extend(self.settings.iter().map(|(k, v)| (k.clone(), v.clone())));
+        table.serialize(serializer)
     }
 }
 
-/// Hypergrid size and reward constants (`R = R0 + R1·… + R2·…`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HypergridConfig {
-    /// Number of dimensions `n ≥ 1`.
-    pub ndim: usize,
-    /// Side length `H ≥ 2`.
-    pub height: usize,
-    /// Base reward `R0 > 0`.
-    pub r0: f64,
-    /// Outer-region bonus `R1 ≥ 0`.
-    pub r1: f64,
-    /// Mode-band bonus `R2 ≥ 0`.
-    pub r2: f64,
-}
-
-impl Default for HypergridConfig {
-    fn default() -> Self {
-        Self { ndim: 4, height: 8, r0: 0.1, r1: 0.5, r2: 2.0 }
+impl<'de> Deserialize<'de> for EnvSection {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let table = toml::Table::deserialize(deserializer)?;
+        Self::from_table(table).map_err(D::Error::custom)
     }
 }
 
-impl HypergridConfig {
-    /// The environment these settings describe.
-    pub fn environment(&self) -> crate::env::Hypergrid {
-        crate::env::Hypergrid::new(self.ndim, self.height)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct Settings {
+        size: u32,
+        label: String,
     }
 
-    /// The reward these settings describe.
-    pub fn reward(&self) -> crate::reward::HypergridReward {
-        crate::reward::HypergridReward::new(self.height, self.r0, self.r1, self.r2)
+    #[test]
+    fn the_section_keeps_its_keys_for_the_task_to_read() {
+        let section: EnvSection = toml::from_str("type = \"mine\"\nsize = 3\n").unwrap();
+        assert_eq!(section.task(), "mine");
+        assert_eq!(section.parse::<Settings>().unwrap(), Settings { size: 3, label: String::new() });
+        // written back with its type
+        let text = toml::to_string(&section).unwrap();
+        assert!(text.contains("type = \"mine\"") && text.contains("size = 3"), "{text}");
+        let again: EnvSection = toml::from_str(&text).unwrap();
+        assert_eq!(again, section);
+        // the task's own type refuses what it does not know
+        let typo: EnvSection = toml::from_str("type = \"mine\"\nsise = 3\n").unwrap();
+        assert!(typo.parse::<Settings>().unwrap_err().to_string().contains("sise"));
+        // `of` writes a task's configuration
+        let of = EnvSection::of("mine", &Settings { size: 7, label: "x".into() }).unwrap();
+        assert_eq!(of.parse::<Settings>().unwrap().size, 7);
     }
-}
 
-impl EnvConfig {
-    /// Checks the section's values (keys `env.*`).
-    pub fn check(&self, env: &mut Scope<'_>) {
-        match self {
-            Self::Hypergrid(grid) => grid.check(env),
-            Self::Fragments(fragments) => fragments.check(env),
-            Self::BitSequences(bits) => bits.check(env),
-        }
-    }
-}
-
-impl HypergridConfig {
-    fn check(&self, env: &mut Scope<'_>) {
-        env.at_least("ndim", self.ndim, 1);
-        env.check(self.ndim <= 16, "ndim", "at most 16", self.ndim);
-        env.check(self.height >= 2, "height", "at least 2", self.height);
-        env.check(self.height <= 1024, "height", "at most 1024", self.height);
-        env.positive_finite("r0", self.r0);
-        env.non_negative_finite("r1", self.r1);
-        env.non_negative_finite("r2", self.r2);
-    }
-}
-
-impl FragmentConfig {
-    fn check(&self, env: &mut Scope<'_>) {
-        env.at_least("min_blocks", self.min_blocks, 1);
-        env.check(
-            self.max_blocks >= self.min_blocks.max(1),
-            "max_blocks",
-            "at least env.min_blocks",
-            self.max_blocks,
-        );
-        env.check(self.max_blocks <= 40, "max_blocks", "at most 40", self.max_blocks);
-        env.positive_finite("reward_exponent", self.reward_exponent);
-        env.positive_finite("r_min", self.r_min);
-        env.positive_finite("reward_norm", self.reward_norm);
-        env.check(self.mode_threshold.is_finite(), "mode_threshold", "finite", self.mode_threshold);
-        env.check(
-            (0.0..=1.0).contains(&self.mode_max_similarity),
-            "mode_max_similarity",
-            "in [0, 1]",
-            self.mode_max_similarity,
-        );
+    #[test]
+    fn a_section_without_a_task_name_is_refused() {
+        let error = toml::from_str::<EnvSection>("size = 3\n").unwrap_err().to_string();
+        assert!(error.contains("type"), "{error}");
+        let error = toml::from_str::<EnvSection>("type = 3\n").unwrap_err().to_string();
+        assert!(error.contains("env.type"), "{error}");
     }
 }

@@ -7,6 +7,7 @@
 
 mod env;
 mod objective;
+pub mod overrides;
 mod policy;
 mod processes;
 mod reward;
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::validation::{Problems, Scope};
-pub use env::{EnvConfig, FragmentConfig, HypergridConfig};
+pub use env::EnvSection;
 pub use objective::{
     DetailedBalanceConfig, FlowMatchingConfig, ObjectiveConfig, SubTrajectoryBalanceConfig,
     TrajectoryBalanceConfig,
@@ -60,8 +61,8 @@ pub enum ConfigError {
 pub struct RunConfig {
     /// Seed for the network initialisation and the samplers.
     pub seed: u64,
-    /// The environment and its reward.
-    pub env: EnvConfig,
+    /// The task (`[env] type`) and its own keys, read by that task.
+    pub env: EnvSection,
     /// The policy network.
     pub policy: PolicyConfig,
     /// The training objective.
@@ -93,7 +94,7 @@ impl Default for RunConfig {
     fn default() -> Self {
         Self {
             seed: 0,
-            env: EnvConfig::Hypergrid(HypergridConfig::default()),
+            env: EnvSection::default(),
             policy: PolicyConfig::default(),
             objective: ObjectiveConfig::FlowMatching(FlowMatchingConfig::default()),
             training: TrainingConfig::default(),
@@ -110,26 +111,34 @@ impl Default for RunConfig {
 }
 
 impl RunConfig {
-    /// Parses and validates TOML text; `origin` names the file in error messages.
-    pub fn from_toml_str(text: &str, origin: Option<&Path>) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            origin: origin.map(Path::to_path_buf),
-            message: e.to_string(),
-        })?;
-        config.validate()?;
-        Ok(config)
+    /// Parses TOML text without checking its values (the task list does that:
+    /// `gfn_common::task::Tasks::config_from_str`); `origin` names the file in error messages.
+    pub fn parse(text: &str, origin: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::parse_with_overrides(text, origin, &[])
     }
 
-    /// Reads, parses and validates a TOML file.
-    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        Self::from_toml_str(&text, Some(path))
+    /// Parses TOML text with `overrides` (`section.key=value`) applied, without checking values.
+    pub fn parse_with_overrides(
+        text: &str,
+        origin: Option<&Path>,
+        overrides: &[String],
+    ) -> Result<Self, ConfigError> {
+        let parse_error =
+            |message: String| ConfigError::Parse { origin: origin.map(Path::to_path_buf), message };
+        if overrides.is_empty() {
+            // straight from the text, so that errors point at its lines
+            return toml::from_str(text).map_err(|e| parse_error(e.to_string()));
+        }
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
+        for assignment in overrides {
+            overrides::apply(&mut table, assignment).map_err(|e| parse_error(e.to_string()))?;
+        }
+        toml::Value::Table(table).try_into().map_err(|e| parse_error(format!("{e} (after --set)")))
     }
 
-    /// The embedded default configuration.
+    /// The embedded default configuration (the 4-D hypergrid).
     pub fn embedded_default() -> Self {
-        Self::from_toml_str(DEFAULT_CONFIG_TOML, None).expect("the embedded config is valid")
+        Self::parse(DEFAULT_CONFIG_TOML, None).expect("the embedded config parses")
     }
 
     /// Trajectories the learner's ingest queue holds: `learner.max_queued_updates` updates'
@@ -155,20 +164,19 @@ impl RunConfig {
         toml::to_string(self).expect("a config serializes")
     }
 
-    /// The network the environment's policy uses.
-    pub fn network_kind(&self) -> NetworkKind {
-        match self.env {
-            EnvConfig::Fragments(_) => NetworkKind::BlockGraph,
-            EnvConfig::Hypergrid(_) | EnvConfig::BitSequences(_) => NetworkKind::Mlp,
+    /// Checks the values of every section but `[env]` (which its task checks), adding each
+    /// problem with its key: each section's own checks, then those that span sections.
+    /// `network` is the task's policy network, if the task's section could be read.
+    pub fn check_sections(&self, network: Option<NetworkKind>, problems: &mut Problems) {
+        if let Some(network) = network {
+            self.policy.check(network, &mut problems.section("policy"));
+            problems.section("objective").check(
+                self.objective.backward_policy() == BackwardPolicy::Uniform || network == NetworkKind::Mlp,
+                "backward_policy",
+                "\"uniform\" for this task (a learned backward policy needs a dense network)",
+                "\"learned\"",
+            );
         }
-    }
-
-    /// Checks every value, reporting all problems at once with their keys: each section's own
-    /// checks, then those that span sections.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut problems = Problems::default();
-        self.env.check(&mut problems.section("env"));
-        self.policy.check(self.network_kind(), &mut problems.section("policy"));
         self.objective.check(&mut problems.section("objective"));
         self.training.check(&mut problems.section("training"));
         self.evaluation.check(&mut problems.section("evaluation"));
@@ -178,22 +186,10 @@ impl RunConfig {
         self.conditioning.check(&mut problems.section("conditioning"));
         self.security.check(&mut problems.section("security"));
         self.reward.check(&mut problems.section("reward"));
-        self.check_across_sections(&mut problems);
-        let problems = problems.into_lines();
-        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid { problems }) }
+        self.check_across_sections(problems);
     }
 
     fn check_across_sections(&self, problems: &mut Problems) {
-        let fragments = match &self.env {
-            EnvConfig::Fragments(f) => Some(f),
-            _ => None,
-        };
-        problems.section("objective").check(
-            self.objective.backward_policy() == BackwardPolicy::Uniform || fragments.is_none(),
-            "backward_policy",
-            "\"uniform\" for fragment molecules (a learned backward policy needs a dense network)",
-            "\"learned\"",
-        );
         problems.section("reward").check(
             self.reward.service().is_none() || !self.conditioning.enabled(),
             "type",
@@ -207,14 +203,5 @@ impl RunConfig {
             "0 with a reward service (the audit recomputes the built-in reward)",
             self.learner.reward_audit_fraction,
         );
-        if let Some(f) = fragments {
-            problems.section("env").check(
-                !self.conditioning.enabled() || f.reward_exponent == 1.0,
-                "reward_exponent",
-                "1 when conditioning.reward_exponents is set (each listed β is then the exponent of \
-                 max(proxy, r_min) / reward_norm)",
-                f.reward_exponent,
-            );
-        }
     }
 }

@@ -60,13 +60,13 @@ pub trait LogFlowNetwork {
 /// logits); [`LogFlowNetwork::log_flows`] returns the first part only.
 #[derive(Debug)]
 pub struct PolicyNetwork {
-    kind: NetworkKind,
+    kind: Network,
     num_actions: i64,
     extra_outputs: i64,
 }
 
 #[derive(Debug)]
-enum NetworkKind {
+enum Network {
     Mlp(Mlp),
     BlockGraph(Box<BlockGraphNet>),
 }
@@ -86,7 +86,7 @@ impl PolicyNetwork {
     ) -> Self {
         let num_actions = env.num_actions();
         let kind = match env.input_shape() {
-            InputShape::Dense { feature_dim } => NetworkKind::Mlp(Mlp::new(
+            InputShape::Dense { feature_dim } => Network::Mlp(Mlp::new(
                 path,
                 feature_dim,
                 config.hidden,
@@ -95,7 +95,7 @@ impl PolicyNetwork {
             )),
             InputShape::BlockGraph(shape) => {
                 assert!(extra_outputs <= 1, "a block-graph network has at most a state-flow output");
-                NetworkKind::BlockGraph(Box::new(BlockGraphNet::new(
+                Network::BlockGraph(Box::new(BlockGraphNet::new(
                     path,
                     shape,
                     config.hidden,
@@ -111,8 +111,8 @@ impl PolicyNetwork {
     /// Every output: `[batch, num_actions + extra]`.
     pub fn outputs(&self, input: &NetworkInput) -> Tensor {
         match (&self.kind, input) {
-            (NetworkKind::Mlp(mlp), NetworkInput::Dense(features)) => mlp.forward(features),
-            (NetworkKind::BlockGraph(net), NetworkInput::BlockGraph(batch)) => net.forward(batch),
+            (Network::Mlp(mlp), NetworkInput::Dense(features)) => mlp.forward(features),
+            (Network::BlockGraph(net), NetworkInput::BlockGraph(batch)) => net.forward(batch),
             _ => panic!("the network does not match the environment's input"),
         }
     }
@@ -121,8 +121,8 @@ impl PolicyNetwork {
     /// depends on the graph).
     pub fn macs_per_row(&self) -> Option<u64> {
         match &self.kind {
-            NetworkKind::Mlp(mlp) => Some(mlp.macs_per_row()),
-            NetworkKind::BlockGraph(_) => None,
+            Network::Mlp(mlp) => Some(mlp.macs_per_row()),
+            Network::BlockGraph(_) => None,
         }
     }
 }
@@ -135,8 +135,8 @@ impl LogFlowNetwork for PolicyNetwork {
 
     fn device(&self) -> tch::Device {
         match &self.kind {
-            NetworkKind::Mlp(mlp) => mlp.device(),
-            NetworkKind::BlockGraph(net) => net.device(),
+            Network::Mlp(mlp) => mlp.device(),
+            Network::BlockGraph(net) => net.device(),
         }
     }
 }

@@ -1,35 +1,8 @@
 //! What gfn's side of a reward service (`gfn.reward.v1`, `proto/gfn/reward/v1/reward.proto`)
-//! needs from the core: how an environment writes a terminal object for a service
-//! ([`ServiceObject`], from [`crate::task::Task::service_object`]) and the reward transform
-//! applied to the raw scores a service returns ([`ScoreTransform`]). The transport lives in the
-//! actor.
-
-/// A terminal object written for a reward service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServiceObject {
-    /// A fragment molecule: canonical SMILES and the junction tree as JSON.
-    Molecule {
-        /// Canonical SMILES.
-        smiles: String,
-        /// The junction tree as gfn writes it (`gfn sample`'s `junction_tree` column).
-        junction_tree_json: String,
-    },
-    /// A bit sequence as `0`/`1` characters.
-    Bits(String),
-    /// A hypergrid point.
-    Grid(Vec<u32>),
-}
-
-impl ServiceObject {
-    /// The object kind's name in `ModelInfo.object_kinds`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Molecule { .. } => "molecule",
-            Self::Bits(_) => "bits",
-            Self::Grid(_) => "grid",
-        }
-    }
-}
+//! needs from the core: the reward transform applied to the raw scores a service returns
+//! ([`ScoreTransform`]). How a task writes its objects for a service is the task's
+//! ([`crate::task::Task::service_object`], the wire's `RewardObject`); the transport lives in
+//! the actor.
 
 /// How a reply states its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use rand::SeedableRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use serde::Serialize;
 
+use crate::config::{NetworkKind, RunConfig};
 use crate::env::Environment;
 use crate::env::bit_sequences::{BitSequenceConfig, BitSequenceReward, BitSequences, BitState, EMPTY};
 use crate::env::conditioned::RewardConditioned;
@@ -20,9 +21,13 @@ use crate::metrics::names as m;
 use crate::model::Model;
 use crate::policy::{Exploration, LogFlowNetwork, PolicyNetwork, action_probabilities};
 use crate::reward::Reward;
-use crate::reward::service::ServiceObject;
 use crate::task::evaluation::{BasicRecord, Evaluated, RunEvaluation};
-use crate::task::{HookContext, RunHooks, Task};
+use crate::task::{HookContext, RunHooks, Task, TaskPlugin};
+use crate::validation::Scope;
+use gfn_proto::reward::v1::{BitString, RewardObject, reward_object};
+
+/// Spearman correlation between estimated `log p(x)` and `log R(x)` on the test set.
+pub const SPEARMAN: &str = "gfn_learner_log_probability_reward_spearman";
 
 /// Variants with at most this many states are evaluated exactly (dynamic programming).
 pub const EXACT_STATES: usize = 200_000;
@@ -45,12 +50,36 @@ impl BitSequenceTask {
     }
 }
 
+impl TaskPlugin for BitSequenceTask {
+    const NAME: &'static str = "bit_sequences";
+    type Config = BitSequenceConfig;
+
+    fn from_config(config: &BitSequenceConfig, _run: &RunConfig) -> anyhow::Result<Self> {
+        Ok(Self::new(config))
+    }
+
+    fn check(config: &BitSequenceConfig, _run: &RunConfig, env: &mut Scope<'_>) {
+        config.check(env);
+    }
+
+    fn network_kind(_config: &BitSequenceConfig) -> NetworkKind {
+        NetworkKind::Mlp
+    }
+
+    fn metrics() -> Vec<crate::metrics::MetricDescription> {
+        vec![crate::metrics::MetricDescription::gauge(
+            SPEARMAN,
+            "Spearman correlation of the estimated log p(x) and log R(x) over the test set.",
+        )]
+    }
+}
+
 impl Task for BitSequenceTask {
     type Env = BitSequences;
     type Reward = BitSequenceReward;
 
     fn name(&self) -> &'static str {
-        "bit_sequences"
+        Self::NAME
     }
 
     fn environment(&self) -> &BitSequences {
@@ -69,10 +98,10 @@ impl Task for BitSequenceTask {
         )
     }
 
-    fn service_object(&self, state: &BitState) -> anyhow::Result<ServiceObject> {
+    fn service_object(&self, state: &BitState) -> anyhow::Result<RewardObject> {
         let bits = self.env.describe(state);
         anyhow::ensure!(!bits.contains('.'), "not a complete bit sequence: {bits}");
-        Ok(ServiceObject::Bits(bits))
+        Ok(RewardObject { object: Some(reward_object::Object::Bits(BitString { bits })) })
     }
 
     fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<BitSequences>> {
@@ -212,7 +241,7 @@ impl RunEvaluation<BitSequences> for BitSequenceEvaluation {
         let spearman = spearman(&estimates, &self.test_log_rewards);
         let modes_found = self.found.iter().filter(|&&f| f).count();
         metrics::gauge!(m::MODES_FOUND).set(modes_found as f64);
-        metrics::gauge!(m::SPEARMAN).set(spearman);
+        metrics::gauge!(SPEARMAN).set(spearman);
         let record = BitSequenceRecord {
             training,
             modes_found,

@@ -4,8 +4,10 @@
 //! generic over it; conditioning on a reward exponent is a wrapper
 //! ([`conditioned::Conditioned`]) that works for every task.
 //!
-//! Adding a problem is one module that implements [`Task`] (plus its environment and reward)
-//! and one line in [`registry`]; `docs/EXTENDING.md` walks through the bit-sequence task.
+//! Adding a problem is one module that implements [`Task`] and [`TaskPlugin`] (plus its
+//! environment and reward) and either one line in [`registry::BuiltinTasks`] or, in a crate of
+//! its own, `BuiltinTasks::default().with::<MyTask>()` in its program's `main`;
+//! `docs/EXTENDING.md` walks through `examples/custom-task`.
 //!
 //! - [`evaluation`]: what the training loop calls every `evaluation.interval_updates`
 //!   ([`evaluation::RunEvaluation`]), with the exact evaluation of enumerable environments
@@ -13,7 +15,9 @@
 //! - [`results`]: generated objects on their way to a task's recorder.
 //! - [`hypergrid`], [`fragments`], [`bit_sequences`]: the registered tasks.
 //! - [`conditioned`]: any task conditioned on a reward exponent chosen at its root.
-//! - [`registry`]: names → tasks, and the visitor through which callers receive a task.
+//! - [`registry`]: the [`TaskPlugin`] trait (a task built from its own `[env]` section), the
+//!   list of registered tasks ([`Tasks`], [`BuiltinTasks`]) and the visitor through which
+//!   callers receive a task.
 
 pub mod bit_sequences;
 pub mod conditioned;
@@ -31,11 +35,11 @@ use serde::de::DeserializeOwned;
 use crate::config::RunConfig;
 use crate::env::Environment;
 use crate::env::conditioned::RewardConditioned;
-use crate::reward::service::ServiceObject;
 use crate::reward::{Reward, Scored};
+use gfn_proto::reward::v1::RewardObject;
 
 pub use evaluation::{Evaluated, RunEvaluation, SharedLog};
-pub use registry::{TaskVisitor, visit_task};
+pub use registry::{BuiltinTasks, TaskPlugin, TaskVisitor, Tasks};
 pub use results::{Generated, ResultsRecorder, ResultsSink};
 
 /// The state type of a task's environment.
@@ -86,9 +90,11 @@ pub trait Task: Send + Sync + 'static {
         vec!["object".into()]
     }
 
-    /// How a terminal object is written for a reward service (`[reward] type = "service"`).
-    /// The default: the task cannot be scored by a service.
-    fn service_object(&self, _state: &TaskState<Self>) -> anyhow::Result<ServiceObject> {
+    /// How a terminal object is written for a reward service (`[reward] type = "service"`): a
+    /// message of the wire (`gfn.reward.v1.RewardObject`; a task of your own writes an
+    /// `EncodedObject` with a kind and text of its choosing). The default: the task cannot be
+    /// scored by a service.
+    fn service_object(&self, _state: &TaskState<Self>) -> anyhow::Result<RewardObject> {
         anyhow::bail!("the {} task does not write its objects for reward services", self.name())
     }
 

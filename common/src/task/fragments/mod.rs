@@ -3,6 +3,8 @@
 //! (SQLite, [`results`]) and the paper's statistics are kept ([`stats`]); evaluations report
 //! them next to the learned `log Z`.
 
+pub mod config;
+pub mod metrics;
 pub mod results;
 pub mod stats;
 
@@ -11,18 +13,21 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::config::FragmentConfig;
+use crate::config::{NetworkKind, RunConfig};
 use crate::env::conditioned::{ConditionedState, RewardConditioned};
 use crate::env::junction_tree::BlockTree;
 use crate::env::molecule::canonical_smiles;
 use crate::env::{Environment, FragmentEnvironment};
 use crate::eval::TrainingCounters;
 use crate::model::Model;
-use crate::reward::service::ServiceObject;
 use crate::reward::{Scored, SehReward};
 use crate::task::evaluation::{BasicRecord, Evaluated, RunEvaluation};
 use crate::task::results::{Generated, ResultsRecorder};
-use crate::task::{HookContext, RunHooks, Task};
+use crate::task::{HookContext, RunHooks, Task, TaskPlugin};
+use crate::validation::Scope;
+use gfn_proto::reward::v1::{Molecule, RewardObject, reward_object};
+
+pub use config::FragmentConfig;
 
 use results::Milestones;
 use stats::MoleculeStats;
@@ -74,12 +79,42 @@ impl FragmentTask {
     }
 }
 
+impl TaskPlugin for FragmentTask {
+    const NAME: &'static str = "fragments";
+    type Config = FragmentConfig;
+
+    fn from_config(config: &FragmentConfig, _run: &RunConfig) -> anyhow::Result<Self> {
+        Self::load(config)
+    }
+
+    fn check(config: &FragmentConfig, run: &RunConfig, env: &mut Scope<'_>) {
+        config.check(run, env);
+    }
+
+    fn network_kind(_config: &FragmentConfig) -> NetworkKind {
+        NetworkKind::BlockGraph
+    }
+
+    /// The vocabulary, and the proxy weights when the actors compute the built-in reward.
+    fn reward_files(config: &FragmentConfig, run: &RunConfig) -> Vec<(String, std::path::PathBuf)> {
+        let mut files = vec![("env.vocabulary".to_string(), config.vocabulary.clone())];
+        if run.reward.service().is_none() {
+            files.push(("env.proxy_weights".to_string(), config.proxy_weights.clone()));
+        }
+        files
+    }
+
+    fn metrics() -> Vec<crate::metrics::MetricDescription> {
+        metrics::all()
+    }
+}
+
 impl Task for FragmentTask {
     type Env = FragmentEnvironment;
     type Reward = SehReward;
 
     fn name(&self) -> &'static str {
-        "fragments"
+        Self::NAME
     }
 
     fn environment(&self) -> &FragmentEnvironment {
@@ -121,12 +156,13 @@ impl Task for FragmentTask {
         })
     }
 
-    fn service_object(&self, state: &BlockTree) -> anyhow::Result<ServiceObject> {
+    fn service_object(&self, state: &BlockTree) -> anyhow::Result<RewardObject> {
         let molecule = self.env.molecule(state)?;
-        Ok(ServiceObject::Molecule {
+        let molecule = Molecule {
             smiles: canonical_smiles(&molecule),
             junction_tree_json: serde_json::to_string(state)?,
-        })
+        };
+        Ok(RewardObject { object: Some(reward_object::Object::Molecule(molecule)) })
     }
 
     fn object_columns(&self) -> Vec<String> {

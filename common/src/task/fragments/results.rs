@@ -21,12 +21,12 @@ use anyhow::Context;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
+use super::FragmentConfig;
+use super::metrics as m;
 use super::stats::{FromSmiles, MoleculeStats, Tracker};
-use crate::config::FragmentConfig;
 use crate::env::FragmentEnvironment;
 use crate::env::junction_tree::BlockTree;
 use crate::env::molecule::canonical_smiles;
-use crate::metrics::names as m;
 use crate::task::evaluation::SharedLog;
 use crate::task::results::Generated;
 

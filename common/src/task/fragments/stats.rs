@@ -19,7 +19,7 @@ use chematic::fp::ecfp::ecfp4;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
 
-use crate::config::FragmentConfig;
+use super::FragmentConfig;
 use crate::env::molecule::canonical_smiles;
 use crate::reward::SehRewardSettings;
 

@@ -1,62 +1,56 @@
-//! `gfn-actor`: rolls out trajectories and computes rewards for a learner.
+//! `gfn-actor` (and `gfn actor`): rolls out trajectories and computes rewards for a learner.
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use gfn_common::task::Tasks;
 
-use gfn_actor::actor::{ActorOptions, run};
-use gfn_actor::connection::ClientTls;
+use crate::actor::{ActorOptions, run};
+use crate::connection::ClientTls;
 
-/// The gfn actor: connects to a learner (the only thing it needs), receives the run's
-/// configuration and the newest policy weights, rolls out trajectories, computes their rewards
-/// on a worker pool and streams them to the learner. Reconnects with exponential back-off when
-/// the learner goes away; SIGTERM or Ctrl-C flushes what is in flight and exits 0.
-#[derive(Debug, Parser)]
-#[command(name = "gfn-actor", version, about, long_about)]
-struct Args {
+/// Arguments of an actor.
+#[derive(Debug, clap::Args)]
+pub struct ActorArgs {
     /// The learner's gRPC address.
     #[arg(long, default_value = "127.0.0.1:50051", env = "GFN_LEARNER")]
-    learner: String,
+    pub learner: String,
     /// Name reported to the learner (default: host name and process id).
     #[arg(long)]
-    name: Option<String>,
+    pub name: Option<String>,
     /// Reward worker threads for this actor (default: the run's `actor.reward_threads`).
     #[arg(long)]
-    reward_threads: Option<usize>,
+    pub reward_threads: Option<usize>,
     /// Environments stepped in lockstep (default: the run's `actor.rollout_batch`).
     #[arg(long)]
-    rollout_batch: Option<usize>,
+    pub rollout_batch: Option<usize>,
     /// File holding the run token the learner expects (the environment variable
     /// GFN_RUN_TOKEN takes precedence; the token itself is never a command-line argument).
     #[arg(long)]
-    token_file: Option<std::path::PathBuf>,
+    pub token_file: Option<std::path::PathBuf>,
     /// Connect with TLS, verifying the learner's certificate against this CA (PEM).
     #[arg(long)]
-    tls_ca: Option<std::path::PathBuf>,
+    pub tls_ca: Option<std::path::PathBuf>,
     /// This actor's certificate (PEM) for a learner that requires client certificates.
     #[arg(long, requires = "tls_ca", requires = "tls_key")]
-    tls_cert: Option<std::path::PathBuf>,
+    pub tls_cert: Option<std::path::PathBuf>,
     /// The private key of --tls-cert (PEM).
     #[arg(long, requires = "tls_cert")]
-    tls_key: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
     /// Name the learner's certificate must carry (default: the host of --learner).
     #[arg(long, requires = "tls_ca")]
-    tls_domain: Option<String>,
+    pub tls_domain: Option<String>,
     /// Serve Prometheus metrics (rollouts, rewards and their latency, accepted/stale/lost
     /// trajectories, weights version) on http://ADDRESS/metrics, e.g. 0.0.0.0:9100.
     #[arg(long, value_name = "ADDRESS", env = "GFN_ACTOR_METRICS_LISTEN")]
-    metrics_listen: Option<String>,
+    pub metrics_listen: Option<String>,
     /// Append machine-readable events here as JSON lines (metrics address, the actor id
     /// assigned at registration, totals at exit), for tools; see `gfn_common::events`.
     #[arg(long)]
-    events: Option<std::path::PathBuf>,
+    pub events: Option<std::path::PathBuf>,
 }
 
-fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-    let args = Args::parse();
+/// Runs an actor that can join runs of the tasks of `tasks`, until the run ends or
+/// SIGTERM/SIGINT.
+pub fn run_command(args: ActorArgs, tasks: impl Tasks) -> ExitCode {
     let name = args.name.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
         format!("{}-{}", if host.is_empty() { "actor" } else { &host }, std::process::id())
@@ -90,7 +84,7 @@ fn main() -> ExitCode {
         metrics_listen: args.metrics_listen,
         events,
     };
-    match run(options) {
+    match run(options, tasks) {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
