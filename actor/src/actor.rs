@@ -296,15 +296,17 @@ where
         rolled_out: produced,
         accepted: stats.accepted,
         stale: stats.stale,
+        rejected: stats.rejected,
         lost: stats.lost,
         reward_failures: reward_stats.failed.load(Ordering::Relaxed),
     });
     println!(
-        "gfn-actor {}: {} trajectories rolled out, {} accepted, {} stale, {} lost, {} reward failures",
+        "gfn-actor {}: {} trajectories rolled out, {} accepted, {} stale, {} rejected, {} lost, {} reward failures",
         name,
         produced,
         stats.accepted,
         stats.stale,
+        stats.rejected,
         stats.lost,
         reward_stats.failed.load(Ordering::Relaxed)
     );

@@ -38,8 +38,10 @@ pub const TRAJECTORIES_ACCEPTED: &str = "gfn_actor_trajectories_accepted_total";
 pub const TRAJECTORIES_DUPLICATE: &str = "gfn_actor_trajectories_duplicate_total";
 /// Trajectories the learner dropped as stale (policy lag over its maximum).
 pub const TRAJECTORIES_STALE: &str = "gfn_actor_trajectories_stale_total";
-/// Trajectories rejected by the learner or not delivered before shutdown.
+/// Trajectories of batches the learner refused as a whole, or not delivered before shutdown.
 pub const TRAJECTORIES_LOST: &str = "gfn_actor_trajectories_lost_total";
+/// Trajectories the learner rejected one by one (malformed, or a reward its audit disagreed with).
+pub const TRAJECTORIES_REJECTED: &str = "gfn_actor_trajectories_rejected_total";
 /// Submit calls that failed and were retried (learner away or busy).
 pub const SUBMIT_RETRIES: &str = "gfn_actor_submit_retries_total";
 /// Seconds of each reconnection or retry pause (jittered exponential back-off).
@@ -89,7 +91,11 @@ fn describe() {
     describe_gauge!(REWARD_ENDPOINT_EJECTED, "1 while a reward endpoint is ejected.");
     describe_counter!(TRAJECTORIES_ACCEPTED, "Trajectories the learner accepted.");
     describe_counter!(TRAJECTORIES_STALE, "Trajectories the learner dropped as stale.");
-    describe_counter!(TRAJECTORIES_LOST, "Trajectories rejected by the learner or undelivered at shutdown.");
+    describe_counter!(
+        TRAJECTORIES_LOST,
+        "Trajectories of batches refused as a whole, or undelivered at shutdown."
+    );
+    describe_counter!(TRAJECTORIES_REJECTED, "Trajectories the learner rejected one by one.");
     describe_counter!(SUBMIT_RETRIES, "Submit calls that failed and were retried.");
     describe_gauge!(WEIGHTS_VERSION, "Weights version the rollouts use.");
     describe_histogram!(
@@ -99,7 +105,9 @@ fn describe() {
     );
     // Counters that may stay at zero for a whole run are exported from the start, so that
     // rates and alerts on them work before the first event.
-    for name in [REWARD_FAILURES, TRAJECTORIES_STALE, TRAJECTORIES_LOST, SUBMIT_RETRIES] {
+    for name in
+        [REWARD_FAILURES, TRAJECTORIES_STALE, TRAJECTORIES_LOST, TRAJECTORIES_REJECTED, SUBMIT_RETRIES]
+    {
         metrics::counter!(name).absolute(0);
     }
 }

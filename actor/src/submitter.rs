@@ -24,7 +24,10 @@ pub struct SubmitStats {
     pub accepted: u64,
     /// Trajectories the learner dropped as stale.
     pub stale: u64,
-    /// Trajectories the learner rejected, or that could not be delivered before shutdown.
+    /// Trajectories the learner rejected (malformed, or a reward its audit disagreed with).
+    pub rejected: u64,
+    /// Trajectories of batches the learner refused as a whole, or that could not be delivered
+    /// before shutdown.
     pub lost: u64,
     /// Trajectories sent again that the learner recognised as already accepted.
     pub duplicates: u64,
@@ -33,18 +36,25 @@ pub struct SubmitStats {
 }
 
 impl SubmitStats {
-    /// Counts a reply of the learner, here and in the actor's metrics.
-    fn record_reply(&mut self, accepted: u64, stale: u64) {
+    /// Counts a reply of the learner — what became of each trajectory of the batch — here and
+    /// in the actor's metrics.
+    pub fn record_reply(&mut self, reply: &v1::SubmitReply) {
+        let (accepted, stale) = (u64::from(reply.accepted), u64::from(reply.dropped_stale));
+        let (duplicates, rejected) = (u64::from(reply.duplicates), u64::from(reply.rejected));
         self.accepted += accepted;
         self.stale += stale;
+        // sent again after a lost reply: the learner already had them
+        self.duplicates += duplicates;
+        self.rejected += rejected;
         ::metrics::counter!(metrics::TRAJECTORIES_ACCEPTED).increment(accepted);
         ::metrics::counter!(metrics::TRAJECTORIES_STALE).increment(stale);
-    }
-
-    /// Counts trajectories the learner already had (their reply was lost).
-    fn record_duplicates(&mut self, duplicates: u64) {
-        self.duplicates += duplicates;
         ::metrics::counter!(metrics::TRAJECTORIES_DUPLICATE).increment(duplicates);
+        ::metrics::counter!(metrics::TRAJECTORIES_REJECTED).increment(rejected);
+        for outcome in &reply.outcomes {
+            if outcome.kind == v1::trajectory_outcome::Kind::Rejected as i32 {
+                tracing::warn!(reason = %outcome.reason, message = %outcome.message, "the learner rejected a trajectory");
+            }
+        }
     }
 
     /// Counts trajectories rejected or given up on, here and in the actor's metrics.
@@ -120,11 +130,7 @@ pub async fn run_submitter(
                 Ok(reply) => {
                     backoff.reset();
                     let reply = reply.into_inner();
-                    stats.record_reply(reply.accepted as u64, reply.dropped_stale as u64);
-                    if reply.duplicates > 0 {
-                        // sent again after a lost reply: the learner already had them
-                        stats.record_duplicates(reply.duplicates as u64);
-                    }
+                    stats.record_reply(&reply);
                     if reply.run_finished && !shutdown.is_cancelled() {
                         tracing::info!("the learner finished the run");
                         shutdown.cancel();
@@ -143,7 +149,7 @@ pub async fn run_submitter(
                         break;
                     }
                     tonic::Code::InvalidArgument | tonic::Code::OutOfRange => {
-                        tracing::error!(message = status.message(), "learner rejected trajectories");
+                        tracing::error!(message = status.message(), "learner refused the whole batch");
                         stats.record_lost(trajectories.len() as u64);
                         break;
                     }
@@ -188,4 +194,41 @@ pub async fn run_submitter(
         }
     }
     stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use v1::trajectory_outcome::Kind;
+
+    fn outcome(kind: Kind, reason: &str) -> v1::TrajectoryOutcome {
+        v1::TrajectoryOutcome { kind: kind as i32, reason: reason.into(), message: String::new() }
+    }
+
+    #[test]
+    fn the_counters_follow_the_reply_trajectory_by_trajectory() {
+        let reply = v1::SubmitReply {
+            accepted: 2,
+            dropped_stale: 1,
+            learner_version: 7,
+            run_finished: false,
+            duplicates: 1,
+            rejected: 1,
+            outcomes: vec![
+                outcome(Kind::Accepted, ""),
+                outcome(Kind::Duplicate, ""),
+                outcome(Kind::Rejected, "invalid_action"),
+                outcome(Kind::Stale, ""),
+                outcome(Kind::Accepted, ""),
+            ],
+        };
+        let mut stats = SubmitStats::default();
+        stats.record_reply(&reply);
+        stats.record_reply(&reply);
+        let expected =
+            SubmitStats { accepted: 4, stale: 2, rejected: 2, lost: 0, duplicates: 2, quarantined: None };
+        assert_eq!(stats, expected);
+        // a partly rejected batch no longer counts as lost
+        assert_eq!(stats.lost, 0);
+    }
 }

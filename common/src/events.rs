@@ -78,7 +78,10 @@ pub enum Event {
         accepted: u64,
         /// Refused as too stale.
         stale: u64,
-        /// Lost (not delivered).
+        /// Rejected by the learner one by one (malformed, or a reward its audit disagreed with).
+        #[serde(default)]
+        rejected: u64,
+        /// Lost (batches refused as a whole, or not delivered).
         lost: u64,
         /// Reward evaluations that failed.
         reward_failures: u64,

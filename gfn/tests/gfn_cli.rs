@@ -142,3 +142,37 @@ fn launch_runs_a_learner_and_actors_to_completion() {
     assert!(stdout.contains("update    400"), "{stdout}");
     assert!(stdout.contains("learner exited with exit status: 0; 2 actors stopped"), "{stdout}");
 }
+
+/// The commands of docs/GETTING_STARTED.md ("First runs") and docs/CONFIGURATION.md, as shown.
+#[test]
+fn the_getting_started_commands_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output =
+            Command::new(env!("CARGO_BIN_EXE_gfn")).args(args).current_dir(dir.path()).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", text(&output.stderr));
+        // the banner goes to stderr, the evaluations to stdout
+        format!("{}{}", text(&output.stderr), text(&output.stdout))
+    };
+    let grid = run(&["train", "--updates", "300", "--no-progress"]);
+    assert!(grid.contains("4-D hypergrid") && grid.contains("final: update 300"), "{grid}");
+    let small = run(&["train", "--set", "training.updates=300", "--set", "env.ndim=2", "--no-progress"]);
+    assert!(small.contains("2-D hypergrid") && small.contains("final: update 300"), "{small}");
+}
+
+/// `--set` is checked exactly like the file: a bad key or value exits 64 naming it.
+#[test]
+fn overrides_are_refused_like_the_file() {
+    for (set, expected) in [
+        ("training.batch_size=0", "training.batch_size"),
+        ("training.batch_sise=4", "batch_sise"),
+        ("env.heigth=4", "heigth"),
+        ("env.type=\"motifs\"", "no task \"motifs\""),
+        ("training", "section.key=value"),
+    ] {
+        let output = gfn(&["train", "--no-progress", "--set", set]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{set}: {stderr}");
+        assert!(stderr.contains(expected), "{set}: stderr does not name {expected}: {stderr}");
+    }
+}

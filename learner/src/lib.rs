@@ -4,6 +4,8 @@
 //! configuration names (`gfn_common::task`): nothing here is specific to one environment.
 //!
 //! # Layout
+//! - [`admission`]: what becomes of each trajectory of a submitted batch (accepted, stale,
+//!   duplicate, rejected): the synchronous core of ingestion, called off the async runtime.
 //! - [`audit`]: recomputed rewards of a sampled fraction of submissions; quarantine.
 //! - [`cli`]: shared command-line plumbing (config loading with exit code 64, logging).
 //! - [`train_command`]: `gfn train`, the single-process trainer with a progress view.
@@ -21,6 +23,7 @@
 //!   weights, reporting evaluations and keeping the learner's progress in checkpoints.
 //! - [`metrics`]: metric names and the Prometheus endpoint.
 
+pub mod admission;
 pub mod audit;
 pub mod cli;
 pub mod journal;

@@ -9,16 +9,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use gfn_common::env::Environment;
-use gfn_common::trajectory::rebuild;
 use gfn_proto::v1::{self, learner_server::Learner};
 
 use crate::metrics as m;
 use crate::state::{RunState, WeightsSnapshot};
 use gfn_common::task::Generated;
-use gfn_service::wire::trajectory_from_wire;
 
-use crate::audit::Verdict;
-use crate::journal::{Delivered, Origin, deliver};
+use crate::admission;
+use crate::journal::Delivered;
 
 /// The service over a shared [`RunState`].
 pub struct LearnerService<E: Environment> {
@@ -95,130 +93,96 @@ where
         self.check_run(&batch.run_id)?;
         let state = &self.state;
         state.liveness.heard(batch.actor_id);
-        // quarantine follows the actor process (its instance) across re-registrations
-        let audited_as = if batch.actor_instance != 0 { batch.actor_instance } else { batch.actor_id };
-        if let Some(auditor) = &state.auditor
-            && auditor.is_quarantined(audited_as)
-        {
-            metrics::counter!(m::REQUESTS_REJECTED, "reason" => "quarantined").increment(1);
-            return Err(Status::permission_denied(format!(
-                "actor {} is quarantined: its rewards kept disagreeing with the learner's recomputation \
-                 (learner.reward_audit_quarantine_after = {}); check its reward files and code",
-                batch.actor_id, state.config.learner.reward_audit_quarantine_after
-            )));
-        }
         let _submission = state.limits.submission(batch.actor_id)?;
         state.limits.ingest(batch.actor_id, batch.trajectories.len())?;
-        let finished_reply = |accepted, dropped_stale, duplicates| v1::SubmitReply {
-            accepted,
-            dropped_stale,
-            learner_version: state.version(),
-            run_finished: state.is_finished(),
-            duplicates,
-        };
         if state.is_finished() {
-            return Ok(Response::new(finished_reply(0, 0, 0)));
+            let nothing = admission::Admission::<E::State>::empty();
+            return Ok(Response::new(nothing.reply(state.version(), true)));
         }
         metrics::counter!(m::TRAJECTORIES_RECEIVED).increment(batch.trajectories.len() as u64);
-        let max_lag = state.config.learner.max_policy_lag;
-        let mut rejected = Vec::new();
-        let mut valid = Vec::with_capacity(batch.trajectories.len());
-        let mut origins = Vec::with_capacity(batch.trajectories.len());
-        let mut stale = 0u32;
-        for (index, wire) in batch.trajectories.into_iter().enumerate() {
-            let origin = Origin { instance: batch.actor_instance, sequence: wire.sequence };
-            match trajectory_from_wire(wire).and_then(|t| rebuild(&state.env, &t)) {
-                Ok(rebuilt)
-                    if let Some(auditor) = &state.auditor
-                        && let Verdict::Disagrees { recomputed } =
-                            auditor.audit(audited_as, rebuilt.terminal(), rebuilt.log_reward) =>
-                {
-                    metrics::counter!(m::TRAJECTORIES_REJECTED, "reason" => "reward_mismatch").increment(1);
-                    rejected.push(format!(
-                        "trajectory {index}: log-reward {} disagrees with the learner's {recomputed}",
-                        rebuilt.log_reward
-                    ));
-                }
-                Ok(rebuilt) => {
-                    let lag = state.version().saturating_sub(rebuilt.policy_version);
-                    metrics::histogram!(m::POLICY_LAG).record(lag as f64);
-                    if lag > max_lag {
-                        stale += 1;
-                    } else {
-                        valid.push(rebuilt);
-                        origins.push(origin);
-                    }
-                }
-                Err(error) => {
-                    metrics::counter!(m::TRAJECTORIES_REJECTED, "reason" => error.reason()).increment(1);
-                    rejected.push(format!("trajectory {index}: {error}"));
-                }
-            }
-        }
-        if stale > 0 {
-            metrics::counter!(m::TRAJECTORIES_STALE).increment(stale as u64);
-        }
+        let sender = admission::Sender { actor_id: batch.actor_id, instance: batch.actor_instance };
+        // decoding, rebuilding and auditing are CPU work: off the async runtime
+        let checked = {
+            let state = Arc::clone(state);
+            tokio::task::spawn_blocking(move || {
+                let gate = admission::Gate {
+                    env: &state.env,
+                    auditor: state.auditor.as_ref(),
+                    version: state.version(),
+                    max_policy_lag: state.config.learner.max_policy_lag,
+                    quarantine_after: state.config.learner.reward_audit_quarantine_after,
+                };
+                admission::check(&gate, sender, batch.trajectories)
+            })
+            .await
+            .map_err(|error| Status::internal(format!("admission failed: {error}")))?
+            .map_err(|refusal| Status::permission_denied(refusal.to_string()))?
+        };
         // Journal first (durable before the reply), then record and enqueue in the journal's
         // order. Under the journal's lock (or the delivered map's, without a journal),
-        // trajectories already accepted from this actor instance — a batch sent again after a
-        // lost reply or a learner restart — are acknowledged but not taken again; the map only
+        // trajectories already accepted from this actor instance are recognised; the map only
         // advances once the batch is durable.
         let mut journal = match &state.journal {
             Some(journal) => Some(journal.clone().lock_owned().await),
             None => None,
         };
-        let before = valid.len();
-        let (valid, origins, advanced) = {
+        let (admitted, advanced) = {
             let mut delivered = state.delivered.lock().expect("delivered lock");
-            // a batch comes from one instance: only its mark can move; with a journal it moves
-            // in the shared map once the batch is durable, without one at once
+            // a batch comes from one instance: only its mark can move
             let mut mark = Delivered::new();
-            if let Some(&highest) = delivered.get(&batch.actor_instance) {
-                mark.insert(batch.actor_instance, highest);
+            if let Some(&highest) = delivered.get(&sender.instance) {
+                mark.insert(sender.instance, highest);
             }
-            let mut fresh = Vec::with_capacity(before);
-            let mut fresh_origins = Vec::with_capacity(before);
-            for (rebuilt, origin) in valid.into_iter().zip(origins) {
-                if deliver(&mut mark, origin) {
-                    fresh.push(rebuilt);
-                    fresh_origins.push(origin);
-                }
-            }
+            let admitted = admission::deduplicate(checked, &mut mark);
             if journal.is_none() {
-                delivered.extend(mark);
-                mark = Delivered::new();
+                delivered.extend(std::mem::take(&mut mark));
             }
-            (fresh, fresh_origins, mark)
+            (admitted, mark)
         };
-        let duplicates = (before - valid.len()) as u32;
-        if duplicates > 0 {
-            metrics::counter!(m::TRAJECTORIES_DUPLICATE).increment(duplicates as u64);
+        if admitted.all_rejected() {
+            tracing::warn!(actor_id = sender.actor_id, "a batch of malformed trajectories rejected");
+            return Err(Status::invalid_argument(format!(
+                "all {} trajectories rejected ({})",
+                admitted.outcomes.len(),
+                admitted.rejections()
+            )));
+        }
+        if let Some(journal) = journal.as_mut() {
+            tokio::task::block_in_place(|| journal.append(&admitted.accepted, &admitted.origins)).map_err(
+                |error| {
+                    tracing::error!(%error, "ingest journal write failed");
+                    Status::unavailable(format!("the learner could not journal the batch: {error}"))
+                },
+            )?;
+            state.delivered.lock().expect("delivered lock").extend(advanced);
+        }
+        let reply = admitted.reply(state.version(), state.is_finished());
+        if reply.duplicates > 0 {
             tracing::info!(
-                actor_id = batch.actor_id,
-                duplicates,
+                actor_id = sender.actor_id,
+                duplicates = reply.duplicates,
                 "trajectories sent again recognised: not taken twice"
             );
         }
-        if let Some(journal) = journal.as_mut() {
-            tokio::task::block_in_place(|| journal.append(&valid, &origins)).map_err(|error| {
-                tracing::error!(%error, "ingest journal write failed");
-                Status::unavailable(format!("the learner could not journal the batch: {error}"))
-            })?;
-            state.delivered.lock().expect("delivered lock").extend(advanced);
+        if reply.rejected > 0 {
+            tracing::warn!(
+                actor_id = sender.actor_id,
+                rejected = reply.rejected,
+                "malformed trajectories rejected"
+            );
         }
-        metrics::counter!(m::TRAJECTORIES_ACCEPTED).increment(valid.len() as u64);
-        let accepted = valid.len() as u32;
+        metrics::counter!(m::TRAJECTORIES_ACCEPTED).increment(admitted.accepted.len() as u64);
         if let Some(results) = &state.results {
             let received_at = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
-            for rebuilt in &valid {
+            for rebuilt in &admitted.accepted {
                 let generated = Generated {
                     terminal: rebuilt.terminal().clone(),
                     score: rebuilt.score,
                     log_reward: rebuilt.log_reward,
                     policy_version: rebuilt.policy_version,
-                    actor_id: batch.actor_id,
+                    actor_id: sender.actor_id,
                     received_at,
                     reward_exponent: None,
                     reward_model: rebuilt.reward_model.clone(),
@@ -229,7 +193,7 @@ where
             }
         }
         let _journal = journal;
-        for rebuilt in valid {
+        for rebuilt in admitted.accepted {
             tokio::select! {
                 sent = state.queue.send(rebuilt) => {
                     if sent.is_err() {
@@ -239,21 +203,7 @@ where
                 _ = state.shutdown.cancelled() => return Err(Status::unavailable("the learner is shutting down")),
             }
         }
-        if !rejected.is_empty() {
-            tracing::warn!(
-                actor_id = batch.actor_id,
-                rejected = rejected.len(),
-                "malformed trajectories rejected"
-            );
-            return Err(Status::invalid_argument(format!(
-                "{} of {} trajectories rejected ({}); the other {} were accepted",
-                rejected.len(),
-                rejected.len() + accepted as usize + stale as usize,
-                rejected.join("; "),
-                accepted as usize + stale as usize,
-            )));
-        }
-        Ok(Response::new(finished_reply(accepted, stale, duplicates)))
+        Ok(Response::new(reply))
     }
 
     type WatchWeightsStream = ReceiverStream<Result<v1::WeightsChunk, Status>>;

@@ -102,15 +102,19 @@ async fn malformed_submissions_get_clear_statuses_and_are_counted() {
         assert_eq!(status.code(), code, "{name}: {status:?}");
         assert!(status.message().contains(message), "{name}: {:?}", status.message());
     }
-    // A batch mixing one valid and one invalid trajectory: the valid one is kept.
-    let status = client
+    // A batch mixing one valid and one invalid trajectory: the valid one is kept, and the reply
+    // says what became of each.
+    let reply = client
         .submit_trajectories(batch(vec![trajectory(vec![0, 2], -1.0), trajectory(vec![7, 2], -1.0)]))
         .await
-        .expect_err("mixed batch");
-    assert!(
-        status.message().contains("1 of 2 trajectories rejected")
-            && status.message().contains("trajectory 1")
-    );
+        .expect("a mixed batch is answered trajectory by trajectory")
+        .into_inner();
+    assert_eq!((reply.accepted, reply.rejected), (1, 1), "{reply:?}");
+    use v1::trajectory_outcome::Kind;
+    let kinds: Vec<i32> = reply.outcomes.iter().map(|o| o.kind).collect();
+    assert_eq!(kinds, [Kind::Accepted as i32, Kind::Rejected as i32]);
+    assert!(reply.outcomes[1].message.contains("trajectory 1"), "{reply:?}");
+    assert_eq!(reply.outcomes[1].reason, "invalid_action");
     // A valid batch is accepted.
     let reply =
         client.submit_trajectories(batch(vec![trajectory(vec![1, 1, 2], -1.0)])).await.unwrap().into_inner();
