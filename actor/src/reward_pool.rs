@@ -101,7 +101,7 @@ where
                     for _ in &pending {
                         cost.apply();
                     }
-                    let states: Vec<&S> = pending.iter().map(|job| &job.terminal).collect();
+                    let states: Vec<&S> = pending.iter().map(|job| &job.sampled.terminal).collect();
                     let scores = reward.score_batch(&states);
                     batch_duration.record(started.elapsed());
                     let attempted = pending.len();
@@ -110,13 +110,8 @@ where
                     for (job, scored) in pending.drain(..).zip(scores) {
                         match scored {
                             Ok(scored) => {
-                                let trajectory = Trajectory {
-                                    actions: job.actions,
-                                    log_reward: scored.log_reward,
-                                    policy_version: job.policy_version,
-                                    score: scored.score,
-                                    reward_model: scored.reward_model,
-                                };
+                                let trajectory =
+                                    Trajectory::scored(job.sampled.actions, job.policy_version, scored);
                                 if results.blocking_send(trajectory).is_err() {
                                     return;
                                 }
@@ -144,6 +139,7 @@ where
 mod tests {
     use super::*;
     use gfn_common::reward::RewardError;
+    use gfn_common::sampler::SampledTrajectory;
 
     /// A reward that fails on odd terminal values and is NaN on 4.
     struct Picky;
@@ -171,7 +167,12 @@ mod tests {
             spawn(2, BATCH_OF_4, Arc::new(Picky), SyntheticCost::default(), jobs, results, stats.clone())
                 .unwrap();
         for terminal in 0..6u32 {
-            job_sender.send(RewardJob { actions: vec![0], terminal, policy_version: 7 }).unwrap();
+            job_sender
+                .send(RewardJob {
+                    sampled: SampledTrajectory { actions: vec![0], terminal },
+                    policy_version: 7,
+                })
+                .unwrap();
         }
         drop(job_sender);
         workers.into_iter().for_each(|w| w.join().unwrap());
@@ -214,12 +215,22 @@ mod tests {
                 .unwrap();
         // three jobs 20 ms apart, then a pause longer than max_wait, then five at once
         for terminal in 0..3u32 {
-            job_sender.send(RewardJob { actions: vec![0], terminal, policy_version: 0 }).unwrap();
+            job_sender
+                .send(RewardJob {
+                    sampled: SampledTrajectory { actions: vec![0], terminal },
+                    policy_version: 0,
+                })
+                .unwrap();
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(500));
         for terminal in 0..5u32 {
-            job_sender.send(RewardJob { actions: vec![0], terminal, policy_version: 0 }).unwrap();
+            job_sender
+                .send(RewardJob {
+                    sampled: SampledTrajectory { actions: vec![0], terminal },
+                    policy_version: 0,
+                })
+                .unwrap();
         }
         drop(job_sender);
         workers.into_iter().for_each(|w| w.join().unwrap());

@@ -11,20 +11,20 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use gfn_common::config::RunConfig;
-use gfn_common::env::{Action, Environment};
+use gfn_common::env::Environment;
 use gfn_common::policy::PolicyCopy;
+use gfn_common::sampler::SampledTrajectory;
 use gfn_common::weights::from_safetensors_bytes;
 
 use crate::metrics;
 use crate::weights::PolicyWeights;
 
-/// A finished rollout waiting for its reward.
+/// A finished rollout waiting for its reward: the sample as the sampler made it, and the
+/// weights version that made it.
 #[derive(Debug, Clone)]
 pub struct RewardJob<S> {
-    /// The actions, the final stop included.
-    pub actions: Vec<Action>,
-    /// The terminal object to score.
-    pub terminal: S,
+    /// The actions (the final stop included) and the terminal object to score.
+    pub sampled: SampledTrajectory<S>,
     /// The weights version that sampled it.
     pub policy_version: u64,
 }
@@ -73,7 +73,7 @@ pub fn run_rollouts<E: Environment>(
         }
         let policy_version = version.expect("weights loaded");
         for sampled in sampler.sample(policy.network(), config.actor.rollout_batch, &mut rng) {
-            let mut job = RewardJob { actions: sampled.actions, terminal: sampled.terminal, policy_version };
+            let mut job = RewardJob { sampled, policy_version };
             // Waits while the reward pool is saturated, but notices shutdown.
             loop {
                 match jobs.send_timeout(job, Duration::from_millis(50)) {

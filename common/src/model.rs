@@ -528,13 +528,13 @@ mod tests {
         let mut trajectories = batch(&env, &model, 3);
         let before = values(&model.state_tensors(), "");
         // log R = 1e30: its square overflows float32, the loss is infinite
-        trajectories[0].log_reward = 1e30;
+        trajectories[0].record.log_reward = 1e30;
         let stats = model.update(&env, &trajectories);
         assert!(!stats.applied && !stats.loss.is_finite(), "{stats:?}");
         assert_eq!(values(&model.state_tensors(), ""), before, "weights, average and Adam state unchanged");
         assert_eq!(model.updates(), 0);
         // a finite batch afterwards trains normally
-        trajectories[0].log_reward = 0.0;
+        trajectories[0].record.log_reward = 0.0;
         let stats = model.update(&env, &trajectories);
         assert!(stats.applied && stats.loss.is_finite());
         assert_ne!(values(&model.state_tensors(), ""), before);

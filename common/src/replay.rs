@@ -93,16 +93,17 @@ impl<S: Clone> ReplayBuffer<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trajectory::Trajectory;
 
     fn trajectory(id: u32) -> RebuiltTrajectory<u32> {
-        RebuiltTrajectory {
-            states: vec![0, id],
+        let record = Trajectory {
             actions: vec![id, 0],
             log_reward: 0.0,
             policy_version: 0,
             score: None,
             reward_model: None,
-        }
+        };
+        RebuiltTrajectory { record, states: vec![0, id] }
     }
 
     #[test]

@@ -1,12 +1,16 @@
-//! Trajectory records: what samplers (actors) hand to learners.
+//! The trajectory record: one type from the sampler (an actor) to the results database.
 //!
-//! A record carries only the action sequence, the terminal log-reward and the policy version
-//! that produced it. The learner rebuilds the states by taking the actions in its own copy of the environment
-//! ([`rebuild`]), which recomputes every state and validates the record.
+//! A [`Trajectory`] carries only the action sequence, the terminal log-reward, the policy
+//! version that produced it and what the reward model reported. The learner rebuilds the states
+//! by taking the actions in its own copy of the environment ([`rebuild`]), which recomputes
+//! every state and validates the record; the states travel beside the record
+//! ([`RebuiltTrajectory`]), which is never copied field by field. A new field is added here (and
+//! on the wire, `gfn_service::wire`).
 
 use serde::{Deserialize, Serialize};
 
 use crate::env::{Action, EnvError, Environment};
+use crate::reward::Scored;
 
 /// A complete trajectory `s0 → … → x → stop` as a plain record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +27,20 @@ pub struct Trajectory {
     /// The reward model that scored it (`name@version`), when not gfn's built-in reward.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reward_model: Option<String>,
+}
+
+impl Trajectory {
+    /// The record of `actions`, sampled by policy version `policy_version`, as the reward
+    /// `scored` it.
+    pub fn scored(actions: Vec<Action>, policy_version: u64, scored: Scored) -> Self {
+        Self {
+            actions,
+            log_reward: scored.log_reward,
+            policy_version,
+            score: scored.score,
+            reward_model: scored.reward_model,
+        }
+    }
 }
 
 /// Why a trajectory record was rejected.
@@ -77,21 +95,22 @@ impl TrajectoryError {
     }
 }
 
-/// A validated trajectory with every visited state recomputed.
+/// A validated record with every visited state recomputed beside it. It reads as its record
+/// (`rebuilt.log_reward`, `rebuilt.actions`: it dereferences to [`Trajectory`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RebuiltTrajectory<S> {
+    /// The record as sampled and scored.
+    pub record: Trajectory,
     /// `s0, s1, …, x`: one more than the non-stop actions; the last state is the terminal object.
     pub states: Vec<S>,
-    /// The actions, the final stop included.
-    pub actions: Vec<Action>,
-    /// `log R(x)`.
-    pub log_reward: f64,
-    /// Version of the policy that sampled it.
-    pub policy_version: u64,
-    /// The reward model's raw output, if any.
-    pub score: Option<f64>,
-    /// The reward model that scored it (`name@version`), when not gfn's built-in reward.
-    pub reward_model: Option<String>,
+}
+
+impl<S> std::ops::Deref for RebuiltTrajectory<S> {
+    type Target = Trajectory;
+
+    fn deref(&self) -> &Trajectory {
+        &self.record
+    }
 }
 
 impl<S> RebuiltTrajectory<S> {
@@ -136,14 +155,7 @@ pub fn rebuild<E: Environment>(
     let terminal = states.last().expect("non-empty");
     env.check_action(terminal, stop)
         .map_err(|source| TrajectoryError::InvalidAction { position: moves.len(), source })?;
-    Ok(RebuiltTrajectory {
-        states,
-        actions: actions.clone(),
-        log_reward: trajectory.log_reward,
-        policy_version: trajectory.policy_version,
-        score: trajectory.score,
-        reward_model: trajectory.reward_model.clone(),
-    })
+    Ok(RebuiltTrajectory { record: trajectory.clone(), states })
 }
 
 #[cfg(test)]

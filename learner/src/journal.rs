@@ -19,6 +19,7 @@ use prost::Message;
 
 use gfn_common::trajectory::{RebuiltTrajectory, Trajectory};
 use gfn_proto::v1;
+use gfn_service::wire::trajectory_to_wire;
 
 const PREFIX: &str = "ingest-";
 const SUFFIX: &str = ".journal";
@@ -191,13 +192,9 @@ impl Journal {
         let mut buffer = Vec::new();
         for (t, origin) in trajectories.iter().zip(origins) {
             let wire = v1::Trajectory {
-                actions: t.actions.clone(),
-                log_reward: t.log_reward,
-                policy_version: t.policy_version,
                 sequence: origin.sequence,
-                score: t.score,
-                reward_model: t.reward_model.clone().unwrap_or_default(),
                 actor_instance: origin.instance,
+                ..trajectory_to_wire(&t.record)
             };
             let payload = wire.encode_to_vec();
             buffer.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -240,14 +237,9 @@ mod tests {
     use super::*;
 
     fn rebuilt(actions: Vec<u32>, log_reward: f64) -> RebuiltTrajectory<()> {
-        RebuiltTrajectory {
-            states: vec![(); actions.len()],
-            actions,
-            log_reward,
-            policy_version: 3,
-            score: None,
-            reward_model: None,
-        }
+        let states = vec![(); actions.len()];
+        let record = Trajectory { actions, log_reward, policy_version: 3, score: None, reward_model: None };
+        RebuiltTrajectory { record, states }
     }
 
     #[test]

@@ -178,14 +178,11 @@ where
                 .map_or(0.0, |d| d.as_secs_f64());
             for rebuilt in &admitted.accepted {
                 let generated = Generated {
+                    record: rebuilt.record.clone(),
                     terminal: rebuilt.terminal().clone(),
-                    score: rebuilt.score,
-                    log_reward: rebuilt.log_reward,
-                    policy_version: rebuilt.policy_version,
                     actor_id: sender.actor_id,
                     received_at,
                     reward_exponent: None,
-                    reward_model: rebuilt.reward_model.clone(),
                 };
                 if !results(generated) {
                     metrics::counter!(m::RESULTS_DROPPED).increment(1);

@@ -4,39 +4,34 @@
 
 use std::thread::JoinHandle;
 
-/// A trained-on trajectory's terminal object, on its way to a results recorder.
+use crate::trajectory::Trajectory;
+
+/// A trained-on trajectory's terminal object, on its way to a results recorder: the
+/// trajectory's record (`log R(x)` as trained on, the policy version, the reward model's raw
+/// output and name) with what the learner adds beside it.
 #[derive(Debug, Clone)]
 pub struct Generated<S> {
+    /// The trajectory as sampled and scored.
+    pub record: Trajectory,
     /// The terminal state.
     pub terminal: S,
-    /// The reward model's raw output reported with it (e.g. the sEH proxy value).
-    pub score: Option<f64>,
-    /// `log R(x)` as trained on.
-    pub log_reward: f64,
-    /// Policy version that sampled it.
-    pub policy_version: u64,
     /// The actor that sent it (0 in single-process runs).
     pub actor_id: u64,
     /// Seconds since the Unix epoch when it was accepted.
     pub received_at: f64,
     /// The reward exponent β the trajectory was conditioned on (reward-conditioned runs).
     pub reward_exponent: Option<f64>,
-    /// The reward model that scored it (`name@version`), when not gfn's built-in reward.
-    pub reward_model: Option<String>,
 }
 
 impl<S> Generated<S> {
     /// The same record with its terminal object mapped (e.g. a conditioned state to its tree).
     pub fn map_terminal<T>(self, f: impl FnOnce(S) -> T) -> Generated<T> {
         Generated {
+            record: self.record,
             terminal: f(self.terminal),
-            score: self.score,
-            log_reward: self.log_reward,
-            policy_version: self.policy_version,
             actor_id: self.actor_id,
             received_at: self.received_at,
             reward_exponent: self.reward_exponent,
-            reward_model: self.reward_model,
         }
     }
 }

@@ -185,14 +185,11 @@ where
         for (terminal, record) in scored.terminals.into_iter().zip(&scored.records) {
             if let Some(sink) = &self.sink {
                 sink(Generated {
+                    record: record.clone(),
                     terminal,
-                    score: record.score,
-                    log_reward: record.log_reward,
-                    policy_version: record.policy_version,
                     actor_id: 0,
                     received_at: unix_seconds(),
                     reward_exponent: None,
-                    reward_model: record.reward_model.clone(),
                 });
             }
             trajectories.push(rebuild(self.env, record)?);

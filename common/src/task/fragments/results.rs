@@ -183,7 +183,7 @@ fn record(
                     }
                 };
                 let smiles = canonical_smiles(&molecule);
-                let proxy = generated.score.unwrap_or(f64::NEG_INFINITY);
+                let proxy = generated.record.score.unwrap_or(f64::NEG_INFINITY);
                 tracker.add(&smiles, proxy, &molecule);
                 if milestones.interval > 0 && tracker.molecules().is_multiple_of(milestones.interval) {
                     let record = MilestoneRecord {
@@ -198,15 +198,15 @@ fn record(
                     insert.execute(params![
                         smiles,
                         serde_json::to_string(&generated.terminal)?,
-                        generated.score,
-                        generated.log_reward.exp(),
-                        generated.log_reward,
-                        generated.policy_version as i64,
+                        generated.record.score,
+                        generated.record.log_reward.exp(),
+                        generated.record.log_reward,
+                        generated.record.policy_version as i64,
                         generated.actor_id as i64,
                         run_id,
                         generated.received_at,
                         generated.reward_exponent,
-                        generated.reward_model,
+                        generated.record.reward_model,
                     ])?;
                 }
             }
