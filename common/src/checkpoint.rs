@@ -182,8 +182,7 @@ pub fn newest_valid<T>(
                 Err(reason) => tracing::warn!(path = %path.display(), %reason, "skipping checkpoint"),
             },
             Err(error) => {
-                tracing::warn!(%error, "skipping unreadable or corrupt checkpoint");
-                eprintln!("gfn: skipping checkpoint {}: {error}", path.display());
+                tracing::warn!(path = %path.display(), %error, "skipping unreadable or corrupt checkpoint");
             }
         }
     }

@@ -12,6 +12,7 @@ use crate::objective::{Objective, balance};
 use crate::optim::{Adam, AdamConfig};
 use crate::policy::{LogFlowNetwork, PolicyNetwork};
 use crate::trajectory::RebuiltTrajectory;
+use crate::weights::LoadError;
 
 /// What one update did.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -210,7 +211,7 @@ impl Model {
     /// Restores weights and optimizer state from [`Model::state_tensors`] output; fails naming
     /// the first missing or mis-shaped tensor. A model with averaging resumed from a
     /// checkpoint written without it starts its average at the trained weights.
-    pub fn load_state_tensors(&mut self, tensors: NamedTensors) -> Result<(), String> {
+    pub fn load_state_tensors(&mut self, tensors: NamedTensors) -> Result<(), LoadError> {
         let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
         let lookup = |key: &str| map.get(key).map(Tensor::shallow_clone);
         match &self.averaged {

@@ -6,6 +6,8 @@
 
 use tch::{Tensor, nn};
 
+use crate::weights::LoadError;
+
 /// Adam hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamConfig {
@@ -243,25 +245,18 @@ impl Adam {
 
     /// Restores the state written by [`Adam::state`]; fails naming the first missing or
     /// mis-shaped tensor.
-    pub fn load_state(&mut self, lookup: impl Fn(&str) -> Option<Tensor>) -> Result<(), String> {
+    pub fn load_state(&mut self, lookup: impl Fn(&str) -> Option<Tensor>) -> Result<(), LoadError> {
         let _no_grad = tch::no_grad_guard();
         for (i, name) in self.names.iter().enumerate() {
             for (prefix, target) in
                 [("adam.m", &mut self.first_moments[i]), ("adam.v", &mut self.second_moments[i])]
             {
                 let key = format!("{prefix}.{name}");
-                let tensor = lookup(&key).ok_or_else(|| format!("missing tensor {key}"))?;
-                if tensor.size() != target.size() {
-                    return Err(format!(
-                        "tensor {key} has shape {:?}, expected {:?}",
-                        tensor.size(),
-                        target.size()
-                    ));
-                }
+                let tensor = LoadError::check(&key, lookup(&key), &target.size())?;
                 target.copy_(&tensor);
             }
         }
-        let steps = lookup("adam.steps").ok_or("missing tensor adam.steps")?;
+        let steps = lookup("adam.steps").ok_or_else(|| LoadError::Missing { name: "adam.steps".into() })?;
         self.steps = steps.int64_value(&[0]).max(0) as u64;
         Ok(())
     }
@@ -345,6 +340,7 @@ mod tests {
         let m: Vec<f32> = Vec::try_from(&restored.first_moments[0]).unwrap();
         assert!((m[0] - 0.2).abs() < 1e-6, "{m:?}");
         let err = Adam::new(&vs, AdamConfig::with_learning_rate(0.1)).load_state(|_| None).unwrap_err();
-        assert_eq!(err, "missing tensor adam.m.w");
+        assert_eq!(err, LoadError::Missing { name: "adam.m.w".into() });
+        assert_eq!(err.to_string(), "missing tensor adam.m.w");
     }
 }

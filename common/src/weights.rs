@@ -17,6 +17,42 @@ pub enum WeightsError {
     UnsupportedDtype { name: String, dtype: String },
 }
 
+/// Why named tensors could not be loaded into a network or an optimizer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// No tensor of that name.
+    #[error("missing tensor {name}")]
+    Missing {
+        /// The tensor's name (`policy.layer0.weight`).
+        name: String,
+    },
+    /// A tensor of another shape than the variable it is loaded into.
+    #[error("tensor {name} has shape {got:?}, expected {expected:?}")]
+    Shape {
+        /// The tensor's name.
+        name: String,
+        /// The variable's shape.
+        expected: Vec<i64>,
+        /// The tensor's.
+        got: Vec<i64>,
+    },
+}
+
+impl LoadError {
+    /// Checks that `tensor` (found or not under `name`) fits a variable of shape `expected`.
+    pub fn check(name: &str, tensor: Option<Tensor>, expected: &[i64]) -> Result<Tensor, Self> {
+        let tensor = tensor.ok_or_else(|| Self::Missing { name: name.to_string() })?;
+        if tensor.size() != expected {
+            return Err(Self::Shape {
+                name: name.to_string(),
+                expected: expected.to_vec(),
+                got: tensor.size(),
+            });
+        }
+        Ok(tensor)
+    }
+}
+
 /// Serializes `f32` tensors (moved to the CPU) into one safetensors byte buffer.
 pub fn to_safetensors_bytes(tensors: &[(String, Tensor)]) -> Result<Vec<u8>, WeightsError> {
     let buffers: Vec<(String, Vec<i64>, Vec<u8>)> = tensors
@@ -79,5 +115,21 @@ mod tests {
         assert_eq!(Vec::<f32>::try_from(back[0].1.view([-1])).unwrap(), vec![1.0, -2.5, 3.25, 4.0]);
         assert!(from_safetensors_bytes(&bytes[..bytes.len() - 3]).is_err());
         assert!(from_safetensors_bytes(b"not safetensors").is_err());
+    }
+
+    #[test]
+    fn a_missing_or_misshaped_tensor_is_named_with_both_shapes() {
+        let tensor = || Some(Tensor::zeros([2, 3], (Kind::Float, tch::Device::Cpu)));
+        assert!(LoadError::check("policy.w", tensor(), &[2, 3]).is_ok());
+        let error = LoadError::check("policy.w", tensor(), &[3, 2]).unwrap_err();
+        assert_eq!(
+            error,
+            LoadError::Shape { name: "policy.w".into(), expected: vec![3, 2], got: vec![2, 3] }
+        );
+        assert_eq!(error.to_string(), "tensor policy.w has shape [2, 3], expected [3, 2]");
+        assert_eq!(
+            LoadError::check("policy.b", None, &[1]),
+            Err(LoadError::Missing { name: "policy.b".into() })
+        );
     }
 }

@@ -16,6 +16,7 @@ pub use mlp::Mlp;
 use crate::checkpoint::NamedTensors;
 use crate::config::{PolicyConfig, RunConfig};
 use crate::env::Environment;
+use crate::weights::LoadError;
 
 /// An inference copy of a policy on the CPU (an actor's, a sampler thread's, `gfn sample`'s),
 /// refreshed from named `policy.*` tensors.
@@ -34,7 +35,7 @@ impl PolicyCopy {
     }
 
     /// Copies `policy.*` tensors in; fails naming the first missing or mis-shaped one.
-    pub fn load(&mut self, tensors: NamedTensors) -> Result<(), String> {
+    pub fn load(&mut self, tensors: NamedTensors) -> Result<(), LoadError> {
         let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
         load_policy(&self.vs, |key| map.get(key).map(Tensor::shallow_clone))
     }
@@ -216,7 +217,7 @@ pub fn action_probabilities(
 pub const POLICY_PREFIX: &str = "policy.";
 
 /// Copies `policy.*` tensors found by `lookup` into the variables of `vs`.
-pub fn load_policy(vs: &nn::VarStore, lookup: impl Fn(&str) -> Option<Tensor>) -> Result<(), String> {
+pub fn load_policy(vs: &nn::VarStore, lookup: impl Fn(&str) -> Option<Tensor>) -> Result<(), LoadError> {
     load_prefixed(vs, POLICY_PREFIX, lookup)
 }
 
@@ -225,18 +226,11 @@ pub fn load_prefixed(
     vs: &nn::VarStore,
     prefix: &str,
     lookup: impl Fn(&str) -> Option<Tensor>,
-) -> Result<(), String> {
+) -> Result<(), LoadError> {
     let _no_grad = tch::no_grad_guard();
     for (name, mut variable) in vs.variables() {
         let key = format!("{prefix}{name}");
-        let tensor = lookup(&key).ok_or_else(|| format!("missing tensor {key}"))?;
-        if tensor.size() != variable.size() {
-            return Err(format!(
-                "tensor {key} has shape {:?}, expected {:?}",
-                tensor.size(),
-                variable.size()
-            ));
-        }
+        let tensor = LoadError::check(&key, lookup(&key), &variable.size())?;
         variable.copy_(&tensor);
     }
     Ok(())

@@ -63,7 +63,7 @@ where
     checkpoint::newest_valid(dir, |_, tensors, metadata| {
         let json = metadata.get(checkpoint::PROGRESS).ok_or("no progress record")?;
         let restored: RunProgress<S, X> = serde_json::from_str(json).map_err(|e| e.to_string())?;
-        model.load_state_tensors(tensors)?;
+        model.load_state_tensors(tensors).map_err(|e| e.to_string())?;
         Ok(restored)
     })
 }

@@ -227,10 +227,10 @@ fn record(
     Ok(())
 }
 
-/// Prints a milestone and appends it to the log (a log that fails is reported, not fatal).
+/// Logs a milestone and appends it to the evaluation log (a log that fails is reported, not fatal).
 fn write_milestone(milestones: &Milestones, record: &MilestoneRecord) {
     let s = &record.molecules;
-    println!(
+    let line = format!(
         "milestone {:>8} molecules  top-10/100/1000 proxy {:.3}/{:.3}/{:.3}  modes ≥7/7.5/8 {}/{}/{}  scaffolds ≥7.5/8 {}/{}  top-1000 similarity {:.3}",
         record.milestone,
         s.top10_proxy,
@@ -243,6 +243,7 @@ fn write_milestone(milestones: &Milestones, record: &MilestoneRecord) {
         s.scaffolds_proxy_8,
         s.top1000_similarity.unwrap_or(f64::NAN),
     );
+    tracing::info!("{line}");
     if let Some(log) = &milestones.log
         && let Err(error) = log.lock().unwrap_or_else(|p| p.into_inner()).write(record)
     {
