@@ -227,13 +227,7 @@ fn manifests_render_with_kustomize_and_validate_against_the_kubernetes_schemas()
     let config_map_name = config_map.unwrap()["configMap"]["name"].as_str().unwrap();
     assert!(config_map_name.starts_with("gfn-run-config-"), "hashed ConfigMap name: {config_map_name}");
     let run_config = find(&docs, "ConfigMap", config_map_name)["data"]["run.toml"].as_str().unwrap();
-    let parsed = gfn_common::task::Tasks::config_from_str(
-        &gfn_common::task::BuiltinTasks::default(),
-        run_config,
-        None,
-        &[],
-    )
-    .unwrap();
+    let parsed = checked_run_config(run_config);
     assert_eq!(parsed.learner.listen, "0.0.0.0:50051");
     assert!(parsed.checkpoint.dir.unwrap().starts_with("/var/lib/gfn"), "checkpoints on the volume");
 
@@ -357,13 +351,7 @@ fn the_reward_server_tier_scales_apart_from_the_actors() {
         .find_map(|v| v["configMap"]["name"].as_str())
         .unwrap();
     let run_config = find(&docs, "ConfigMap", config_map)["data"]["run.toml"].as_str().unwrap();
-    let parsed = gfn_common::task::Tasks::config_from_str(
-        &gfn_common::task::BuiltinTasks::default(),
-        run_config,
-        None,
-        &[],
-    )
-    .unwrap();
+    let parsed = checked_run_config(run_config);
     let reward = parsed.reward.service().expect("rewards from the service");
     assert_eq!(reward.dns.as_deref(), Some("gfn-reward-server:50061"));
     assert_eq!((reward.exponent, reward.min, reward.norm), (10.0, 0.1, 8.0), "the paper's reward");
@@ -397,4 +385,10 @@ fn the_optional_service_monitor_component_renders() {
         Some("actor")
     );
     assert_eq!(actors["spec"]["podMetricsEndpoints"][0]["port"].as_str(), Some("metrics"));
+}
+
+/// A manifest's run.toml, parsed and validated as the learner does.
+fn checked_run_config(text: &str) -> gfn_common::config::RunConfig {
+    use gfn_common::task::{BuiltinTasks, Tasks};
+    BuiltinTasks::default().config_from_str(text, None, &[]).expect("the manifest's run.toml is valid")
 }

@@ -25,6 +25,14 @@ fn evaluations(log: &Path) -> Vec<(u64, f64)> {
         .collect()
 }
 
+/// The log's evaluations reach `updates`, and the exact L1 fell to at most 0.35.
+fn assert_trained(log: &Path, updates: u64) {
+    let evaluations = evaluations(log);
+    assert_eq!(evaluations.last().map(|e| e.0), Some(updates), "{evaluations:?}");
+    let (first, last) = (evaluations[0].1, evaluations.last().unwrap().1);
+    assert!(last < first && last <= 0.35, "exact L1 by update: {evaluations:?}");
+}
+
 fn assert_success(output: &std::process::Output, what: &str) {
     assert!(
         output.status.success(),
@@ -52,10 +60,7 @@ fn trained_in_one_process() {
         .output()
         .unwrap();
     assert_success(&output, "motifs train");
-    let evaluations = evaluations(&log);
-    assert_eq!(evaluations.last().map(|e| e.0), Some(1500), "{evaluations:?}");
-    let (first, last) = (evaluations[0].1, evaluations.last().unwrap().1);
-    assert!(last < first && last <= 0.35, "exact L1 by update: {evaluations:?}");
+    assert_trained(&log, 1500);
 }
 
 #[test]
@@ -72,10 +77,7 @@ fn distributed_then_sampled_from_the_checkpoint() {
         .output()
         .unwrap();
     assert_success(&output, "motifs launch");
-    let evaluations = evaluations(&log);
-    assert_eq!(evaluations.last().map(|e| e.0), Some(2000), "{evaluations:?}");
-    let (first, last) = (evaluations[0].1, evaluations.last().unwrap().1);
-    assert!(last < first && last <= 0.35, "exact L1 by update: {evaluations:?}");
+    assert_trained(&log, 2000);
 
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(&checkpoints).unwrap().map(|entry| entry.unwrap().path()).collect();
