@@ -4,7 +4,7 @@
 //! Names follow `gfn_actor_<name>[_<unit>][_total]`, like the learner's `gfn_learner_*`. Each
 //! actor process has its own endpoint; Prometheus adds the pod/instance label.
 
-use gfn_service::process::install_prometheus_recorder;
+use gfn_daemon::process::install_prometheus_recorder;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Trajectories rolled out and queued for their reward.

@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use gfn_common::trajectory::Trajectory;
+use gfn_daemon::wire::trajectory_to_wire;
 use gfn_proto::v1;
-use gfn_service::wire::trajectory_to_wire;
 
 use crate::backoff::Backoff;
 use crate::connection::{Registration, register};

@@ -5,7 +5,7 @@
 //! by taking the actions in its own copy of the environment ([`rebuild`]), which recomputes
 //! every state and validates the record; the states travel beside the record
 //! ([`RebuiltTrajectory`]), which is never copied field by field. A new field is added here (and
-//! on the wire, `gfn_service::wire`).
+//! on the wire, `gfn_daemon::wire`).
 
 use serde::{Deserialize, Serialize};
 

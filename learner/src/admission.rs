@@ -13,9 +13,9 @@
 
 use gfn_common::env::Environment;
 use gfn_common::trajectory::{RebuiltTrajectory, rebuild};
+use gfn_daemon::wire::trajectory_from_wire;
 use gfn_proto::v1;
 use gfn_proto::v1::trajectory_outcome::Kind;
-use gfn_service::wire::trajectory_from_wire;
 
 use crate::audit::{Auditor, Verdict};
 use crate::journal::{Delivered, Origin, deliver};
@@ -245,7 +245,7 @@ mod tests {
     use gfn_common::env::Hypergrid;
     use gfn_common::reward::HypergridReward;
     use gfn_common::trajectory::Trajectory;
-    use gfn_service::wire::trajectory_to_wire;
+    use gfn_daemon::wire::trajectory_to_wire;
 
     use crate::journal::Journal;
 

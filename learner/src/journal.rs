@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 
 use gfn_common::trajectory::{RebuiltTrajectory, Trajectory};
+use gfn_daemon::wire::trajectory_to_wire;
 use gfn_proto::v1;
-use gfn_service::wire::trajectory_to_wire;
 
 const PREFIX: &str = "ingest-";
 const SUFFIX: &str = ".journal";
@@ -108,7 +108,7 @@ fn read_segment(path: &Path) -> io::Result<Vec<(Trajectory, Origin)>> {
         }
         let Ok(record) = v1::Trajectory::decode(payload).map_err(|_| ()).and_then(|w| {
             let origin = Origin { instance: w.actor_instance, sequence: w.sequence };
-            gfn_service::wire::trajectory_from_wire(w).map(|t| (t, origin)).map_err(|_| ())
+            gfn_daemon::wire::trajectory_from_wire(w).map(|t| (t, origin)).map_err(|_| ())
         }) else {
             break;
         };

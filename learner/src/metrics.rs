@@ -1,10 +1,10 @@
 //! Learner metrics: names and descriptions, and the Prometheus recorder (served by
-//! `gfn_service::process::serve_metrics`).
+//! `gfn_daemon::process::serve_metrics`).
 //!
 //! Names follow `gfn_learner_<name>[_<unit>][_total]`; labels come from fixed sets only.
 
 use gfn_common::metrics::MetricDescription;
-use gfn_service::process::install_prometheus_recorder;
+use gfn_daemon::process::install_prometheus_recorder;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use gfn_common::metrics::names::*;

@@ -22,9 +22,9 @@ use gfn_common::model::Model;
 use gfn_common::task::evaluation::open_shared_log;
 use gfn_common::task::{HookContext, RunHooks, SharedLog, Task, TaskVisitor, Tasks};
 use gfn_common::training::resume;
+use gfn_daemon::process;
 use gfn_proto::auth::{self, RunToken, TOKEN_ENV};
 use gfn_proto::v1::learner_server::LearnerServer;
-use gfn_service::process as service;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
@@ -275,14 +275,14 @@ where
     let metrics_task = if config.learner.metrics_listen.is_empty() {
         None
     } else {
-        let (metrics_listener, metrics_address) = service::bind_metrics(&config.learner.metrics_listen)
+        let (metrics_listener, metrics_address) = process::bind_metrics(&config.learner.metrics_listen)
             .await
             .with_context(|| format!("binding metrics address {}", config.learner.metrics_listen))?;
         println!("gfn-learner metrics on http://{metrics_address}/metrics");
         events.emit(Event::Metrics { address: metrics_address.to_string() });
-        Some(tokio::spawn(service::serve_metrics(metrics_listener, metrics_handle, shutdown.clone())))
+        Some(tokio::spawn(process::serve_metrics(metrics_listener, metrics_handle, shutdown.clone())))
     };
-    tokio::spawn(service::cancel_on_signal(shutdown.clone(), "shutting down"));
+    tokio::spawn(process::cancel_on_signal(shutdown.clone(), "shutting down"));
     tokio::spawn(Arc::clone(&state.liveness).run(Duration::from_millis(500), shutdown.clone()));
 
     let service = LearnerServer::new(LearnerService::new(state.clone()))

@@ -4,7 +4,7 @@
 //! (documented message by message there), the reward-service protocol ([`reward::v1`], from
 //! `proto/gfn/reward/v1/reward.proto`), and the run token every side uses ([`auth`]). It
 //! depends on neither libtorch nor the chemistry crates: any Rust client of the protocol links
-//! only this. The gate from the wire into the core's types is `gfn_service::wire`.
+//! only this. The gate from the wire into the core's types is `gfn_daemon::wire`.
 
 /// Version 1 of the protocol.
 pub mod v1 {

@@ -96,7 +96,7 @@ fn decode_and_validate(bytes: &[u8]) {
         return;
     };
     for wire in batch.trajectories {
-        let Ok(trajectory) = gfn_service::wire::trajectory_from_wire(wire) else {
+        let Ok(trajectory) = gfn_daemon::wire::trajectory_from_wire(wire) else {
             continue;
         };
         check_in(&Hypergrid::new(2, 8), &trajectory);
@@ -204,7 +204,7 @@ fn the_seed_corpora_hold_accepted_and_refused_inputs() {
         .iter()
         .filter_map(|b| v1::TrajectoryBatch::decode(b.as_slice()).ok())
         .flat_map(|b| b.trajectories)
-        .filter_map(|w| gfn_service::wire::trajectory_from_wire(w).ok())
+        .filter_map(|w| gfn_daemon::wire::trajectory_from_wire(w).ok())
         .filter(|t| rebuild(&grid, t).is_ok())
         .count();
     assert!(accepted >= 3, "valid grid trajectories in the corpus: {accepted}");

@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
+use gfn_daemon::process;
 use gfn_proto::reward::v1::reward_model_server::{RewardModelServer, SERVICE_NAME};
 use gfn_reward_server::{SehService, metrics};
-use gfn_service::process as service;
 
 /// Serves the sEH proxy (Bengio et al. 2021) to gfn actors over the reward protocol
 /// gfn.reward.v1 (proto/gfn/reward/v1/reward.proto). Point a run at it with
@@ -77,15 +77,15 @@ fn run(args: Args) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        tokio::spawn(service::cancel_on_signal(shutdown.clone(), "shutting down"));
+        tokio::spawn(process::cancel_on_signal(shutdown.clone(), "shutting down"));
         if let Some(address) = &args.metrics_listen {
-            let handle = service::install_prometheus_recorder(&[(
+            let handle = process::install_prometheus_recorder(&[(
                 metrics::CALL_DURATION,
                 &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0],
             )])?;
-            let (listener, local) = service::bind_metrics(address).await?;
+            let (listener, local) = process::bind_metrics(address).await?;
             eprintln!("gfn-reward-server metrics on http://{local}/metrics");
-            tokio::spawn(service::serve_metrics(listener, handle, shutdown.clone()));
+            tokio::spawn(process::serve_metrics(listener, handle, shutdown.clone()));
         }
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await

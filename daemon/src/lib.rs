@@ -1,6 +1,7 @@
-//! # gfn-service
+//! # gfn-daemon
 //!
-//! What the long-running gfn services (`gfn-learner`, `gfn-actor`) share, kept out of the core:
+//! What gfn's long-running processes (the learner, the actors, the reward server) share, kept out
+//! of the core:
 //! - [`process`]: cancellation on SIGTERM/SIGINT and the Prometheus `/metrics` endpoint;
 //! - [`wire`]: the gate between the wire protocol and the core's trajectory records.
 
