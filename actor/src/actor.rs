@@ -17,9 +17,9 @@ use gfn_common::env::Environment;
 use gfn_common::events::{Event, Events};
 use gfn_common::reward::Reward;
 use gfn_common::task::{Task, TaskVisitor, Tasks};
+use gfn_daemon::process;
 use gfn_proto::auth::RunToken;
 use gfn_proto::v1;
-use gfn_service::process as service;
 
 use crate::backoff::Backoff;
 use crate::connection::{ClientTls, Keepalive, LearnerRpc, Registration, client, register};
@@ -66,15 +66,15 @@ pub fn run(options: ActorOptions, tasks: impl Tasks) -> anyhow::Result<SubmitSta
     let handle = runtime.handle().clone();
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        tokio::spawn(service::cancel_on_signal(shutdown.clone(), "flushing and exiting"));
+        tokio::spawn(process::cancel_on_signal(shutdown.clone(), "flushing and exiting"));
         if let Some(address) = &options.metrics_listen {
             let handle = metrics::install_recorder()?;
-            let (listener, local) = service::bind_metrics(address)
+            let (listener, local) = process::bind_metrics(address)
                 .await
                 .with_context(|| format!("binding metrics address {address}"))?;
             println!("gfn-actor metrics on http://{local}/metrics");
             options.events.emit(Event::Metrics { address: local.to_string() });
-            tokio::spawn(service::serve_metrics(listener, handle, shutdown.clone()));
+            tokio::spawn(process::serve_metrics(listener, handle, shutdown.clone()));
         }
         let defaults = gfn_common::config::ActorConfig::default();
         let mut learner = client(
@@ -137,27 +137,27 @@ pub fn run(options: ActorOptions, tasks: impl Tasks) -> anyhow::Result<SubmitSta
         let registration = Arc::new(RwLock::new(registration));
         let max_backoff = Duration::from_secs_f64(config.actor.reconnect_max_seconds);
 
-        let context = ActorContext { config, registration, max_backoff, shutdown, seed, handle };
-        let visitor = RunActor {
+        let context = ActorContext {
+            config,
+            registration,
+            max_backoff,
+            shutdown,
+            seed,
+            handle,
             learner,
             register_request,
-            context,
             name: options.name.clone(),
             events: options.events.clone(),
-            token: options.token.clone(),
-            tls: options.tls.clone(),
         };
+        let visitor = RunActor { context, token: options.token.clone(), tls: options.tls.clone() };
         tasks.visit(&visitor.context.config.clone(), visitor)?.await
     })
 }
 
-/// Runs the actor for whichever task the run's configuration names.
+/// Runs the actor for whichever task the run's configuration names; the run token and TLS
+/// settings reach a reward service if the run has one.
 struct RunActor {
-    learner: LearnerRpc,
-    register_request: v1::RegisterRequest,
     context: ActorContext,
-    name: String,
-    events: Events,
     token: Option<RunToken>,
     tls: Option<ClientTls>,
 }
@@ -166,7 +166,7 @@ impl TaskVisitor for RunActor {
     type Output = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<SubmitStats>>>>;
 
     fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<Self::Output> {
-        let RunActor { learner, register_request, context, name, events, token, tls } = self;
+        let RunActor { context, token, tls } = self;
         let env = task.environment().clone();
         match context.config.reward.service() {
             None => {
@@ -175,9 +175,7 @@ impl TaskVisitor for RunActor {
                     batching: Batching { max: context.config.actor.rollout_batch, max_wait: Duration::ZERO },
                 };
                 let reward = Arc::new(task.reward(workers.threads)?);
-                Ok(Box::pin(async move {
-                    run_env(env, reward, workers, learner, register_request, context, &name, &events).await
-                }))
+                Ok(Box::pin(run_env(env, reward, workers, context)))
             }
             Some(service) => {
                 let run_id = context.registration.read().expect("registration lock").run_id.clone();
@@ -190,7 +188,8 @@ impl TaskVisitor for RunActor {
                 )?;
                 let names: Vec<String> = client.endpoints.all().iter().map(|e| e.name.clone()).collect();
                 println!(
-                    "gfn-actor {name}: rewards from the reward service at {}{}",
+                    "gfn-actor {}: rewards from the reward service at {}{}",
+                    context.name,
                     names.join(", "),
                     service.dns.as_ref().map(|dns| format!(" and {dns}")).unwrap_or_default()
                 );
@@ -203,15 +202,13 @@ impl TaskVisitor for RunActor {
                 };
                 let reward =
                     Arc::new(ServiceReward::new(task, client, service.transform(), context.handle.clone()));
-                Ok(Box::pin(async move {
-                    run_env(env, reward, workers, learner, register_request, context, &name, &events).await
-                }))
+                Ok(Box::pin(run_env(env, reward, workers, context)))
             }
         }
     }
 }
 
-/// What an actor knows once registered.
+/// What an actor knows once registered: the run, its learner, and where it reports.
 struct ActorContext {
     config: RunConfig,
     registration: Arc<RwLock<Registration>>,
@@ -219,6 +216,11 @@ struct ActorContext {
     shutdown: CancellationToken,
     seed: u64,
     handle: tokio::runtime::Handle,
+    learner: LearnerRpc,
+    /// Sent again to register anew after the learner restarts.
+    register_request: v1::RegisterRequest,
+    name: String,
+    events: Events,
 }
 
 /// How many reward workers, and how they batch.
@@ -228,22 +230,28 @@ struct RewardWorkers {
 }
 
 /// Rolls out, scores and submits in `env` until the run ends or a signal arrives.
-#[allow(clippy::too_many_arguments)]
 async fn run_env<E, R>(
     env: E,
     reward: Arc<R>,
     workers: RewardWorkers,
-    learner: LearnerRpc,
-    register_request: v1::RegisterRequest,
     context: ActorContext,
-    name: &str,
-    events: &Events,
 ) -> anyhow::Result<SubmitStats>
 where
     E: Environment + 'static,
     R: Reward<E::State> + 'static,
 {
-    let ActorContext { config, registration, max_backoff, shutdown, seed, handle } = context;
+    let ActorContext {
+        config,
+        registration,
+        max_backoff,
+        shutdown,
+        seed,
+        handle,
+        learner,
+        register_request,
+        name,
+        events,
+    } = context;
 
     let (weights_sender, weights) = watch::channel(None);
     let follower = tokio::spawn(follow_weights(
