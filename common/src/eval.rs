@@ -2,12 +2,37 @@
 //! dynamic programming over the DAG, compared with the target `R(x)/Z`.
 
 use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
 
 use crate::env::Enumerable;
-use crate::metrics::EvaluationRecord;
 use crate::policy::{Exploration, LogFlowNetwork, action_probabilities};
 use crate::reward::{Reward, RewardError};
 use crate::sampler::Sampler;
+
+/// One exact evaluation of the policy, written as one JSON line of the evaluation log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationRecord {
+    /// Updates applied.
+    pub update: u64,
+    /// Trajectories trained on.
+    pub trajectories: u64,
+    /// Seconds spent sampling and learning so far (evaluation excluded).
+    pub training_seconds: f64,
+    /// Mean training loss since the previous evaluation.
+    pub loss: f64,
+    /// `Σ_x |p_θ(x) − R(x)/Z|` with `p_θ` computed exactly by dynamic programming.
+    pub exact_l1: f64,
+    /// The same distance with `p_θ` estimated from fresh on-policy samples.
+    pub empirical_l1: Option<f64>,
+    /// Distinct modes visited as terminal objects during training.
+    pub modes_found: usize,
+    /// Number of modes of the reward.
+    pub num_modes: usize,
+    /// The learned `log Z` (log total flow out of `s0`).
+    pub learned_log_z: Option<f64>,
+    /// The true `log Σ_x R(x)`.
+    pub true_log_z: Option<f64>,
+}
 
 /// Training counters an evaluation record reports next to its measurements.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::JsonLinesLog;
+use crate::json_lines::JsonLinesLog;
 
 /// One event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,13 +20,15 @@
 //! - [`model`]: the trained model — a network, its optimizer and an objective — updated from rebuilt batches.
 //! - [`optim`]: Adam with checkpointable state (and per-parameter learning rates).
 //! - [`replay`]: the learner's optional replay buffer.
-//! - [`eval`]: exact terminal distributions by dynamic programming, L1, log Z.
+//! - [`eval`]: exact terminal distributions by dynamic programming, L1, log Z, and the
+//!   evaluation record.
 //! - [`fingerprint`]: SHA-256 of the files a reward depends on, checked by every actor.
 //! - [`events`]: machine-readable process events (`--events`), read by tools and tests.
 //! - [`checkpoint`]: atomic safetensors checkpoints.
 //! - [`config`]: the TOML run configuration, one module per group of sections.
 //! - [`validation`]: collecting every problem of a configuration at once, naming its key.
-//! - [`metrics`]: evaluation records and the JSON-lines log.
+//! - [`metrics`]: the Prometheus series the core sets, and how a task declares its own.
+//! - [`json_lines`]: append-only JSON-lines files (evaluation logs, events).
 //! - [`task`]: the extension point — a task (environment, reward, evaluation, results) defined
 //!   once and registered by name; conditioning wraps any task.
 //! - [`training`]: the one training loop (hosted by `gfn train` and by the distributed learner),
@@ -40,6 +42,7 @@ pub mod env;
 pub mod eval;
 pub mod events;
 pub mod fingerprint;
+pub mod json_lines;
 pub mod metrics;
 pub mod model;
 pub mod objective;

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use crate::env::{Enumerable, Environment};
+use crate::eval::EvaluationRecord;
 use crate::eval::{Evaluator, TrainingCounters};
+use crate::json_lines::JsonLinesLog;
 use crate::metrics::names as m;
-use crate::metrics::{EvaluationRecord, JsonLinesLog};
 use crate::model::Model;
 use crate::reward::Reward;
 

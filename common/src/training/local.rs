@@ -14,7 +14,7 @@ use tch::Device;
 
 use crate::config::RunConfig;
 use crate::env::{Enumerable, Environment};
-use crate::metrics::EvaluationRecord;
+use crate::eval::EvaluationRecord;
 use crate::model::Model;
 use crate::reward::Reward;
 use crate::task::evaluation::Evaluated;
