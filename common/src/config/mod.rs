@@ -11,8 +11,6 @@ pub mod overrides;
 mod policy;
 mod processes;
 mod reward;
-#[cfg(test)]
-mod tests;
 mod training;
 
 use std::path::{Path, PathBuf};

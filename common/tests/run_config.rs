@@ -1,9 +1,14 @@
-//! Parsing and validation of the whole run configuration.
+//! Parsing and validation of the whole run configuration, with the built-in tasks' sections as
+//! a program sees them (the `config` module itself names no task).
 
-use super::*;
-use crate::objective::{Balance, BalanceObjective, FlowMatching, LogRewardWarmUp, Objective};
-use crate::task::hypergrid::{HypergridConfig, HypergridTask};
-use crate::task::{BuiltinTasks, TaskPlugin, Tasks};
+use std::path::Path;
+
+use gfn_common::config::*;
+use gfn_common::objective::{
+    BackwardPolicy, Balance, BalanceObjective, FlowMatching, LogRewardWarmUp, Objective,
+};
+use gfn_common::task::hypergrid::{HypergridConfig, HypergridTask};
+use gfn_common::task::{BuiltinTasks, TaskPlugin, Tasks};
 
 /// Parsed and validated against the built-in tasks, as every program does.
 fn checked(text: &str, origin: Option<&Path>) -> Result<RunConfig, ConfigError> {
@@ -216,7 +221,6 @@ fn the_log_reward_warm_up_parses_and_is_checked() {
 
 #[test]
 fn training_precision_parses_and_names_the_choices_when_wrong() {
-    use crate::config::Precision;
     assert_eq!(RunConfig::embedded_default().training.precision, Precision::Float32);
     let double = checked("[training]\nprecision = \"float64\"\n", None).unwrap();
     assert_eq!(double.training.precision, Precision::Float64);
@@ -351,7 +355,8 @@ fn a_reward_service_section_parses_and_is_checked() {
     assert_eq!(service.endpoints.len(), 2);
     assert_eq!(service.max_batch, 32);
     assert_eq!(service.attempts, RewardServiceConfig::default().attempts);
-    let (log_reward, _) = service.transform().apply(4.0, crate::reward::service::ValueKind::Score).unwrap();
+    let (log_reward, _) =
+        service.transform().apply(4.0, gfn_common::reward::service::ValueKind::Score).unwrap();
     assert!((log_reward - 10.0 * 0.5f64.ln()).abs() < 1e-12);
     assert_eq!(checked(&config.to_toml_string(), None).unwrap(), config);
     // the default is the built-in reward
