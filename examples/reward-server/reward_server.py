@@ -22,6 +22,7 @@ import math
 import os
 import sys
 import tempfile
+import threading
 import time
 
 import grpc
@@ -54,11 +55,17 @@ def object_text(pb, obj):
         return "bits", obj.bits.bits
     if kind == "grid":
         return "grid", ",".join(str(c) for c in obj.grid.coordinates)
+    if kind == "encoded":
+        # an object of a task defined outside gfn, in the encoding its kind names
+        return obj.encoded.kind, obj.encoded.text
     return None, None
 
 
 def make_servicer(pb, pb_grpc, score, model_name, model_version, kinds, token, latency_s, max_batch):
     class Servicer(pb_grpc.RewardModelServicer):
+        scored = 0  # objects given a value, over the server's life
+        lock = threading.Lock()
+
         def _authorized(self, context):
             if token is None:
                 return True
@@ -89,6 +96,8 @@ def make_servicer(pb, pb_grpc, score, model_name, model_version, kinds, token, l
             if len(values) != len(texts):
                 context.abort(grpc.StatusCode.INTERNAL,
                               f"the scoring function returned {len(values)} values for {len(texts)} objects")
+            with Servicer.lock:
+                Servicer.scored += len(texts)
             results = []
             for value in values:
                 if isinstance(value, Exception):
@@ -118,7 +127,8 @@ def load_token(token_file):
 
 def serve(score, *, model_name, model_version, kinds=("molecule",), listen="127.0.0.1:50061",
           proto_root=DEFAULT_PROTO_ROOT, token=None, latency_ms=0.0, max_batch=0, workers=4):
-    """Serves `score` until SIGTERM/SIGINT; prints one JSON line with the bound address."""
+    """Serves `score` until SIGTERM/SIGINT; prints one JSON line with the bound address, and
+    one with the number of objects scored when it stops."""
     pb, pb_grpc = load_protocol(proto_root)
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=workers))
     servicer = make_servicer(pb, pb_grpc, score, model_name, model_version, set(kinds), token,
@@ -137,6 +147,7 @@ def serve(score, *, model_name, model_version, kinds=("molecule",), listen="127.
         server.wait_for_termination()
     except KeyboardInterrupt:
         server.stop(grace=1.0)
+    print(json.dumps({"event": "stopped", "objects_scored": type(servicer).scored}), flush=True)
 
 
 def arguments(description):

@@ -36,11 +36,19 @@ use crate::config::RunConfig;
 use crate::env::Environment;
 use crate::env::conditioned::RewardConditioned;
 use crate::reward::{Reward, Scored};
-use gfn_proto::reward::v1::RewardObject;
+pub use gfn_proto::reward::v1::RewardObject;
+use gfn_proto::reward::v1::{EncodedObject, reward_object};
 
 pub use evaluation::{Evaluated, RunEvaluation, SharedLog};
 pub use registry::{BuiltinTasks, TaskPlugin, TaskVisitor, Tasks};
 pub use results::{Generated, ResultsRecorder, ResultsSink};
+
+/// A reward service's object of a task defined outside gfn: its text in the encoding `kind`
+/// names (a reward service lists the kinds it scores; `docs/EXTENDING.md`).
+pub fn encoded_object(kind: &str, text: String) -> RewardObject {
+    let encoded = EncodedObject { kind: kind.to_string(), text };
+    RewardObject { object: Some(reward_object::Object::Encoded(encoded)) }
+}
 
 /// The state type of a task's environment.
 pub type TaskState<T> = <<T as Task>::Env as Environment>::State;
@@ -92,8 +100,8 @@ pub trait Task: Send + Sync + 'static {
 
     /// How a terminal object is written for a reward service (`[reward] type = "service"`): a
     /// message of the wire (`gfn.reward.v1.RewardObject`; a task of your own writes an
-    /// `EncodedObject` with a kind and text of its choosing). The default: the task cannot be
-    /// scored by a service.
+    /// `EncodedObject` with a kind and text of its choosing, [`encoded_object`]). The default:
+    /// the task cannot be scored by a service.
     fn service_object(&self, _state: &TaskState<Self>) -> anyhow::Result<RewardObject> {
         anyhow::bail!("the {} task does not write its objects for reward services", self.name())
     }

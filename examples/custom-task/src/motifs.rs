@@ -13,7 +13,7 @@ use gfn::core::config::{NetworkKind, RunConfig};
 use gfn::core::env::{Action, Enumerable, EnvError, Environment};
 use gfn::core::policy::input::{InputShape, NetworkInput};
 use gfn::core::reward::{Reward, RewardError, checked_log};
-use gfn::core::task::{HookContext, RunHooks, Task, TaskPlugin};
+use gfn::core::task::{HookContext, RewardObject, RunHooks, Task, TaskPlugin, encoded_object};
 use gfn::core::validation::Scope;
 use serde::{Deserialize, Serialize};
 
@@ -239,6 +239,11 @@ impl Task for MotifTask {
     /// Exact evaluation: L1 between the policy's distribution over sequences and `R/Z`.
     fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<Motifs>> {
         RunHooks::exact(&self.env, self.reward_model(), context)
+    }
+
+    /// For a reward service (`[reward] type = "service"`): the sequence as text, kind `"dna"`.
+    fn service_object(&self, state: &Sequence) -> anyhow::Result<RewardObject> {
+        Ok(encoded_object("dna", self.env.describe(state)))
     }
 }
 

@@ -1,7 +1,8 @@
 //! The `motifs` program as its user runs it: the motif task trained in one process (`train`),
 //! then distributed (`launch`: a learner and two actor processes of this program over gRPC),
-//! then sampled from the learner's checkpoint (`sample`); and gfn's own actor, which does not
-//! have the task, refused by the run.
+//! then sampled from the learner's checkpoint (`sample`); distributed again with its rewards
+//! from a Python reward service (`motif_server.py`); and gfn's own actor, which does not have
+//! the task, refused by the run.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,12 @@ fn motifs() -> Command {
 
 fn config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("motifs.toml")
+}
+
+/// Where grpcio and grpcio-tools are installed (`scripts/test` sets `GFN_PYTHONPATH`).
+fn python_path() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::env::var("GFN_PYTHONPATH").unwrap_or_else(|_| root.join(".pytools").display().to_string())
 }
 
 /// `(update, exact L1)` of each evaluation in a JSON-lines log.
@@ -105,6 +112,46 @@ fn distributed_then_sampled_from_the_checkpoint() {
     }
     let share = motif_share(&rows);
     assert!(share > 0.1, "{share} of the samples hold the motif");
+}
+
+/// The rewards come from `motif_server.py` (the task's objects sent as "dna" text): two actors
+/// call it for every trajectory, and the run trains as with the reward computed in Rust (the
+/// evaluation's exact L1 is against the task's own reward, the same function).
+#[test]
+fn distributed_with_rewards_from_a_python_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("motif_server.py"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("PYTHONPATH", python_path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let first_line = lines.next().unwrap_or_default();
+    let listening: serde_json::Value = serde_json::from_str(&first_line)
+        .unwrap_or_else(|e| panic!("motif_server.py did not start ({e}): {first_line:?}"));
+    let endpoint = listening["address"].as_str().unwrap().to_string();
+    let log = dir.path().join("service.jsonl");
+    let output = motifs()
+        .args(["launch", "--no-progress", "--actors", "2", "--config"])
+        .arg(config())
+        .args(["--set", "seed=3", "--set", "learner.linger_seconds=1.0"])
+        .args(["--set", "reward.type=\"service\"", "--set"])
+        .arg(format!("reward.endpoints=[\"{endpoint}\"]"))
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .unwrap();
+    // SIGTERM: the server stops and says how many objects it scored
+    Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let stopped: Vec<serde_json::Value> = lines.filter_map(|line| serde_json::from_str(&line).ok()).collect();
+    let _ = server.wait();
+    assert_success(&output, "motifs launch with a reward service");
+    assert_trained(&log, 2000);
+    let scored = stopped.iter().find(|e| e["event"] == "stopped").and_then(|e| e["objects_scored"].as_u64());
+    // every trajectory trained on (2,000 updates of 16) was scored by the service
+    assert!(scored.is_some_and(|n| n >= 2000 * 16), "the service scored {scored:?} objects");
 }
 
 /// gfn's own `gfn-actor` has the built-in tasks only: the learner refuses it at registration,
