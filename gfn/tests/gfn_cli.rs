@@ -176,3 +176,62 @@ fn overrides_are_refused_like_the_file() {
         assert!(stderr.contains(expected), "{set}: stderr does not name {expected}: {stderr}");
     }
 }
+
+/// The commands at the top of docs/MOLECULES.md, read from the page and run as shown from the
+/// repository's root, with the budgets shrunk (`--updates 2000` → 8, `-n 10000` → 40) and the
+/// run's files sent to a temporary directory instead of `runs/seh-frag/`. Needs the converted
+/// proxy weights (`scripts/test` makes them).
+#[test]
+fn the_molecule_guide_commands_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let page = std::fs::read_to_string(root.join("docs/MOLECULES.md")).unwrap();
+    let block = page.split("```sh\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap();
+    let commands: Vec<&str> = block
+        .lines()
+        .filter_map(|line| line.split('#').next().map(str::trim))
+        .filter(|line| line.starts_with("gfn "))
+        .collect();
+    assert_eq!(commands.len(), 3, "launch, train and sample: {block}");
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().display().to_string();
+    let files = [
+        format!("checkpoint.dir=\"{runs}/checkpoints\""),
+        format!("evaluation.log_path=\"{runs}/evaluation.jsonl\""),
+        format!("evaluation.results_db=\"{runs}/molecules.sqlite\""),
+    ];
+    let newest_checkpoint = || {
+        let mut files: Vec<_> = std::fs::read_dir(dir.path().join("checkpoints"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path().display().to_string())
+            .filter(|path| path.ends_with(".safetensors"))
+            .collect();
+        files.sort();
+        files.pop().expect("a checkpoint")
+    };
+    for command in commands {
+        let shrunk = command.replace("--updates 2000", "--updates 8").replace("-n 10000", "-n 40");
+        let mut shrunk = shrunk.replace("--out molecules.csv", &format!("--out {runs}/molecules.csv"));
+        if shrunk.contains("<newest>") {
+            shrunk = shrunk.replace("runs/seh-frag/checkpoints/<newest>.safetensors", &newest_checkpoint());
+        }
+        let mut args: Vec<String> = shrunk.split_whitespace().skip(1).map(String::from).collect();
+        match args[0].as_str() {
+            "launch" => args.extend(
+                ["--updates", "8", "--no-progress", "--metrics-listen", "127.0.0.1:0"].map(String::from),
+            ),
+            "train" => args.push("--no-progress".into()),
+            _ => {}
+        }
+        if args[0] != "sample" {
+            for set in &files {
+                args.extend(["--set".to_string(), set.clone()]);
+            }
+        }
+        let output = Command::new(env!("CARGO_BIN_EXE_gfn")).args(&args).current_dir(root).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}{}", text(&output.stdout), text(&output.stderr));
+    }
+    let mut reader = csv::Reader::from_path(dir.path().join("molecules.csv")).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header, ["sample", "smiles", "proxy", "junction_tree", "reward", "log_reward"]);
+    assert_eq!(reader.records().count(), 40);
+}

@@ -213,6 +213,34 @@ async fn register_over_tls(address: &str, ca: &Pem, identity: Option<&Pem>) -> R
         .map_err(|status| format!("{:?}: {}", status.code(), status.message()))
 }
 
+/// A learner serving with `server` and requiring client certificates of `ca` (mutual TLS),
+/// for 300 updates of a small grid.
+fn start_tls_learner(dir: &std::path::Path, server: &Pem, ca: &Pem) -> LearnerProcess {
+    let config = write_config(
+        dir,
+        "run.toml",
+        &format!(
+            "[env]\ntype = \"hypergrid\"\nndim = 2\nheight = 8\n[training]\nupdates = 300\n\
+             [evaluation]\ninterval_updates = 1000\nempirical_samples = 0\n[learner]\nlinger_seconds = 1.0\n\
+             [security]\ntls_cert = {:?}\ntls_key = {:?}\ntls_client_ca = {:?}\n",
+            server.cert, server.key, ca.cert
+        ),
+    );
+    LearnerProcess::start(&config, "127.0.0.1:0", &[])
+}
+
+/// `gfn-actor` over mutual TLS (`ca` signed the learner's certificate, `actor` is its own)
+/// trains `learner`'s run to its end.
+fn train_over_tls(mut learner: LearnerProcess, ca: &Pem, actor: &Pem) {
+    let mut command = Command::new(binary("gfn-actor"));
+    command.args(["--learner", &learner.address, "--name", "tls-actor", "--tls-domain", "localhost"]);
+    command.arg("--tls-ca").arg(&ca.cert).arg("--tls-cert").arg(&actor.cert).arg("--tls-key").arg(&actor.key);
+    let mut actor_process = Process::spawn(command);
+    assert!(learner.process.wait(Duration::from_secs(120)).success(), "{:?}", learner.process.output());
+    assert!(actor_process.wait(Duration::from_secs(30)).success());
+    assert!(matches!(learner.finished(), Some(Event::LearnerFinished { updates: 300, .. })));
+}
+
 /// Mutual TLS: the learner serves with a certificate of the run CA and requires clients to
 /// present one too. A client certificate from another CA, no client certificate, or plain
 /// HTTP/2 are refused; an actor with the run CA's certificate trains the run to its end.
@@ -224,17 +252,7 @@ async fn mutual_tls_admits_only_clients_of_the_run_ca() {
     let server = leaf(dir.path(), "learner", &["localhost", "127.0.0.1"], true, &run_issuer);
     let actor = leaf(dir.path(), "actor", &["actor-0"], false, &run_issuer);
     let stranger = leaf(dir.path(), "stranger", &["actor-x"], false, &other_issuer);
-    let config = write_config(
-        dir.path(),
-        "run.toml",
-        &format!(
-            "[env]\ntype = \"hypergrid\"\nndim = 2\nheight = 8\n[training]\nupdates = 300\n\
-             [evaluation]\ninterval_updates = 1000\nempirical_samples = 0\n[learner]\nlinger_seconds = 1.0\n\
-             [security]\ntls_cert = {:?}\ntls_key = {:?}\ntls_client_ca = {:?}\n",
-            server.cert, server.key, run_ca.cert
-        ),
-    );
-    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
+    let learner = start_tls_learner(dir.path(), &server, &run_ca);
 
     register_over_tls(&learner.address, &run_ca, Some(&actor)).await.expect("a client of the run CA");
     let refused = register_over_tls(&learner.address, &run_ca, Some(&stranger)).await;
@@ -246,18 +264,28 @@ async fn mutual_tls_admits_only_clients_of_the_run_ca() {
         let status = client.register(support::register_request("plain")).await;
         assert!(status.is_err(), "plain HTTP/2 must be refused");
     }
+    train_over_tls(learner, &run_ca, &actor);
+}
 
-    let mut command = Command::new(binary("gfn-actor"));
-    command.args(["--learner", &learner.address, "--name", "tls-actor", "--tls-domain", "localhost"]);
-    command
-        .arg("--tls-ca")
-        .arg(&run_ca.cert)
-        .arg("--tls-cert")
-        .arg(&actor.cert)
-        .arg("--tls-key")
-        .arg(&actor.key);
-    let mut actor_process = Process::spawn(command);
-    assert!(learner.process.wait(Duration::from_secs(120)).success(), "{:?}", learner.process.output());
-    assert!(actor_process.wait(Duration::from_secs(30)).success());
-    assert!(matches!(learner.finished(), Some(Event::LearnerFinished { updates: 300, .. })));
+/// The OpenSSL commands of docs/SECURITY.md, read from the page and run as shown by bash in a
+/// fresh directory, make a CA and certificates that a learner and an actor train with.
+#[test]
+fn the_security_guide_certificates_work() {
+    let page = std::fs::read_to_string(support::data::root().join("docs/SECURITY.md")).unwrap();
+    let block = page.split("```sh\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap();
+    assert!(block.contains("openssl req -x509"), "{block}");
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", block])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let pem = |name: &str| Pem {
+        cert: dir.path().join(format!("{name}.crt")),
+        key: dir.path().join(format!("{name}.key")),
+    };
+    let (ca, server, actor) = (pem("ca"), pem("learner"), pem("actor"));
+    let learner = start_tls_learner(dir.path(), &server, &ca);
+    train_over_tls(learner, &ca, &actor);
 }
