@@ -75,7 +75,7 @@ fn distributed_then_sampled_from_the_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let (log, checkpoints) = (dir.path().join("launch.jsonl"), dir.path().join("checkpoints"));
     let output = motifs()
-        .args(["launch", "--no-progress", "--actors", "2", "--config"])
+        .args(["launch", "--no-progress", "--metrics-listen", "127.0.0.1:0", "--actors", "2", "--config"])
         .arg(config())
         .args(["--set", "seed=2", "--set", "learner.linger_seconds=1.0", "--log"])
         .arg(&log)
@@ -134,7 +134,7 @@ fn distributed_with_rewards_from_a_python_service() {
     let endpoint = listening["address"].as_str().unwrap().to_string();
     let log = dir.path().join("service.jsonl");
     let output = motifs()
-        .args(["launch", "--no-progress", "--actors", "2", "--config"])
+        .args(["launch", "--no-progress", "--metrics-listen", "127.0.0.1:0", "--actors", "2", "--config"])
         .arg(config())
         .args(["--set", "seed=3", "--set", "learner.linger_seconds=1.0"])
         .args(["--set", "reward.type=\"service\"", "--set"])
