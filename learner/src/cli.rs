@@ -1,12 +1,32 @@
 //! Command-line plumbing shared by the binaries.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use gfn_common::config::{ConfigError, DEFAULT_CONFIG_TOML, RunConfig};
 
 /// `EX_USAGE` from sysexits.h: bad configuration or arguments.
 pub const EXIT_USAGE: u8 = 64;
+
+/// Where a command's run configuration comes from: a file (or the embedded default) and
+/// `--set` overrides. Shared by `train`, `launch` and `learner`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// Run configuration (TOML); the embedded default (4-D hypergrid, H = 8) without it.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Override any configuration key, checked like the file: `section.key=value` (repeatable),
+    /// e.g. `--set training.batch_size=4`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+impl ConfigArgs {
+    /// The configuration with the overrides applied, not yet validated ([`load_config`]).
+    pub fn load(&self) -> Result<RunConfig, ConfigError> {
+        load_config(self.config.as_deref(), &self.set)
+    }
+}
 
 /// Reads `path` or, if absent, the embedded default configuration, with `overrides`
 /// (`--set section.key=value`) applied; the caller applies its flags, then validates the result

@@ -17,18 +17,14 @@ use gfn_common::events::{Event, Follower};
 
 use gfn_common::task::Tasks;
 
-use crate::cli::{config_failure, load_config};
+use crate::cli::{ConfigArgs, config_failure};
 
 /// Arguments of `gfn launch`.
 #[derive(Debug, Args)]
 pub struct LaunchArgs {
-    /// Run configuration (TOML); the embedded default (4-D hypergrid) without it.
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
-    /// Override any configuration key, checked like the file: `section.key=value` (repeatable),
-    /// e.g. `--set training.batch_size=4`; passed on to the learner.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    /// The run configuration (passed on to the learner).
+    #[command(flatten)]
+    pub run: ConfigArgs,
     /// Number of actor processes.
     #[arg(long, default_value_t = 2)]
     pub actors: usize,
@@ -63,7 +59,7 @@ pub struct LaunchArgs {
 /// Runs `gfn launch`: the learner and the actors are this same program (`learner` and `actor`
 /// subcommands), so they have the same tasks (`tasks`, checked here before any start).
 pub fn run(args: LaunchArgs, tasks: impl Tasks) -> anyhow::Result<ExitCode> {
-    let mut config = match load_config(args.config.as_deref(), &args.set) {
+    let mut config = match args.run.load() {
         Ok(config) => config,
         Err(error) => return Ok(config_failure(&error)),
     };
@@ -120,10 +116,10 @@ async fn launch(args: LaunchArgs, updates: u64, token_file: Option<PathBuf>) -> 
     use tokio::signal::unix::{SignalKind, signal};
     let mut learner_command = this_program("learner")?;
     learner_command.args(["--listen", "127.0.0.1:0"]);
-    if let Some(config) = &args.config {
+    if let Some(config) = &args.run.config {
         learner_command.arg("--config").arg(config);
     }
-    for assignment in &args.set {
+    for assignment in &args.run.set {
         learner_command.arg("--set").arg(assignment);
     }
     if args.updates.is_some() || args.trajectories.is_some() {

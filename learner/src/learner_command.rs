@@ -6,18 +6,14 @@ use std::process::ExitCode;
 
 use gfn_common::task::Tasks;
 
-use crate::cli::{config_failure, load_config};
+use crate::cli::{ConfigArgs, config_failure};
 
 /// Arguments of the learner.
 #[derive(Debug, clap::Args)]
 pub struct LearnerArgs {
-    /// Run configuration (TOML); the embedded default (4-D hypergrid) without it.
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
-    /// Override any configuration key, checked like the file: `section.key=value` (repeatable),
-    /// e.g. `--set training.batch_size=4`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    /// The run configuration.
+    #[command(flatten)]
+    pub run: ConfigArgs,
     /// Override `learner.listen`, e.g. 0.0.0.0:50051 or 127.0.0.1:0 for any free port.
     #[arg(long)]
     pub listen: Option<String>,
@@ -49,7 +45,7 @@ pub struct LearnerArgs {
 /// Runs a learner for the task its configuration names (one of `tasks`) until training is done
 /// or SIGTERM/SIGINT.
 pub fn run(args: LearnerArgs, tasks: impl Tasks) -> ExitCode {
-    let mut config = match load_config(args.config.as_deref(), &args.set) {
+    let mut config = match args.run.load() {
         Ok(config) => config,
         Err(error) => return config_failure(&error),
     };

@@ -11,19 +11,15 @@ use gfn_common::task::evaluation::open_shared_log;
 use gfn_common::task::{Evaluated, HookContext, SharedLog, Task, TaskVisitor, Tasks};
 use gfn_common::training::{TrainOptions, TrainSummary, train_task};
 
-use crate::cli::{config_failure, load_config};
+use crate::cli::{ConfigArgs, config_failure};
 use crate::progress::ProgressView;
 
 /// Arguments of `gfn train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Run configuration (TOML). Without it, the embedded default: 4-D hypergrid, H = 8.
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
-    /// Override any configuration key, checked like the file: `section.key=value` (repeatable),
-    /// e.g. `--set training.batch_size=4`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    /// The run configuration.
+    #[command(flatten)]
+    pub run: ConfigArgs,
     /// Override `training.updates`.
     #[arg(long)]
     pub updates: Option<u64>,
@@ -52,7 +48,7 @@ pub struct TrainArgs {
 
 /// Runs `gfn train` for the task the configuration names (one of `tasks`).
 pub fn run(args: TrainArgs, tasks: impl Tasks) -> anyhow::Result<ExitCode> {
-    let mut config = match load_config(args.config.as_deref(), &args.set) {
+    let mut config = match args.run.load() {
         Ok(config) => config,
         Err(error) => return Ok(config_failure(&error)),
     };
