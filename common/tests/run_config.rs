@@ -15,6 +15,16 @@ fn checked(text: &str, origin: Option<&Path>) -> Result<RunConfig, ConfigError> 
     BuiltinTasks::default().config_from_str(text, origin, &[])
 }
 
+/// Each `(keys, expected)`: a flow-matching `[objective]` with `keys` is refused with an error
+/// that contains `expected`.
+fn assert_flow_matching_refused(cases: &[(&str, &str)]) {
+    for (keys, expected) in cases {
+        let text = format!("[objective]\ntype = \"flow_matching\"\n{keys}");
+        let error = checked(&text, None).unwrap_err().to_string();
+        assert!(error.contains(expected), "{keys:?}: {error}");
+    }
+}
+
 #[test]
 fn embedded_default_is_the_papers_4d_grid() {
     let config = RunConfig::embedded_default();
@@ -132,11 +142,7 @@ fn the_epsilon_warm_up_parses_and_is_checked() {
             "objective.epsilon must be positive when epsilon_warmup_updates > 0",
         ),
     ];
-    for (keys, expected) in cases {
-        let text = format!("[objective]\ntype = \"flow_matching\"\n{keys}");
-        let error = checked(&text, None).unwrap_err().to_string();
-        assert!(error.contains(expected), "{keys:?}: {error}");
-    }
+    assert_flow_matching_refused(&cases);
     let error = checked("[objective]\ntype = \"trajectory_balance\"\nepsilon_warmup_updates = 10\n", None)
         .unwrap_err()
         .to_string();
@@ -187,11 +193,7 @@ fn the_log_reward_warm_up_parses_and_is_checked() {
             "invalid type: string \"low\", expected f64",
         ),
     ];
-    for (keys, expected) in cases {
-        let text = format!("[objective]\ntype = \"flow_matching\"\n{keys}");
-        let error = checked(&text, None).unwrap_err().to_string();
-        assert!(error.contains(expected), "{keys:?}: {error}");
-    }
+    assert_flow_matching_refused(&cases);
     // the balance objectives take the same keys, with the same checks
     for objective in ["trajectory_balance", "detailed_balance", "sub_trajectory_balance"] {
         for (keys, expected) in &cases[..3] {
