@@ -1,9 +1,9 @@
 //! Command-line plumbing shared by the binaries.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use gfn_common::config::{ConfigError, DEFAULT_CONFIG_TOML, RunConfig};
+use gfn_common::config::{ConfigError, RunConfig};
 
 /// `EX_USAGE` from sysexits.h: bad configuration or arguments.
 pub const EXIT_USAGE: u8 = 64;
@@ -22,23 +22,10 @@ pub struct ConfigArgs {
 }
 
 impl ConfigArgs {
-    /// The configuration with the overrides applied, not yet validated ([`load_config`]).
+    /// The file (or the embedded default) with the overrides applied, not yet validated: the
+    /// command applies its own flags, then validates against its task list (`Tasks::validate`).
     pub fn load(&self) -> Result<RunConfig, ConfigError> {
-        load_config(self.config.as_deref(), &self.set)
-    }
-}
-
-/// Reads `path` or, if absent, the embedded default configuration, with `overrides`
-/// (`--set section.key=value`) applied; the caller applies its flags, then validates the result
-/// against its task list (`Tasks::validate`).
-pub fn load_config(path: Option<&Path>, overrides: &[String]) -> Result<RunConfig, ConfigError> {
-    match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-            RunConfig::parse_with_overrides(&text, Some(path), overrides)
-        }
-        None => RunConfig::parse_with_overrides(DEFAULT_CONFIG_TOML, None, overrides),
+        RunConfig::read(self.config.as_deref(), &self.set)
     }
 }
 

@@ -134,6 +134,19 @@ impl RunConfig {
         toml::Value::Table(table).try_into().map_err(|e| parse_error(format!("{e} (after --set)")))
     }
 
+    /// Reads the file `path` (the embedded default configuration without one) with `overrides`
+    /// applied, without checking values.
+    pub fn read(path: Option<&Path>, overrides: &[String]) -> Result<Self, ConfigError> {
+        match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+                Self::parse_with_overrides(&text, Some(path), overrides)
+            }
+            None => Self::parse_with_overrides(DEFAULT_CONFIG_TOML, None, overrides),
+        }
+    }
+
     /// The embedded default configuration (the 4-D hypergrid).
     pub fn embedded_default() -> Self {
         Self::parse(DEFAULT_CONFIG_TOML, None).expect("the embedded config parses")

@@ -171,14 +171,9 @@ pub trait Tasks: Copy + Default + Send + Sync + 'static {
     /// Reads `path` (the embedded default configuration without one), applies `overrides` and
     /// validates the result.
     fn load_config(&self, path: Option<&Path>, overrides: &[String]) -> Result<RunConfig, ConfigError> {
-        match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-                self.config_from_str(&text, Some(path), overrides)
-            }
-            None => self.config_from_str(crate::config::DEFAULT_CONFIG_TOML, None, overrides),
-        }
+        let config = RunConfig::read(path, overrides)?;
+        self.validate(&config)?;
+        Ok(config)
     }
 }
 
