@@ -33,6 +33,7 @@ pub struct Journal {
     current_start: u64,
     current_bytes: u64,
     next: u64,
+    closed: bool,
 }
 
 /// A journaled trajectory with its sequence number.
@@ -166,7 +167,7 @@ impl Journal {
         }
         File::open(dir)?.sync_all()?;
         Ok((
-            Self { dir: dir.to_path_buf(), current, current_start: next, current_bytes, next },
+            Self { dir: dir.to_path_buf(), current, current_start: next, current_bytes, next, closed: false },
             pending,
             delivered,
         ))
@@ -177,6 +178,18 @@ impl Journal {
         self.next
     }
 
+    /// Closes the journal at the end of the run: it takes nothing more, so the count returned
+    /// (trajectories accepted in the run) stays the journal's last word.
+    pub fn close(&mut self) -> u64 {
+        self.closed = true;
+        self.next
+    }
+
+    /// Whether the run has ended ([`Journal::close`]): a batch that finds it closed is not taken.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
     /// Appends `trajectories` (from `origins`, one each) and makes them durable; returns the
     /// first one's sequence number.
     pub fn append<S>(
@@ -185,6 +198,9 @@ impl Journal {
         origins: &[Origin],
     ) -> io::Result<u64> {
         assert_eq!(trajectories.len(), origins.len(), "one origin per trajectory");
+        if self.closed {
+            return Err(io::Error::other("the journal is closed: the run has finished"));
+        }
         let first = self.next;
         if trajectories.is_empty() {
             return Ok(first);
@@ -288,6 +304,24 @@ mod tests {
         assert_eq!(pending[1].trajectory.actions, vec![1, 1, 2]);
         assert_eq!(pending[1].trajectory.log_reward, -3.0);
         assert_eq!(pending[1].trajectory.policy_version, 3);
+    }
+
+    #[test]
+    fn a_closed_journal_takes_nothing_more_and_its_count_stands() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, _, _) = Journal::open(dir.path(), 0).unwrap();
+        journal
+            .append(&[rebuilt(vec![2], -1.0), rebuilt(vec![0, 2], -1.5)], &[Origin::default(); 2])
+            .unwrap();
+        assert!(!journal.is_closed());
+        assert_eq!(journal.close(), 2, "the run's count");
+        assert!(journal.is_closed());
+        // a batch that was being checked while the run finished
+        assert!(journal.append(&[rebuilt(vec![1, 2], -0.5)], &[Origin::default(); 1]).is_err());
+        assert_eq!(journal.next_sequence(), 2);
+        drop(journal);
+        let (journal, pending, _) = Journal::open(dir.path(), 0).unwrap();
+        assert_eq!((journal.next_sequence(), pending.len()), (2, 2), "nothing was written after the close");
     }
 
     #[test]

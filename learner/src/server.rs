@@ -333,8 +333,11 @@ where
         state.finished.store(true, Ordering::Release);
         let progress = outcome.as_ref().expect("checked");
         println!("gfn-learner finished: {} updates, {} trajectories", progress.update, progress.trajectories);
+        // Closed under its lock: a batch checked while the run finished and journaled after
+        // this would be accepted but missing from the run's count (the service answers such a
+        // batch "finished" and takes none of it).
         let accepted = match &state.journal {
-            Some(journal) => Some(journal.lock().await.next_sequence()),
+            Some(journal) => Some(journal.lock().await.close()),
             None => None,
         };
         events.emit(Event::LearnerFinished {

@@ -126,6 +126,12 @@ where
             Some(journal) => Some(journal.clone().lock_owned().await),
             None => None,
         };
+        // The run finished (and closed the journal with its final count) while this batch was
+        // checked: none of it is taken, as for a batch that arrives after the end.
+        if journal.as_ref().is_some_and(|journal| journal.is_closed()) {
+            let nothing = admission::Admission::<E::State>::empty();
+            return Ok(Response::new(nothing.reply(state.version(), true)));
+        }
         let (admitted, advanced) = {
             let mut delivered = state.delivered.lock().expect("delivered lock");
             // a batch comes from one instance: only its mark can move
