@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -16,13 +15,14 @@ use gfn_common::config::RunConfig;
 use gfn_common::env::Environment;
 use gfn_common::events::{Event, Events};
 use gfn_common::reward::Reward;
-use gfn_common::task::{Task, TaskVisitor, Tasks};
+use gfn_common::task::{Task, TaskError, TaskVisitor, Tasks};
 use gfn_daemon::process;
 use gfn_proto::auth::RunToken;
 use gfn_proto::v1;
 
 use crate::backoff::Backoff;
 use crate::connection::{ClientTls, Keepalive, LearnerRpc, Registration, client, register};
+use crate::error::ActorError;
 use crate::metrics;
 use crate::reward_pool::{self, Batching, RewardStats, SyntheticCost};
 use crate::reward_service::{self, ServiceReward};
@@ -56,13 +56,13 @@ const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 /// Runs an actor to completion; returns what was submitted. It can join runs of the tasks of
 /// `tasks` (sent to the learner at registration) and refuses any other.
-pub fn run(options: ActorOptions, tasks: impl Tasks) -> anyhow::Result<SubmitStats> {
+pub fn run(options: ActorOptions, tasks: impl Tasks) -> Result<SubmitStats, ActorError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("gfn-actor-io")
         .enable_all()
         .build()
-        .context("starting the tokio runtime")?;
+        .map_err(|error| ActorError::System("starting the tokio runtime", error))?;
     let handle = runtime.handle().clone();
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
@@ -71,8 +71,7 @@ pub fn run(options: ActorOptions, tasks: impl Tasks) -> anyhow::Result<SubmitSta
             let handle = metrics::install_recorder()?;
             let (listener, local) = process::bind_metrics(address)
                 .await
-                .with_context(|| format!("binding metrics address {address}"))?;
-            println!("gfn-actor metrics on http://{local}/metrics");
+                .map_err(|source| ActorError::Bind { address: address.clone(), source })?;
             options.events.emit(Event::Metrics { address: local.to_string() });
             tokio::spawn(process::serve_metrics(listener, handle, shutdown.clone()));
         }
@@ -114,10 +113,10 @@ pub fn run(options: ActorOptions, tasks: impl Tasks) -> anyhow::Result<SubmitSta
         if let Some(batch) = options.rollout_batch {
             config.actor.rollout_batch = batch;
         }
-        tasks.entry(config.env.task()).context("refusing to join this run")?;
-        tasks.validate(&config)?;
+        tasks.entry(config.env.task()).map_err(ActorError::UnknownTask)?;
+        tasks.validate(&config).map_err(|error| ActorError::Config("the run's configuration", error))?;
         gfn_common::fingerprint::verify(&config, &tasks.reward_files(&config))
-            .context("refusing to compute this run's rewards")?;
+            .map_err(ActorError::RewardFiles)?;
         // the run's own keepalive settings from here on
         let learner = client(
             &options.learner,
@@ -126,10 +125,6 @@ pub fn run(options: ActorOptions, tasks: impl Tasks) -> anyhow::Result<SubmitSta
             options.tls.as_ref(),
             Keepalive::of(&config.actor),
         )?;
-        println!(
-            "gfn-actor {} registered with {} as actor {} of {}",
-            options.name, options.learner, registration.actor_id, registration.run_id
-        );
         options
             .events
             .emit(Event::Registered { actor_id: registration.actor_id, run_id: registration.run_id.clone() });
@@ -146,7 +141,6 @@ pub fn run(options: ActorOptions, tasks: impl Tasks) -> anyhow::Result<SubmitSta
             handle,
             learner,
             register_request,
-            name: options.name.clone(),
             events: options.events.clone(),
         };
         let visitor = RunActor { context, token: options.token.clone(), tls: options.tls.clone() };
@@ -163,9 +157,9 @@ struct RunActor {
 }
 
 impl TaskVisitor for RunActor {
-    type Output = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<SubmitStats>>>>;
+    type Output = std::pin::Pin<Box<dyn std::future::Future<Output = Result<SubmitStats, ActorError>>>>;
 
-    fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<Self::Output> {
+    fn visit<T: Task + Clone>(self, task: T) -> Result<Self::Output, TaskError> {
         let RunActor { context, token, tls } = self;
         let env = task.environment().clone();
         match context.config.reward.service() {
@@ -187,11 +181,10 @@ impl TaskVisitor for RunActor {
                     &context.handle,
                 )?;
                 let names: Vec<String> = client.endpoints.all().iter().map(|e| e.name.clone()).collect();
-                println!(
-                    "gfn-actor {}: rewards from the reward service at {}{}",
-                    context.name,
-                    names.join(", "),
-                    service.dns.as_ref().map(|dns| format!(" and {dns}")).unwrap_or_default()
+                tracing::info!(
+                    endpoints = names.join(", "),
+                    dns = service.dns.as_deref().unwrap_or(""),
+                    "rewards from the reward service"
                 );
                 let workers = RewardWorkers {
                     threads: service.max_in_flight,
@@ -219,7 +212,6 @@ struct ActorContext {
     learner: LearnerRpc,
     /// Sent again to register anew after the learner restarts.
     register_request: v1::RegisterRequest,
-    name: String,
     events: Events,
 }
 
@@ -235,7 +227,7 @@ async fn run_env<E, R>(
     reward: Arc<R>,
     workers: RewardWorkers,
     context: ActorContext,
-) -> anyhow::Result<SubmitStats>
+) -> Result<SubmitStats, ActorError>
 where
     E: Environment + 'static,
     R: Reward<E::State> + 'static,
@@ -249,7 +241,6 @@ where
         handle,
         learner,
         register_request,
-        name,
         events,
     } = context;
 
@@ -276,12 +267,16 @@ where
         jobs,
         result_sender,
         reward_stats.clone(),
-    )?;
+    )
+    .map_err(|error| ActorError::System("starting the reward workers", error))?;
     let rollout_shutdown = shutdown.clone();
     let rollout_config = config.clone();
-    let rollout = std::thread::Builder::new().name("gfn-actor-rollout".into()).spawn(move || {
-        run_rollouts(&env, &rollout_config, weights, job_sender, rollout_shutdown, handle, seed)
-    })?;
+    let rollout = std::thread::Builder::new()
+        .name("gfn-actor-rollout".into())
+        .spawn(move || {
+            run_rollouts(&env, &rollout_config, weights, job_sender, rollout_shutdown, handle, seed)
+        })
+        .map_err(|error| ActorError::System("starting the rollout thread", error))?;
     let settings = SubmitterSettings {
         batch: config.actor.submit_batch,
         linger: Duration::from_millis(20),
@@ -295,7 +290,7 @@ where
     shutdown.cancel();
     let produced = tokio::task::spawn_blocking(move || rollout.join())
         .await?
-        .map_err(|_| anyhow::anyhow!("the rollout thread panicked"))??;
+        .map_err(|_| ActorError::Panicked("rollout"))??;
     for worker in workers {
         let _ = tokio::task::spawn_blocking(move || worker.join()).await?;
     }
@@ -308,18 +303,8 @@ where
         lost: stats.lost,
         reward_failures: reward_stats.failed.load(Ordering::Relaxed),
     });
-    println!(
-        "gfn-actor {}: {} trajectories rolled out, {} accepted, {} stale, {} rejected, {} lost, {} reward failures",
-        name,
-        produced,
-        stats.accepted,
-        stats.stale,
-        stats.rejected,
-        stats.lost,
-        reward_stats.failed.load(Ordering::Relaxed)
-    );
     if let Some(reason) = &stats.quarantined {
-        anyhow::bail!("the learner quarantined this actor: {reason}");
+        return Err(ActorError::Quarantined(reason.clone()));
     }
     Ok(stats)
 }

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
@@ -17,6 +16,7 @@ use gfn_proto::v1::{self, learner_client::LearnerClient};
 pub type LearnerRpc = LearnerClient<InterceptedService<Channel, AttachToken>>;
 
 use crate::backoff::Backoff;
+use crate::error::ActorError;
 
 /// What registration gave this actor.
 #[derive(Debug, Clone)]
@@ -45,18 +45,19 @@ pub struct ClientTls {
 
 impl ClientTls {
     /// The same CA and client identity for reward endpoints (verified against their own names).
-    pub fn reward_config(&self) -> anyhow::Result<ClientTlsConfig> {
+    pub fn reward_config(&self) -> Result<ClientTlsConfig, ActorError> {
         ClientTls { domain: None, ..self.clone() }.config()
     }
 
-    fn config(&self) -> anyhow::Result<ClientTlsConfig> {
-        let read =
-            |path: &PathBuf| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    fn config(&self) -> Result<ClientTlsConfig, ActorError> {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|source| ActorError::File { path: path.clone(), source })
+        };
         let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(&self.ca)?));
         match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => config = config.identity(Identity::from_pem(read(cert)?, read(key)?)),
             (None, None) => {}
-            _ => anyhow::bail!("a client certificate needs both --tls-cert and --tls-key"),
+            _ => return Err(ActorError::IncompleteIdentity),
         }
         if let Some(domain) = &self.domain {
             config = config.domain_name(domain.clone());
@@ -95,13 +96,20 @@ pub fn client(
     token: Option<&RunToken>,
     tls: Option<&ClientTls>,
     keepalive: Keepalive,
-) -> anyhow::Result<LearnerRpc> {
+) -> Result<LearnerRpc, ActorError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let address = if address.contains("://") { address.to_string() } else { format!("{scheme}://{address}") };
-    let mut endpoint = Endpoint::from_shared(address.clone())
-        .with_context(|| format!("invalid learner address {address}"))?;
+    let mut endpoint = Endpoint::from_shared(address.clone()).map_err(|source| ActorError::Transport {
+        what: "invalid learner address",
+        address: address.clone(),
+        source,
+    })?;
     if let Some(tls) = tls {
-        endpoint = endpoint.tls_config(tls.config()?).context("configuring TLS")?;
+        endpoint = endpoint.tls_config(tls.config()?).map_err(|source| ActorError::Transport {
+            what: "configuring TLS for",
+            address: address.clone(),
+            source,
+        })?;
     }
     endpoint = endpoint.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true);
     if !keepalive.interval.is_zero() {
@@ -123,7 +131,7 @@ pub async fn register(
     backoff: &mut Backoff,
     deadline: Duration,
     shutdown: &CancellationToken,
-) -> anyhow::Result<Registration> {
+) -> Result<Registration, ActorError> {
     loop {
         let mut call = tonic::Request::new(request.clone());
         call.set_timeout(deadline);
@@ -131,26 +139,23 @@ pub async fn register(
             Ok(reply) => {
                 backoff.reset();
                 let reply = reply.into_inner();
-                let config = RunConfig::parse(&reply.config_toml, None)
-                    .context("the learner sent an invalid run configuration")?;
+                let config = RunConfig::parse(&reply.config_toml, None).map_err(|error| {
+                    ActorError::Config("the learner sent an invalid run configuration", error)
+                })?;
                 return Ok(Registration { run_id: reply.run_id, actor_id: reply.actor_id, config });
             }
             Err(status) if status.code() == tonic::Code::FailedPrecondition => {
-                anyhow::bail!("the learner refused registration: {}", status.message())
+                return Err(ActorError::Refused(status.message().to_string()));
             }
             Err(status) if status.code() == tonic::Code::Unauthenticated => {
-                anyhow::bail!(
-                    "the learner refused this actor's run token ({}): set GFN_RUN_TOKEN or --token-file \
-                     to the run's token",
-                    status.message()
-                )
+                return Err(ActorError::TokenRefused(status.message().to_string()));
             }
             Err(status) => {
                 let pause = backoff.next_pause();
                 tracing::info!(code = ?status.code(), message = status.message(), ?pause, "learner not reachable, retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.cancelled() => anyhow::bail!("shut down before registering"),
+                    _ = shutdown.cancelled() => return Err(ActorError::ShutDown),
                 }
             }
         }

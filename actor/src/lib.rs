@@ -3,11 +3,13 @@
 //! An actor rolls out trajectories with the newest policy weights it has, computes their rewards
 //! on a pool of worker threads (so that expensive rewards overlap with rollouts), and submits
 //! them to the learner over gRPC. It needs nothing but the learner's address: the run
-//! configuration arrives with registration.
+//! configuration arrives with registration. It prints nothing: it reports through its events
+//! (`gfn_common::events`) and `tracing`; the `gfn` crate holds its command line.
 //!
 //! # Layout
 //! - [`backoff`]: exponential back-off for reconnection.
 //! - [`connection`]: connecting and registering with the learner.
+//! - [`error`]: why an actor stopped with an error.
 //! - [`weights`]: the weights stream, reassembled into the newest complete version.
 //! - [`rollout`]: the rollout thread (vectorised, inference only).
 //! - [`reward_pool`]: reward worker threads, with optional synthetic cost.
@@ -16,12 +18,11 @@
 //! - [`submitter`]: batching and submitting trajectories, with retries.
 //! - [`metrics`]: the actor's Prometheus metrics (`--metrics-listen`).
 //! - [`actor`]: wiring, and shutdown on SIGTERM/SIGINT or when the run is finished.
-//! - [`command`]: the actor's command line (`gfn-actor`, `gfn actor`).
 
 pub mod actor;
 pub mod backoff;
-pub mod command;
 pub mod connection;
+pub mod error;
 pub mod metrics;
 pub mod reward_pool;
 pub mod reward_service;

@@ -4,7 +4,7 @@
 //! Names follow `gfn_actor_<name>[_<unit>][_total]`, like the learner's `gfn_learner_*`. Each
 //! actor process has its own endpoint; Prometheus adds the pod/instance label.
 
-use gfn_daemon::process::install_prometheus_recorder;
+use gfn_daemon::process::{RecorderError, install_prometheus_recorder};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Trajectories rolled out and queued for their reward.
@@ -50,7 +50,7 @@ pub const BACKOFF_PAUSE: &str = "gfn_actor_backoff_pause_seconds";
 pub const WEIGHTS_VERSION: &str = "gfn_actor_weights_version";
 
 /// Installs the global Prometheus recorder and returns its handle.
-pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
+pub fn install_recorder() -> Result<PrometheusHandle, RecorderError> {
     const BUCKETS: &[f64] =
         &[0.00001, 0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
     let handle = install_prometheus_recorder(&[

@@ -16,6 +16,7 @@ use gfn_common::policy::PolicyCopy;
 use gfn_common::sampler::SampledTrajectory;
 use gfn_common::weights::from_safetensors_bytes;
 
+use crate::error::ActorError;
 use crate::metrics;
 use crate::weights::PolicyWeights;
 
@@ -38,7 +39,7 @@ pub fn run_rollouts<E: Environment>(
     shutdown: CancellationToken,
     runtime: Handle,
     seed: u64,
-) -> anyhow::Result<u64> {
+) -> Result<u64, ActorError> {
     tch::set_num_threads(config.training.intra_op_threads as i32);
     let mut policy = PolicyCopy::new(env, config);
     let mut sampler = gfn_common::sampler::Sampler::for_training(env, &config.training);
@@ -54,7 +55,7 @@ pub fn run_rollouts<E: Environment>(
                 Some(newest) => {
                     policy
                         .load(from_safetensors_bytes(&newest.bytes)?)
-                        .map_err(|e| anyhow::anyhow!("weights version {} do not fit: {e}", newest.version))?;
+                        .map_err(|source| ActorError::Weights { version: newest.version, source })?;
                     version = Some(newest.version);
                     weights_version.set(newest.version as f64);
                 }

@@ -2,6 +2,8 @@
 //! `gfn-learner --events PATH` and `gfn-actor --events PATH` append one JSON object per line
 //! (`{"time": …, "event": "listening", …}`), flushed at once, so that `gfn launch`, tests and
 //! operators' scripts follow a run without parsing human log text (whose wording may change).
+//! The engine never prints: a program that wants its events shown to people (the `gfn` programs
+//! print one line per event) adds a watcher with [`Events::watched_by`].
 //!
 //! Events, by `event`:
 //! - `listening` (learner): the gRPC address bound and the run id.
@@ -53,6 +55,9 @@ pub enum Event {
     Evaluation {
         /// The record as written to the evaluation log.
         record: serde_json::Value,
+        /// The task's one-line summary of it for people (what `gfn train` prints).
+        #[serde(default)]
+        summary: String,
     },
     /// An actor registered with the learner.
     Registered {
@@ -69,6 +74,10 @@ pub enum Event {
         trajectories: u64,
         /// Trajectories accepted in the run (with the ingest journal on).
         accepted: Option<u64>,
+        /// Of those, the trajectories trained on in the run's final lineage (with the journal on);
+        /// the rest were accepted after the final update.
+        #[serde(default)]
+        journal_trained: Option<u64>,
     },
     /// An actor stopped.
     ActorFinished {
@@ -98,16 +107,23 @@ pub struct Timed {
     pub event: Event,
 }
 
-/// Where a process writes its events: a file, or nowhere. Cheap to clone and share between
-/// threads; a failed write is logged once per event, never fatal.
+/// A function shown each event as it happens, on the thread that emits it.
+type Watcher = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Where a process writes its events: a file, or nowhere, and to its watchers. Cheap to clone
+/// and share between threads; a failed write is logged once per event, never fatal.
 #[derive(Clone, Default)]
 pub struct Events {
     log: Option<Arc<Mutex<JsonLinesLog>>>,
+    watchers: Vec<Watcher>,
 }
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Events").field("enabled", &self.log.is_some()).finish()
+        f.debug_struct("Events")
+            .field("enabled", &self.log.is_some())
+            .field("watchers", &self.watchers.len())
+            .finish()
     }
 }
 
@@ -115,11 +131,20 @@ impl Events {
     /// Events appended to `path` (created with its folder), or none without a path.
     pub fn open(path: Option<&Path>) -> std::io::Result<Self> {
         let log = path.map(JsonLinesLog::append).transpose()?.map(|log| Arc::new(Mutex::new(log)));
-        Ok(Self { log })
+        Ok(Self { log, watchers: Vec::new() })
     }
 
-    /// Writes `event` now.
+    /// These events, also shown to `watcher` (e.g. a program printing them for people).
+    pub fn watched_by(mut self, watcher: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.watchers.push(Arc::new(watcher));
+        self
+    }
+
+    /// Shows `event` to the watchers and writes it now.
     pub fn emit(&self, event: Event) {
+        for watcher in &self.watchers {
+            watcher(&event);
+        }
         let Some(log) = &self.log else { return };
         let timed = Timed { time: crate::task::results::unix_seconds(), event };
         if let Err(error) = log.lock().unwrap_or_else(|p| p.into_inner()).write(&timed) {
@@ -177,7 +202,10 @@ mod tests {
         let path = dir.path().join("events.jsonl");
         let events = Events::open(Some(&path)).unwrap();
         events.emit(Event::Listening { address: "127.0.0.1:5".into(), run_id: "run-1".into() });
-        events.emit(Event::Evaluation { record: serde_json::json!({"update": 3, "exact_l1": 0.5}) });
+        events.emit(Event::Evaluation {
+            record: serde_json::json!({"update": 3, "exact_l1": 0.5}),
+            summary: "update 3 L1 0.5".into(),
+        });
         let read = read(&path);
         assert_eq!(read.len(), 2);
         assert_eq!(read[0].event, Event::Listening { address: "127.0.0.1:5".into(), run_id: "run-1".into() });
@@ -195,5 +223,31 @@ mod tests {
         assert_eq!(more.len(), 0, "the partial line and the next one join into one unparsable line");
         events.emit(Event::Metrics { address: "n".into() });
         assert_eq!(follower.poll()[0].event, Event::Metrics { address: "n".into() });
+    }
+
+    #[test]
+    fn watchers_see_every_event_with_or_without_a_file() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let events = Events::default().watched_by({
+            let seen = seen.clone();
+            move |event| seen.lock().unwrap().push(event.clone())
+        });
+        events.emit(Event::Metrics { address: "a".into() });
+        events.clone().emit(Event::Metrics { address: "b".into() });
+        let seen = seen.lock().unwrap();
+        assert_eq!(
+            *seen,
+            vec![Event::Metrics { address: "a".into() }, Event::Metrics { address: "b".into() }]
+        );
+    }
+
+    #[test]
+    fn events_of_an_older_version_still_read() {
+        let old = r#"{"time":1.0,"event":"evaluation","record":{"update":1}}"#;
+        let timed: Timed = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            timed.event,
+            Event::Evaluation { record: serde_json::json!({"update": 1}), summary: String::new() }
+        );
     }
 }

@@ -12,20 +12,41 @@
 //! The `gfn`, `gfn-learner` and `gfn-actor` binaries are exactly that with the built-in tasks.
 //! A task is a type implementing [`Task`] and [`TaskPlugin`] (`docs/EXTENDING.md`).
 //!
+//! This crate is the command-line layer: the only one that prints for people (the learner and
+//! the actor report through [`core::events`], which the commands here show) and that reports
+//! errors as text (`anyhow`); the engine crates below it return typed errors.
+//!
 //! # Layout
 //! - [`main`]: the `gfn` command: `train`, `launch`, `sample`, `learner`, `actor`.
 //! - [`learner_main`], [`actor_main`]: one process of a deployment (`gfn-learner`, `gfn-actor`).
+//! - [`cli`]: shared command-line plumbing (config loading with exit code 64, logging).
+//! - [`train_command`]: `gfn train`, the single-process trainer with a progress view.
+//! - [`launch_command`]: `gfn launch`, a learner and N actor processes on loopback.
+//! - [`learner_command`]: the learner's command line (`gfn-learner`, `gfn learner`).
+//! - [`actor_command`]: the actor's command line (`gfn-actor`, `gfn actor`).
+//! - [`sample_command`]: `gfn sample`, drawing objects from a checkpoint into a CSV file.
+//! - [`progress`]: the terminal progress bar and the JSON-lines log as a training observer.
+//! - [`report`]: the learner's and the actor's events as lines for people.
+
+pub mod actor_command;
+pub mod cli;
+pub mod launch_command;
+pub mod learner_command;
+pub mod progress;
+pub mod report;
+pub mod sample_command;
+pub mod train_command;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use gfn_actor::command::ActorArgs;
-use gfn_learner::cli::init_logging;
-use gfn_learner::launch_command::{self, LaunchArgs};
-use gfn_learner::learner_command::{self, LearnerArgs};
-use gfn_learner::sample_command::{self, SampleArgs};
-use gfn_learner::train_command::{self, TrainArgs};
+use actor_command::ActorArgs;
+use cli::init_logging;
+use launch_command::LaunchArgs;
+use learner_command::LearnerArgs;
+use sample_command::SampleArgs;
+use train_command::TrainArgs;
 
 /// The GFlowNet core (environments, rewards, networks, objectives, tasks), for tasks of your own.
 pub use gfn_common as core;
@@ -64,7 +85,7 @@ pub fn main(tasks: impl Tasks) -> ExitCode {
     init_logging();
     if let Some(name) = duplicate_name(&tasks) {
         eprintln!("error: task {name:?} is registered twice");
-        return ExitCode::from(gfn_learner::cli::EXIT_USAGE);
+        return ExitCode::from(cli::EXIT_USAGE);
     }
     let cli = Cli::parse();
     let result = match cli.command {
@@ -72,14 +93,11 @@ pub fn main(tasks: impl Tasks) -> ExitCode {
         Command::Launch(args) => launch_command::run(args, tasks),
         Command::Sample(args) => sample_command::run(args, tasks),
         Command::Learner(args) => Ok(learner_command::run(args, tasks)),
-        Command::Actor(args) => Ok(gfn_actor::command::run_command(args, tasks)),
+        Command::Actor(args) => Ok(actor_command::run_command(args, tasks)),
     };
     match result {
         Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => cli::failure(error),
     }
 }
 
@@ -116,7 +134,7 @@ struct ActorCli {
 /// `gfn-actor` with the tasks of `tasks`.
 pub fn actor_main(tasks: impl Tasks) -> ExitCode {
     init_logging();
-    gfn_actor::command::run_command(ActorCli::parse().args, tasks)
+    actor_command::run_command(ActorCli::parse().args, tasks)
 }
 
 fn duplicate_name(tasks: &impl Tasks) -> Option<&'static str> {

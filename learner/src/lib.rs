@@ -1,18 +1,14 @@
 //! # gfn-learner
 //!
-//! The learner process and the `gfn` command-line tool, generic over the task the run
-//! configuration names (`gfn_common::task`): nothing here is specific to one environment.
+//! The learner process, generic over the task the run configuration names (`gfn_common::task`):
+//! nothing here is specific to one environment. It prints nothing: it reports through its
+//! events (`gfn_common::events`) and `tracing`; the `gfn` crate holds its command line.
 //!
 //! # Layout
 //! - [`admission`]: what becomes of each trajectory of a submitted batch (accepted, stale,
 //!   duplicate, rejected): the synchronous core of ingestion, called off the async runtime.
 //! - [`audit`]: recomputed rewards of a sampled fraction of submissions; quarantine.
-//! - [`cli`]: shared command-line plumbing (config loading with exit code 64, logging).
-//! - [`train_command`]: `gfn train`, the single-process trainer with a progress view.
-//! - [`launch_command`]: `gfn launch`, a learner and N actor processes on loopback.
-//! - [`learner_command`]: the learner's command line (`gfn-learner`, `gfn learner`).
-//! - [`sample_command`]: `gfn sample`, drawing objects from a checkpoint into a CSV file.
-//! - [`progress`]: the terminal progress bar and the JSON-lines log as a training observer.
+//! - [`error`]: why a learner stopped with an error.
 //! - [`server`]: the `gfn-learner` process: startup, resume, shutdown.
 //! - [`service`]: the `gfn.v1.Learner` gRPC service (registration, ingestion, weights).
 //! - [`state`]: what the service and the training thread share.
@@ -25,17 +21,12 @@
 
 pub mod admission;
 pub mod audit;
-pub mod cli;
+pub mod error;
 pub mod journal;
-pub mod launch_command;
-pub mod learner_command;
 pub mod limits;
 pub mod liveness;
 pub mod metrics;
-pub mod progress;
-pub mod sample_command;
 pub mod server;
 pub mod service;
 pub mod state;
-pub mod train_command;
 pub mod training;

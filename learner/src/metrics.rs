@@ -4,7 +4,7 @@
 //! Names follow `gfn_learner_<name>[_<unit>][_total]`; labels come from fixed sets only.
 
 use gfn_common::metrics::MetricDescription;
-use gfn_daemon::process::install_prometheus_recorder;
+use gfn_daemon::process::{RecorderError, install_prometheus_recorder};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use gfn_common::metrics::names::*;
@@ -66,7 +66,7 @@ pub const CHECKPOINTS: &str = "gfn_learner_checkpoints_total";
 
 /// Installs the global Prometheus recorder, describes the learner's series and those of its
 /// task (`task_metrics`), and returns its handle.
-pub fn install_recorder(task_metrics: &[MetricDescription]) -> anyhow::Result<PrometheusHandle> {
+pub fn install_recorder(task_metrics: &[MetricDescription]) -> Result<PrometheusHandle, RecorderError> {
     let handle = install_prometheus_recorder(&[
         (POLICY_LAG, &[0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
         (UPDATE_DURATION, &[0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256]),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::Context;
 use rand::RngExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,7 +19,7 @@ use gfn_common::events::{Event, Events};
 use gfn_common::metrics::MetricDescription;
 use gfn_common::model::Model;
 use gfn_common::task::evaluation::open_shared_log;
-use gfn_common::task::{HookContext, RunHooks, SharedLog, Task, TaskVisitor, Tasks};
+use gfn_common::task::{HookContext, RunHooks, SharedLog, Task, TaskError, TaskVisitor, Tasks};
 use gfn_common::training::resume;
 use gfn_daemon::process;
 use gfn_proto::auth::{self, RunToken, TOKEN_ENV};
@@ -29,6 +28,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
+use crate::error::LearnerError;
 use crate::journal::{Journal, Journaled};
 use crate::limits::Limits;
 use crate::liveness::Liveness;
@@ -39,13 +39,13 @@ use crate::training::{Progress, TrainingThread, snapshot};
 
 /// Runs a learner for the task `config` names (one of `tasks`) to completion on its own tokio
 /// runtime, writing its machine-readable events to `events`.
-pub fn run(config: RunConfig, events: Events, tasks: impl Tasks) -> anyhow::Result<()> {
+pub fn run(config: RunConfig, events: Events, tasks: impl Tasks) -> Result<(), LearnerError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("gfn-learner-io")
         .enable_all()
         .build()
-        .context("starting the tokio runtime")?;
+        .map_err(|error| LearnerError::System("starting the tokio runtime", error))?;
     let handle = runtime.handle().clone();
     runtime.block_on(serve(config, handle, events, tasks))
 }
@@ -60,19 +60,23 @@ async fn serve(
     runtime: tokio::runtime::Handle,
     events: Events,
     tasks: impl Tasks,
-) -> anyhow::Result<()> {
+) -> Result<(), LearnerError> {
     let task_metrics = tasks.entry(config.env.task())?.metrics();
     // the reward's files: the run's pinned fingerprints must match here, and every file this
     // learner can read is fingerprinted for the actors to check
     let files = tasks.reward_files(&config);
-    gfn_common::fingerprint::verify(&config, &files).context("this learner's reward files")?;
+    gfn_common::fingerprint::verify(&config, &files).map_err(LearnerError::RewardFiles)?;
     for key in gfn_common::fingerprint::fill(&mut config, &files) {
-        println!("gfn-learner: {key} is not readable here, so the actors cannot check it against the run's");
+        tracing::warn!(%key, "a reward file is not readable here, so the actors cannot check it against the run's");
     }
     tch::set_num_threads(config.learner_threads() as i32);
     tch::manual_seed(config.seed as i64);
-    let log = open_shared_log(config.evaluation.log_path.as_deref())
-        .with_context(|| format!("opening the evaluation log {:?}", config.evaluation.log_path))?;
+    let log =
+        open_shared_log(config.evaluation.log_path.as_deref()).map_err(|source| LearnerError::File {
+            what: "opening the evaluation log",
+            path: config.evaluation.log_path.clone().unwrap_or_default(),
+            source,
+        })?;
     let reporting = Reporting { log, events, task_metrics };
     let visitor = Serve { config: config.clone(), runtime, reporting };
     tasks.visit(&config, visitor)?.await
@@ -93,9 +97,9 @@ struct Serve {
 }
 
 impl TaskVisitor for Serve {
-    type Output = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
+    type Output = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), LearnerError>>>>;
 
-    fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<Self::Output> {
+    fn visit<T: Task + Clone>(self, task: T) -> Result<Self::Output, TaskError> {
         let Serve { config, runtime, reporting } = self;
         Ok(Box::pin(async move {
             let env = task.environment().clone();
@@ -149,12 +153,17 @@ async fn feed_pending<E: Environment>(
 
 /// The TLS settings of `security`: the learner's identity, and the run CA whose certificates
 /// clients must present when `tls_client_ca` is set (mutual TLS). `None` without a certificate.
-fn server_tls(security: &SecurityConfig) -> anyhow::Result<Option<ServerTlsConfig>> {
+fn server_tls(security: &SecurityConfig) -> Result<Option<ServerTlsConfig>, LearnerError> {
     let (Some(cert), Some(key)) = (&security.tls_cert, &security.tls_key) else {
         return Ok(None);
     };
-    let read =
-        |path: &std::path::Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| LearnerError::File {
+            what: "reading",
+            path: path.into(),
+            source,
+        })
+    };
     let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
     if let Some(ca) = &security.tls_client_ca {
         tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
@@ -188,8 +197,8 @@ async fn serve_env<E>(
     env: E,
     auditor: Option<crate::audit::Auditor<E::State>>,
     reporting: Reporting,
-    hooks: impl FnOnce(&str) -> anyhow::Result<RunHooks<E>>,
-) -> anyhow::Result<()>
+    hooks: impl FnOnce(&str) -> Result<RunHooks<E>, TaskError>,
+) -> Result<(), LearnerError>
 where
     E: Environment + Clone + 'static,
     E::State: Serialize + DeserializeOwned + 'static,
@@ -200,15 +209,14 @@ where
     if let Some(dir) = &config.checkpoint.dir
         && let Some((path, restored)) = resume(dir, &mut model)?
     {
-        println!("gfn-learner resumed from {} at update {}", path.display(), restored.update);
         events.emit(Event::Resumed { checkpoint: path.clone(), update: restored.update });
         progress = restored;
     }
-    let token = RunToken::load(config.security.token_file.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+    let token = RunToken::load(config.security.token_file.as_deref()).map_err(LearnerError::Token)?;
     if token.is_none() {
-        println!(
-            "gfn-learner: no run token (security.token_file or {TOKEN_ENV}): any client that reaches \
-             the gRPC port may register and submit"
+        tracing::warn!(
+            "no run token (security.token_file or {TOKEN_ENV}): any client that reaches the gRPC port \
+             may register and submit"
         );
     }
     let run_id = progress.host.run_id.clone().unwrap_or_else(new_run_id);
@@ -223,14 +231,12 @@ where
     let (journal, pending) = match (&config.checkpoint.dir, config.checkpoint.journal) {
         (Some(dir), true) => {
             let dir = dir.join("journal");
-            let (journal, pending, journaled) = Journal::open(&dir, progress.host.journal_consumed)
-                .with_context(|| format!("opening the ingest journal in {}", dir.display()))?;
-            println!(
-                "gfn-learner journal: {} accepted trajectories after the checkpoint go to training first, \
-                 {} accepted in the run so far",
-                pending.len(),
-                journal.next_sequence()
-            );
+            let (journal, pending, journaled) =
+                Journal::open(&dir, progress.host.journal_consumed).map_err(|source| LearnerError::File {
+                    what: "opening the ingest journal in",
+                    path: dir.clone(),
+                    source,
+                })?;
             events.emit(Event::Journal { pending: pending.len() as u64, accepted: journal.next_sequence() });
             for (instance, highest) in journaled {
                 let known = delivered.entry(instance).or_default();
@@ -266,19 +272,22 @@ where
         tokio::spawn(feed_pending(state.clone(), pending, guard));
     }
 
-    let listener = TcpListener::bind(&config.learner.listen)
-        .await
-        .with_context(|| format!("binding gRPC address {}", config.learner.listen))?;
-    let address = listener.local_addr()?;
-    println!("gfn-learner listening on {address} run {run_id}");
+    let listener = TcpListener::bind(&config.learner.listen).await.map_err(|source| LearnerError::Bind {
+        what: "gRPC",
+        address: config.learner.listen.clone(),
+        source,
+    })?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| LearnerError::System("reading the bound gRPC address", error))?;
     events.emit(Event::Listening { address: address.to_string(), run_id: run_id.clone() });
     let metrics_task = if config.learner.metrics_listen.is_empty() {
         None
     } else {
-        let (metrics_listener, metrics_address) = process::bind_metrics(&config.learner.metrics_listen)
-            .await
-            .with_context(|| format!("binding metrics address {}", config.learner.metrics_listen))?;
-        println!("gfn-learner metrics on http://{metrics_address}/metrics");
+        let (metrics_listener, metrics_address) =
+            process::bind_metrics(&config.learner.metrics_listen).await.map_err(|source| {
+                LearnerError::Bind { what: "metrics", address: config.learner.metrics_listen.clone(), source }
+            })?;
         events.emit(Event::Metrics { address: metrics_address.to_string() });
         Some(tokio::spawn(process::serve_metrics(metrics_listener, metrics_handle, shutdown.clone())))
     };
@@ -299,7 +308,8 @@ where
             .http2_keepalive_timeout(Some(Duration::from_secs_f64(config.learner.keepalive_timeout_seconds)));
     }
     if let Some(tls) = server_tls(&config.security)? {
-        builder = builder.tls_config(tls).context("configuring TLS")?;
+        builder =
+            builder.tls_config(tls).map_err(|error| LearnerError::Transport("configuring TLS", error))?;
     }
     let server = tokio::spawn(
         builder
@@ -323,16 +333,17 @@ where
         log,
         events: events.clone(),
     };
-    let trainer =
-        std::thread::Builder::new().name("gfn-learner-train".into()).spawn(move || training.run())?;
+    let trainer = std::thread::Builder::new()
+        .name("gfn-learner-train".into())
+        .spawn(move || training.run())
+        .map_err(|error| LearnerError::System("starting the training thread", error))?;
     let outcome = tokio::task::spawn_blocking(move || trainer.join())
         .await?
-        .map_err(|_| anyhow::anyhow!("the training thread panicked"))?;
+        .map_err(|_| LearnerError::Panicked("training"))?;
     let finished = outcome.as_ref().is_ok_and(|p| p.update >= config.training.updates);
     if finished {
         state.finished.store(true, Ordering::Release);
         let progress = outcome.as_ref().expect("checked");
-        println!("gfn-learner finished: {} updates, {} trajectories", progress.update, progress.trajectories);
         // Closed under its lock: a batch checked while the run finished and journaled after
         // this would be accepted but missing from the run's count (the service answers such a
         // batch "finished" and takes none of it).
@@ -344,14 +355,8 @@ where
             updates: progress.update,
             trajectories: progress.trajectories,
             accepted,
+            journal_trained: accepted.map(|_| progress.host.journal_consumed),
         });
-        if let Some(accepted) = accepted {
-            println!(
-                "gfn-learner journal: {accepted} trajectories accepted in the run, {} trained on, {} after the final update",
-                progress.host.journal_consumed,
-                accepted.saturating_sub(progress.host.journal_consumed)
-            );
-        }
     }
     // No longer ready for trajectories (readiness probes fail); the process itself is still live.
     health.set_service_status(LEARNER_SERVICE, ServingStatus::NotServing).await;
@@ -362,7 +367,7 @@ where
         }
     }
     shutdown.cancel();
-    server.await?.context("gRPC server")?;
+    server.await?.map_err(|error| LearnerError::Transport("the gRPC server", error))?;
     if let Some(task) = metrics_task {
         task.await?;
     }
@@ -371,8 +376,8 @@ where
     if let Some(thread) = results_thread {
         tokio::task::spawn_blocking(move || thread.join())
             .await?
-            .map_err(|_| anyhow::anyhow!("the results thread panicked"))?
-            .context("recording results")?;
+            .map_err(|_| LearnerError::Panicked("results"))?
+            .map_err(LearnerError::Task)?;
     }
-    outcome.map(|_| ()).map_err(anyhow::Error::from)
+    outcome.map(|_| ()).map_err(LearnerError::from)
 }

@@ -21,7 +21,7 @@ use gfn_common::task::evaluation::{Evaluated, write_shared};
 use gfn_common::task::{RunEvaluation, SharedLog};
 use gfn_common::training::{Batch, Flow, LoopHost, RunProgress, TrainError, TrainingLoop, UpdateReport};
 use gfn_common::trajectory::RebuiltTrajectory;
-use gfn_common::weights::to_safetensors_bytes;
+use gfn_common::weights::{WeightsError, to_safetensors_bytes};
 
 use crate::metrics as m;
 use crate::state::{RunState, WeightsSnapshot};
@@ -72,7 +72,7 @@ pub struct TrainingThread<E: Environment> {
 }
 
 /// Serializes the policy of `model` as a weights snapshot of `version`.
-pub fn snapshot(model: &Model, version: u64) -> anyhow::Result<Arc<WeightsSnapshot>> {
+pub fn snapshot(model: &Model, version: u64) -> Result<Arc<WeightsSnapshot>, WeightsError> {
     let bytes = to_safetensors_bytes(&model.policy_tensors())?;
     Ok(Arc::new(WeightsSnapshot { version, bytes }))
 }
@@ -198,11 +198,11 @@ impl<E: Environment> LoopHost<E, LearnerProgress> for LearnerHost<E> {
     }
 
     fn after_evaluation(&mut self, evaluated: &Evaluated) -> Result<Flow, TrainError> {
-        println!("{}", evaluated.line);
         if let Some(log) = &self.log {
-            write_shared(log, &evaluated.record).map_err(anyhow::Error::from)?;
+            write_shared(log, &evaluated.record).map_err(TrainError::EvaluationLog)?;
         }
-        self.events.emit(Event::Evaluation { record: evaluated.record.clone() });
+        self.events
+            .emit(Event::Evaluation { record: evaluated.record.clone(), summary: evaluated.line.clone() });
         Ok(Flow::Continue)
     }
 

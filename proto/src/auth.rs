@@ -18,6 +18,38 @@ pub const AUTHORIZATION: &str = "authorization";
 /// Shortest token accepted: 16 characters (e.g. `openssl rand -hex 32` gives 64).
 pub const MIN_TOKEN_LENGTH: usize = 16;
 
+/// Why a run token was refused or could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Fewer than [`MIN_TOKEN_LENGTH`] characters.
+    #[error("the run token must have at least {MIN_TOKEN_LENGTH} characters")]
+    TooShort,
+    /// A space, a control character or a non-ASCII character.
+    #[error("the run token must be printable ASCII without spaces")]
+    NotPrintable,
+    /// The token of [`TOKEN_ENV`] is not valid.
+    #[error("{TOKEN_ENV}")]
+    Environment(#[source] Box<TokenError>),
+    /// The token file could not be read.
+    #[error("reading the run token file {path:?}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The token file's token is not valid.
+    #[error("{path:?}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: Box<TokenError>,
+    },
+}
+
 /// A run token, checked for length and characters (printable ASCII, no spaces).
 #[derive(Clone, PartialEq, Eq)]
 pub struct RunToken(String);
@@ -30,27 +62,29 @@ impl std::fmt::Debug for RunToken {
 
 impl RunToken {
     /// Validates `text` (surrounding whitespace, such as a file's final newline, is dropped).
-    pub fn new(text: &str) -> Result<Self, String> {
+    pub fn new(text: &str) -> Result<Self, TokenError> {
         let token = text.trim();
         if token.len() < MIN_TOKEN_LENGTH {
-            return Err(format!("the run token must have at least {MIN_TOKEN_LENGTH} characters"));
+            return Err(TokenError::TooShort);
         }
         if !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("the run token must be printable ASCII without spaces".into());
+            return Err(TokenError::NotPrintable);
         }
         Ok(Self(token.to_string()))
     }
 
     /// The token from [`TOKEN_ENV`] if set, else from `file` if given; `None` when neither is.
-    pub fn load(file: Option<&Path>) -> Result<Option<Self>, String> {
+    pub fn load(file: Option<&Path>) -> Result<Option<Self>, TokenError> {
         if let Ok(text) = std::env::var(TOKEN_ENV) {
-            return Self::new(&text).map(Some).map_err(|e| format!("{TOKEN_ENV}: {e}"));
+            return Self::new(&text).map(Some).map_err(|e| TokenError::Environment(Box::new(e)));
         }
         match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("reading the run token file {}: {e}", path.display()))?;
-                Self::new(&text).map(Some).map_err(|e| format!("{}: {e}", path.display()))
+                    .map_err(|source| TokenError::Read { path: path.to_path_buf(), source })?;
+                Self::new(&text)
+                    .map(Some)
+                    .map_err(|e| TokenError::File { path: path.to_path_buf(), source: Box::new(e) })
             }
             None => Ok(None),
         }
@@ -128,8 +162,8 @@ mod tests {
 
     #[test]
     fn tokens_are_validated_and_never_printed() {
-        assert!(RunToken::new("short").is_err());
-        assert!(RunToken::new("has a space in it, 16+").is_err());
+        assert!(matches!(RunToken::new("short"), Err(TokenError::TooShort)));
+        assert!(matches!(RunToken::new("has a space in it, 16+"), Err(TokenError::NotPrintable)));
         let token = RunToken::new("0123456789abcdef0123\n").unwrap();
         assert_eq!(format!("{token:?}"), "RunToken(<redacted>)");
         assert!(token.matches(b"Bearer 0123456789abcdef0123"));

@@ -13,13 +13,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Instant;
 
-use anyhow::Context;
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
 use gfn_common::fingerprint::sha256_file;
 use gfn_common::reward::molecule_features::featurize_smiles;
-use gfn_common::reward::seh_proxy::{MoleculeGraph, SehProxy};
+use gfn_common::reward::seh_proxy::{MoleculeGraph, ProxyError, SehProxy};
 use gfn_proto::auth::{self, RunToken};
 use gfn_proto::reward::v1::reward_model_server::RewardModel;
 use gfn_proto::reward::v1::{self as pb, object_result};
@@ -41,6 +40,29 @@ pub mod metrics {
     pub const CALL_DURATION: &str = "gfn_reward_server_call_duration_seconds";
 }
 
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The weights file could not be read (for its version).
+    #[error("reading {path:?}")]
+    Read {
+        /// The weights file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The weights are not the converted sEH proxy.
+    #[error("loading the sEH proxy from {path:?}")]
+    Proxy {
+        /// The weights file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: ProxyError,
+    },
+}
+
 /// The sEH proxy as a reward service.
 pub struct SehService {
     proxies: Arc<Vec<Mutex<SehProxy>>>,
@@ -58,13 +80,14 @@ impl SehService {
         copies: usize,
         max_batch: usize,
         token: Option<RunToken>,
-    ) -> anyhow::Result<Self> {
-        let digest = sha256_file(weights).with_context(|| format!("reading {}", weights.display()))?;
+    ) -> Result<Self, LoadError> {
+        let digest =
+            sha256_file(weights).map_err(|source| LoadError::Read { path: weights.to_path_buf(), source })?;
         let version = digest.trim_start_matches("sha256:")[..12].to_string();
         let proxies = (0..copies.max(1))
             .map(|_| SehProxy::load(weights).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("loading the sEH proxy from {}", weights.display()))?;
+            .map_err(|source| LoadError::Proxy { path: weights.to_path_buf(), source })?;
         Ok(Self {
             permits: Arc::new(Semaphore::new(proxies.len())),
             proxies: Arc::new(proxies),

@@ -151,7 +151,7 @@ fn killed_learner_resumes_from_checkpoint_and_actors_reconnect() {
     assert!(
         matches!(
             finished,
-            Some(Event::LearnerFinished { updates: 1500, trajectories: 24000, accepted: Some(_) })
+            Some(Event::LearnerFinished { updates: 1500, trajectories: 24000, accepted: Some(_), .. })
         ),
         "{finished:?}"
     );

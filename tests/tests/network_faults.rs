@@ -210,7 +210,7 @@ fn a_learner_killed_during_a_partition_trains_every_accepted_trajectory_exactly_
     std::thread::sleep(Duration::from_secs(3));
     a1.heal();
     let finished = learner.wait_for_event(Duration::from_secs(240), |event| match event {
-        Event::LearnerFinished { updates, trajectories, accepted } => {
+        Event::LearnerFinished { updates, trajectories, accepted, .. } => {
             Some((*updates, *trajectories, *accepted))
         }
         _ => None,

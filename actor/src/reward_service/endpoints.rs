@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, ClientTlsConfig};
 
 use gfn_proto::auth::{AttachToken, RunToken};
 use gfn_proto::reward::v1::reward_model_client::RewardModelClient;
 
+use crate::error::ActorError;
 use crate::metrics;
 
 /// A reward service client whose calls carry the run token.
@@ -96,7 +96,7 @@ impl EndpointSet {
 
     /// Makes `addresses` the endpoints: new ones are connected, gone ones dropped, the rest keep
     /// their health. Returns whether anything changed.
-    pub fn set(&self, addresses: &[String]) -> anyhow::Result<bool> {
+    pub fn set(&self, addresses: &[String]) -> Result<bool, ActorError> {
         let mut endpoints = self.endpoints.lock().expect("endpoints lock");
         let unchanged = endpoints.len() == addresses.len()
             && endpoints.iter().zip(addresses).all(|(endpoint, address)| &endpoint.name == address);
@@ -114,16 +114,16 @@ impl EndpointSet {
         Ok(true)
     }
 
-    fn connect(&self, address: &str) -> anyhow::Result<Endpoint> {
+    fn connect(&self, address: &str) -> Result<Endpoint, ActorError> {
+        let transport =
+            |what| move |source| ActorError::Transport { what, address: address.to_string(), source };
         let mut endpoint = tonic::transport::Endpoint::from_shared(address.to_string())
-            .with_context(|| format!("invalid reward endpoint {address}"))?;
+            .map_err(transport("invalid reward endpoint"))?;
         if address.starts_with("https://") {
-            let tls = self.settings.tls.clone().with_context(|| {
-                format!(
-                    "the https reward endpoint {address} needs the actor's --tls-ca (the CA that signed it)"
-                )
-            })?;
-            endpoint = endpoint.tls_config(tls).context("configuring TLS for the reward service")?;
+            let tls =
+                self.settings.tls.clone().ok_or_else(|| ActorError::NoCaForRewards(address.to_string()))?;
+            endpoint =
+                endpoint.tls_config(tls).map_err(transport("configuring TLS for the reward endpoint"))?;
         }
         let channel = endpoint.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true).connect_lazy();
         let client =

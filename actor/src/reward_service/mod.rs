@@ -14,8 +14,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
-
 use gfn_common::config::RewardServiceConfig;
 use gfn_common::reward::service::ScoreTransform;
 use gfn_common::reward::{Reward, RewardError, Scored};
@@ -24,6 +22,7 @@ use gfn_proto::auth::RunToken;
 use gfn_proto::reward::v1 as pb;
 use tonic::transport::ClientTlsConfig;
 
+use crate::error::ActorError;
 use crate::metrics;
 use client::{CallSettings, RewardClient};
 use endpoints::{EndpointSet, EndpointSettings};
@@ -45,7 +44,7 @@ pub fn connect(
     tls: Option<ClientTlsConfig>,
     run_id: &str,
     runtime: &tokio::runtime::Handle,
-) -> anyhow::Result<Arc<RewardClient>> {
+) -> Result<Arc<RewardClient>, ActorError> {
     // lazily connecting channels start their background tasks on the runtime
     let _entered = runtime.enter();
     let endpoints = Arc::new(EndpointSet::new(EndpointSettings {
@@ -193,6 +192,6 @@ impl<T: Task> Reward<TaskState<T>> for ServiceReward<T> {
 }
 
 /// TLS towards `https` reward endpoints: the actor's CA and client identity.
-pub fn client_tls(tls: Option<&crate::connection::ClientTls>) -> anyhow::Result<Option<ClientTlsConfig>> {
-    tls.map(|tls| tls.reward_config().context("TLS for the reward service")).transpose()
+pub fn client_tls(tls: Option<&crate::connection::ClientTls>) -> Result<Option<ClientTlsConfig>, ActorError> {
+    tls.map(|tls| tls.reward_config()).transpose()
 }

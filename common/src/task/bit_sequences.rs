@@ -22,7 +22,7 @@ use crate::model::Model;
 use crate::policy::{Exploration, LogFlowNetwork, PolicyNetwork, action_probabilities};
 use crate::reward::Reward;
 use crate::task::evaluation::{BasicRecord, Evaluated, RunEvaluation};
-use crate::task::{HookContext, RunHooks, Task, TaskPlugin};
+use crate::task::{HookContext, RunHooks, Task, TaskError, TaskPlugin};
 use crate::validation::Scope;
 use gfn_proto::reward::v1::{BitString, RewardObject, reward_object};
 
@@ -54,7 +54,7 @@ impl TaskPlugin for BitSequenceTask {
     const NAME: &'static str = "bit_sequences";
     type Config = BitSequenceConfig;
 
-    fn from_config(config: &BitSequenceConfig, _run: &RunConfig) -> anyhow::Result<Self> {
+    fn from_config(config: &BitSequenceConfig, _run: &RunConfig) -> Result<Self, TaskError> {
         Ok(Self::new(config))
     }
 
@@ -86,7 +86,7 @@ impl Task for BitSequenceTask {
         &self.env
     }
 
-    fn reward(&self, _copies: usize) -> anyhow::Result<BitSequenceReward> {
+    fn reward(&self, _copies: usize) -> Result<BitSequenceReward, TaskError> {
         Ok(self.config.reward())
     }
 
@@ -98,13 +98,15 @@ impl Task for BitSequenceTask {
         )
     }
 
-    fn service_object(&self, state: &BitState) -> anyhow::Result<RewardObject> {
+    fn service_object(&self, state: &BitState) -> Result<RewardObject, TaskError> {
         let bits = self.env.describe(state);
-        anyhow::ensure!(!bits.contains('.'), "not a complete bit sequence: {bits}");
+        if bits.contains('.') {
+            return Err(format!("not a complete bit sequence: {bits}").into());
+        }
         Ok(RewardObject { object: Some(reward_object::Object::Bits(BitString { bits })) })
     }
 
-    fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<BitSequences>> {
+    fn hooks(&self, context: &HookContext) -> Result<RunHooks<BitSequences>, TaskError> {
         if self.enumerable() {
             return RunHooks::exact(&self.env, self.config.reward(), context);
         }
@@ -121,7 +123,7 @@ impl Task for BitSequenceTask {
         &self,
         env: &RewardConditioned<BitSequences>,
         context: &HookContext,
-    ) -> anyhow::Result<RunHooks<RewardConditioned<BitSequences>>> {
+    ) -> Result<RunHooks<RewardConditioned<BitSequences>>, TaskError> {
         if self.enumerable() {
             let reward = crate::env::conditioned::ConditionedReward::new(
                 self.config.reward(),
@@ -235,7 +237,7 @@ impl BitSequenceEvaluation {
 }
 
 impl RunEvaluation<BitSequences> for BitSequenceEvaluation {
-    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
+    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> Result<Evaluated, TaskError> {
         let training = BasicRecord::new(&counters, model.learned_log_z(&self.env));
         let estimates = self.estimated_log_probabilities(model.network());
         let spearman = spearman(&estimates, &self.test_log_rewards);

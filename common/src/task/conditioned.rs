@@ -5,7 +5,7 @@
 
 use crate::env::conditioned::{ConditionedReward, ConditionedState, RewardConditioned};
 use crate::reward::Scored;
-use crate::task::{HookContext, RunHooks, Task, TaskState};
+use crate::task::{HookContext, RunHooks, Task, TaskError, TaskState};
 
 /// `T` conditioned on a reward exponent.
 #[derive(Clone)]
@@ -39,7 +39,7 @@ impl<T: Task> Task for Conditioned<T> {
         &self.env
     }
 
-    fn reward(&self, copies: usize) -> anyhow::Result<Self::Reward> {
+    fn reward(&self, copies: usize) -> Result<Self::Reward, TaskError> {
         Ok(ConditionedReward::new(self.inner.reward(copies)?, self.env.exponents().to_vec()))
     }
 
@@ -47,7 +47,7 @@ impl<T: Task> Task for Conditioned<T> {
         format!("{}, conditioned on β ∈ {:?}", self.inner.describe(), self.env.exponents())
     }
 
-    fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<Self::Env>> {
+    fn hooks(&self, context: &HookContext) -> Result<RunHooks<Self::Env>, TaskError> {
         self.inner.conditioned_hooks(&self.env, context)
     }
 

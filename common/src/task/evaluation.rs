@@ -14,6 +14,7 @@ use crate::json_lines::JsonLinesLog;
 use crate::metrics::names as m;
 use crate::model::Model;
 use crate::reward::Reward;
+use crate::task::TaskError;
 
 /// A JSON-lines log written by more than one thread (the training thread's evaluations and a
 /// results recorder's milestones), a whole record at a time.
@@ -56,7 +57,7 @@ impl Evaluated {
 /// What the training loop calls every `evaluation.interval_updates`.
 pub trait RunEvaluation<E: Environment>: Send {
     /// Evaluates the current policy.
-    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> anyhow::Result<Evaluated>;
+    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> Result<Evaluated, TaskError>;
 
     /// Sees every trained-on terminal object (before the update that trains on it) and says
     /// whether it is a mode (distinct ones are counted and checkpointed by the training loop).
@@ -74,14 +75,14 @@ pub struct ExactEvaluation<E: Enumerable, R> {
 
 impl<E: Enumerable + Clone, R: Reward<E::State>> ExactEvaluation<E, R> {
     /// Computes the target distribution once.
-    pub fn new(env: &E, reward: R, empirical_samples: usize, seed: u64) -> anyhow::Result<Self> {
+    pub fn new(env: &E, reward: R, empirical_samples: usize, seed: u64) -> Result<Self, TaskError> {
         let evaluator = Evaluator::new(env, &reward, empirical_samples, seed)?;
         Ok(Self { evaluator, reward })
     }
 }
 
 impl<E: Enumerable + Clone, R: Reward<E::State>> RunEvaluation<E> for ExactEvaluation<E, R> {
-    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
+    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> Result<Evaluated, TaskError> {
         let record = self.evaluator.evaluate_learner(model, counters);
         metrics::gauge!(m::EXACT_L1).set(record.exact_l1);
         if let Some(l1) = record.empirical_l1 {
@@ -157,7 +158,7 @@ impl<E: Environment> BasicEvaluation<E> {
 }
 
 impl<E: Environment> RunEvaluation<E> for BasicEvaluation<E> {
-    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
+    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> Result<Evaluated, TaskError> {
         let record = BasicRecord::new(&counters, model.learned_log_z(&self.env));
         let line = format!(
             "update {:>6}  trajectories {:>8}  loss {:>9.5}  logZ {:.3}",

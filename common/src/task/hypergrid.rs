@@ -8,7 +8,7 @@ use crate::env::Hypergrid;
 use crate::env::conditioned::{ConditionedReward, RewardConditioned};
 use crate::env::hypergrid::GridState;
 use crate::reward::HypergridReward;
-use crate::task::{HookContext, RunHooks, Task, TaskPlugin};
+use crate::task::{HookContext, RunHooks, Task, TaskError, TaskPlugin};
 use crate::validation::Scope;
 use gfn_proto::reward::v1::{GridPoint, RewardObject, reward_object};
 
@@ -75,7 +75,7 @@ impl TaskPlugin for HypergridTask {
     const NAME: &'static str = "hypergrid";
     type Config = HypergridConfig;
 
-    fn from_config(config: &HypergridConfig, _run: &RunConfig) -> anyhow::Result<Self> {
+    fn from_config(config: &HypergridConfig, _run: &RunConfig) -> Result<Self, TaskError> {
         Ok(Self::new(config))
     }
 
@@ -100,7 +100,7 @@ impl Task for HypergridTask {
         &self.env
     }
 
-    fn reward(&self, _copies: usize) -> anyhow::Result<HypergridReward> {
+    fn reward(&self, _copies: usize) -> Result<HypergridReward, TaskError> {
         Ok(self.config.reward())
     }
 
@@ -108,12 +108,12 @@ impl Task for HypergridTask {
         format!("{}-D hypergrid H = {}", self.config.ndim, self.config.height)
     }
 
-    fn service_object(&self, state: &GridState) -> anyhow::Result<RewardObject> {
+    fn service_object(&self, state: &GridState) -> Result<RewardObject, TaskError> {
         let coordinates = state.iter().map(|&x| u32::from(x)).collect();
         Ok(RewardObject { object: Some(reward_object::Object::Grid(GridPoint { coordinates })) })
     }
 
-    fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<Hypergrid>> {
+    fn hooks(&self, context: &HookContext) -> Result<RunHooks<Hypergrid>, TaskError> {
         RunHooks::exact(&self.env, self.config.reward(), context)
     }
 
@@ -121,7 +121,7 @@ impl Task for HypergridTask {
         &self,
         env: &RewardConditioned<Hypergrid>,
         context: &HookContext,
-    ) -> anyhow::Result<RunHooks<RewardConditioned<Hypergrid>>> {
+    ) -> Result<RunHooks<RewardConditioned<Hypergrid>>, TaskError> {
         let reward = ConditionedReward::new(self.config.reward(), env.exponents().to_vec());
         RunHooks::exact(env, reward, context)
     }

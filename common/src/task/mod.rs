@@ -50,6 +50,12 @@ pub fn encoded_object(kind: &str, text: String) -> RewardObject {
     RewardObject { object: Some(reward_object::Object::Encoded(encoded)) }
 }
 
+/// An error of a task's own code — reading its data, building its reward, its evaluation or its
+/// recorder: any error type, boxed, so that `?` takes a task's own errors (any
+/// `std::error::Error`, a `String`, an `anyhow::Error`) and the programs show the message with
+/// its causes.
+pub type TaskError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// The state type of a task's environment.
 pub type TaskState<T> = <<T as Task>::Env as Environment>::State;
 
@@ -72,13 +78,13 @@ pub trait Task: Send + Sync + 'static {
 
     /// Builds the reward model with `copies` independent replicas for parallel scoring (only
     /// models that hold per-call state need more than one).
-    fn reward(&self, copies: usize) -> anyhow::Result<Self::Reward>;
+    fn reward(&self, copies: usize) -> Result<Self::Reward, TaskError>;
 
     /// One line saying what is trained (for banners), e.g. `"4-D hypergrid H = 8"`.
     fn describe(&self) -> String;
 
     /// The run's evaluation and its results recorder (if the task records results).
-    fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<Self::Env>>;
+    fn hooks(&self, context: &HookContext) -> Result<RunHooks<Self::Env>, TaskError>;
 
     /// The same for the task conditioned on a reward exponent (`env`: the conditioned
     /// environment). The default evaluates the loss and the learned `log Z` only; tasks with a
@@ -87,7 +93,7 @@ pub trait Task: Send + Sync + 'static {
         &self,
         env: &RewardConditioned<Self::Env>,
         _context: &HookContext,
-    ) -> anyhow::Result<RunHooks<RewardConditioned<Self::Env>>> {
+    ) -> Result<RunHooks<RewardConditioned<Self::Env>>, TaskError> {
         Ok(RunHooks::basic(env.clone()))
     }
 
@@ -102,8 +108,8 @@ pub trait Task: Send + Sync + 'static {
     /// message of the wire (`gfn.reward.v1.RewardObject`; a task of your own writes an
     /// `EncodedObject` with a kind and text of its choosing, [`encoded_object`]). The default:
     /// the task cannot be scored by a service.
-    fn service_object(&self, _state: &TaskState<Self>) -> anyhow::Result<RewardObject> {
-        anyhow::bail!("the {} task does not write its objects for reward services", self.name())
+    fn service_object(&self, _state: &TaskState<Self>) -> Result<RewardObject, TaskError> {
+        Err(format!("the {} task does not write its objects for reward services", self.name()).into())
     }
 
     /// The values of [`Task::object_columns`] for one sampled object and its score.
@@ -152,7 +158,7 @@ impl<E: crate::env::Enumerable + Clone + 'static> RunHooks<E> {
         env: &E,
         reward: R,
         context: &HookContext,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, TaskError> {
         let config = context.config;
         let evaluation =
             evaluation::ExactEvaluation::new(env, reward, config.evaluation.empirical_samples, !config.seed)?;

@@ -22,11 +22,11 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{ConfigError, NetworkKind, RunConfig};
 use crate::metrics::MetricDescription;
-use crate::task::Task;
 use crate::task::bit_sequences::BitSequenceTask;
 use crate::task::conditioned::Conditioned;
 use crate::task::fragments::FragmentTask;
 use crate::task::hypergrid::HypergridTask;
+use crate::task::{Task, TaskError};
 use crate::validation::{Problems, Scope};
 
 /// The tasks every gfn program has, one line each.
@@ -41,7 +41,7 @@ pub trait TaskPlugin: Task + Clone {
     type Config: Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
 
     /// Builds the task (loading whatever data its environment needs).
-    fn from_config(config: &Self::Config, run: &RunConfig) -> anyhow::Result<Self>;
+    fn from_config(config: &Self::Config, run: &RunConfig) -> Result<Self, TaskError>;
 
     /// Checks the section's values (keys `env.*`, every problem at once), with the whole run
     /// configuration at hand for checks that span sections.
@@ -67,7 +67,7 @@ pub trait TaskVisitor {
     /// What the visit returns.
     type Output;
     /// Runs with `task`.
-    fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<Self::Output>;
+    fn visit<T: Task + Clone>(self, task: T) -> Result<Self::Output, TaskError>;
 }
 
 /// What the programs ask of a registered task before it is built.
@@ -82,16 +82,18 @@ pub trait TaskEntry {
     fn metrics(&self) -> Vec<MetricDescription>;
 }
 
-/// Why a run's task could not be had.
+/// `env.type` names a task this program was not built with.
 #[derive(Debug, thiserror::Error)]
-pub enum TaskError {
-    /// `env.type` names a task this program was not built with.
-    #[error(
-        "this program has no task {name:?} (env.type); it has: {}. A task of your own is registered \
-         in your program's main (docs/EXTENDING.md)",
-        known.join(", ")
-    )]
-    Unknown { name: String, known: Vec<&'static str> },
+#[error(
+    "this program has no task {name:?} (env.type); it has: {}. A task of your own is registered \
+     in your program's main (docs/EXTENDING.md)",
+    known.join(", ")
+)]
+pub struct UnknownTask {
+    /// The name asked for.
+    pub name: String,
+    /// The names this program has.
+    pub known: Vec<&'static str>,
 }
 
 /// A list of registered tasks: what every gfn program is generic over.
@@ -105,7 +107,7 @@ pub trait Tasks: Copy + Default + Send + Sync + 'static {
         &self,
         config: &RunConfig,
         visitor: V,
-    ) -> Result<anyhow::Result<V::Output>, V>;
+    ) -> Result<Result<V::Output, TaskError>, V>;
 
     /// The list with `T` added.
     fn with<T: TaskPlugin>(self) -> TaskList<T, Self> {
@@ -118,15 +120,15 @@ pub trait Tasks: Copy + Default + Send + Sync + 'static {
     }
 
     /// The entry of task `name`.
-    fn entry(&self, name: &str) -> Result<Box<dyn TaskEntry>, TaskError> {
+    fn entry(&self, name: &str) -> Result<Box<dyn TaskEntry>, UnknownTask> {
         self.entries()
             .into_iter()
             .find(|entry| entry.name() == name)
-            .ok_or_else(|| TaskError::Unknown { name: name.to_string(), known: self.names() })
+            .ok_or_else(|| UnknownTask { name: name.to_string(), known: self.names() })
     }
 
     /// Builds the task `config.env` names and hands it to `visitor`.
-    fn visit<V: TaskVisitor>(&self, config: &RunConfig, visitor: V) -> anyhow::Result<V::Output> {
+    fn visit<V: TaskVisitor>(&self, config: &RunConfig, visitor: V) -> Result<V::Output, TaskError> {
         match self.try_visit(config, visitor) {
             Ok(result) => result,
             Err(_) => Err(self.entry(config.env.task()).err().expect("an unknown task").into()),
@@ -190,7 +192,7 @@ impl Tasks for NoTasks {
         &self,
         _config: &RunConfig,
         visitor: V,
-    ) -> Result<anyhow::Result<V::Output>, V> {
+    ) -> Result<Result<V::Output, TaskError>, V> {
         Err(visitor)
     }
 }
@@ -226,7 +228,7 @@ impl<T: TaskPlugin, Rest: Tasks> Tasks for TaskList<T, Rest> {
         &self,
         config: &RunConfig,
         visitor: V,
-    ) -> Result<anyhow::Result<V::Output>, V> {
+    ) -> Result<Result<V::Output, TaskError>, V> {
         if config.env.task() != T::NAME {
             return self.rest.try_visit(config, visitor);
         }
@@ -235,9 +237,9 @@ impl<T: TaskPlugin, Rest: Tasks> Tasks for TaskList<T, Rest> {
 }
 
 /// Builds task `T` from the `[env]` section of `config`.
-fn build<T: TaskPlugin>(config: &RunConfig) -> anyhow::Result<T> {
+fn build<T: TaskPlugin>(config: &RunConfig) -> Result<T, TaskError> {
     let settings: T::Config =
-        config.env.parse().map_err(|error| anyhow::anyhow!("invalid [env] of task {}: {error}", T::NAME))?;
+        config.env.parse().map_err(|error| format!("invalid [env] of task {}: {error}", T::NAME))?;
     T::from_config(&settings, config)
 }
 
@@ -274,7 +276,7 @@ fn with_conditioning<T: Task + Clone, V: TaskVisitor>(
     config: &RunConfig,
     task: T,
     visitor: V,
-) -> anyhow::Result<V::Output> {
+) -> Result<V::Output, TaskError> {
     if config.conditioning.enabled() {
         visitor.visit(Conditioned::new(task, config.conditioning.reward_exponents.clone()))
     } else {

@@ -4,6 +4,7 @@
 
 use std::thread::JoinHandle;
 
+use crate::task::TaskError;
 use crate::trajectory::Trajectory;
 
 /// A trained-on trajectory's terminal object, on its way to a results recorder: the
@@ -45,7 +46,7 @@ pub struct ResultsRecorder<S> {
     /// Where generated objects are handed over.
     pub sink: ResultsSink<S>,
     /// Ends when the sink is dropped and the queue is drained.
-    pub thread: JoinHandle<anyhow::Result<()>>,
+    pub thread: JoinHandle<Result<(), TaskError>>,
 }
 
 /// Seconds since the Unix epoch, now.

@@ -19,7 +19,7 @@ use crate::model::Model;
 use crate::reward::Reward;
 use crate::task::evaluation::Evaluated;
 use crate::task::results::{Generated, unix_seconds};
-use crate::task::{HookContext, ResultsSink, RunHooks, Task};
+use crate::task::{HookContext, ResultsSink, RunHooks, Task, TaskError};
 use crate::trajectory::rebuild;
 
 use super::batch_source::{BatchSource, InlineSource, spawn_pipelined};
@@ -145,7 +145,7 @@ where
     };
     // the host dropped the sink: the recorder drains its queue and stops
     if let Some(thread) = recorder {
-        thread.join().map_err(|_| anyhow::anyhow!("the results recorder panicked"))??;
+        thread.join().map_err(|_| TaskError::from("the results recorder panicked"))??;
     }
     let mut outcome = outcome?;
     let last = match outcome.last.take() {

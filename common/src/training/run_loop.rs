@@ -19,8 +19,8 @@ use crate::eval::TrainingCounters;
 use crate::model::{Model, UpdateStats};
 use crate::replay::ReplayBuffer;
 use crate::reward::RewardError;
-use crate::task::RunEvaluation;
 use crate::task::evaluation::Evaluated;
+use crate::task::{RunEvaluation, TaskError};
 use crate::trajectory::{RebuiltTrajectory, TrajectoryError};
 
 use super::progress::{RunProgress, save_checkpoint};
@@ -37,9 +37,12 @@ pub enum TrainError {
     /// Checkpoint I/O failed.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The evaluation record could not be written to the run's log.
+    #[error("writing the evaluation log")]
+    EvaluationLog(#[source] std::io::Error),
     /// The task's evaluation, reward model or results recorder, or the host, failed.
-    #[error("{0:#}")]
-    Failed(#[from] anyhow::Error),
+    #[error(transparent)]
+    Failed(#[from] TaskError),
 }
 
 /// One batch to train on.

@@ -13,7 +13,7 @@ use gfn::core::config::{NetworkKind, RunConfig};
 use gfn::core::env::{Action, Enumerable, EnvError, Environment};
 use gfn::core::policy::input::{InputShape, NetworkInput};
 use gfn::core::reward::{Reward, RewardError, checked_log};
-use gfn::core::task::{HookContext, RewardObject, RunHooks, Task, TaskPlugin, encoded_object};
+use gfn::core::task::{HookContext, RewardObject, RunHooks, Task, TaskError, TaskPlugin, encoded_object};
 use gfn::core::validation::Scope;
 use serde::{Deserialize, Serialize};
 
@@ -195,7 +195,7 @@ impl TaskPlugin for MotifTask {
     const NAME: &'static str = "motifs";
     type Config = MotifConfig;
 
-    fn from_config(config: &MotifConfig, _run: &RunConfig) -> anyhow::Result<Self> {
+    fn from_config(config: &MotifConfig, _run: &RunConfig) -> Result<Self, TaskError> {
         Ok(Self { config: config.clone(), env: Motifs { length: config.length } })
     }
 
@@ -228,7 +228,7 @@ impl Task for MotifTask {
         &self.env
     }
 
-    fn reward(&self, _copies: usize) -> anyhow::Result<MotifReward> {
+    fn reward(&self, _copies: usize) -> Result<MotifReward, TaskError> {
         Ok(self.reward_model())
     }
 
@@ -237,12 +237,12 @@ impl Task for MotifTask {
     }
 
     /// Exact evaluation: L1 between the policy's distribution over sequences and `R/Z`.
-    fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<Motifs>> {
+    fn hooks(&self, context: &HookContext) -> Result<RunHooks<Motifs>, TaskError> {
         RunHooks::exact(&self.env, self.reward_model(), context)
     }
 
     /// For a reward service (`[reward] type = "service"`): the sequence as text, kind `"dna"`.
-    fn service_object(&self, state: &Sequence) -> anyhow::Result<RewardObject> {
+    fn service_object(&self, state: &Sequence) -> Result<RewardObject, TaskError> {
         Ok(encoded_object("dna", self.env.describe(state)))
     }
 }

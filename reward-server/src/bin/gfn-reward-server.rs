@@ -67,8 +67,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     tch::set_num_threads(1);
-    let token =
-        gfn_proto::auth::RunToken::load(args.token_file.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+    let token = gfn_proto::auth::RunToken::load(args.token_file.as_deref())?;
     let service = SehService::load(&args.proxy_weights, args.threads, args.max_batch, token)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -187,7 +187,7 @@ impl LearnerProcess {
             .events()
             .iter()
             .filter_map(|event| match event {
-                Event::Evaluation { record } => {
+                Event::Evaluation { record, .. } => {
                     Some((record["update"].as_u64()?, record["exact_l1"].as_f64()?))
                 }
                 _ => None,

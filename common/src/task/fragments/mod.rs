@@ -10,7 +10,6 @@ pub mod stats;
 
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
 use serde::Serialize;
 
 use crate::config::{NetworkKind, RunConfig};
@@ -23,7 +22,7 @@ use crate::model::Model;
 use crate::reward::{Scored, SehReward};
 use crate::task::evaluation::{BasicRecord, Evaluated, RunEvaluation};
 use crate::task::results::{Generated, ResultsRecorder};
-use crate::task::{HookContext, RunHooks, Task, TaskPlugin};
+use crate::task::{HookContext, RunHooks, Task, TaskError, TaskPlugin};
 use crate::validation::Scope;
 use gfn_proto::reward::v1::{Molecule, RewardObject, reward_object};
 
@@ -41,10 +40,10 @@ pub struct FragmentTask {
 
 impl FragmentTask {
     /// Loads the block vocabulary of `config`.
-    pub fn load(config: &FragmentConfig) -> anyhow::Result<Self> {
-        let env = config
-            .environment()
-            .with_context(|| format!("loading the block vocabulary {}", config.vocabulary.display()))?;
+    pub fn load(config: &FragmentConfig) -> Result<Self, TaskError> {
+        let env = config.environment().map_err(|error| {
+            format!("loading the block vocabulary {}: {error}", config.vocabulary.display())
+        })?;
         Ok(Self { config: config.clone(), env })
     }
 
@@ -56,7 +55,7 @@ impl FragmentTask {
         trained: E,
         context: &HookContext,
         to_record: impl Fn(Generated<E::State>) -> Generated<BlockTree> + Send + Sync + 'static,
-    ) -> anyhow::Result<RunHooks<E>> {
+    ) -> Result<RunHooks<E>, TaskError> {
         let milestones =
             Milestones { interval: context.config.evaluation.milestone_molecules, log: context.log.clone() };
         let recorder = results::start(
@@ -83,7 +82,7 @@ impl TaskPlugin for FragmentTask {
     const NAME: &'static str = "fragments";
     type Config = FragmentConfig;
 
-    fn from_config(config: &FragmentConfig, _run: &RunConfig) -> anyhow::Result<Self> {
+    fn from_config(config: &FragmentConfig, _run: &RunConfig) -> Result<Self, TaskError> {
         Self::load(config)
     }
 
@@ -121,13 +120,14 @@ impl Task for FragmentTask {
         &self.env
     }
 
-    fn reward(&self, copies: usize) -> anyhow::Result<SehReward> {
+    fn reward(&self, copies: usize) -> Result<SehReward, TaskError> {
         SehReward::load(self.env.clone(), &self.config.proxy_weights, copies, self.config.reward_settings())
-            .with_context(|| {
+            .map_err(|error| {
                 format!(
-                    "loading the sEH proxy {} (env.proxy_weights; scripts/convert_seh_proxy.py makes it)",
+                    "loading the sEH proxy {} (env.proxy_weights; scripts/convert_seh_proxy.py makes it): {error}",
                     self.config.proxy_weights.display()
                 )
+                .into()
             })
     }
 
@@ -138,7 +138,7 @@ impl Task for FragmentTask {
         )
     }
 
-    fn hooks(&self, context: &HookContext) -> anyhow::Result<RunHooks<FragmentEnvironment>> {
+    fn hooks(&self, context: &HookContext) -> Result<RunHooks<FragmentEnvironment>, TaskError> {
         self.molecule_hooks(self.env.clone(), context, |generated| generated)
     }
 
@@ -146,7 +146,7 @@ impl Task for FragmentTask {
         &self,
         env: &RewardConditioned<FragmentEnvironment>,
         context: &HookContext,
-    ) -> anyhow::Result<RunHooks<RewardConditioned<FragmentEnvironment>>> {
+    ) -> Result<RunHooks<RewardConditioned<FragmentEnvironment>>, TaskError> {
         let exponents = env.exponents().to_vec();
         self.molecule_hooks(env.clone(), context, move |generated: Generated<ConditionedState<BlockTree>>| {
             let beta = generated.terminal.exponent.map(|k| exponents[k as usize]);
@@ -156,7 +156,7 @@ impl Task for FragmentTask {
         })
     }
 
-    fn service_object(&self, state: &BlockTree) -> anyhow::Result<RewardObject> {
+    fn service_object(&self, state: &BlockTree) -> Result<RewardObject, TaskError> {
         let molecule = self.env.molecule(state)?;
         let molecule = Molecule {
             smiles: canonical_smiles(&molecule),
@@ -204,7 +204,7 @@ impl<E: Environment> MoleculeEvaluation<E> {
 }
 
 impl<E: Environment> RunEvaluation<E> for MoleculeEvaluation<E> {
-    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> anyhow::Result<Evaluated> {
+    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> Result<Evaluated, TaskError> {
         let training = BasicRecord::new(&counters, model.learned_log_z(&self.env));
         let molecules = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let record = MoleculeRecord { training, molecules };

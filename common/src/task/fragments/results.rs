@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
@@ -27,6 +26,7 @@ use super::stats::{FromSmiles, MoleculeStats, Tracker};
 use crate::env::FragmentEnvironment;
 use crate::env::junction_tree::BlockTree;
 use crate::env::molecule::canonical_smiles;
+use crate::task::TaskError;
 use crate::task::evaluation::SharedLog;
 use crate::task::results::Generated;
 
@@ -63,7 +63,7 @@ pub struct MoleculeRecorder {
     /// The latest statistics.
     pub stats: Arc<Mutex<MoleculeStats>>,
     /// Ends when every sender is dropped and the queue is drained.
-    pub thread: JoinHandle<anyhow::Result<()>>,
+    pub thread: JoinHandle<Result<(), TaskError>>,
 }
 
 const SCHEMA: &str = "
@@ -105,20 +105,23 @@ pub fn start(
     path: Option<&Path>,
     run_id: String,
     milestones: Milestones,
-) -> anyhow::Result<MoleculeRecorder> {
+) -> Result<MoleculeRecorder, TaskError> {
     let mut tracker = Tracker::new(config);
     let connection = match path {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|error| format!("creating {}: {error}", dir.display()))?;
             }
             let connection = Connection::open(path)
-                .with_context(|| format!("opening results database {}", path.display()))?;
+                .map_err(|error| format!("opening results database {}: {error}", path.display()))?;
             connection
                 .execute_batch(SCHEMA)
-                .with_context(|| format!("creating the schema of {}", path.display()))?;
-            migrate(&connection).with_context(|| format!("updating the schema of {}", path.display()))?;
-            rebuild(&connection, &mut tracker).with_context(|| format!("reading {}", path.display()))?;
+                .map_err(|error| format!("creating the schema of {}: {error}", path.display()))?;
+            migrate(&connection)
+                .map_err(|error| format!("updating the schema of {}: {error}", path.display()))?;
+            rebuild(&connection, &mut tracker)
+                .map_err(|error| format!("reading {}: {error}", path.display()))?;
             Some(connection)
         }
         None => None,
@@ -152,7 +155,7 @@ fn record(
     shared: Arc<Mutex<MoleculeStats>>,
     run_id: String,
     milestones: Milestones,
-) -> anyhow::Result<()> {
+) -> Result<(), TaskError> {
     let started = Instant::now();
     let mut last_diversity = Instant::now();
     let mut batch = Vec::new();

@@ -74,17 +74,18 @@ pub fn run(args: LearnerArgs, tasks: impl Tasks) -> ExitCode {
         return config_failure(&error);
     }
     let events = match gfn_common::events::Events::open(args.events.as_deref()) {
-        Ok(events) => events,
+        Ok(events) => events.watched_by(|event| {
+            if let Some(line) = crate::report::learner_line(event) {
+                println!("{line}");
+            }
+        }),
         Err(error) => {
             eprintln!("error: opening the events file {:?}: {error}", args.events);
             return ExitCode::FAILURE;
         }
     };
-    match crate::server::run(config, events, tasks) {
+    match gfn_learner::server::run(config, events, tasks) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => crate::cli::failure(error),
     }
 }

@@ -35,6 +35,13 @@ pub fn config_failure(error: &ConfigError) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
+/// Prints `error` with its causes (`error: what failed: why: …`) and returns the failure exit
+/// code.
+pub fn failure(error: impl Into<anyhow::Error>) -> ExitCode {
+    eprintln!("error: {:#}", error.into());
+    ExitCode::FAILURE
+}
+
 /// Logs to stderr; `RUST_LOG` overrides the default level (`info`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

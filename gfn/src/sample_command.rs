@@ -16,7 +16,7 @@ use gfn_common::env::Environment;
 use gfn_common::policy::{Exploration, PolicyCopy};
 use gfn_common::reward::Reward;
 use gfn_common::sampler::Sampler;
-use gfn_common::task::{Task, TaskVisitor, Tasks};
+use gfn_common::task::{Task, TaskError, TaskVisitor, Tasks};
 
 /// Arguments of `gfn sample`.
 #[derive(Debug, Args)]
@@ -62,7 +62,7 @@ pub fn run(args: SampleArgs, tasks: impl Tasks) -> anyhow::Result<ExitCode> {
     }
     tch::set_num_threads(config.training.intra_op_threads as i32);
     let visitor = SampleVisitor { args, config: config.clone(), tensors };
-    tasks.visit(&config, visitor)
+    tasks.visit(&config, visitor).map_err(anyhow::Error::from_boxed)?
 }
 
 /// Samples from whichever task the checkpoint's configuration names.
@@ -73,12 +73,19 @@ struct SampleVisitor {
 }
 
 impl TaskVisitor for SampleVisitor {
-    type Output = ExitCode;
+    type Output = anyhow::Result<ExitCode>;
 
-    fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<ExitCode> {
+    fn visit<T: Task + Clone>(self, task: T) -> Result<Self::Output, TaskError> {
+        Ok(self.sample(task))
+    }
+}
+
+impl SampleVisitor {
+    /// Samples `task`'s objects into the CSV file.
+    fn sample<T: Task + Clone>(self, task: T) -> anyhow::Result<ExitCode> {
         let SampleVisitor { args, config, tensors } = self;
         let env = task.environment();
-        let reward = task.reward(1)?;
+        let reward = task.reward(1).map_err(anyhow::Error::from_boxed)?;
         let mut policy = PolicyCopy::new(env, &config);
         policy.load(tensors).map_err(|e| anyhow::anyhow!("{}: {e}", args.checkpoint.display()))?;
 

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use gfn_common::task::Tasks;
 
-use crate::actor::{ActorOptions, run};
-use crate::connection::ClientTls;
+use gfn_actor::actor::{ActorOptions, run};
+use gfn_actor::connection::ClientTls;
 
 /// Arguments of an actor.
 #[derive(Debug, clap::Args)]
@@ -57,13 +57,17 @@ pub fn run_command(args: ActorArgs, tasks: impl Tasks) -> ExitCode {
     });
     let token = match gfn_proto::auth::RunToken::load(args.token_file.as_deref()) {
         Ok(token) => token,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return crate::cli::failure(error),
     };
     let events = match gfn_common::events::Events::open(args.events.as_deref()) {
-        Ok(events) => events,
+        Ok(events) => events.watched_by({
+            let (name, learner) = (name.clone(), args.learner.clone());
+            move |event| {
+                if let Some(line) = crate::report::actor_line(&name, &learner, event) {
+                    println!("{line}");
+                }
+            }
+        }),
         Err(error) => {
             eprintln!("error: opening the events file {:?}: {error}", args.events);
             return ExitCode::FAILURE;
@@ -86,9 +90,6 @@ pub fn run_command(args: ActorArgs, tasks: impl Tasks) -> ExitCode {
     };
     match run(options, tasks) {
         Ok(_) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => crate::cli::failure(error),
     }
 }

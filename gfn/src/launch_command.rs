@@ -201,7 +201,7 @@ async fn launch(args: LaunchArgs, updates: u64, token_file: Option<PathBuf>) -> 
             exited = learner.wait() => status = Some(exited?),
             _ = poll.tick() => {
                 for timed in events.poll() {
-                    if let Event::Evaluation { record } = timed.event {
+                    if let Event::Evaluation { record, .. } = timed.event {
                         if let Some(update) = record["update"].as_u64() {
                             bar.set_position(update);
                         }

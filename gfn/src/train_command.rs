@@ -8,7 +8,7 @@ use clap::Args;
 
 use gfn_common::config::{ObjectiveConfig, RunConfig};
 use gfn_common::task::evaluation::open_shared_log;
-use gfn_common::task::{Evaluated, HookContext, SharedLog, Task, TaskVisitor, Tasks};
+use gfn_common::task::{Evaluated, HookContext, SharedLog, Task, TaskError, TaskVisitor, Tasks};
 use gfn_common::training::{TrainOptions, TrainSummary, train_task};
 
 use crate::cli::{ConfigArgs, config_failure};
@@ -90,7 +90,7 @@ pub fn run(args: TrainArgs, tasks: impl Tasks) -> anyhow::Result<ExitCode> {
         options: TrainOptions { stop_at_l1: args.stop_at_l1 },
         progress: !args.no_progress,
     };
-    tasks.visit(&visitor.config.clone(), visitor)
+    tasks.visit(&visitor.config.clone(), visitor).map_err(anyhow::Error::from_boxed)?
 }
 
 /// Trains whichever task the configuration names, in this process.
@@ -102,9 +102,16 @@ struct TrainVisitor {
 }
 
 impl TaskVisitor for TrainVisitor {
-    type Output = ExitCode;
+    type Output = anyhow::Result<ExitCode>;
 
-    fn visit<T: Task + Clone>(self, task: T) -> anyhow::Result<ExitCode> {
+    fn visit<T: Task + Clone>(self, task: T) -> Result<Self::Output, TaskError> {
+        Ok(self.train(task))
+    }
+}
+
+impl TrainVisitor {
+    /// Trains `task` with the progress view and prints the summary.
+    fn train<T: Task + Clone>(self, task: T) -> anyhow::Result<ExitCode> {
         let TrainVisitor { config, log, options, progress } = self;
         let objective = match &config.objective {
             ObjectiveConfig::FlowMatching(_) => "flow matching",
@@ -121,6 +128,7 @@ impl TaskVisitor for TrainVisitor {
         );
         let hooks = task
             .hooks(&HookContext { config: &config, run_id: "local", log: log.clone() })
+            .map_err(anyhow::Error::from_boxed)
             .context("starting the task's evaluation")?;
         let mut view = ProgressView::new(config.training.updates, 0, progress, log);
         let summary = train_task(&task, &config, &options, &mut view, hooks).context("training failed")?;
