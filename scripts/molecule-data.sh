@@ -16,6 +16,8 @@ export GFN_PYTHONPATH="$pytools"
 
 export GFN_SHARED_DATA="${GFN_SHARED_DATA:-$PWD/../shared/data}"
 export GFN_SEH_PROXY_WEIGHTS="${GFN_SEH_PROXY_WEIGHTS:-$PWD/.cache/seh_proxy.safetensors}"
+# RDKit's SA fragment table (in the rdkit package installed above), for `gfn score` and the SA objective.
+export GFN_SA_FRAGMENT_SCORES="${GFN_SA_FRAGMENT_SCORES:-$pytools/rdkit/Contrib/SA_Score/fpscores.pkl.gz}"
 if [ ! -f "$GFN_SEH_PROXY_WEIGHTS" ]; then
   if [ ! -f "$GFN_SHARED_DATA/seh/seh_proxy_bengio2021.pkl.gz" ]; then
     echo "gfn: $GFN_SHARED_DATA/seh/seh_proxy_bengio2021.pkl.gz not found: set GFN_SHARED_DATA to the" \

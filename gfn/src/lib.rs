@@ -25,6 +25,7 @@
 //! - [`learner_command`]: the learner's command line (`gfn-learner`, `gfn learner`).
 //! - [`actor_command`]: the actor's command line (`gfn-actor`, `gfn actor`).
 //! - [`sample_command`]: `gfn sample`, drawing objects from a checkpoint into a CSV file.
+//! - [`score_command`]: `gfn score`, every built-in molecule objective for the user's molecules.
 //! - [`progress`]: the terminal progress bar and the JSON-lines log as a training observer.
 //! - [`report`]: the learner's and the actor's events as lines for people.
 
@@ -35,6 +36,7 @@ pub mod learner_command;
 pub mod progress;
 pub mod report;
 pub mod sample_command;
+pub mod score_command;
 pub mod train_command;
 
 use std::process::ExitCode;
@@ -46,6 +48,7 @@ use cli::init_logging;
 use launch_command::LaunchArgs;
 use learner_command::LearnerArgs;
 use sample_command::SampleArgs;
+use score_command::ScoreArgs;
 use train_command::TrainArgs;
 
 /// The GFlowNet core (environments, rewards, networks, objectives, tasks), for tasks of your own.
@@ -73,6 +76,9 @@ enum Command {
     Launch(LaunchArgs),
     /// Draw objects from a trained policy (a checkpoint) and write them with their rewards as CSV.
     Sample(SampleArgs),
+    /// Score molecules of your own (CSV with a `smiles` column, or one SMILES per line) by every
+    /// built-in objective: sEH proxy, QED, SA, molecular weight, raw and normalised.
+    Score(ScoreArgs),
     /// Run the learner of a distributed run (as `gfn-learner`).
     Learner(LearnerArgs),
     /// Run an actor of a distributed run (as `gfn-actor`).
@@ -92,6 +98,7 @@ pub fn main(tasks: impl Tasks) -> ExitCode {
         Command::Train(args) => train_command::run(args, tasks),
         Command::Launch(args) => launch_command::run(args, tasks),
         Command::Sample(args) => sample_command::run(args, tasks),
+        Command::Score(args) => score_command::run(args),
         Command::Learner(args) => Ok(learner_command::run(args, tasks)),
         Command::Actor(args) => Ok(actor_command::run_command(args, tasks)),
     };

@@ -5,6 +5,7 @@
 
 pub mod hypergrid;
 pub mod molecule_features;
+pub mod objectives;
 pub mod seh_proxy;
 pub mod seh_reward;
 pub mod service;
