@@ -1,15 +1,17 @@
 # Sourced by scripts/test and scripts/bench-seh-frag: installs the Python helpers once into the
 # git-ignored .pytools/ — examples/reward-server/requirements.txt: grpcio + grpcio-tools for the
 # Python client test and the reference reward server, RDKit for its QED, numpy to convert the
-# proxy weights — and converts the published sEH proxy weights (../shared/data, never copied
-# into the repository) once from their pickle into .cache/seh_proxy.safetensors.
+# proxy weights; scripts/reference/requirements.txt: pymoo, a reference for the tests — and
+# converts the published sEH proxy weights (../shared/data, never copied into the repository)
+# once from their pickle into .cache/seh_proxy.safetensors.
 pytools="$PWD/.pytools"
 requirements="$PWD/examples/reward-server/requirements.txt"
-marker="$pytools/.installed-$(sha256sum "$requirements" | cut -c1-12)"
+references="$PWD/scripts/reference/requirements.txt"
+marker="$pytools/.installed-$(cat "$requirements" "$references" | sha256sum | cut -c1-12)"
 if [ ! -f "$marker" ]; then
-  echo "gfn: installing $requirements into $pytools" >&2
+  echo "gfn: installing $requirements and $references into $pytools" >&2
   rm -rf "$pytools"
-  python3 -m pip install --quiet --disable-pip-version-check --target "$pytools" -r "$requirements" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --target "$pytools" -r "$requirements" -r "$references" >&2
   touch "$marker"
 fi
 export GFN_PYTHONPATH="$pytools"

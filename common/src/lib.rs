@@ -19,6 +19,7 @@
 //! - [`trajectory`]: trajectory records and their validating rebuild.
 //! - [`model`]: the trained model — a network, its optimizer and an objective — updated from rebuilt batches.
 //! - [`optim`]: Adam with checkpointable state (and per-parameter learning rates).
+//! - [`pareto`]: Pareto front, exact hypervolume, R2 indicator and the preference grid.
 //! - [`replay`]: the learner's optional replay buffer.
 //! - [`eval`]: exact terminal distributions by dynamic programming, L1, log Z, and the
 //!   evaluation record.
@@ -47,6 +48,7 @@ pub mod metrics;
 pub mod model;
 pub mod objective;
 pub mod optim;
+pub mod pareto;
 pub mod policy;
 pub mod replay;
 pub mod reward;
