@@ -6,6 +6,7 @@
 pub mod hypergrid;
 pub mod molecule_features;
 pub mod objectives;
+pub mod scalarization;
 pub mod seh_proxy;
 pub mod seh_reward;
 pub mod service;
