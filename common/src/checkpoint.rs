@@ -171,9 +171,9 @@ fn tensor_text(tensor: &Tensor) -> Result<String, std::string::FromUtf8Error> {
 
 /// The newest checkpoint in `dir` that `accept` takes, trying older ones when a newer one fails
 /// to load or is refused. `Ok(None)` if there is none.
-pub fn newest_valid<T>(
+pub fn newest_valid<T, E: std::fmt::Display>(
     dir: &Path,
-    mut accept: impl FnMut(&Path, NamedTensors, Metadata) -> Result<T, String>,
+    mut accept: impl FnMut(&Path, NamedTensors, Metadata) -> Result<T, E>,
 ) -> Result<Option<(PathBuf, T)>, CheckpointError> {
     for path in list(dir)?.into_iter().rev() {
         match load(&path) {
@@ -220,10 +220,11 @@ mod tests {
         save(dir.path(), 1, &weights, &text("one"), 3).unwrap();
         let newest = save(dir.path(), 2, &weights, &text("two"), 3).unwrap();
         fs::write(&newest, b"truncated").unwrap();
-        let found =
-            newest_valid(dir.path(), |_, _, metadata| Ok(metadata[PROGRESS].clone())).unwrap().unwrap();
+        let found = newest_valid(dir.path(), |_, _, metadata| Ok::<_, String>(metadata[PROGRESS].clone()))
+            .unwrap()
+            .unwrap();
         assert_eq!(found.1, "one");
-        let none = newest_valid(&dir.path().join("absent"), |_, _, p| Ok(p)).unwrap();
+        let none = newest_valid(&dir.path().join("absent"), |_, _, p| Ok::<_, String>(p)).unwrap();
         assert!(none.is_none());
     }
 
@@ -244,8 +245,9 @@ mod tests {
         fs::write(&newest, &bytes).unwrap();
         let error = load(&newest).unwrap_err().to_string();
         assert!(error.contains("checksum mismatch"), "{error}");
-        let found =
-            newest_valid(dir.path(), |_, _, metadata| Ok(metadata[PROGRESS].clone())).unwrap().unwrap();
+        let found = newest_valid(dir.path(), |_, _, metadata| Ok::<_, String>(metadata[PROGRESS].clone()))
+            .unwrap()
+            .unwrap();
         assert_eq!(found.1, "one");
         assert!(found.0.ends_with("checkpoint-000000000001.safetensors"));
     }

@@ -136,11 +136,9 @@ fn trained_policy_matches_every_state_probability() {
     assert!(summary.last.exact_l1 <= 0.05, "exact L1 {}", summary.last.exact_l1);
 
     let mut model = Model::from_config(Device::Cpu, &env, &config);
-    checkpoint::newest_valid(dir.path(), |_, tensors, _| {
-        model.load_state_tensors(tensors).map_err(|e| e.to_string())
-    })
-    .unwrap()
-    .expect("the run wrote a checkpoint");
+    checkpoint::newest_valid(dir.path(), |_, tensors, _| model.load_state_tensors(tensors))
+        .unwrap()
+        .expect("the run wrote a checkpoint");
     let policy = exact_terminal_distribution(&env, model.network());
     let (target, _) = target_distribution(&env, &reward).unwrap();
     for state in env.states_in_topological_order() {

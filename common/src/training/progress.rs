@@ -61,11 +61,22 @@ where
     X: DeserializeOwned + Default,
 {
     checkpoint::newest_valid(dir, |_, tensors, metadata| {
-        let json = metadata.get(checkpoint::PROGRESS).ok_or("no progress record")?;
-        let restored: RunProgress<S, X> = serde_json::from_str(json).map_err(|e| e.to_string())?;
-        model.load_state_tensors(tensors).map_err(|e| e.to_string())?;
-        Ok(restored)
+        let json = metadata.get(checkpoint::PROGRESS).ok_or(Unusable::NoProgress)?;
+        let restored: RunProgress<S, X> = serde_json::from_str(json).map_err(Unusable::Progress)?;
+        model.load_state_tensors(tensors).map_err(Unusable::Tensors)?;
+        Ok::<_, Unusable>(restored)
     })
+}
+
+/// Why a checkpoint that reads is still not resumed from (logged; an older one is tried).
+#[derive(Debug, thiserror::Error)]
+enum Unusable {
+    #[error("no progress record")]
+    NoProgress,
+    #[error("unreadable progress record: {0}")]
+    Progress(serde_json::Error),
+    #[error("does not fit this model: {0}")]
+    Tensors(crate::weights::LoadError),
 }
 
 /// Writes a checkpoint of `model` at `progress.update` into `dir` with the progress record and
