@@ -195,9 +195,9 @@ pub fn deduplicate<S>(checked: Checked<S>, delivered: &mut Delivered) -> Admissi
 }
 
 impl<S> Admission<S> {
-    /// Nothing admitted (the reply to a batch that arrives after the run finished).
-    pub fn empty() -> Self {
-        Self { outcomes: Vec::new(), accepted: Vec::new(), origins: Vec::new() }
+    /// The reply to a batch that arrives after the run finished: nothing taken.
+    pub fn after_the_end(learner_version: u64) -> v1::SubmitReply {
+        Self { outcomes: Vec::new(), accepted: Vec::new(), origins: Vec::new() }.reply(learner_version, true)
     }
 
     /// How many trajectories had `outcome`'s kind.

@@ -96,8 +96,7 @@ where
         let _submission = state.limits.submission(batch.actor_id)?;
         state.limits.ingest(batch.actor_id, batch.trajectories.len())?;
         if state.is_finished() {
-            let nothing = admission::Admission::<E::State>::empty();
-            return Ok(Response::new(nothing.reply(state.version(), true)));
+            return Ok(Response::new(admission::Admission::<E::State>::after_the_end(state.version())));
         }
         metrics::counter!(m::TRAJECTORIES_RECEIVED).increment(batch.trajectories.len() as u64);
         let sender = admission::Sender { actor_id: batch.actor_id, instance: batch.actor_instance };
@@ -129,8 +128,7 @@ where
         // The run finished (and closed the journal with its final count) while this batch was
         // checked: none of it is taken, as for a batch that arrives after the end.
         if journal.as_ref().is_some_and(|journal| journal.is_closed()) {
-            let nothing = admission::Admission::<E::State>::empty();
-            return Ok(Response::new(nothing.reply(state.version(), true)));
+            return Ok(Response::new(admission::Admission::<E::State>::after_the_end(state.version())));
         }
         let (admitted, advanced) = {
             let mut delivered = state.delivered.lock().expect("delivered lock");
