@@ -54,30 +54,26 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
         let valid: Vec<_> = graphs.iter().filter_map(|g| g.as_ref().ok().cloned()).collect();
         let mut seh = proxy.predict(&valid).into_iter();
         for (smiles, graph) in chunk.iter().zip(&graphs) {
+            // every valid graph has its proxy value, in order: take it even if the rest fails
             let seh = graph.as_ref().map(|_| f64::from(seh.next().expect("one value per valid graph")));
-            let row = match (seh, drug_likeness.score(smiles)) {
-                (Ok(seh), Ok(d)) => {
+            let values = seh.map_err(|e| e.to_string()).and_then(|seh| {
+                let d = drug_likeness.score(smiles).map_err(|e| e.to_string())?;
+                let [qed, sa, mw] = d.normalized();
+                Ok([seh, normalize_seh(seh), d.qed, qed, d.sa, sa, d.mw, mw].map(|v| v.to_string()))
+            });
+            let mut row = vec![smiles.clone()];
+            match values {
+                Ok(values) => {
                     scored += 1;
-                    let [qed, sa, mw] = d.normalized();
-                    let values = [seh, normalize_seh(seh), d.qed, qed, d.sa, sa, d.mw, mw];
-                    let mut row = vec![smiles.clone()];
-                    row.extend(values.iter().map(|v| v.to_string()));
+                    row.extend(values);
                     row.push(String::new());
-                    row
                 }
-                (seh, other) => {
+                Err(reason) => {
                     failed += 1;
-                    let reason = match (seh, other) {
-                        (Err(error), _) => error.to_string(),
-                        (_, Err(error)) => error.to_string(),
-                        _ => unreachable!("one of them failed"),
-                    };
-                    let mut row = vec![smiles.clone()];
                     row.extend(std::iter::repeat_n(String::new(), 2 * NAMES.len()));
                     row.push(reason);
-                    row
                 }
-            };
+            }
             writer.write_record(&row)?;
         }
     }

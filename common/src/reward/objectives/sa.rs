@@ -79,16 +79,6 @@ impl SaScorer {
         Ok(Self { contributions })
     }
 
-    /// Fragments in the table.
-    pub fn len(&self) -> usize {
-        self.contributions.len()
-    }
-
-    /// Whether the table is empty (never, once loaded).
-    pub fn is_empty(&self) -> bool {
-        self.contributions.is_empty()
-    }
-
     /// The SA score of `molecule`, in [1, 10].
     pub fn score(&self, molecule: &Molecule) -> Result<f64, SaError> {
         let atoms = molecule.num_atoms();
@@ -104,13 +94,11 @@ impl SaScorer {
         }
         fragments /= count;
 
-        let descriptor = |value: Result<u32, _>| {
-            value.map(f64::from).map_err(|e: cosmolkit::DescriptorReadError| SaError(e.to_string()))
-        };
-        let stereo = descriptor(molecule.num_atom_stereo_centers())?;
-        let spiro = descriptor(molecule.num_spiro_atoms())?;
-        let bridgeheads = descriptor(molecule.num_bridgehead_atoms())?;
-        let rings = molecule.symmetrized_sssr().map_err(|error| SaError(error.to_string()))?;
+        let failed = |error: &dyn std::fmt::Display| SaError(error.to_string());
+        let stereo = f64::from(molecule.num_atom_stereo_centers().map_err(|e| failed(&e))?);
+        let spiro = f64::from(molecule.num_spiro_atoms().map_err(|e| failed(&e))?);
+        let bridgeheads = f64::from(molecule.num_bridgehead_atoms().map_err(|e| failed(&e))?);
+        let rings = molecule.symmetrized_sssr().map_err(|e| failed(&e))?;
         let macrocycles = rings.atom_rings().iter().any(|ring| ring.len() > 8);
         let atoms = atoms as f64;
         let features = -(atoms.powf(1.005) - atoms)
