@@ -10,24 +10,14 @@ use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 
-use gfn_common::env::fragments::FragmentLimits;
 use gfn_common::env::molecule::canonical_smiles;
-use gfn_common::env::{Action, Environment, FragmentEnvironment};
+use gfn_common::env::{Action, Environment};
 use gfn_common::reward::molecule_features::featurize_molecule;
 use gfn_common::reward::seh_proxy::SehProxy;
 use gfn_common::trajectory::{Trajectory, TrajectoryError, rebuild};
 use support::data::{proxy_weights, vocabulary};
+use support::fragments::{allowed, environment};
 use support::{LearnerProcess, start_actor, write_config};
-
-fn environment() -> FragmentEnvironment {
-    FragmentEnvironment::load(&vocabulary(), FragmentLimits::default()).unwrap()
-}
-
-fn allowed(env: &FragmentEnvironment, state: &<FragmentEnvironment as Environment>::State) -> Vec<Action> {
-    let mut mask = vec![false; env.num_actions()];
-    env.forward_mask(state, &mut mask);
-    (0..env.num_actions() as Action).filter(|&a| mask[a as usize]).collect()
-}
 
 /// 10,000 uniformly random trajectories: every molecule assembles, featurizes, and its SMILES
 /// round-trips through the parser (100 %); every parent edge of every visited state steps back.

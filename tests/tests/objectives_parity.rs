@@ -12,16 +12,13 @@ use std::process::Command;
 
 use rand::{RngExt, SeedableRng};
 
-use gfn_common::env::fragments::FragmentLimits;
+use gfn_common::env::Environment;
 use gfn_common::env::molecule::canonical_smiles;
-use gfn_common::env::{Action, Environment, FragmentEnvironment};
 use gfn_common::reward::objectives::sa::morgan_environments;
 use gfn_common::reward::objectives::{DrugLikenessScorer, SaScorer};
-use support::data::{golden_records, proxy_weights, root, vocabulary};
-
-fn pytools() -> std::path::PathBuf {
-    std::env::var("GFN_PYTHONPATH").map(Into::into).unwrap_or_else(|_| root().join(".pytools"))
-}
+use support::data::{golden_records, proxy_weights};
+use support::fragments::{allowed, environment};
+use support::python::{pytools, reference_answers};
 
 fn fragment_table() -> std::path::PathBuf {
     pytools().join("rdkit/Contrib/SA_Score/fpscores.pkl.gz")
@@ -29,16 +26,13 @@ fn fragment_table() -> std::path::PathBuf {
 
 /// `n` distinct molecules of uniformly random trajectories of the 105-block environment.
 fn random_fragment_molecules(n: usize) -> Vec<String> {
-    let env = FragmentEnvironment::load(&vocabulary(), FragmentLimits::default()).unwrap();
+    let env = environment();
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(31);
     let mut molecules = std::collections::BTreeSet::new();
     while molecules.len() < n {
         let mut state = env.initial_state();
         loop {
-            let mut mask = vec![false; env.num_actions()];
-            env.forward_mask(&state, &mut mask);
-            let actions: Vec<Action> =
-                (0..env.num_actions() as Action).filter(|&a| mask[a as usize]).collect();
+            let actions = allowed(&env, &state);
             let action = actions[rng.random_range(0..actions.len())];
             if action == env.stop_action() {
                 break;
@@ -52,23 +46,9 @@ fn random_fragment_molecules(n: usize) -> Vec<String> {
 
 /// RDKit's values for `smiles`, by SMILES.
 fn rdkit_reference(smiles: &[String]) -> HashMap<String, serde_json::Value> {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("molecules.smi");
-    std::fs::write(&input, smiles.join("\n")).unwrap();
-    let output = Command::new("python3")
-        .arg(root().join("scripts/reference/rdkit_objectives.py"))
-        .arg(&input)
-        .env("PYTHONPATH", pytools())
-        .output()
-        .expect("python3 runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let value: serde_json::Value = serde_json::from_str(line).unwrap();
-            (value["smiles"].as_str().unwrap().to_string(), value)
-        })
+    reference_answers("rdkit_objectives.py", &smiles.join("\n"))
+        .into_iter()
+        .map(|value| (value["smiles"].as_str().unwrap().to_string(), value))
         .collect()
 }
 

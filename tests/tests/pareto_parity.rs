@@ -4,12 +4,10 @@
 
 mod support;
 
-use std::process::Command;
-
 use rand::{RngExt, SeedableRng};
 
 use gfn_common::pareto::{hypervolume, r2_indicator, simplex_grid};
-use support::data::root;
+use support::python::reference_answers;
 
 #[test]
 fn hypervolume_and_r2_agree_with_pymoo_and_recursionpharma() {
@@ -34,20 +32,7 @@ fn hypervolume_and_r2_agree_with_pymoo_and_recursionpharma() {
             }));
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("sets.json");
-    std::fs::write(&input, serde_json::json!({ "sets": sets }).to_string()).unwrap();
-    let pytools =
-        std::env::var("GFN_PYTHONPATH").unwrap_or_else(|_| root().join(".pytools").display().to_string());
-    let output = Command::new("python3")
-        .arg(root().join("scripts/reference/moo_indicators.py"))
-        .arg(&input)
-        .env("PYTHONPATH", pytools)
-        .output()
-        .expect("python3 runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let expected: Vec<serde_json::Value> =
-        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let expected = reference_answers("moo_indicators.py", &serde_json::json!({ "sets": sets }).to_string());
     assert_eq!(expected.len(), sets.len());
     for (set, reference) in sets.iter().zip(&expected) {
         let points: Vec<Vec<f64>> = serde_json::from_value(set["points"].clone()).unwrap();

@@ -15,8 +15,7 @@ use support::{LearnerProcess, write_config};
 #[test]
 fn python_grpcio_client_registers_submits_and_receives_weights() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let python_path =
-        std::env::var("GFN_PYTHONPATH").unwrap_or_else(|_| root.join(".pytools").display().to_string());
+    let python_path = support::python::pytools().display().to_string();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),

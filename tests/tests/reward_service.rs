@@ -16,14 +16,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::data::vocabulary;
+use support::python::pytools;
 use support::{Event, LearnerProcess, Process, binary, scrape, wait_until, write_config};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn python_path() -> String {
-    std::env::var("GFN_PYTHONPATH").unwrap_or_else(|_| root().join(".pytools").display().to_string())
 }
 
 /// A QED reward server listening on `listen`; its address.
@@ -32,7 +29,7 @@ fn start_qed_server(listen: &str) -> (Process, String) {
     command
         .arg(root().join("examples/reward-server/qed_server.py"))
         .args(["--listen", listen])
-        .env("PYTHONPATH", python_path());
+        .env("PYTHONPATH", pytools());
     let mut server = Process::spawn(command);
     let address = server.wait_for(Duration::from_secs(60), |line| {
         let event: serde_json::Value = serde_json::from_str(line).ok()?;
@@ -129,7 +126,7 @@ fn learner_two_actors_and_two_python_reward_servers_train_on_qed_through_a_serve
     let output = Command::new("python3")
         .arg(root().join("tests/python/qed_check.py"))
         .arg(&db)
-        .env("PYTHONPATH", python_path())
+        .env("PYTHONPATH", pytools())
         .output()
         .expect("python3 runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

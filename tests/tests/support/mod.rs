@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 pub mod data;
+pub mod fragments;
 pub mod netns;
+pub mod python;
 pub mod tls;
 
 use std::collections::HashMap;
