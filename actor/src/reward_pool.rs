@@ -111,7 +111,7 @@ where
                         match scored {
                             Ok(scored) => {
                                 let trajectory =
-                                    Trajectory::scored(job.sampled.actions, job.policy_version, scored);
+                                    Trajectory::scored(job.sampled.actions, job.sampled.condition, job.policy_version, scored);
                                 if results.blocking_send(trajectory).is_err() {
                                     return;
                                 }
@@ -169,7 +169,7 @@ mod tests {
         for terminal in 0..6u32 {
             job_sender
                 .send(RewardJob {
-                    sampled: SampledTrajectory { actions: vec![0], terminal },
+                    sampled: SampledTrajectory { actions: vec![0], terminal, condition: Vec::new() },
                     policy_version: 7,
                 })
                 .unwrap();
@@ -197,10 +197,7 @@ mod tests {
         }
         fn score_batch(&self, states: &[&u32]) -> Vec<Result<gfn_common::reward::Scored, RewardError>> {
             self.0.lock().unwrap().push(states.len());
-            states
-                .iter()
-                .map(|_| Ok(gfn_common::reward::Scored { log_reward: 0.0, score: None, reward_model: None }))
-                .collect()
+            states.iter().map(|_| Ok(gfn_common::reward::Scored::of(0.0))).collect()
         }
     }
 
@@ -217,7 +214,7 @@ mod tests {
         for terminal in 0..3u32 {
             job_sender
                 .send(RewardJob {
-                    sampled: SampledTrajectory { actions: vec![0], terminal },
+                    sampled: SampledTrajectory { actions: vec![0], terminal, condition: Vec::new() },
                     policy_version: 0,
                 })
                 .unwrap();
@@ -227,7 +224,7 @@ mod tests {
         for terminal in 0..5u32 {
             job_sender
                 .send(RewardJob {
-                    sampled: SampledTrajectory { actions: vec![0], terminal },
+                    sampled: SampledTrajectory { actions: vec![0], terminal, condition: Vec::new() },
                     policy_version: 0,
                 })
                 .unwrap();

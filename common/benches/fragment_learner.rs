@@ -140,6 +140,7 @@ fn main() {
                                     policy_version: 0,
                                     score: None,
                                     reward_model: None,
+                                    ..Default::default()
                                 };
                                 rebuild(&env, &trajectory).unwrap()
                             })

@@ -57,6 +57,7 @@ fn batch(env: &Hypergrid, reward: &HypergridReward) -> Vec<RebuiltTrajectory<Vec
                 policy_version: 0,
                 score: None,
                 reward_model: None,
+                ..Default::default()
             };
             rebuild(env, &record).unwrap()
         })

@@ -74,6 +74,7 @@ impl Model {
         log_z_learning_rate: f64,
         averaging_decay: f64,
     ) -> Self {
+        let objective = objective.for_environment(env);
         let extra = objective.extra_outputs(env.num_actions());
         let build = |vs: &mut nn::VarStore| {
             let network = PolicyNetwork::new(&vs.root(), env, policy, extra);
@@ -287,6 +288,7 @@ mod tests {
                         policy_version: 0,
                         score: None,
                         reward_model: None,
+                        ..Default::default()
                     },
                 )
                 .unwrap()

@@ -102,6 +102,7 @@ mod tests {
             policy_version: 0,
             score: None,
             reward_model: None,
+            ..Default::default()
         };
         RebuiltTrajectory { record, states: vec![0, id] }
     }

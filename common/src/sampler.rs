@@ -14,6 +14,8 @@ pub struct SampledTrajectory<S> {
     pub actions: Vec<Action>,
     /// The terminal object `x`.
     pub terminal: S,
+    /// The condition it was sampled under (empty for an unconditioned environment).
+    pub condition: Vec<f64>,
 }
 
 /// Samples trajectories from a log-flow network; reuses its buffers between calls.
@@ -24,6 +26,7 @@ pub struct Sampler<'e, E: Environment> {
     log_flows: Vec<f32>,
     mask: Vec<bool>,
     probabilities: Vec<f64>,
+    condition: Option<Vec<f64>>,
 }
 
 impl<'e, E: Environment> Sampler<'e, E> {
@@ -45,7 +48,19 @@ impl<'e, E: Environment> Sampler<'e, E> {
             log_flows: Vec::new(),
             mask: vec![false; num_actions],
             probabilities: vec![0.0; num_actions],
+            condition: None,
         }
+    }
+
+    /// Samples every trajectory under `condition` (checked by the environment) instead of
+    /// conditions drawn from the training prior: inference with a chosen trade-off.
+    pub fn with_condition(
+        mut self,
+        condition: Vec<f64>,
+    ) -> Result<Self, crate::reward::scalarization::ConditionError> {
+        self.env.conditioned_initial_state(&condition)?;
+        self.condition = Some(condition);
+        Ok(self)
     }
 
     /// With probability `probability` a trajectory is forced to stop at the first step where
@@ -57,7 +72,9 @@ impl<'e, E: Environment> Sampler<'e, E> {
         self
     }
 
-    /// Rolls out `count` trajectories in lockstep from `s0` until every one has stopped.
+    /// Rolls out `count` trajectories in lockstep from `s0` until every one has stopped; each
+    /// from the root of its condition, drawn from the environment's prior unless fixed
+    /// ([`Sampler::with_condition`]).
     pub fn sample<N: LogFlowNetwork, R: Rng>(
         &mut self,
         network: &N,
@@ -68,7 +85,16 @@ impl<'e, E: Environment> Sampler<'e, E> {
         let env = self.env;
         let num_actions = env.num_actions();
         let stop = env.stop_action();
-        let mut states = vec![env.initial_state(); count];
+        let conditions: Vec<Vec<f64>> = (0..count)
+            .map(|_| match &self.condition {
+                Some(condition) => condition.clone(),
+                None => env.draw_condition(rng),
+            })
+            .collect();
+        let mut states: Vec<E::State> = conditions
+            .iter()
+            .map(|c| env.conditioned_initial_state(c).expect("drawn and fixed conditions are checked"))
+            .collect();
         let mut actions: Vec<Vec<Action>> = vec![Vec::new(); count];
         let mut active: Vec<usize> = (0..count).collect();
         // Per trajectory: the length after which it stops as soon as it may (early stop).
@@ -116,7 +142,8 @@ impl<'e, E: Environment> Sampler<'e, E> {
         actions
             .into_iter()
             .zip(states)
-            .map(|(actions, terminal)| SampledTrajectory { actions, terminal })
+            .zip(conditions)
+            .map(|((actions, terminal), condition)| SampledTrajectory { actions, terminal, condition })
             .collect()
     }
 }

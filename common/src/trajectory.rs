@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::{Action, EnvError, Environment};
 use crate::reward::Scored;
+use crate::reward::scalarization::ConditionError;
 
 /// A complete trajectory `s0 → … → x → stop` as a plain record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Trajectory {
     /// Actions in order; the last one is the stop action.
     pub actions: Vec<Action>,
@@ -27,18 +28,32 @@ pub struct Trajectory {
     /// The reward model that scored it (`name@version`), when not gfn's built-in reward.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reward_model: Option<String>,
+    /// The condition the trajectory was sampled under (a preference, then `β`; empty when the
+    /// environment is not conditioned on one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub condition: Vec<f64>,
+    /// The terminal object's objectives, normalised to [0, 1] (multi-objective runs; empty
+    /// otherwise), in the order of the run's `conditioning.objectives`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<f64>,
+    /// The same objectives' raw values (the sEH proxy, QED, SA score, molecular weight, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raw_objectives: Vec<f64>,
 }
 
 impl Trajectory {
-    /// The record of `actions`, sampled by policy version `policy_version`, as the reward
-    /// `scored` it.
-    pub fn scored(actions: Vec<Action>, policy_version: u64, scored: Scored) -> Self {
+    /// The record of `actions`, sampled under `condition` by policy version `policy_version`, as
+    /// the reward `scored` it.
+    pub fn scored(actions: Vec<Action>, condition: Vec<f64>, policy_version: u64, scored: Scored) -> Self {
         Self {
             actions,
             log_reward: scored.log_reward,
             policy_version,
             score: scored.score,
             reward_model: scored.reward_model,
+            condition,
+            objectives: scored.objectives,
+            raw_objectives: scored.raw_objectives,
         }
     }
 }
@@ -74,10 +89,23 @@ pub enum TrajectoryError {
     /// The reward model's name is longer than [`MAX_REWARD_MODEL_BYTES`].
     #[error("reward model name of {len} bytes, more than {MAX_REWARD_MODEL_BYTES}")]
     RewardModelName { len: usize },
+    /// A condition the run does not train on, objectives out of range, or a log-reward that is
+    /// not what the objectives give under the condition.
+    #[error(transparent)]
+    Condition(#[from] ConditionError),
+    /// A condition or objective list longer than [`MAX_CONDITION_VALUES`].
+    #[error("{len} values in {field}, more than {MAX_CONDITION_VALUES}")]
+    TooManyValues { field: &'static str, len: usize },
+    /// Raw objective values that are not one finite number per objective.
+    #[error("{raw} raw objective values for {normalised} objectives, or one not finite")]
+    RawObjectives { raw: usize, normalised: usize },
 }
 
 /// Longest reward model name (`name@version`) a trajectory may carry.
 pub const MAX_REWARD_MODEL_BYTES: usize = 256;
+
+/// Most values a trajectory's condition, objectives or raw objectives may have.
+pub const MAX_CONDITION_VALUES: usize = 64;
 
 impl TrajectoryError {
     /// A short, fixed label for metrics (`reason="too_long"`), never the error text.
@@ -91,6 +119,9 @@ impl TrajectoryError {
             Self::NonFiniteLogReward { .. } => "non_finite_reward",
             Self::NonFiniteScore { .. } => "non_finite_score",
             Self::RewardModelName { .. } => "reward_model_name",
+            Self::Condition(error) => error.reason(),
+            Self::RawObjectives { .. } => "bad_objectives",
+            Self::TooManyValues { .. } => "too_many_values",
         }
     }
 }
@@ -120,7 +151,8 @@ impl<S> RebuiltTrajectory<S> {
     }
 }
 
-/// Rebuilds the states of `trajectory` through `env` from `s0`, checking every action and the reward.
+/// Rebuilds the states of `trajectory` through `env` from the root of its condition, checking
+/// the condition, every action, and the objectives and reward against the condition.
 pub fn rebuild<E: Environment>(
     env: &E,
     trajectory: &Trajectory,
@@ -141,8 +173,16 @@ pub fn rebuild<E: Environment>(
     if last != stop {
         return Err(TrajectoryError::MissingStop);
     }
+    let objectives = (&trajectory.objectives, &trajectory.raw_objectives);
+    if objectives.0.len() != objectives.1.len() || objectives.1.iter().any(|v| !v.is_finite()) {
+        return Err(TrajectoryError::RawObjectives {
+            raw: objectives.1.len(),
+            normalised: objectives.0.len(),
+        });
+    }
     let mut states = Vec::with_capacity(actions.len());
-    states.push(env.initial_state());
+    states.push(env.conditioned_initial_state(&trajectory.condition)?);
+    env.check_outcome(&trajectory.condition, &trajectory.objectives, trajectory.log_reward)?;
     for (position, &action) in moves.iter().enumerate() {
         if action == stop {
             return Err(TrajectoryError::EarlyStop { position });
@@ -164,7 +204,16 @@ mod tests {
     use crate::env::Hypergrid;
 
     fn record(actions: Vec<Action>, log_reward: f64) -> Trajectory {
-        Trajectory { actions, log_reward, policy_version: 3, score: None, reward_model: None }
+        Trajectory {
+            actions,
+            log_reward,
+            policy_version: 3,
+            score: None,
+            reward_model: None,
+            condition: Vec::new(),
+            objectives: Vec::new(),
+            raw_objectives: Vec::new(),
+        }
     }
 
     #[test]

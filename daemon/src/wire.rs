@@ -2,7 +2,7 @@
 //! what can be checked without the environment is checked here; replaying through the
 //! environment checks the actions.
 
-use gfn_common::trajectory::{MAX_REWARD_MODEL_BYTES, Trajectory, TrajectoryError};
+use gfn_common::trajectory::{MAX_CONDITION_VALUES, MAX_REWARD_MODEL_BYTES, Trajectory, TrajectoryError};
 use gfn_proto::v1;
 
 /// A received trajectory, checked: non-empty, finite log-reward and score, a reward model name
@@ -20,12 +20,24 @@ pub fn trajectory_from_wire(wire: v1::Trajectory) -> Result<Trajectory, Trajecto
     if wire.reward_model.len() > MAX_REWARD_MODEL_BYTES {
         return Err(TrajectoryError::RewardModelName { len: wire.reward_model.len() });
     }
+    for (field, len) in [
+        ("condition", wire.condition.len()),
+        ("objectives", wire.objectives.len()),
+        ("raw_objectives", wire.raw_objectives.len()),
+    ] {
+        if len > MAX_CONDITION_VALUES {
+            return Err(TrajectoryError::TooManyValues { field, len });
+        }
+    }
     Ok(Trajectory {
         actions: wire.actions,
         log_reward: wire.log_reward,
         policy_version: wire.policy_version,
         score: wire.score,
         reward_model: Some(wire.reward_model).filter(|name| !name.is_empty()),
+        condition: wire.condition,
+        objectives: wire.objectives,
+        raw_objectives: wire.raw_objectives,
     })
 }
 
@@ -39,6 +51,9 @@ pub fn trajectory_to_wire(trajectory: &Trajectory) -> v1::Trajectory {
         sequence: 0,
         reward_model: trajectory.reward_model.clone().unwrap_or_default(),
         actor_instance: 0,
+        condition: trajectory.condition.clone(),
+        objectives: trajectory.objectives.clone(),
+        raw_objectives: trajectory.raw_objectives.clone(),
     }
 }
 
@@ -56,6 +71,7 @@ mod tests {
             score: None,
             reward_model: String::new(),
             actor_instance: 0,
+            ..Default::default()
         };
         assert_eq!(trajectory_from_wire(wire(vec![], 0.0)).unwrap_err().reason(), "empty");
         assert_eq!(

@@ -254,7 +254,14 @@ mod tests {
 
     fn rebuilt(actions: Vec<u32>, log_reward: f64) -> RebuiltTrajectory<()> {
         let states = vec![(); actions.len()];
-        let record = Trajectory { actions, log_reward, policy_version: 3, score: None, reward_model: None };
+        let record = Trajectory {
+            actions,
+            log_reward,
+            policy_version: 3,
+            score: None,
+            reward_model: None,
+            ..Default::default()
+        };
         RebuiltTrajectory { record, states }
     }
 

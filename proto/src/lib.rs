@@ -40,6 +40,7 @@ mod tests {
             score: None,
             reward_model: String::new(),
             actor_instance: 0,
+            ..Default::default()
         };
         // packed varint actions: 15 bytes + 2 of framing; 9 for the double; a few for versions
         assert!(trajectory.encoded_len() < 40, "{} bytes", trajectory.encoded_len());

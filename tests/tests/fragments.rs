@@ -65,6 +65,7 @@ fn an_illegal_action_is_rejected_on_rebuild() {
         policy_version: 0,
         score: None,
         reward_model: None,
+        ..Default::default()
     };
     match rebuild(&env, &illegal) {
         Err(TrajectoryError::InvalidAction { position: 1, .. }) => {}
@@ -77,6 +78,7 @@ fn an_illegal_action_is_rejected_on_rebuild() {
         policy_version: 0,
         score: None,
         reward_model: None,
+        ..Default::default()
     };
     assert!(matches!(rebuild(&env, &early), Err(TrajectoryError::InvalidAction { position: 1, .. })));
     let fine = Trajectory {
@@ -85,6 +87,7 @@ fn an_illegal_action_is_rejected_on_rebuild() {
         policy_version: 0,
         score: None,
         reward_model: None,
+        ..Default::default()
     };
     assert_eq!(rebuild(&env, &fine).unwrap().states.len(), 3);
 }

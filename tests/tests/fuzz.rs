@@ -145,7 +145,7 @@ proptest! {
         actions in proptest::collection::vec(0u32..12, 1..24),
         log_reward in -50.0f64..5.0,
     ) {
-        let trajectory = Trajectory { actions: actions.clone(), log_reward, policy_version: 0, score: None, reward_model: None };
+        let trajectory = Trajectory { actions: actions.clone(), log_reward, ..Default::default() };
         check_in(&Hypergrid::new(2, 8), &trajectory);
         check_in(&Hypergrid::new(4, 8), &trajectory);
         check_in(&RewardConditioned::new(Hypergrid::new(2, 8), vec![1.0, 2.0]), &trajectory);
@@ -155,7 +155,7 @@ proptest! {
     fn random_fragment_action_sequences_are_accepted_only_as_real_paths(
         actions in proptest::collection::vec(prop_oneof![0u32..105, 0u32..3571, Just(3570u32)], 1..10),
     ) {
-        let trajectory = Trajectory { actions, log_reward: -1.0, policy_version: 0, score: Some(4.0), reward_model: None };
+        let trajectory = Trajectory { actions, log_reward: -1.0, score: Some(4.0), ..Default::default() };
         check_in(fragments(), &trajectory);
     }
 

@@ -37,6 +37,7 @@ fn trajectory(actions: Vec<u32>, log_reward: f64) -> v1::Trajectory {
         score: None,
         reward_model: String::new(),
         actor_instance: 0,
+        ..Default::default()
     }
 }
 
@@ -196,6 +197,7 @@ async fn late_subscriber_receives_current_weights_at_once() {
         score: None,
         reward_model: String::new(),
         actor_instance: 0,
+        ..Default::default()
     };
     let fresh = v1::Trajectory {
         policy_version: learner.metric("gfn_learner_weights_version") as u64,

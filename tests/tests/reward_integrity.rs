@@ -102,6 +102,7 @@ async fn wrong_grid_rewards_are_caught_and_quarantined_and_honest_actors_never()
             score: None,
             reward_model: String::new(),
             actor_instance: 0,
+            ..Default::default()
         }],
         actor_instance: 4242,
     };

@@ -168,6 +168,7 @@ async fn limits_trigger_with_their_documented_status_codes() {
         score: None,
         reward_model: String::new(),
         actor_instance: 0,
+        ..Default::default()
     };
     let batch = |n: usize| v1::TrajectoryBatch {
         run_id: registration.run_id.clone(),

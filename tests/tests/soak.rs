@@ -144,6 +144,7 @@ async fn inject_bad_inputs(address: &str, counts: &mut BadInputs) {
             score: None,
             reward_model: String::new(),
             actor_instance: 0,
+            ..Default::default()
         },
         v1::Trajectory {
             actions: vec![0, 2],
@@ -153,6 +154,7 @@ async fn inject_bad_inputs(address: &str, counts: &mut BadInputs) {
             score: None,
             reward_model: String::new(),
             actor_instance: 0,
+            ..Default::default()
         },
     ];
     let invalid = with(Some(TOKEN)).submit_trajectories(batch(bad)).await.map(|_| ()).map_err(|s| s.code());
@@ -166,6 +168,7 @@ async fn inject_bad_inputs(address: &str, counts: &mut BadInputs) {
             score: None,
             reward_model: String::new(),
             actor_instance: 0,
+            ..Default::default()
         };
         4
     ];

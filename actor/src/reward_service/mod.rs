@@ -177,9 +177,9 @@ impl<T: Task> Reward<TaskState<T>> for ServiceReward<T> {
                     Some(pb::object_result::Result::Value(value)) => {
                         match self.transform.apply(*value, reply.kind) {
                             Ok((log_reward, score)) => Ok(Scored {
-                                log_reward,
                                 score: Some(score),
                                 reward_model: Some(reply.model.clone()),
+                                ..Scored::of(log_reward)
                             }),
                             Err(error) => Err(self
                                 .rejected(error.reason(), format!("{endpoint} returned {value}: {error}"))),

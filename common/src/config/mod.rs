@@ -202,10 +202,11 @@ impl RunConfig {
 
     fn check_across_sections(&self, problems: &mut Problems) {
         problems.section("reward").check(
-            self.reward.service().is_none() || !self.conditioning.enabled(),
+            self.reward.service().is_none()
+                || (!self.conditioning.enabled() && self.conditioning.objectives.is_empty()),
             "type",
-            "\"builtin\" when conditioning.reward_exponents is set (conditioning on a reward \
-             service's scores is not supported yet)",
+            "\"builtin\" when conditioning.reward_exponents or conditioning.objectives is set \
+             (conditioning on a reward service's scores is not supported yet)",
             "\"service\"",
         );
         problems.section("learner").check(

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::reward::scalarization::{PreferenceConditioning, Scalarization};
 use crate::validation::Scope;
 
 /// The policy network. `hidden` is the width of either network; the other keys belong to one
@@ -117,23 +118,71 @@ impl PolicyConfig {
     }
 }
 
-/// Reward-exponent (temperature) conditioning: one policy trained on `R^β` for every `β` listed,
-/// `β` drawn uniformly per trajectory and given to the network (docs/OBJECTIVES.md).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Conditioning of the policy, one of two kinds (docs/OBJECTIVES.md, docs/MULTI_OBJECTIVE.md):
+/// - reward-exponent conditioning: one policy trained on `R^β` for every `β` in
+///   `reward_exponents`, `β` drawn uniformly per trajectory and given to the network;
+/// - preference conditioning (multi-objective, MOGFN-PC): a preference over `objectives` drawn
+///   from a Dirichlet and `β` drawn uniformly from `reward_exponent_range` per trajectory, the
+///   reward the scalarised objectives raised to `β`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConditioningConfig {
-    /// The exponents `β_k`; empty turns conditioning off.
+    /// The exponents `β_k`; empty turns reward-exponent conditioning off.
     pub reward_exponents: Vec<f64>,
+    /// The objectives a preference weighs, by the task's names (e.g. `["seh", "qed", "sa",
+    /// "mw"]`); empty turns preference conditioning off.
+    pub objectives: Vec<String>,
+    /// Concentration of the symmetric Dirichlet preferences are drawn from (1: uniform on the
+    /// simplex).
+    pub preference_concentration: f64,
+    /// `[min, max]`: `β` is drawn uniformly from this range (equal ends: a fixed `β`).
+    pub reward_exponent_range: [f64; 2],
+    /// Bins of the thermometer code the policy reads `β` through.
+    pub reward_exponent_bins: usize,
+    /// `"weighted_sum"` (MOGFN-PC) or `"tchebycheff"` (reaches concave parts of a front).
+    pub scalarization: Scalarization,
+    /// Evaluation preferences: the simplex grid with this many divisions (4: 35 preferences for
+    /// four objectives, as recursionpharma/gflownet and MOGFN evaluate).
+    pub evaluation_divisions: usize,
+    /// Objects sampled per evaluation preference.
+    pub evaluation_samples: usize,
+    /// The top `k` per evaluation preference whose reward and diversity are reported.
+    pub evaluation_top_k: usize,
 }
 
-impl ConditioningConfig {
-    /// Whether the policy is conditioned.
-    pub fn enabled(&self) -> bool {
-        !self.reward_exponents.is_empty()
+impl Default for ConditioningConfig {
+    fn default() -> Self {
+        Self {
+            reward_exponents: Vec::new(),
+            objectives: Vec::new(),
+            preference_concentration: 1.0,
+            reward_exponent_range: [1.0, 1.0],
+            reward_exponent_bins: 32,
+            scalarization: Scalarization::WeightedSum,
+            evaluation_divisions: 4,
+            evaluation_samples: 128,
+            evaluation_top_k: 10,
+        }
     }
 }
 
 impl ConditioningConfig {
+    /// Whether the policy is conditioned on a reward exponent from a list.
+    pub fn enabled(&self) -> bool {
+        !self.reward_exponents.is_empty()
+    }
+
+    /// The preference conditioning, when `objectives` are given.
+    pub fn preference(&self) -> Option<PreferenceConditioning> {
+        (!self.objectives.is_empty()).then(|| PreferenceConditioning {
+            objectives: self.objectives.clone(),
+            concentration: self.preference_concentration,
+            reward_exponent: (self.reward_exponent_range[0], self.reward_exponent_range[1]),
+            exponent_bins: self.reward_exponent_bins,
+            scalarization: self.scalarization,
+        })
+    }
+
     /// Checks the section's values (keys `conditioning.*`).
     pub fn check(&self, conditioning: &mut Scope<'_>) {
         let exponents = &self.reward_exponents;
@@ -143,5 +192,32 @@ impl ConditioningConfig {
             "at most 255 positive finite values",
             format!("{exponents:?}"),
         );
+        conditioning.check(
+            self.objectives.is_empty() || exponents.is_empty(),
+            "objectives",
+            "left out with reward_exponents (a preference-conditioned run draws β from reward_exponent_range)",
+            format!("{:?}", self.objectives),
+        );
+        let mut names = self.objectives.clone();
+        names.sort();
+        names.dedup();
+        conditioning.check(
+            names.len() == self.objectives.len() && self.objectives.len() <= 16,
+            "objectives",
+            "at most 16 distinct names",
+            format!("{:?}", self.objectives),
+        );
+        conditioning.positive_finite("preference_concentration", self.preference_concentration);
+        let [min, max] = self.reward_exponent_range;
+        conditioning.check(
+            min.is_finite() && max.is_finite() && min > 0.0 && max >= min,
+            "reward_exponent_range",
+            "[min, max] with 0 < min <= max",
+            format!("{:?}", self.reward_exponent_range),
+        );
+        conditioning.between("reward_exponent_bins", self.reward_exponent_bins, 2, 256);
+        conditioning.between("evaluation_divisions", self.evaluation_divisions, 1, 16);
+        conditioning.between("evaluation_samples", self.evaluation_samples, 1, 100_000);
+        conditioning.between("evaluation_top_k", self.evaluation_top_k, 1, self.evaluation_samples.max(1));
     }
 }

@@ -243,11 +243,7 @@ impl<S, R: Reward<S>> Reward<ConditionedState<S>> for ConditionedReward<R> {
                 let k = state
                     .exponent
                     .ok_or(RewardError::Failed { reason: "the root is not an object".into() })?;
-                scored.map(|s| Scored {
-                    log_reward: self.exponents[k as usize] * s.log_reward,
-                    score: s.score,
-                    reward_model: s.reward_model,
-                })
+                scored.map(|s| Scored { log_reward: self.exponents[k as usize] * s.log_reward, ..s })
             })
             .collect()
     }

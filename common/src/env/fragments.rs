@@ -159,6 +159,7 @@ impl FragmentEnvironment {
             blocks_per_stem: self.num_blocks(),
             max_stems: self.inner.max_stems,
             conditions: 0,
+            condition_features: 0,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod fragments;
 pub mod hypergrid;
 pub mod junction_tree;
 pub mod molecule;
+pub mod preference;
 
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -21,6 +22,7 @@ pub use fragments::FragmentEnvironment;
 pub use hypergrid::Hypergrid;
 
 use crate::policy::input::{InputShape, NetworkInput};
+use crate::reward::scalarization::ConditionError;
 
 /// An action id: an index into the environment's action space `0..num_actions()`.
 pub type Action = u32;
@@ -98,6 +100,48 @@ pub trait Environment: Send + Sync {
     /// A human-readable rendering of a terminal object (for CSV output and logs).
     fn describe(&self, state: &Self::State) -> String {
         format!("{state:?}")
+    }
+
+    /// Values in the condition each trajectory carries (a conditional GFlowNet: one DAG per
+    /// condition, the condition fixed from `s0` on); 0, the default, for an unconditioned
+    /// environment.
+    fn condition_len(&self) -> usize {
+        0
+    }
+
+    /// The initial state of a trajectory conditioned on `condition`, checked. The default (an
+    /// unconditioned environment) takes only the empty condition.
+    fn conditioned_initial_state(&self, condition: &[f64]) -> Result<Self::State, ConditionError> {
+        if condition.is_empty() {
+            Ok(self.initial_state())
+        } else {
+            Err(ConditionError::Length { expected: 0, got: condition.len() })
+        }
+    }
+
+    /// A condition drawn from the training prior (the default: the empty one).
+    fn draw_condition(&self, _rng: &mut dyn rand::Rng) -> Vec<f64> {
+        Vec::new()
+    }
+
+    /// The condition `state` carries (the default: the empty one).
+    fn condition_of(&self, _state: &Self::State) -> Vec<f64> {
+        Vec::new()
+    }
+
+    /// Checks a trajectory's normalised objective values and its log-reward against its
+    /// (checked) `condition`. The default: an unconditioned trajectory carries no objectives.
+    fn check_outcome(
+        &self,
+        _condition: &[f64],
+        objectives: &[f64],
+        _log_reward: f64,
+    ) -> Result<(), ConditionError> {
+        if objectives.is_empty() {
+            Ok(())
+        } else {
+            Err(ConditionError::Objectives { values: objectives.to_vec(), expected: 0 })
+        }
     }
 
     /// Checks that `action` is allowed in `state`, with a descriptive error if not.

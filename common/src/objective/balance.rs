@@ -70,12 +70,23 @@ pub struct BalanceObjective {
     pub log_reward_scale: f64,
     /// The schedule of that multiplier ([`LogRewardWarmUp::NONE`]: none).
     pub log_reward_warmup: LogRewardWarmUp,
+    /// `log Z` is a function of each trajectory's condition, read from the state flow of its
+    /// root (a conditioned environment; [`super::Objective::for_environment`] sets it), rather
+    /// than one learned scalar. Only trajectory balance reads it: the others' state flows
+    /// already are.
+    pub conditional_log_z: bool,
 }
 
 impl BalanceObjective {
     /// `balance` with backward policy `backward`, training on the reward as given.
     pub fn new(balance: Balance, backward: BackwardPolicy) -> Self {
-        Self { balance, backward, log_reward_scale: 1.0, log_reward_warmup: LogRewardWarmUp::NONE }
+        Self {
+            balance,
+            backward,
+            log_reward_scale: 1.0,
+            log_reward_warmup: LogRewardWarmUp::NONE,
+            conditional_log_z: false,
+        }
     }
 
     /// The same objective under the log-reward warm-up `warmup`.
@@ -93,7 +104,7 @@ impl BalanceObjective {
 
     /// Whether the network has a state-flow output.
     pub fn needs_state_flow(&self) -> bool {
-        !matches!(self.balance, Balance::Trajectory)
+        !matches!(self.balance, Balance::Trajectory) || self.conditional_log_z
     }
 
     /// Extra network outputs beyond the policy logits.
@@ -128,6 +139,8 @@ pub struct BalanceBatch<S> {
     mask: Vec<bool>,
     /// Per trajectory: its transitions (indices into `transitions`), terminal row, log R.
     trajectories: Vec<(Vec<usize>, usize, f64)>,
+    /// Per trajectory: the row of its first state (its condition's root).
+    roots: Vec<usize>,
     transitions: Vec<Transition>,
 }
 
@@ -157,7 +170,9 @@ where
     };
     let mut transitions = Vec::new();
     let mut prepared = Vec::with_capacity(trajectories.len());
+    let mut roots = Vec::with_capacity(trajectories.len());
     for trajectory in trajectories {
+        roots.push(row_of(&trajectory.states[0], &mut states));
         let mut indices = Vec::with_capacity(trajectory.states.len());
         for pair in trajectory.states.windows(2) {
             let (from, to) = (row_of(&pair[0], &mut states), row_of(&pair[1], &mut states));
@@ -189,6 +204,7 @@ where
         stop: env.stop_action() as usize,
         mask,
         trajectories: prepared,
+        roots,
         transitions,
     }
 }
@@ -274,7 +290,12 @@ impl BalanceObjective {
                     &owner,
                     &(&log_pf - &log_pb),
                 );
-                let log_z = log_z.expect("trajectory balance has a log Z");
+                let log_z = if self.conditional_log_z {
+                    let roots: Vec<i64> = batch.roots.iter().map(|&r| r as i64).collect();
+                    outputs.select(1, a).index_select(0, &Tensor::from_slice(&roots).to_device(device))
+                } else {
+                    log_z.expect("trajectory balance has a log Z").shallow_clone()
+                };
                 (log_z + sums + log_pf_stop - log_rewards).square().mean(kind)
             }
             Balance::Detailed => {
@@ -374,8 +395,18 @@ mod tests {
     use tch::Kind;
 
     fn rebuilt(env: &Hypergrid, actions: Vec<u32>, log_reward: f64) -> RebuiltTrajectory<Vec<u16>> {
-        rebuild(env, &Trajectory { actions, log_reward, policy_version: 0, score: None, reward_model: None })
-            .unwrap()
+        rebuild(
+            env,
+            &Trajectory {
+                actions,
+                log_reward,
+                policy_version: 0,
+                score: None,
+                reward_model: None,
+                ..Default::default()
+            },
+        )
+        .unwrap()
     }
 
     /// 1-D grid of height 3: [0] → [1] → [2] → stop, R = 2. Rows in order of appearance.

@@ -417,6 +417,7 @@ mod tests {
                     policy_version: 0,
                     score: None,
                     reward_model: None,
+                    ..Default::default()
                 },
             )
             .unwrap(),
@@ -428,6 +429,7 @@ mod tests {
                     policy_version: 0,
                     score: None,
                     reward_model: None,
+                    ..Default::default()
                 },
             )
             .unwrap(),
@@ -502,6 +504,7 @@ mod tests {
                     policy_version: 0,
                     score: None,
                     reward_model: None,
+                    ..Default::default()
                 },
             )
             .unwrap(),
@@ -513,6 +516,7 @@ mod tests {
                     policy_version: 0,
                     score: None,
                     reward_model: None,
+                    ..Default::default()
                 },
             )
             .unwrap(),
@@ -581,6 +585,7 @@ mod tests {
             policy_version: 0,
             score: None,
             reward_model: None,
+            ..Default::default()
         };
         let trajectories = vec![rebuild(&grid, &stop).unwrap()];
         let warmed = FlowMatching {
@@ -640,6 +645,7 @@ mod tests {
             policy_version: 0,
             score: None,
             reward_model: None,
+            ..Default::default()
         };
         let trajectories = vec![rebuild(&grid, &stop).unwrap()];
         let warmed = FlowMatching {
@@ -671,6 +677,7 @@ mod tests {
             policy_version: 0,
             score: None,
             reward_model: None,
+            ..Default::default()
         };
         let rebuilt = rebuild(&grid, &trajectory).unwrap();
         let batch = objective.prepare(&grid, &[rebuilt.clone(), rebuilt]);

@@ -30,9 +30,24 @@ impl Objective {
         }
     }
 
-    /// Whether a scalar `log Z` is learned (trajectory balance).
+    /// The objective as it trains on `env`: on a conditioned environment (one root per
+    /// condition, [`crate::env::preference`]) trajectory balance learns `log Z(c)` as the state
+    /// flow of each trajectory's root instead of one scalar; the others are unchanged.
+    pub fn for_environment<E: crate::env::Environment>(self, env: &E) -> Self {
+        match self {
+            Self::Balance(balance) if env.condition_len() > 0 => {
+                Self::Balance(BalanceObjective { conditional_log_z: true, ..balance })
+            }
+            other => other,
+        }
+    }
+
+    /// Whether a scalar `log Z` is learned (unconditional trajectory balance).
     pub fn learns_log_z(&self) -> bool {
-        matches!(self, Self::Balance(BalanceObjective { balance: Balance::Trajectory, .. }))
+        matches!(
+            self,
+            Self::Balance(BalanceObjective { balance: Balance::Trajectory, conditional_log_z: false, .. })
+        )
     }
 
     /// Whether the network's column `num_actions` is a state log flow.

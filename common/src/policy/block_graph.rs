@@ -36,6 +36,8 @@ pub struct BlockGraphNet {
     stop_output: nn::Linear,
     state_flow: bool,
     conditioning: Option<Conditioning>,
+    /// Projects each graph's continuous condition features onto its nodes' embeddings.
+    condition_features: Option<nn::Linear>,
 }
 
 /// The parameters a conditioned environment adds.
@@ -166,6 +168,8 @@ impl BlockGraphNet {
                     choice_output: linear(path / "condition" / "output", h, k),
                 }
             }),
+            condition_features: (shape.condition_features > 0)
+                .then(|| linear(path / "condition_features", shape.condition_features as i64, h)),
         }
     }
 
@@ -188,6 +192,13 @@ impl BlockGraphNet {
             }
             None => embedded,
         };
+        if let Some(projection) = &self.condition_features {
+            let features = batch
+                .condition_features
+                .as_ref()
+                .expect("a preference-conditioned network needs each graph's condition features");
+            x = x + features.to_kind(options.0).apply(projection).index_select(0, &batch.node_graph);
+        }
         let hidden = x.size()[1];
         let source_attachment = batch.edge_source_attachment.apply(&self.attachment_embedding);
         let target_attachment = batch.edge_target_attachment.apply(&self.attachment_embedding);

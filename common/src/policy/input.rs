@@ -29,6 +29,9 @@ pub struct BlockGraphShape {
     /// Conditions chosen at the root (reward exponents), actions right after stop; 0 for an
     /// unconditioned environment.
     pub conditions: usize,
+    /// Features of a continuous condition (a preference and an encoded reward exponent) each
+    /// graph carries; 0 for none.
+    pub condition_features: usize,
 }
 
 impl BlockGraphShape {
@@ -86,6 +89,9 @@ pub struct BlockGraphBatch {
     /// Condition of each graph `[num_graphs]` for a conditioned environment: the index `k` of
     /// its exponent, or the number of conditions at the root (not chosen yet).
     pub condition: Option<Tensor>,
+    /// Continuous condition features of each graph `[num_graphs, condition_features]` for an
+    /// environment conditioned on a preference (`BlockGraphShape::condition_features` > 0).
+    pub condition_features: Option<Tensor>,
 }
 
 /// Collects graphs one by one into a [`BlockGraphBatch`].
@@ -149,6 +155,7 @@ impl BlockGraphBuilder {
             stem_attachment: t(&self.stem_attachment),
             stem_action: t(&self.stem_action),
             condition: None,
+            condition_features: None,
         }
     }
 }

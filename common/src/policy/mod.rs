@@ -29,7 +29,7 @@ impl PolicyCopy {
     /// A freshly initialised network of the shape `config` describes for `env`.
     pub fn new<E: Environment>(env: &E, config: &RunConfig) -> Self {
         let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        let extra = config.objective.objective().extra_outputs(env.num_actions());
+        let extra = config.objective.objective().for_environment(env).extra_outputs(env.num_actions());
         let network = PolicyNetwork::new(&vs.root(), env, &config.policy, extra);
         Self { vs, network }
     }

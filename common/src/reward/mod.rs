@@ -3,9 +3,11 @@
 //! A reward is separate from its environment so that it can run where it is cheapest (in an
 //! actor's reward worker pool, for an expensive proxy) while the environment is shared.
 
+pub mod grid_objectives;
 pub mod hypergrid;
 pub mod molecule_features;
 pub mod objectives;
+pub mod preference;
 pub mod scalarization;
 pub mod seh_proxy;
 pub mod seh_reward;
@@ -36,12 +38,7 @@ pub trait Reward<S>: Send + Sync {
     /// Scores a batch of terminal objects (an expensive model evaluates them together).
     /// The default scores one at a time and reports no raw score.
     fn score_batch(&self, states: &[&S]) -> Vec<Result<Scored, RewardError>> {
-        states
-            .iter()
-            .map(|s| {
-                self.log_reward(s).map(|log_reward| Scored { log_reward, score: None, reward_model: None })
-            })
-            .collect()
+        states.iter().map(|s| self.log_reward(s).map(Scored::of)).collect()
     }
 }
 
@@ -55,6 +52,23 @@ pub struct Scored {
     /// The model that scored it, `name@version`, when it is not gfn's built-in reward (a reward
     /// service names itself in every reply).
     pub reward_model: Option<String>,
+    /// Normalised objective values in [0, 1] (multi-objective rewards; empty otherwise).
+    pub objectives: Vec<f64>,
+    /// The same objectives' raw values.
+    pub raw_objectives: Vec<f64>,
+}
+
+impl Scored {
+    /// A log-reward alone: no raw score, no objectives, gfn's built-in reward.
+    pub fn of(log_reward: f64) -> Self {
+        Self {
+            log_reward,
+            score: None,
+            reward_model: None,
+            objectives: Vec::new(),
+            raw_objectives: Vec::new(),
+        }
+    }
 }
 
 /// Turns a raw reward value into a checked log-reward.

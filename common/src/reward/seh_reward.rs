@@ -152,11 +152,8 @@ impl Reward<BlockTree> for SehReward {
         self.proxy_values(states)
             .into_iter()
             .map(|value| {
-                value.map(|proxy| Scored {
-                    log_reward: self.settings.log_reward(proxy),
-                    score: Some(proxy),
-                    reward_model: None,
-                })
+                value
+                    .map(|proxy| Scored { score: Some(proxy), ..Scored::of(self.settings.log_reward(proxy)) })
             })
             .collect()
     }

@@ -8,6 +8,8 @@ use crate::env::Hypergrid;
 use crate::env::conditioned::{ConditionedReward, RewardConditioned};
 use crate::env::hypergrid::GridState;
 use crate::reward::HypergridReward;
+use crate::reward::grid_objectives::GridObjectives;
+use crate::reward::preference::ObjectiveModel;
 use crate::task::{HookContext, RunHooks, Task, TaskError, TaskPlugin};
 use crate::validation::Scope;
 use gfn_proto::reward::v1::{GridPoint, RewardObject, reward_object};
@@ -106,6 +108,26 @@ impl Task for HypergridTask {
 
     fn describe(&self) -> String {
         format!("{}-D hypergrid H = {}", self.config.ndim, self.config.height)
+    }
+
+    /// Branin and Currin on a 2-D grid ([`crate::reward::grid_objectives`]).
+    fn objective_names(&self) -> Vec<&'static str> {
+        crate::reward::grid_objectives::NAMES.to_vec()
+    }
+
+    fn objective_model(
+        &self,
+        names: &[String],
+        _copies: usize,
+    ) -> Result<Box<dyn ObjectiveModel<GridState>>, TaskError> {
+        if self.config.ndim != 2 {
+            return Err(format!(
+                "the grid objectives {names:?} need env.ndim = 2 (got {})",
+                self.config.ndim
+            )
+            .into());
+        }
+        Ok(Box::new(GridObjectives::new(self.config.height, names)?))
     }
 
     fn service_object(&self, state: &GridState) -> Result<RewardObject, TaskError> {

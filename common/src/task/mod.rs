@@ -24,6 +24,8 @@ pub mod conditioned;
 pub mod evaluation;
 pub mod fragments;
 pub mod hypergrid;
+pub mod pareto_evaluation;
+pub mod preference;
 pub mod registry;
 pub mod results;
 
@@ -35,6 +37,8 @@ use serde::de::DeserializeOwned;
 use crate::config::RunConfig;
 use crate::env::Environment;
 use crate::env::conditioned::RewardConditioned;
+use crate::env::preference::PreferenceConditioned;
+use crate::reward::preference::ObjectiveModel;
 use crate::reward::{Reward, Scored};
 pub use gfn_proto::reward::v1::RewardObject;
 use gfn_proto::reward::v1::{EncodedObject, reward_object};
@@ -110,6 +114,35 @@ pub trait Task: Send + Sync + 'static {
     /// the task cannot be scored by a service.
     fn service_object(&self, _state: &TaskState<Self>) -> Result<RewardObject, TaskError> {
         Err(format!("the {} task does not write its objects for reward services", self.name()).into())
+    }
+
+    /// The names of the objectives this task computes, which a multi-objective run's
+    /// `conditioning.objectives` chooses among (the default: none).
+    fn objective_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// The model of the objectives `names` (among [`Task::objective_names`], in the order
+    /// given), with `copies` independent replicas for parallel scoring.
+    fn objective_model(
+        &self,
+        _names: &[String],
+        _copies: usize,
+    ) -> Result<Box<dyn ObjectiveModel<TaskState<Self>>>, TaskError> {
+        Err(format!("the {} task computes no objectives for a multi-objective run", self.name()).into())
+    }
+
+    /// The hooks of the task conditioned on a preference over objectives (`env`: the
+    /// conditioned environment). The default: the Pareto evaluation
+    /// ([`pareto_evaluation::ParetoEvaluation`]), nothing recorded.
+    fn preference_hooks(
+        &self,
+        env: &PreferenceConditioned<Self::Env>,
+        context: &HookContext,
+    ) -> Result<RunHooks<PreferenceConditioned<Self::Env>>, TaskError> {
+        let model = self.objective_model(&env.conditioning().objectives, 1)?;
+        let evaluation = pareto_evaluation::ParetoEvaluation::new(env.clone(), model, context.config);
+        Ok(RunHooks { evaluation: Box::new(evaluation), results: None })
     }
 
     /// The values of [`Task::object_columns`] for one sampled object and its score.

@@ -26,6 +26,7 @@ use crate::task::bit_sequences::BitSequenceTask;
 use crate::task::conditioned::Conditioned;
 use crate::task::fragments::FragmentTask;
 use crate::task::hypergrid::HypergridTask;
+use crate::task::preference::Preferences;
 use crate::task::{Task, TaskError};
 use crate::validation::{Problems, Scope};
 
@@ -279,6 +280,8 @@ fn with_conditioning<T: Task + Clone, V: TaskVisitor>(
 ) -> Result<V::Output, TaskError> {
     if config.conditioning.enabled() {
         visitor.visit(Conditioned::new(task, config.conditioning.reward_exponents.clone()))
+    } else if let Some(conditioning) = config.conditioning.preference() {
+        visitor.visit(Preferences::new(task, conditioning)?)
     } else {
         visitor.visit(task)
     }

@@ -61,7 +61,7 @@ fn sample_and_score<E: Environment, R: Reward<E::State>, G: rand::Rng>(
     for (trajectory, scored) in sampled.into_iter().zip(scored) {
         let scored = scored?;
         rows += trajectory.actions.len() as u64;
-        records.push(Trajectory::scored(trajectory.actions, policy_version, scored));
+        records.push(Trajectory::scored(trajectory.actions, trajectory.condition, policy_version, scored));
         terminals.push(trajectory.terminal);
     }
     Ok(ScoredBatch { records, terminals, sampling: started.elapsed(), rows })
