@@ -28,8 +28,9 @@ pub struct SampleArgs {
     #[arg(short = 'n', long, default_value_t = 1000)]
     pub count: usize,
     /// Output CSV file: `sample`, the task's columns (grids and bit sequences: `object`;
-    /// molecules: `smiles`, `proxy`, `junction_tree`; conditioned runs add `reward_exponent`),
-    /// `reward`, `log_reward`.
+    /// molecules: `smiles`, `proxy`, `junction_tree`; conditioned runs add `reward_exponent`;
+    /// preference-conditioned runs each objective's raw value and `<name>_norm`, then
+    /// `preference_<name>` per objective and `reward_exponent`), `reward`, `log_reward`.
     #[arg(long)]
     pub out: PathBuf,
     /// Trajectories rolled out in lockstep per forward pass.
@@ -41,6 +42,36 @@ pub struct SampleArgs {
     /// Seed of the sampler.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Preference-conditioned runs: the trade-off to sample under, one weight per objective in
+    /// the order of the run's `conditioning.objectives`, non-negative and summing to 1 (e.g.
+    /// `0.7,0.1,0.1,0.1`). Without it, each sample's preference is drawn as in training.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub preference: Option<Vec<f64>>,
+    /// With `--preference`: the reward exponent β, within the run's
+    /// `conditioning.reward_exponent_range` (default: its upper end, the most peaked).
+    #[arg(long, requires = "preference")]
+    pub reward_exponent: Option<f64>,
+}
+
+/// The condition `--preference` and `--reward-exponent` ask for, if any.
+fn chosen_condition(args: &SampleArgs, config: &RunConfig) -> anyhow::Result<Option<Vec<f64>>> {
+    let Some(preference) = &args.preference else {
+        return Ok(None);
+    };
+    let Some(conditioning) = config.conditioning.preference() else {
+        bail!(
+            "--preference: {} was not trained with a preference (its run has no conditioning.objectives)",
+            args.checkpoint.display()
+        );
+    };
+    let beta = args.reward_exponent.unwrap_or(conditioning.reward_exponent.1);
+    let condition = conditioning.condition(preference, beta).with_context(|| {
+        format!(
+            "--preference {preference:?} --reward-exponent {beta}: the run's objectives are {:?}, β in [{}, {}]",
+            conditioning.objectives, conditioning.reward_exponent.0, conditioning.reward_exponent.1
+        )
+    })?;
+    Ok(Some(condition))
 }
 
 /// Runs `gfn sample` for the task the checkpoint's configuration names (one of `tasks`).
@@ -61,7 +92,8 @@ pub fn run(args: SampleArgs, tasks: impl Tasks) -> anyhow::Result<ExitCode> {
         );
     }
     tch::set_num_threads(config.training.intra_op_threads as i32);
-    let visitor = SampleVisitor { args, config: config.clone(), tensors };
+    let condition = chosen_condition(&args, &config)?;
+    let visitor = SampleVisitor { args, config: config.clone(), tensors, condition };
     tasks.visit(&config, visitor).map_err(anyhow::Error::from_boxed)?
 }
 
@@ -70,6 +102,7 @@ struct SampleVisitor {
     args: SampleArgs,
     config: RunConfig,
     tensors: gfn_common::checkpoint::NamedTensors,
+    condition: Option<Vec<f64>>,
 }
 
 impl TaskVisitor for SampleVisitor {
@@ -83,7 +116,7 @@ impl TaskVisitor for SampleVisitor {
 impl SampleVisitor {
     /// Samples `task`'s objects into the CSV file.
     fn sample<T: Task + Clone>(self, task: T) -> anyhow::Result<ExitCode> {
-        let SampleVisitor { args, config, tensors } = self;
+        let SampleVisitor { args, config, tensors, condition } = self;
         let env = task.environment();
         let reward = task.reward(1).map_err(anyhow::Error::from_boxed)?;
         let mut policy = PolicyCopy::new(env, &config);
@@ -96,6 +129,9 @@ impl SampleVisitor {
         header.extend(["reward".to_string(), "log_reward".to_string()]);
         writer.write_record(&header)?;
         let mut sampler = Sampler::new(env, Exploration { temperature: args.temperature, epsilon: 0.0 });
+        if let Some(condition) = condition {
+            sampler = sampler.with_condition(condition)?;
+        }
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(args.seed);
         let started = Instant::now();
         let mut sampling_seconds = 0.0;

@@ -109,6 +109,9 @@ fn describe() {
     describe_gauge!(EMPIRICAL_L1, "Empirical L1 distance from fresh samples.");
     describe_gauge!(MODES_FOUND, "Distinct reward modes visited so far.");
     describe_gauge!(LEARNED_LOG_Z, "Learned log partition function.");
+    for series in gfn_common::task::pareto_evaluation::metrics() {
+        series.describe();
+    }
     describe_gauge!(QUEUE_DEPTH, "Trajectories waiting in the training queue.");
     describe_histogram!(POLICY_LAG, "Updates between the sampling policy and the learner.");
     describe_gauge!(WEIGHTS_VERSION, "Newest published weights version.");

@@ -7,8 +7,13 @@
 //! - Currin: `c(u) = (1 − exp(−1/(2 u₂))) (2300 u₁³ + 1900 u₁² + 2092 u₁ + 60) / (100 u₁³ +
 //!   500 u₁² + 4 u₁ + 20)` (`exp(−∞) = 0` at `u₂ = 0`);
 //!
-//! both minimised. Each is normalised to [0, 1], higher is better, by its minimum and maximum
-//! over the grid's points: `(max − f) / (max − min)`. The raw value is `f`.
+//! both minimised. Each is normalised to [0, 1], higher is better, between the ideal and the
+//! nadir point of the grid's Pareto front (the best and the worst value of each objective
+//! among the grid's Pareto-optimal points): `(nadir − f) / (nadir − ideal)`, clipped to
+//! [0, 1]. The front then spans the unit square, as the trade-off needs: normalised by the
+//! whole grid's range instead, Branin's huge values in one corner would squeeze every
+//! reasonable point towards 1. With one objective the ideal and nadir are its grid minimum and
+//! maximum. The raw value is `f`.
 
 use std::f64::consts::PI;
 
@@ -47,29 +52,59 @@ fn function(name: &str) -> Option<fn([f64; 2]) -> f64> {
 #[derive(Debug, Clone)]
 pub struct GridObjectives {
     height: usize,
-    /// Per chosen objective: its function and its (min, max) over the grid.
+    /// Per chosen objective: its function, its ideal and its nadir value.
     objectives: Vec<(fn([f64; 2]) -> f64, f64, f64)>,
+}
+
+/// The ideal and nadir values (per objective) of the Pareto front of `points` (minimised).
+fn ideal_and_nadir(points: &[Vec<f64>]) -> Vec<(f64, f64)> {
+    let n = points.first().map_or(0, Vec::len);
+    if n == 1 {
+        let values = points.iter().map(|p| p[0]);
+        let min = values.clone().fold(f64::INFINITY, f64::min);
+        return vec![(min, values.fold(f64::NEG_INFINITY, f64::max))];
+    }
+    // two objectives: sorted by the first (then the second), a point is on the front when its
+    // second is below every earlier point's
+    let mut order: Vec<&Vec<f64>> = points.iter().collect();
+    order.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
+    let mut best_second = f64::INFINITY;
+    let mut front = Vec::new();
+    for point in order {
+        if point[1] < best_second {
+            best_second = point[1];
+            front.push(point);
+        }
+    }
+    (0..n)
+        .map(|k| {
+            let values = front.iter().map(|p| p[k]);
+            (values.clone().fold(f64::INFINITY, f64::min), values.fold(f64::NEG_INFINITY, f64::max))
+        })
+        .collect()
 }
 
 impl GridObjectives {
     /// The objectives `names` (each in [`NAMES`]) of a 2-D grid of side `height` (≥ 2).
     pub fn new(height: usize, names: &[String]) -> Result<Self, String> {
-        let objectives = names
+        if names.is_empty() || names.len() > 2 {
+            return Err(format!("one or two grid objectives, got {names:?}"));
+        }
+        let functions = names
             .iter()
             .map(|name| {
-                let f =
-                    function(name).ok_or_else(|| format!("no grid objective {name:?} (known: {NAMES:?})"))?;
-                let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-                for i in 0..height {
-                    for j in 0..height {
-                        let value = f(Self::point(height, i, j));
-                        min = min.min(value);
-                        max = max.max(value);
-                    }
-                }
-                Ok((f, min, max))
+                function(name).ok_or_else(|| format!("no grid objective {name:?} (known: {NAMES:?})"))
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<Vec<_>, String>>()?;
+        let points: Vec<Vec<f64>> = (0..height)
+            .flat_map(|i| (0..height).map(move |j| Self::point(height, i, j)))
+            .map(|u| functions.iter().map(|f| f(u)).collect())
+            .collect();
+        let objectives = functions
+            .into_iter()
+            .zip(ideal_and_nadir(&points))
+            .map(|(f, (ideal, nadir))| (f, ideal, nadir))
+            .collect();
         Ok(Self { height, objectives })
     }
 
@@ -91,8 +126,8 @@ impl GridObjectives {
             .iter()
             .zip(&self.objectives)
             .map(
-                |(&value, &(_, min, max))| {
-                    if max > min { ((max - value) / (max - min)).clamp(0.0, 1.0) } else { 1.0 }
+                |(&value, &(_, ideal, nadir))| {
+                    if nadir > ideal { ((nadir - value) / (nadir - ideal)).clamp(0.0, 1.0) } else { 1.0 }
                 },
             )
             .collect();
@@ -121,6 +156,21 @@ mod tests {
         assert_eq!(currin([0.0, 0.0]), 3.0);
         assert!((currin([1.0, 0.0]) - 6352.0 / 624.0).abs() < 1e-12);
         assert!((currin([0.0, 1.0]) - 3.0 * (1.0 - (-0.5f64).exp())).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_front_spans_the_unit_square_and_no_point_is_best_at_both() {
+        let names = vec!["branin".to_string(), "currin".to_string()];
+        let grid = GridObjectives::new(32, &names).unwrap();
+        let values: Vec<Vec<f64>> = (0..32u16)
+            .flat_map(|i| (0..32u16).map(move |j| vec![i, j]))
+            .map(|s| grid.values(&s).unwrap().normalized)
+            .collect();
+        let best = |k: usize| values.iter().map(|v| v[k]).fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!((best(0), best(1)), (1.0, 1.0));
+        // a real trade-off: the best sum is far from 2
+        let best_sum = values.iter().map(|v| v[0] + v[1]).fold(f64::NEG_INFINITY, f64::max);
+        assert!(best_sum < 1.9, "{best_sum}");
     }
 
     #[test]

@@ -66,6 +66,41 @@ pub trait RunEvaluation<E: Environment>: Send {
     }
 }
 
+/// Two evaluations as one: the line of each (the first's, then the second's on the next line)
+/// and one record with the fields of both (the first's where both have a field).
+pub struct Combined<E: Environment> {
+    first: Box<dyn RunEvaluation<E>>,
+    second: Box<dyn RunEvaluation<E>>,
+}
+
+impl<E: Environment> Combined<E> {
+    /// `first`, then `second`.
+    pub fn new(first: Box<dyn RunEvaluation<E>>, second: Box<dyn RunEvaluation<E>>) -> Self {
+        Self { first, second }
+    }
+}
+
+impl<E: Environment> RunEvaluation<E> for Combined<E> {
+    fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> Result<Evaluated, TaskError> {
+        let mut first = self.first.evaluate(model, counters.clone())?;
+        let second = self.second.evaluate(model, counters)?;
+        first.line = format!("{}\n  {}", first.line, second.line);
+        if let (Some(fields), serde_json::Value::Object(more)) = (first.record.as_object_mut(), second.record)
+        {
+            for (key, value) in more {
+                fields.entry(key).or_insert(value);
+            }
+        }
+        first.exact = first.exact.or(second.exact);
+        Ok(first)
+    }
+
+    fn observe(&mut self, state: &E::State) -> bool {
+        let first = self.first.observe(state);
+        self.second.observe(state) || first
+    }
+}
+
 /// Enumerable environments (the hypergrid and small bit sequences, conditioned or not): exact
 /// and empirical L1, learned and true log Z.
 pub struct ExactEvaluation<E: Enumerable, R> {

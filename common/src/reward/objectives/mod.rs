@@ -13,6 +13,7 @@
 //! QED and MW are `cosmolkit`'s, SA is [`sa::SaScorer`]: all three agree with RDKit to the last
 //! digit on the golden molecules (`tests/tests/objectives_parity.rs`).
 
+pub mod molecule;
 pub mod sa;
 
 use cosmolkit::Molecule;

@@ -44,6 +44,10 @@ pub struct FragmentConfig {
     /// (`x · root`); `false` (default) transposes it as recursionpharma/gflownet's port, which
     /// produced the golden data, does. With `proxy_stem_mask`, the paper's exact proxy.
     pub proxy_original_root: bool,
+    /// RDKit's SA fragment table (`Contrib/SA_Score/fpscores.pkl.gz` of an RDKit
+    /// installation; never copied into gfn), read when a multi-objective run's
+    /// `conditioning.objectives` include `"sa"`.
+    pub sa_fragment_scores: PathBuf,
 }
 
 impl Default for FragmentConfig {
@@ -60,6 +64,7 @@ impl Default for FragmentConfig {
             mode_max_similarity: 0.7,
             proxy_stem_mask: false,
             proxy_original_root: false,
+            sa_fragment_scores: ".pytools/rdkit/Contrib/SA_Score/fpscores.pkl.gz".into(),
         }
     }
 }
@@ -108,6 +113,12 @@ impl FragmentConfig {
             "mode_max_similarity",
             "in [0, 1]",
             self.mode_max_similarity,
+        );
+        env.check(
+            run.conditioning.objectives.is_empty() || self.reward_exponent == 1.0,
+            "reward_exponent",
+            "1 when conditioning.objectives is set (β is drawn from conditioning.reward_exponent_range)",
+            self.reward_exponent,
         );
         env.check(
             !run.conditioning.enabled() || self.reward_exponent == 1.0,

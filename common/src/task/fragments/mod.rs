@@ -16,11 +16,16 @@ use crate::config::{NetworkKind, RunConfig};
 use crate::env::conditioned::{ConditionedState, RewardConditioned};
 use crate::env::junction_tree::BlockTree;
 use crate::env::molecule::canonical_smiles;
+use crate::env::preference::{PreferenceConditioned, Preferred};
 use crate::env::{Environment, FragmentEnvironment};
 use crate::eval::TrainingCounters;
 use crate::model::Model;
+use crate::reward::objectives::molecule::MoleculeObjectives;
+use crate::reward::preference::ObjectiveModel;
 use crate::reward::{Scored, SehReward};
+use crate::task::evaluation::Combined;
 use crate::task::evaluation::{BasicRecord, Evaluated, RunEvaluation};
+use crate::task::pareto_evaluation::ParetoEvaluation;
 use crate::task::results::{Generated, ResultsRecorder};
 use crate::task::{HookContext, RunHooks, Task, TaskError, TaskPlugin};
 use crate::validation::Scope;
@@ -58,12 +63,14 @@ impl FragmentTask {
     ) -> Result<RunHooks<E>, TaskError> {
         let milestones =
             Milestones { interval: context.config.evaluation.milestone_molecules, log: context.log.clone() };
+        let objectives = context.config.conditioning.objectives.len();
         let recorder = results::start(
             self.env.clone(),
             &self.config,
             context.results_db(),
             context.run_id.into(),
             milestones,
+            objectives,
         )?;
         if let Some(path) = context.results_db() {
             tracing::info!(path = %path.display(), "recording molecules");
@@ -99,6 +106,9 @@ impl TaskPlugin for FragmentTask {
         let mut files = vec![("env.vocabulary".to_string(), config.vocabulary.clone())];
         if run.reward.service().is_none() {
             files.push(("env.proxy_weights".to_string(), config.proxy_weights.clone()));
+        }
+        if run.conditioning.objectives.iter().any(|name| name == "sa") {
+            files.push(("env.sa_fragment_scores".to_string(), config.sa_fragment_scores.clone()));
         }
         files
     }
@@ -154,6 +164,41 @@ impl Task for FragmentTask {
             generated.reward_exponent = beta;
             generated
         })
+    }
+
+    /// sEH, QED, SA and MW ([`crate::reward::objectives`]).
+    fn objective_names(&self) -> Vec<&'static str> {
+        crate::reward::objectives::NAMES.to_vec()
+    }
+
+    fn objective_model(
+        &self,
+        names: &[String],
+        copies: usize,
+    ) -> Result<Box<dyn ObjectiveModel<BlockTree>>, TaskError> {
+        let seh = self.reward(copies)?;
+        let model = MoleculeObjectives::new(self.env.clone(), names, seh, &self.config.sa_fragment_scores)?;
+        Ok(Box::new(model))
+    }
+
+    /// The Pareto evaluation and the molecule statistics; every molecule recorded with its
+    /// objectives and condition.
+    fn preference_hooks(
+        &self,
+        env: &PreferenceConditioned<FragmentEnvironment>,
+        context: &HookContext,
+    ) -> Result<RunHooks<PreferenceConditioned<FragmentEnvironment>>, TaskError> {
+        let mut hooks =
+            self.molecule_hooks(env.clone(), context, |generated: Generated<Preferred<BlockTree>>| {
+                let beta = generated.record.condition.last().copied();
+                let mut generated = generated.map_terminal(|state| state.state);
+                generated.reward_exponent = beta;
+                generated
+            })?;
+        let model = self.objective_model(&env.conditioning().objectives, 1)?;
+        let pareto = ParetoEvaluation::new(env.clone(), model, context.config);
+        hooks.evaluation = Box::new(Combined::new(Box::new(pareto), hooks.evaluation));
+        Ok(hooks)
     }
 
     fn service_object(&self, state: &BlockTree) -> Result<RewardObject, TaskError> {

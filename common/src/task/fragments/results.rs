@@ -79,7 +79,10 @@ CREATE TABLE IF NOT EXISTS molecules (
     run_id TEXT NOT NULL,
     created_at REAL NOT NULL,      -- Unix seconds when the learner accepted it
     reward_exponent REAL,          -- β of a reward-conditioned run (NULL otherwise)
-    reward_model TEXT              -- name@version of the reward service that scored it (NULL: built in)
+    reward_model TEXT,             -- name@version of the reward service that scored it (NULL: built in)
+    condition TEXT,                -- JSON [w_1, ..., w_n, beta] of a preference-conditioned run
+    objectives TEXT,               -- JSON normalised objectives, in conditioning.objectives order
+    raw_objectives TEXT            -- JSON raw objectives (sEH proxy, QED, SA score, MW, ...)
 );
 CREATE INDEX IF NOT EXISTS molecules_smiles ON molecules (smiles);
 ";
@@ -91,10 +94,31 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
     if !columns.iter().any(|c| c == "reward_exponent") {
         connection.execute_batch("ALTER TABLE molecules ADD COLUMN reward_exponent REAL")?;
     }
-    if !columns.iter().any(|c| c == "reward_model") {
-        connection.execute_batch("ALTER TABLE molecules ADD COLUMN reward_model TEXT")?;
+    for column in ["reward_model", "condition", "objectives", "raw_objectives"] {
+        if !columns.iter().any(|c| c == column) {
+            connection.execute_batch(&format!("ALTER TABLE molecules ADD COLUMN {column} TEXT"))?;
+        }
     }
     Ok(())
+}
+
+/// The view `results` of a preference-conditioned run's molecules in recursionpharma/gflownet's
+/// column names: `smi`, `r` (the reward as trained on), `fr_0…` (normalised objectives),
+/// `pref_0…` (the preference) and `ci_beta` (the reward exponent); `objectives` objectives.
+fn create_results_view(connection: &Connection, objectives: usize) -> rusqlite::Result<()> {
+    let mut columns = vec!["smiles AS smi".to_string(), "reward AS r".to_string()];
+    columns.extend((0..objectives).map(|i| format!("json_extract(objectives, '$[{i}]') AS fr_{i}")));
+    columns.extend((0..objectives).map(|i| format!("json_extract(condition, '$[{i}]') AS pref_{i}")));
+    columns.push(format!("json_extract(condition, '$[{objectives}]') AS ci_beta"));
+    connection.execute_batch(&format!(
+        "DROP VIEW IF EXISTS results; CREATE VIEW results AS SELECT {} FROM molecules WHERE condition IS NOT NULL;",
+        columns.join(", ")
+    ))
+}
+
+/// A JSON array of `values`, or NULL when there are none.
+fn json_values(values: &[f64]) -> Option<String> {
+    (!values.is_empty()).then(|| serde_json::to_string(values).expect("numbers serialize"))
 }
 
 /// Opens (or creates) the database at `path`, rebuilds the statistics from it and starts the
@@ -105,6 +129,7 @@ pub fn start(
     path: Option<&Path>,
     run_id: String,
     milestones: Milestones,
+    objectives: usize,
 ) -> Result<MoleculeRecorder, TaskError> {
     let mut tracker = Tracker::new(config);
     let connection = match path {
@@ -120,6 +145,10 @@ pub fn start(
                 .map_err(|error| format!("creating the schema of {}: {error}", path.display()))?;
             migrate(&connection)
                 .map_err(|error| format!("updating the schema of {}: {error}", path.display()))?;
+            if objectives > 0 {
+                create_results_view(&connection, objectives)
+                    .map_err(|error| format!("creating the results view of {}: {error}", path.display()))?;
+            }
             rebuild(&connection, &mut tracker)
                 .map_err(|error| format!("reading {}: {error}", path.display()))?;
             Some(connection)
@@ -171,8 +200,9 @@ fn record(
             let mut insert = match &transaction {
                 Some(t) => Some(t.prepare_cached(
                     "INSERT INTO molecules (smiles, canonical_key, proxy, reward, log_reward, policy_version,
-                     actor_id, run_id, created_at, reward_exponent, reward_model)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     actor_id, run_id, created_at, reward_exponent, reward_model, condition, objectives,
+                     raw_objectives)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )?),
                 None => None,
             };
@@ -210,6 +240,9 @@ fn record(
                         generated.received_at,
                         generated.reward_exponent,
                         generated.record.reward_model,
+                        json_values(&generated.record.condition),
+                        json_values(&generated.record.objectives),
+                        json_values(&generated.record.raw_objectives),
                     ])?;
                 }
             }
