@@ -17,7 +17,8 @@ fn text(bytes: &[u8]) -> String {
 fn read_samples(path: &Path) -> Vec<([f64; 2], [f64; 2])> {
     let mut reader = csv::Reader::from_path(path).unwrap();
     let headers = reader.headers().unwrap().clone();
-    let column = |name: &str| headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+    let column =
+        |name: &str| headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
     let (b, c) = (column("branin_norm"), column("currin_norm"));
     let (pb, pc) = (column("preference_branin"), column("preference_currin"));
     reader
@@ -80,7 +81,8 @@ fn a_preference_conditioned_policy_follows_the_preference_it_is_given() {
     let sample = |name: &str, preference: Option<[f64; 2]>| {
         let out = dir.path().join(format!("{name}.csv"));
         let weights = preference.map(|w| format!("{},{}", w[0], w[1]));
-        let mut args = vec!["sample", "--checkpoint", &checkpoint, "-n", "4000", "--out", out.to_str().unwrap()];
+        let mut args =
+            vec!["sample", "--checkpoint", &checkpoint, "-n", "4000", "--out", out.to_str().unwrap()];
         let seed = format!("{}", name.len());
         args.extend(["--seed", &seed]);
         if let Some(weights) = &weights {
@@ -106,7 +108,15 @@ fn a_preference_conditioned_policy_follows_the_preference_it_is_given() {
 
     // A preference off the simplex, or a β outside the trained range, is refused with the reason.
     let out = dir.path().join("bad.csv");
-    let bad = gfn(&["sample", "--checkpoint", &checkpoint, "--preference", "0.7,0.7", "--out", out.to_str().unwrap()]);
+    let bad = gfn(&[
+        "sample",
+        "--checkpoint",
+        &checkpoint,
+        "--preference",
+        "0.7,0.7",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad.stderr));
     assert!(text(&bad.stderr).contains("not on the simplex"), "{}", text(&bad.stderr));
     let hot = gfn(&[

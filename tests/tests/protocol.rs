@@ -337,3 +337,96 @@ async fn a_batch_sent_again_is_recognised_even_across_a_learner_restart() {
         "one update of 4; 1 waits for the next"
     );
 }
+
+/// (6) A preference-conditioned run: actors send each trajectory's condition and objectives and
+/// the learner trains on them; a trajectory whose condition is missing or not one the run trains
+/// on, whose objectives are missing or out of range, or whose log-reward is not what its
+/// objectives give under its condition, is rejected with its reason and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditions_and_objectives_are_checked_and_bad_ones_counted() {
+    use gfn_common::reward::grid_objectives::GridObjectives;
+    use gfn_common::reward::scalarization::{PreferenceConditioning, Scalarization};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "moo.toml",
+        "[env]\ntype = \"hypergrid\"\nndim = 2\nheight = 8\n[objective]\ntype = \"trajectory_balance\"\n\
+         [conditioning]\nobjectives = [\"branin\", \"currin\"]\nreward_exponent_range = [1.0, 16.0]\n\
+         evaluation_divisions = 2\nevaluation_samples = 64\n[training]\nupdates = 100000\n\
+         [evaluation]\ninterval_updates = 50\n",
+    );
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
+    let _actor = start_actor(&learner.address, "honest");
+    // the actor's trajectories are trained on and the Pareto front is evaluated
+    wait_until(Duration::from_secs(60), "an evaluation of the Pareto front", || {
+        learner.scrape().get("gfn_learner_pareto_hypervolume").is_some_and(|&hv| hv > 0.0)
+    });
+    let mut client = connect(&learner.address).await;
+    let registration = register(&mut client).await;
+
+    let names = vec!["branin".to_string(), "currin".to_string()];
+    let conditioning = PreferenceConditioning {
+        objectives: names.clone(),
+        concentration: 1.0,
+        reward_exponent: (1.0, 16.0),
+        exponent_bins: 32,
+        scalarization: Scalarization::WeightedSum,
+    };
+    // a point whose two objectives differ, so that another preference gives another reward
+    let grid = GridObjectives::new(8, &names).unwrap();
+    let (point, values) = (0..8u16)
+        .flat_map(|i| (0..8u16).map(move |j| vec![i, j]))
+        .map(|point| (point.clone(), grid.values(&point).unwrap()))
+        .find(|(_, v)| {
+            v.normalized.iter().all(|r| (0.1..0.9).contains(r))
+                && (v.normalized[0] - v.normalized[1]).abs() > 0.1
+        })
+        .expect("such a point");
+    let actions: Vec<u32> = std::iter::repeat_n(0, point[0] as usize)
+        .chain(std::iter::repeat_n(1, point[1] as usize))
+        .chain([2])
+        .collect();
+    let condition = vec![0.25, 0.75, 4.0];
+    let log_reward = conditioning.log_reward(&condition, &values.normalized);
+    let good = v1::Trajectory {
+        condition: condition.clone(),
+        objectives: values.normalized.clone(),
+        raw_objectives: values.raw.clone(),
+        ..trajectory(actions, log_reward)
+    };
+    let cases = [
+        ("bad_condition", v1::Trajectory { condition: vec![], ..good.clone() }),
+        ("bad_condition", v1::Trajectory { condition: vec![0.5, 0.6, 4.0], ..good.clone() }),
+        ("bad_condition", v1::Trajectory { condition: vec![0.25, 0.75, 40.0], ..good.clone() }),
+        ("bad_objectives", v1::Trajectory { objectives: vec![], raw_objectives: vec![], ..good.clone() }),
+        ("bad_objectives", v1::Trajectory { objectives: vec![1.5, 0.5], ..good.clone() }),
+        ("reward_mismatch", v1::Trajectory { log_reward: log_reward + 0.5, ..good.clone() }),
+        ("reward_mismatch", v1::Trajectory { condition: vec![0.75, 0.25, 4.0], ..good.clone() }),
+    ];
+    for (reason, bad) in &cases {
+        // sampled by the current policy, so that the valid one is not stale
+        let policy_version = learner.metric("gfn_learner_weights_version") as u64;
+        let batch = v1::TrajectoryBatch {
+            run_id: registration.run_id.clone(),
+            actor_id: registration.actor_id,
+            trajectories: vec![
+                v1::Trajectory { policy_version, ..good.clone() },
+                v1::Trajectory { policy_version, ..bad.clone() },
+            ],
+            actor_instance: 0,
+        };
+        let reply = client.submit_trajectories(batch).await.expect("a mixed batch is answered").into_inner();
+        assert_eq!((reply.accepted, reply.rejected), (1, 1), "{reason}: {reply:?}");
+        assert_eq!(reply.outcomes[1].reason, *reason, "{reply:?}");
+    }
+    let metrics = learner.scrape();
+    let rejected = |reason: &str| {
+        metrics.get(&format!("gfn_learner_trajectories_rejected_total{{reason=\"{reason}\"}}")).copied()
+    };
+    assert_eq!(rejected("bad_condition"), Some(3.0), "{metrics:?}");
+    assert_eq!(rejected("bad_objectives"), Some(2.0));
+    assert_eq!(rejected("reward_mismatch"), Some(2.0));
+    learner.process.signal(Signal::SIGTERM);
+    assert!(learner.process.wait(Duration::from_secs(30)).success());
+}
