@@ -59,37 +59,44 @@ fn margins(samples: &[Vec<([f64; 2], [f64; 2])>]) -> Vec<f64> {
 /// (`∝ s(r; w)^16` on this grid) follows the three by 0.08 or more.
 const MARGIN: f64 = 0.01;
 
+/// The commands of docs/MULTI_OBJECTIVE.md's first block, read from the page and run as shown
+/// from the repository's root, with the run's files sent to a temporary directory.
+fn guide_commands() -> (String, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let page = std::fs::read_to_string(root.join("docs/MULTI_OBJECTIVE.md")).unwrap();
+    let block = page.split("```sh\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap();
+    let commands: Vec<&str> = block.lines().map(str::trim).filter(|line| line.starts_with("gfn ")).collect();
+    assert_eq!(commands.len(), 2, "train and sample: {block}");
+    (commands[0].to_string(), commands[1].to_string())
+}
+
+fn run_in_root(command: &str) -> Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    Command::new(env!("CARGO_BIN_EXE_gfn")).args(&args).current_dir(root).output().expect("gfn runs")
+}
+
 #[test]
 fn a_preference_conditioned_policy_follows_the_preference_it_is_given() {
     let dir = tempfile::tempdir().unwrap();
-    let checkpoints = dir.path().join("checkpoints");
-    let train = gfn(&[
-        "train",
-        "--config",
-        "../configs/hypergrid-moo.toml",
-        "--no-progress",
-        "--checkpoint-dir",
-        checkpoints.to_str().unwrap(),
-    ]);
+    let runs = dir.path().join("moo").display().to_string();
+    let (train_command, sample_command) = guide_commands();
+    let train = run_in_root(&format!("{} --no-progress", train_command.replace("runs/moo", &runs)));
     let stdout = text(&train.stdout);
     assert!(train.status.success(), "{stdout}\n{}", text(&train.stderr));
     assert!(stdout.contains("HV ") && stdout.contains("R2 ") && stdout.contains("follows "), "{stdout}");
-    let mut newest: Vec<_> = std::fs::read_dir(&checkpoints).unwrap().map(|e| e.unwrap().path()).collect();
-    newest.sort();
-    let checkpoint = newest.last().unwrap().to_str().unwrap().to_string();
+    let checkpoint = format!("{runs}/checkpoint-000000006000.safetensors");
+    assert!(Path::new(&checkpoint).exists(), "the guide samples from the run's last checkpoint");
 
     let sample = |name: &str, preference: Option<[f64; 2]>| {
         let out = dir.path().join(format!("{name}.csv"));
-        let weights = preference.map(|w| format!("{},{}", w[0], w[1]));
-        let mut args =
-            vec!["sample", "--checkpoint", &checkpoint, "-n", "4000", "--out", out.to_str().unwrap()];
-        let seed = format!("{}", name.len());
-        args.extend(["--seed", &seed]);
-        if let Some(weights) = &weights {
-            args.extend(["--preference", weights]);
-        }
-        let output = gfn(&args);
-        assert!(output.status.success(), "{}", text(&output.stderr));
+        let mut command = sample_command
+            .replace("runs/moo", &runs)
+            .replace("samples.csv", out.to_str().unwrap())
+            .replace("--preference 0.5,0.5", &preference.map(|w| format!("--preference {},{}", w[0], w[1])).unwrap_or_default());
+        command.push_str(&format!(" --seed {}", name.len()));
+        let output = run_in_root(&command);
+        assert!(output.status.success(), "{command}: {}", text(&output.stderr));
         read_samples(&out)
     };
     let conditioned: Vec<_> =

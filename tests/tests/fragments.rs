@@ -450,3 +450,82 @@ fn gfn_train_runs_molecules_and_gfn_sample_writes_ten_thousand_checked_molecules
         assert!((stored - again as f64).abs() <= 1e-3, "{smiles}: written {stored}, recomputed {again}");
     }
 }
+
+/// A preference-conditioned molecule run (sEH, QED, SA, MW) with a learner and 2 actor
+/// processes: every stored molecule carries its condition and objectives, the objectives equal an
+/// independent recomputation from the stored SMILES, its reward is the scalarised objectives to
+/// the exponent, the recursionpharma-style `results` view reads them, and the learner's Pareto
+/// evaluation reaches the log.
+#[test]
+fn a_multi_objective_run_stores_each_molecules_objectives_and_condition() {
+    use gfn_common::reward::objectives::{DrugLikenessScorer, SaScorer, normalize_seh};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("molecules.sqlite");
+    let log = dir.path().join("evaluation.jsonl");
+    let table = support::python::pytools().join("rdkit/Contrib/SA_Score/fpscores.pkl.gz");
+    let config = write_config(
+        dir.path(),
+        "moo.toml",
+        &format!(
+            "seed = 3\n[env]\ntype = \"fragments\"\nvocabulary = {:?}\nproxy_weights = {:?}\nsa_fragment_scores = {:?}\n\
+             reward_exponent = 1.0\n[policy]\nhidden = 64\nrounds = 2\n[objective]\ntype = \"trajectory_balance\"\n\
+             [conditioning]\nobjectives = [\"seh\", \"qed\", \"sa\", \"mw\"]\nreward_exponent_range = [1.0, 96.0]\n\
+             evaluation_samples = 4\nevaluation_top_k = 2\n\
+             [training]\nupdates = 40\nbatch_size = 16\nlearning_rate = 5e-4\nexploration_epsilon = 0.05\n\
+             [evaluation]\ninterval_updates = 20\nlog_path = {:?}\nresults_db = {:?}\n\
+             [learner]\nlinger_seconds = 1.0\n[actor]\nrollout_batch = 16\nsubmit_batch = 16\n",
+            vocabulary(),
+            proxy_weights(),
+            table,
+            log,
+            db
+        ),
+    );
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
+    let mut actors: Vec<_> = (0..2).map(|i| start_actor(&learner.address, &format!("moo{i}"))).collect();
+    assert!(learner.process.wait(Duration::from_secs(300)).success(), "{:?}", learner.process.output());
+    for actor in &mut actors {
+        assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
+    }
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| r.get("hypervolume").is_some())
+        .collect();
+    assert_eq!(records.len(), 2, "an evaluation every 20 updates");
+    for record in &records {
+        let hv = record["hypervolume"].as_f64().unwrap();
+        assert!(hv > 0.0 && hv <= 1.0, "{record}");
+        assert!(record["r2"].as_f64().unwrap() > 0.0 && record["pareto_front_size"].as_u64().unwrap() >= 1);
+        assert!(record["top_k_diversity"].as_f64().is_some_and(|d| (0.0..=1.0).contains(&d)), "{record}");
+        assert_eq!(record["top_k_reward_per_preference"].as_array().unwrap().len(), 35);
+        assert!(record.get("top10_reward").is_some(), "the molecule statistics are in the same record");
+    }
+
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let mut rows = connection.prepare("SELECT smi, r, fr_0, fr_1, fr_2, fr_3, pref_0, pref_1, pref_2, pref_3, ci_beta FROM results").unwrap();
+    let rows: Vec<(String, Vec<f64>)> = rows
+        .query_map([], |row| Ok((row.get(0)?, (1..11).map(|i| row.get(i).unwrap()).collect())))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(rows.len() >= 40 * 16, "{} molecules", rows.len());
+    let scorer = DrugLikenessScorer::new(SaScorer::load(&table).unwrap());
+    let proxy = SehProxy::load(&proxy_weights()).unwrap();
+    for (smiles, values) in rows.iter().take(200) {
+        let (reward, objectives, preference, beta) = (values[0], &values[1..5], &values[5..9], values[9]);
+        assert!((preference.iter().sum::<f64>() - 1.0).abs() < 1e-9 && (1.0..=96.0).contains(&beta));
+        let molecule = chematic::smiles::parse(smiles).unwrap();
+        let seh = f64::from(proxy.predict(&[featurize_molecule(&molecule).unwrap()])[0]);
+        let drug = scorer.score(smiles).unwrap().normalized();
+        let recomputed = [normalize_seh(seh), drug[0], drug[1], drug[2]];
+        for (stored, again) in objectives.iter().zip(recomputed) {
+            assert!((stored - again).abs() < 1e-3, "{smiles}: stored {objectives:?}, recomputed {recomputed:?}");
+        }
+        let scalar: f64 = preference.iter().zip(objectives).map(|(w, r)| w * r).sum();
+        let expected = scalar.max(1e-4).powf(beta);
+        assert!((reward - expected).abs() <= 1e-6 * expected.max(1e-12), "{smiles}: reward {reward} vs {expected}");
+    }
+}
