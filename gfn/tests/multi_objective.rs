@@ -90,10 +90,11 @@ fn a_preference_conditioned_policy_follows_the_preference_it_is_given() {
 
     let sample = |name: &str, preference: Option<[f64; 2]>| {
         let out = dir.path().join(format!("{name}.csv"));
-        let mut command = sample_command
-            .replace("runs/moo", &runs)
-            .replace("samples.csv", out.to_str().unwrap())
-            .replace("--preference 0.5,0.5", &preference.map(|w| format!("--preference {},{}", w[0], w[1])).unwrap_or_default());
+        let mut command =
+            sample_command.replace("runs/moo", &runs).replace("samples.csv", out.to_str().unwrap()).replace(
+                "--preference 0.5,0.5",
+                &preference.map(|w| format!("--preference {},{}", w[0], w[1])).unwrap_or_default(),
+            );
         command.push_str(&format!(" --seed {}", name.len()));
         let output = run_in_root(&command);
         assert!(output.status.success(), "{command}: {}", text(&output.stderr));

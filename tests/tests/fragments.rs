@@ -505,7 +505,11 @@ fn a_multi_objective_run_stores_each_molecules_objectives_and_condition() {
     }
 
     let connection = rusqlite::Connection::open(&db).unwrap();
-    let mut rows = connection.prepare("SELECT smi, r, fr_0, fr_1, fr_2, fr_3, pref_0, pref_1, pref_2, pref_3, ci_beta FROM results").unwrap();
+    let mut rows = connection
+        .prepare(
+            "SELECT smi, r, fr_0, fr_1, fr_2, fr_3, pref_0, pref_1, pref_2, pref_3, ci_beta FROM results",
+        )
+        .unwrap();
     let rows: Vec<(String, Vec<f64>)> = rows
         .query_map([], |row| Ok((row.get(0)?, (1..11).map(|i| row.get(i).unwrap()).collect())))
         .unwrap()
@@ -522,10 +526,16 @@ fn a_multi_objective_run_stores_each_molecules_objectives_and_condition() {
         let drug = scorer.score(smiles).unwrap().normalized();
         let recomputed = [normalize_seh(seh), drug[0], drug[1], drug[2]];
         for (stored, again) in objectives.iter().zip(recomputed) {
-            assert!((stored - again).abs() < 1e-3, "{smiles}: stored {objectives:?}, recomputed {recomputed:?}");
+            assert!(
+                (stored - again).abs() < 1e-3,
+                "{smiles}: stored {objectives:?}, recomputed {recomputed:?}"
+            );
         }
         let scalar: f64 = preference.iter().zip(objectives).map(|(w, r)| w * r).sum();
         let expected = scalar.max(1e-4).powf(beta);
-        assert!((reward - expected).abs() <= 1e-6 * expected.max(1e-12), "{smiles}: reward {reward} vs {expected}");
+        assert!(
+            (reward - expected).abs() <= 1e-6 * expected.max(1e-12),
+            "{smiles}: reward {reward} vs {expected}"
+        );
     }
 }

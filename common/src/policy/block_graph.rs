@@ -197,7 +197,7 @@ impl BlockGraphNet {
                 .condition_features
                 .as_ref()
                 .expect("a preference-conditioned network needs each graph's condition features");
-            x = x + features.to_kind(options.0).apply(projection).index_select(0, &batch.node_graph);
+            x += features.to_kind(options.0).apply(projection).index_select(0, &batch.node_graph);
         }
         let hidden = x.size()[1];
         let source_attachment = batch.edge_source_attachment.apply(&self.attachment_embedding);

@@ -40,7 +40,7 @@ pub fn currin(u: [f64; 2]) -> f64 {
     factor * numerator / denominator
 }
 
-fn function(name: &str) -> Option<fn([f64; 2]) -> f64> {
+fn function(name: &str) -> Option<Function> {
     match name {
         "branin" => Some(branin),
         "currin" => Some(currin),
@@ -53,8 +53,11 @@ fn function(name: &str) -> Option<fn([f64; 2]) -> f64> {
 pub struct GridObjectives {
     height: usize,
     /// Per chosen objective: its function, its ideal and its nadir value.
-    objectives: Vec<(fn([f64; 2]) -> f64, f64, f64)>,
+    objectives: Vec<(Function, f64, f64)>,
 }
+
+/// A function of a point of the unit square.
+type Function = fn([f64; 2]) -> f64;
 
 /// The ideal and nadir values (per objective) of the Pareto front of `points` (minimised).
 fn ideal_and_nadir(points: &[Vec<f64>]) -> Vec<(f64, f64)> {

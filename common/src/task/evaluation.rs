@@ -82,7 +82,7 @@ impl<E: Environment> Combined<E> {
 
 impl<E: Environment> RunEvaluation<E> for Combined<E> {
     fn evaluate(&mut self, model: &Model, counters: TrainingCounters) -> Result<Evaluated, TaskError> {
-        let mut first = self.first.evaluate(model, counters.clone())?;
+        let mut first = self.first.evaluate(model, counters)?;
         let second = self.second.evaluate(model, counters)?;
         first.line = format!("{}\n  {}", first.line, second.line);
         if let (Some(fields), serde_json::Value::Object(more)) = (first.record.as_object_mut(), second.record)
