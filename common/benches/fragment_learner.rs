@@ -134,14 +134,8 @@ fn main() {
                             .sample(&network, batch, &mut rng)
                             .into_iter()
                             .map(|t| {
-                                let trajectory = Trajectory {
-                                    actions: t.actions,
-                                    log_reward: -3.0,
-                                    policy_version: 0,
-                                    score: None,
-                                    reward_model: None,
-                                    ..Default::default()
-                                };
+                                let trajectory =
+                                    Trajectory { actions: t.actions, log_reward: -3.0, ..Default::default() };
                                 rebuild(&env, &trajectory).unwrap()
                             })
                             .collect()

@@ -54,9 +54,6 @@ fn batch(env: &Hypergrid, reward: &HypergridReward) -> Vec<RebuiltTrajectory<Vec
             let record = Trajectory {
                 actions,
                 log_reward: reward.log_reward(&terminal).unwrap(),
-                policy_version: 0,
-                score: None,
-                reward_model: None,
                 ..Default::default()
             };
             rebuild(env, &record).unwrap()

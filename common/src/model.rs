@@ -280,18 +280,7 @@ mod tests {
             .into_iter()
             .map(|t| {
                 let log_reward = reward.log_reward(&t.terminal).unwrap();
-                rebuild(
-                    env,
-                    &Trajectory {
-                        actions: t.actions,
-                        log_reward,
-                        policy_version: 0,
-                        score: None,
-                        reward_model: None,
-                        ..Default::default()
-                    },
-                )
-                .unwrap()
+                rebuild(env, &Trajectory { actions: t.actions, log_reward, ..Default::default() }).unwrap()
             })
             .collect()
     }

@@ -96,14 +96,7 @@ mod tests {
     use crate::trajectory::Trajectory;
 
     fn trajectory(id: u32) -> RebuiltTrajectory<u32> {
-        let record = Trajectory {
-            actions: vec![id, 0],
-            log_reward: 0.0,
-            policy_version: 0,
-            score: None,
-            reward_model: None,
-            ..Default::default()
-        };
+        let record = Trajectory { actions: vec![id, 0], log_reward: 0.0, ..Default::default() };
         RebuiltTrajectory { record, states: vec![0, id] }
     }
 

@@ -67,10 +67,6 @@ mod tests {
             actions,
             log_reward,
             policy_version: 1,
-            sequence: 0,
-            score: None,
-            reward_model: String::new(),
-            actor_instance: 0,
             ..Default::default()
         };
         assert_eq!(trajectory_from_wire(wire(vec![], 0.0)).unwrap_err().reason(), "empty");

@@ -266,14 +266,7 @@ mod tests {
         actions.extend(std::iter::repeat_n(1, y as usize));
         actions.push(2);
         let log_reward = reward().reward(&vec![x, y]).ln();
-        let trajectory = Trajectory {
-            actions,
-            log_reward,
-            policy_version: version,
-            score: None,
-            reward_model: None,
-            ..Default::default()
-        };
+        let trajectory = Trajectory { actions, log_reward, policy_version: version, ..Default::default() };
         v1::Trajectory { sequence, ..trajectory_to_wire(&trajectory) }
     }
 

@@ -254,14 +254,7 @@ mod tests {
 
     fn rebuilt(actions: Vec<u32>, log_reward: f64) -> RebuiltTrajectory<()> {
         let states = vec![(); actions.len()];
-        let record = Trajectory {
-            actions,
-            log_reward,
-            policy_version: 3,
-            score: None,
-            reward_model: None,
-            ..Default::default()
-        };
+        let record = Trajectory { actions, log_reward, policy_version: 3, ..Default::default() };
         RebuiltTrajectory { record, states }
     }
 

@@ -37,9 +37,6 @@ mod tests {
             log_reward: -2.3,
             policy_version: 12_345,
             sequence: 678,
-            score: None,
-            reward_model: String::new(),
-            actor_instance: 0,
             ..Default::default()
         };
         // packed varint actions: 15 bytes + 2 of framing; 9 for the double; a few for versions

@@ -59,36 +59,16 @@ fn an_illegal_action_is_rejected_on_rebuild() {
     let stop = env.stop_action();
     // after one block, the last stem slot of the action space does not exist
     let last_slot = (env.max_stems() - 1) as Action;
-    let illegal = Trajectory {
-        actions: vec![0, last_slot * 105 + 3, stop],
-        log_reward: 0.0,
-        policy_version: 0,
-        score: None,
-        reward_model: None,
-        ..Default::default()
-    };
+    let illegal =
+        Trajectory { actions: vec![0, last_slot * 105 + 3, stop], log_reward: 0.0, ..Default::default() };
     match rebuild(&env, &illegal) {
         Err(TrajectoryError::InvalidAction { position: 1, .. }) => {}
         other => panic!("expected an invalid action at position 1, got {other:?}"),
     }
     // stopping after one block is not allowed (min_blocks = 2)
-    let early = Trajectory {
-        actions: vec![0, stop],
-        log_reward: 0.0,
-        policy_version: 0,
-        score: None,
-        reward_model: None,
-        ..Default::default()
-    };
+    let early = Trajectory { actions: vec![0, stop], log_reward: 0.0, ..Default::default() };
     assert!(matches!(rebuild(&env, &early), Err(TrajectoryError::InvalidAction { position: 1, .. })));
-    let fine = Trajectory {
-        actions: vec![0, 0, stop],
-        log_reward: 0.0,
-        policy_version: 0,
-        score: None,
-        reward_model: None,
-        ..Default::default()
-    };
+    let fine = Trajectory { actions: vec![0, 0, stop], log_reward: 0.0, ..Default::default() };
     assert_eq!(rebuild(&env, &fine).unwrap().states.len(), 3);
 }
 

@@ -29,16 +29,7 @@ async fn register(client: &mut LearnerClient<tonic::transport::Channel>) -> v1::
 }
 
 fn trajectory(actions: Vec<u32>, log_reward: f64) -> v1::Trajectory {
-    v1::Trajectory {
-        actions,
-        log_reward,
-        policy_version: 0,
-        sequence: 0,
-        score: None,
-        reward_model: String::new(),
-        actor_instance: 0,
-        ..Default::default()
-    }
+    v1::Trajectory { actions, log_reward, ..Default::default() }
 }
 
 /// (4) Invalid action, wrong length, NaN reward, unknown run and an oversized message each get a
@@ -189,16 +180,8 @@ async fn late_subscriber_receives_current_weights_at_once() {
     assert!(next.version > first.version);
 
     // A trajectory sampled 300+ updates ago exceeds the maximum policy lag (64): dropped, counted.
-    let stale = v1::Trajectory {
-        actions: vec![2],
-        log_reward: 0.6f64.ln(),
-        policy_version: 0,
-        sequence: 1,
-        score: None,
-        reward_model: String::new(),
-        actor_instance: 0,
-        ..Default::default()
-    };
+    let stale =
+        v1::Trajectory { actions: vec![2], log_reward: 0.6f64.ln(), sequence: 1, ..Default::default() };
     let fresh = v1::Trajectory {
         policy_version: learner.metric("gfn_learner_weights_version") as u64,
         ..stale.clone()

@@ -97,11 +97,7 @@ async fn wrong_grid_rewards_are_caught_and_quarantined_and_honest_actors_never()
         trajectories: vec![v1::Trajectory {
             actions: vec![0, 0, 1, 1, 1, 2],
             log_reward: 3.0, // R = e³: not the grid's reward anywhere
-            policy_version: 0,
             sequence,
-            score: None,
-            reward_model: String::new(),
-            actor_instance: 0,
             ..Default::default()
         }],
         actor_instance: 4242,

@@ -160,16 +160,7 @@ async fn limits_trigger_with_their_documented_status_codes() {
     assert!(again.is_some(), "a new stream once the first one closed");
 
     // 2-D grid: [2] stops at the origin, a valid trajectory
-    let stop = v1::Trajectory {
-        actions: vec![2],
-        log_reward: -1.0,
-        policy_version: 0,
-        sequence: 0,
-        score: None,
-        reward_model: String::new(),
-        actor_instance: 0,
-        ..Default::default()
-    };
+    let stop = v1::Trajectory { actions: vec![2], log_reward: -1.0, ..Default::default() };
     let batch = |n: usize| v1::TrajectoryBatch {
         run_id: registration.run_id.clone(),
         actor_id: registration.actor_id,

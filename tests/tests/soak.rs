@@ -136,42 +136,12 @@ async fn inject_bad_inputs(address: &str, counts: &mut BadInputs) {
         actor_instance: 0,
     };
     let bad = vec![
-        v1::Trajectory {
-            actions: vec![0, 9, 2],
-            log_reward: -1.0,
-            policy_version: 0,
-            sequence: 0,
-            score: None,
-            reward_model: String::new(),
-            actor_instance: 0,
-            ..Default::default()
-        },
-        v1::Trajectory {
-            actions: vec![0, 2],
-            log_reward: f64::NAN,
-            policy_version: 0,
-            sequence: 0,
-            score: None,
-            reward_model: String::new(),
-            actor_instance: 0,
-            ..Default::default()
-        },
+        v1::Trajectory { actions: vec![0, 9, 2], log_reward: -1.0, ..Default::default() },
+        v1::Trajectory { actions: vec![0, 2], log_reward: f64::NAN, ..Default::default() },
     ];
     let invalid = with(Some(TOKEN)).submit_trajectories(batch(bad)).await.map(|_| ()).map_err(|s| s.code());
     expect(invalid, Code::InvalidArgument, counts);
-    let huge = vec![
-        v1::Trajectory {
-            actions: vec![0; 400_000],
-            log_reward: -1.0,
-            policy_version: 0,
-            sequence: 0,
-            score: None,
-            reward_model: String::new(),
-            actor_instance: 0,
-            ..Default::default()
-        };
-        4
-    ];
+    let huge = vec![v1::Trajectory { actions: vec![0; 400_000], log_reward: -1.0, ..Default::default() }; 4];
     let oversized =
         with(Some(TOKEN)).submit_trajectories(batch(huge)).await.map(|_| ()).map_err(|s| s.code());
     expect(oversized, Code::OutOfRange, counts);

@@ -395,18 +395,7 @@ mod tests {
     use tch::Kind;
 
     fn rebuilt(env: &Hypergrid, actions: Vec<u32>, log_reward: f64) -> RebuiltTrajectory<Vec<u16>> {
-        rebuild(
-            env,
-            &Trajectory {
-                actions,
-                log_reward,
-                policy_version: 0,
-                score: None,
-                reward_model: None,
-                ..Default::default()
-            },
-        )
-        .unwrap()
+        rebuild(env, &Trajectory { actions, log_reward, ..Default::default() }).unwrap()
     }
 
     /// 1-D grid of height 3: [0] → [1] → [2] → stop, R = 2. Rows in order of appearance.

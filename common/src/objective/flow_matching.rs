@@ -409,30 +409,10 @@ mod tests {
             FlowMatching { weighting: TermWeighting::Transitions, ..FlowMatching::with_epsilon(epsilon) };
         let (r1, r2) = (0.7f64, 1.3f64);
         let trajectories = vec![
-            rebuild(
-                &grid,
-                &Trajectory {
-                    actions: vec![0, 1],
-                    log_reward: r1.ln(),
-                    policy_version: 0,
-                    score: None,
-                    reward_model: None,
-                    ..Default::default()
-                },
-            )
-            .unwrap(),
-            rebuild(
-                &grid,
-                &Trajectory {
-                    actions: vec![0, 0, 1],
-                    log_reward: r2.ln(),
-                    policy_version: 0,
-                    score: None,
-                    reward_model: None,
-                    ..Default::default()
-                },
-            )
-            .unwrap(),
+            rebuild(&grid, &Trajectory { actions: vec![0, 1], log_reward: r1.ln(), ..Default::default() })
+                .unwrap(),
+            rebuild(&grid, &Trajectory { actions: vec![0, 0, 1], log_reward: r2.ln(), ..Default::default() })
+                .unwrap(),
         ];
         let batch = objective.prepare(&grid, &trajectories);
         // states in first-seen order: [0], [1], [2]
@@ -496,30 +476,9 @@ mod tests {
         let grid = Hypergrid::new(1, 2);
         let objective = FlowMatching::with_epsilon(0.0);
         let trajectories = vec![
-            rebuild(
-                &grid,
-                &Trajectory {
-                    actions: vec![0, 1],
-                    log_reward: 2f64.ln(),
-                    policy_version: 0,
-                    score: None,
-                    reward_model: None,
-                    ..Default::default()
-                },
-            )
-            .unwrap(),
-            rebuild(
-                &grid,
-                &Trajectory {
-                    actions: vec![1],
-                    log_reward: 0.0,
-                    policy_version: 0,
-                    score: None,
-                    reward_model: None,
-                    ..Default::default()
-                },
-            )
-            .unwrap(),
+            rebuild(&grid, &Trajectory { actions: vec![0, 1], log_reward: 2f64.ln(), ..Default::default() })
+                .unwrap(),
+            rebuild(&grid, &Trajectory { actions: vec![1], log_reward: 0.0, ..Default::default() }).unwrap(),
         ];
         let batch = objective.prepare(&grid, &trajectories);
         assert_eq!(batch.states, vec![vec![0], vec![1]]);
@@ -579,14 +538,8 @@ mod tests {
         // stop at s0 with R = 0.5 and log F(s0, stop) = 0: the only term is the terminal one,
         // (log(ε + 1) − log(ε + 0.5))², which depends on ε
         let grid = Hypergrid::new(1, 3);
-        let stop = Trajectory {
-            actions: vec![grid.stop_action()],
-            log_reward: 0.5f64.ln(),
-            policy_version: 0,
-            score: None,
-            reward_model: None,
-            ..Default::default()
-        };
+        let stop =
+            Trajectory { actions: vec![grid.stop_action()], log_reward: 0.5f64.ln(), ..Default::default() };
         let trajectories = vec![rebuild(&grid, &stop).unwrap()];
         let warmed = FlowMatching {
             epsilon_start: 0.5,
@@ -639,14 +592,7 @@ mod tests {
         // stop at s0 with log R = −6: with ε = 0 the only term is (log F(s0, stop) − m · log R)²,
         // so log F = −3 is exact at m = 0.5 and off by 3 at m = 1
         let grid = Hypergrid::new(1, 3);
-        let stop = Trajectory {
-            actions: vec![grid.stop_action()],
-            log_reward: -6.0,
-            policy_version: 0,
-            score: None,
-            reward_model: None,
-            ..Default::default()
-        };
+        let stop = Trajectory { actions: vec![grid.stop_action()], log_reward: -6.0, ..Default::default() };
         let trajectories = vec![rebuild(&grid, &stop).unwrap()];
         let warmed = FlowMatching {
             log_reward_warmup: LogRewardWarmUp::new(Some(0.5), 4),
@@ -671,14 +617,7 @@ mod tests {
     fn parents_that_were_not_visited_are_evaluated_once() {
         let grid = Hypergrid::new(2, 3);
         let objective = FlowMatching::with_epsilon(1e-4);
-        let trajectory = Trajectory {
-            actions: vec![0, 1, 2],
-            log_reward: 0.0,
-            policy_version: 0,
-            score: None,
-            reward_model: None,
-            ..Default::default()
-        };
+        let trajectory = Trajectory { actions: vec![0, 1, 2], log_reward: 0.0, ..Default::default() };
         let rebuilt = rebuild(&grid, &trajectory).unwrap();
         let batch = objective.prepare(&grid, &[rebuilt.clone(), rebuilt]);
         // visited [0,0], [1,0], [1,1]; parent [0,1] of [1,1] was not visited
