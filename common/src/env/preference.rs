@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Enumerable, EnvError, Environment};
+use super::{Action, EnvError, Environment};
 use crate::policy::input::{BlockGraphShape, InputShape, NetworkInput};
 use crate::reward::scalarization::{ConditionError, PreferenceConditioning};
 
@@ -224,22 +224,6 @@ impl<E: Environment> Environment for PreferenceConditioned<E> {
         log_reward: f64,
     ) -> Result<(), ConditionError> {
         self.conditioning.check_outcome(condition, objectives, log_reward)
-    }
-}
-
-/// Exact evaluation is per condition: the states of the reference condition's DAG.
-impl<E: Enumerable> Enumerable for PreferenceConditioned<E> {
-    fn states_in_topological_order(&self) -> Vec<Self::State> {
-        let reference = self.reference.clone();
-        self.inner.states_in_topological_order().into_iter().map(|s| self.wrap(s, &reference)).collect()
-    }
-
-    fn state_index(&self, state: &Self::State) -> usize {
-        self.inner.state_index(&state.state)
-    }
-
-    fn state_count(&self) -> usize {
-        self.inner.state_count()
     }
 }
 
