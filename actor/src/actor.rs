@@ -25,6 +25,7 @@ use crate::connection::{ClientTls, Keepalive, LearnerRpc, Registration, client, 
 use crate::error::ActorError;
 use crate::metrics;
 use crate::reward_pool::{self, Batching, RewardStats, SyntheticCost};
+use crate::reward_service::objectives::ServiceObjectives;
 use crate::reward_service::{self, ServiceReward};
 use crate::rollout::run_rollouts;
 use crate::submitter::{SubmitStats, SubmitterSettings, run_submitter};
@@ -168,7 +169,21 @@ impl TaskVisitor for RunActor {
                     threads: context.config.actor.reward_threads,
                     batching: Batching { max: context.config.actor.rollout_batch, max_wait: Duration::ZERO },
                 };
-                let reward = Arc::new(task.reward(workers.threads)?);
+                let services = &context.config.conditioning.services;
+                let remote = if services.is_empty() {
+                    Vec::new()
+                } else {
+                    let run_id = context.registration.read().expect("registration lock").run_id.clone();
+                    let tls = reward_service::client_tls(tls.as_ref())?;
+                    ServiceObjectives::connect_all(
+                        services,
+                        token.as_ref(),
+                        tls.as_ref(),
+                        &run_id,
+                        &context.handle,
+                    )?
+                };
+                let reward = Arc::new(task.reward_with_remote(workers.threads, &remote)?);
                 Ok(Box::pin(run_env(env, reward, workers, context)))
             }
             Some(service) => {

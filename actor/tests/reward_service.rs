@@ -12,9 +12,11 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
+use gfn_actor::reward_service::objectives::ServiceObjectives;
 use gfn_actor::reward_service::{ServiceReward, connect};
-use gfn_common::config::RewardServiceConfig;
+use gfn_common::config::{ObjectiveServiceConfig, RewardServiceConfig};
 use gfn_common::reward::Reward;
+use gfn_common::reward::remote::RemoteObjectives;
 use gfn_common::task::hypergrid::HypergridConfig;
 use gfn_common::task::hypergrid::HypergridTask;
 use gfn_proto::reward::v1::reward_model_server::{RewardModel, RewardModelServer};
@@ -41,6 +43,12 @@ enum Behaviour {
     Refused,
     /// Sleeps for a minute.
     Hangs,
+    /// Named values (OBJECTIVES) `b` = sum of coordinates, `a` = 10 + sum, in that order.
+    Named,
+    /// Named values `b` and `c` only.
+    NamedWithoutA,
+    /// Named values `b`, `a` with one value missing for every object.
+    NamedShort,
 }
 
 struct Fake {
@@ -87,20 +95,33 @@ impl RewardModel for Fake {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 Vec::new()
             }
+            Behaviour::Named | Behaviour::NamedWithoutA | Behaviour::NamedShort => objects
+                .iter()
+                .map(|o| {
+                    let sum = coordinates(o).iter().sum::<u32>() as f64;
+                    let mut values = vec![sum, 10.0 + sum];
+                    if self.behaviour == Behaviour::NamedShort {
+                        values.pop();
+                    }
+                    pb::ObjectResult { result: Some(object_result::Result::Values(pb::Values { values })) }
+                })
+                .collect(),
         };
         if self.behaviour == Behaviour::WrongCount {
             results.pop();
         }
-        let value_kind = if self.behaviour == Behaviour::UnknownKind {
-            pb::ValueKind::Unspecified
-        } else {
-            pb::ValueKind::Score
+        let (value_kind, value_names) = match self.behaviour {
+            Behaviour::UnknownKind => (pb::ValueKind::Unspecified, vec![]),
+            Behaviour::Named | Behaviour::NamedShort => (pb::ValueKind::Objectives, vec!["b", "a"]),
+            Behaviour::NamedWithoutA => (pb::ValueKind::Objectives, vec!["b", "c"]),
+            _ => (pb::ValueKind::Score, vec![]),
         };
         Ok(Response::new(pb::ScoreReply {
             results,
             value_kind: value_kind as i32,
             model_name: "fake".into(),
             model_version: "7".into(),
+            value_names: value_names.into_iter().map(String::from).collect(),
         }))
     }
 
@@ -110,6 +131,7 @@ impl RewardModel for Fake {
             model_version: "7".into(),
             object_kinds: vec!["grid".into()],
             max_batch: 0,
+            value_names: Vec::new(),
         }))
     }
 }
@@ -319,4 +341,61 @@ fn reward_calls_carry_the_run_token() {
     assert_eq!(without.rejections().get("refused"), Some(&4));
     let with = reward_with_token(&runtime, &settings(&[address]), Some("token-of-this-run"));
     assert!(score(&with).iter().all(Result::is_ok));
+}
+
+#[test]
+fn a_reward_service_replying_with_named_values_is_rejected() {
+    rejected_with(Behaviour::Named, "wrong_value_kind");
+}
+
+/// The objectives `a` and `b` of three grid points from an objective service answering as
+/// `behaviour`, called from a plain thread as reward workers do.
+fn objectives(behaviour: Behaviour) -> Vec<Result<gfn_common::reward::remote::RemoteValues, String>> {
+    let runtime = runtime();
+    let (address, calls) = serve(&runtime, behaviour);
+    let config = ObjectiveServiceConfig {
+        name: "props".into(),
+        objectives: vec!["a".into(), "b".into()],
+        scales: Default::default(),
+        connection: settings(&[address]),
+    };
+    let service = ServiceObjectives::connect(&config, None, None, "run-test", runtime.handle()).unwrap();
+    assert_eq!((service.service(), service.names()), ("props", &["a".to_string(), "b".to_string()][..]));
+    let task = HypergridTask::new(&HypergridConfig { ndim: 2, height: 4, ..HypergridConfig::default() });
+    let objects: Vec<pb::RewardObject> = [vec![0u16, 0], vec![1, 2], vec![3, 3]]
+        .iter()
+        .map(|point| gfn_common::task::Task::service_object(&task, point).unwrap())
+        .collect();
+    let values = std::thread::scope(|s| {
+        s.spawn(|| service.evaluate(&objects).into_iter().map(|r| r.map_err(|e| e.to_string())).collect())
+            .join()
+            .unwrap()
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one batched call");
+    values
+}
+
+#[test]
+fn an_objective_service_s_named_values_are_read_by_name_with_their_source() {
+    let values = objectives(Behaviour::Named);
+    let raw: Vec<Vec<f64>> = values.iter().map(|v| v.as_ref().unwrap().raw.clone()).collect();
+    // the reply names its values ["b", "a"]; the run asks for ["a", "b"]
+    assert_eq!(raw, [vec![10.0, 0.0], vec![13.0, 3.0], vec![16.0, 6.0]]);
+    assert!(values.iter().all(|v| v.as_ref().unwrap().source == "props:fake@7"));
+}
+
+#[test]
+fn an_objective_service_missing_a_name_or_a_value_or_replying_with_scores_is_rejected() {
+    for (behaviour, reason) in [
+        (Behaviour::NamedWithoutA, "bad_value_names"),
+        (Behaviour::NamedShort, "bad_values"),
+        (Behaviour::Good, "wrong_value_kind"),
+        (Behaviour::ObjectError, "wrong_value_kind"),
+        (Behaviour::WrongCount, "wrong_count"),
+    ] {
+        for value in objectives(behaviour) {
+            let error = value.expect_err("never a value");
+            assert!(error.contains(reason) && error.contains("props"), "{behaviour:?}: {error}");
+        }
+    }
 }

@@ -39,6 +39,10 @@ pub struct Trajectory {
     /// The same objectives' raw values (the sEH proxy, QED, SA score, molecular weight, …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub raw_objectives: Vec<f64>,
+    /// Where each objective's value came from, one per objective: `"builtin"`, or
+    /// `"<service>:<model>@<version>"` for a reward service (empty: not recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objective_sources: Vec<String>,
 }
 
 impl Trajectory {
@@ -54,6 +58,7 @@ impl Trajectory {
             condition,
             objectives: scored.objectives,
             raw_objectives: scored.raw_objectives,
+            objective_sources: scored.objective_sources,
         }
     }
 }
@@ -99,6 +104,10 @@ pub enum TrajectoryError {
     /// Raw objective values that are not one finite number per objective.
     #[error("{raw} raw objective values for {normalised} objectives, or one not finite")]
     RawObjectives { raw: usize, normalised: usize },
+    /// Objective sources that are not one per objective, or one longer than
+    /// [`MAX_REWARD_MODEL_BYTES`].
+    #[error("{sources} objective sources for {objectives} objectives, or one too long")]
+    ObjectiveSources { sources: usize, objectives: usize },
 }
 
 /// Longest reward model name (`name@version`) a trajectory may carry.
@@ -120,7 +129,7 @@ impl TrajectoryError {
             Self::NonFiniteScore { .. } => "non_finite_score",
             Self::RewardModelName { .. } => "reward_model_name",
             Self::Condition(error) => error.reason(),
-            Self::RawObjectives { .. } => "bad_objectives",
+            Self::RawObjectives { .. } | Self::ObjectiveSources { .. } => "bad_objectives",
             Self::TooManyValues { .. } => "too_many_values",
         }
     }
@@ -180,6 +189,15 @@ pub fn rebuild<E: Environment>(
             normalised: objectives.0.len(),
         });
     }
+    let sources = &trajectory.objective_sources;
+    if !(sources.is_empty() || sources.len() == objectives.0.len())
+        || sources.iter().any(|s| s.is_empty() || s.len() > MAX_REWARD_MODEL_BYTES)
+    {
+        return Err(TrajectoryError::ObjectiveSources {
+            sources: sources.len(),
+            objectives: objectives.0.len(),
+        });
+    }
     let mut states = Vec::with_capacity(actions.len());
     states.push(env.conditioned_initial_state(&trajectory.condition)?);
     env.check_outcome(&trajectory.condition, &trajectory.objectives, trajectory.log_reward)?;
@@ -204,16 +222,7 @@ mod tests {
     use crate::env::Hypergrid;
 
     fn record(actions: Vec<Action>, log_reward: f64) -> Trajectory {
-        Trajectory {
-            actions,
-            log_reward,
-            policy_version: 3,
-            score: None,
-            reward_model: None,
-            condition: Vec::new(),
-            objectives: Vec::new(),
-            raw_objectives: Vec::new(),
-        }
+        Trajectory { actions, log_reward, policy_version: 3, ..Trajectory::default() }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Collecting every problem of a configuration at once, each naming its key: each section of
 //! [`crate::config`] (and each environment's own section) checks itself into a [`Scope`].
 
+use std::borrow::Cow;
 use std::fmt::Display;
 
 /// The problems found so far, one line each (`training.batch_size must be at least 1 (got 0)`).
@@ -12,7 +13,7 @@ pub struct Problems {
 impl Problems {
     /// The checks of one section: keys are written `section.key`.
     pub fn section(&mut self, name: &'static str) -> Scope<'_> {
-        Scope { problems: self, section: name }
+        Scope { problems: self, section: Cow::Borrowed(name) }
     }
 
     /// Records a problem written out in full.
@@ -29,10 +30,16 @@ impl Problems {
 /// The checks of one section.
 pub struct Scope<'p> {
     problems: &'p mut Problems,
-    section: &'static str,
+    section: Cow<'static, str>,
 }
 
 impl Scope<'_> {
+    /// The checks of a table within this section (`conditioning.services[0]`): keys are
+    /// written `section.table.key`.
+    pub fn nested(&mut self, table: &str) -> Scope<'_> {
+        Scope { problems: self.problems, section: Cow::Owned(format!("{}.{table}", self.section)) }
+    }
+
     /// Unless `ok`, records "`section.key` must be `requirement` (got `value`)".
     pub fn check(&mut self, ok: bool, key: &str, requirement: &str, value: impl Display) {
         if !ok {

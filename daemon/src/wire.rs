@@ -24,6 +24,7 @@ pub fn trajectory_from_wire(wire: v1::Trajectory) -> Result<Trajectory, Trajecto
         ("condition", wire.condition.len()),
         ("objectives", wire.objectives.len()),
         ("raw_objectives", wire.raw_objectives.len()),
+        ("objective_sources", wire.objective_sources.len()),
     ] {
         if len > MAX_CONDITION_VALUES {
             return Err(TrajectoryError::TooManyValues { field, len });
@@ -38,6 +39,7 @@ pub fn trajectory_from_wire(wire: v1::Trajectory) -> Result<Trajectory, Trajecto
         condition: wire.condition,
         objectives: wire.objectives,
         raw_objectives: wire.raw_objectives,
+        objective_sources: wire.objective_sources,
     })
 }
 
@@ -54,6 +56,7 @@ pub fn trajectory_to_wire(trajectory: &Trajectory) -> v1::Trajectory {
         condition: trajectory.condition.clone(),
         objectives: trajectory.objectives.clone(),
         raw_objectives: trajectory.raw_objectives.clone(),
+        objective_sources: trajectory.objective_sources.clone(),
     }
 }
 

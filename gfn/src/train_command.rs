@@ -127,7 +127,7 @@ impl TrainVisitor {
             config.seed,
         );
         let hooks = task
-            .hooks(&HookContext { config: &config, run_id: "local", log: log.clone() })
+            .hooks(&HookContext { config: &config, run_id: "local", log: log.clone(), remote: &[] })
             .map_err(anyhow::Error::from_boxed)
             .context("starting the task's evaluation")?;
         let mut view = ProgressView::new(config.training.updates, 0, progress, log);

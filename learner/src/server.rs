@@ -13,11 +13,13 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
+use gfn_actor::reward_service::objectives::ServiceObjectives;
 use gfn_common::config::{RunConfig, SecurityConfig};
 use gfn_common::env::Environment;
 use gfn_common::events::{Event, Events};
 use gfn_common::metrics::MetricDescription;
 use gfn_common::model::Model;
+use gfn_common::reward::remote::RemoteObjectives;
 use gfn_common::task::evaluation::open_shared_log;
 use gfn_common::task::{HookContext, RunHooks, SharedLog, Task, TaskError, TaskVisitor, Tasks};
 use gfn_common::training::resume;
@@ -115,12 +117,30 @@ impl TaskVisitor for Serve {
             };
             let hook_config = config.clone();
             let hook_log = reporting.log.clone();
+            let hook_runtime = runtime.clone();
             serve_env(config, runtime, env, auditor, reporting, move |run_id| {
-                task.hooks(&HookContext { config: &hook_config, run_id, log: hook_log })
+                let remote = objective_services(&hook_config, run_id, &hook_runtime)?;
+                task.hooks(&HookContext { config: &hook_config, run_id, log: hook_log, remote: &remote })
             })
             .await
         }))
     }
+}
+
+/// The run's objective services (`conditioning.services`), which the Pareto evaluation scores
+/// its samples with, as the actors do; called with the run token over plain `http` endpoints
+/// (the learner holds no CA for reward services).
+fn objective_services(
+    config: &RunConfig,
+    run_id: &str,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Vec<Arc<dyn RemoteObjectives>>, TaskError> {
+    let services = &config.conditioning.services;
+    if services.is_empty() {
+        return Ok(Vec::new());
+    }
+    let token = RunToken::load(config.security.token_file.as_deref())?;
+    Ok(ServiceObjectives::connect_all(services, token.as_ref(), None, run_id, runtime)?)
 }
 
 /// The learner's service name in the gRPC health checking protocol (`grpc.health.v1.Health`):

@@ -3,11 +3,14 @@
 //! gfn's built-in reward server: the sEH proxy of Bengio et al. 2021 served over the reward
 //! protocol `gfn.reward.v1` (`proto/gfn/reward/v1/reward.proto`), so that the expensive proxy
 //! can run on its own pods (and, later, GPUs) and scale apart from the actors. It scores
-//! molecules by their SMILES; the junction tree is not needed.
+//! molecules by their SMILES; the junction tree is not needed. With `--model properties` it
+//! serves QED, SA and MW as named objective values instead ([`properties`]).
 //!
 //! Values are the proxy's raw output as `SCORE`, floored at [`SCORE_FLOOR`] because a score
 //! must be positive; the run's `[reward]` transform (`min = 0.1`, `norm = 8`, `exponent = 10`
 //! gives the paper's reward) clips far above that floor, so the reward equals the built-in one.
+
+pub mod properties;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, TryLockError};
@@ -51,6 +54,14 @@ pub enum LoadError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// The SA fragment table could not be read.
+    #[error("reading the SA fragment table {path:?}: {reason}")]
+    Table {
+        /// The table file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
     },
     /// The weights are not the converted sEH proxy.
     #[error("loading the sEH proxy from {path:?}")]
@@ -101,17 +112,41 @@ impl SehService {
     pub fn version(&self) -> &str {
         &self.version
     }
+}
 
-    fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        match &self.token {
-            None => Ok(()),
-            Some(token) => auth::check(token, request).map_err(|(refusal, status)| {
-                ::metrics::counter!(metrics::CALLS, "outcome" => "unauthenticated").increment(1);
-                tracing::warn!(peer = ?request.remote_addr(), reason = refusal.reason(), "refused an unauthenticated call");
-                status
-            }),
+/// With `token`, refuses a call that does not carry it (counted).
+fn authorize<T>(token: Option<&RunToken>, request: &Request<T>) -> Result<(), Status> {
+    match token {
+        None => Ok(()),
+        Some(token) => auth::check(token, request).map_err(|(refusal, status)| {
+            ::metrics::counter!(metrics::CALLS, "outcome" => "unauthenticated").increment(1);
+            tracing::warn!(peer = ?request.remote_addr(), reason = refusal.reason(), "refused an unauthenticated call");
+            status
+        }),
+    }
+}
+
+/// The SMILES of a request's molecules; refused (counted) when the batch is larger than
+/// `max_batch` (0: any) or holds anything but molecules.
+fn molecule_smiles(objects: Vec<pb::RewardObject>, max_batch: usize) -> Result<Vec<String>, Status> {
+    if max_batch > 0 && objects.len() > max_batch {
+        ::metrics::counter!(metrics::CALLS, "outcome" => "invalid").increment(1);
+        return Err(Status::invalid_argument(format!(
+            "{} objects, at most {max_batch} per call",
+            objects.len()
+        )));
+    }
+    let mut smiles = Vec::with_capacity(objects.len());
+    for object in objects {
+        match object.object {
+            Some(pb::reward_object::Object::Molecule(molecule)) => smiles.push(molecule.smiles),
+            _ => {
+                ::metrics::counter!(metrics::CALLS, "outcome" => "invalid").increment(1);
+                return Err(Status::invalid_argument("this model scores molecules only"));
+            }
         }
     }
+    Ok(smiles)
 }
 
 /// Scores `smiles` with one of `proxies`: an error per SMILES that does not featurize.
@@ -152,26 +187,8 @@ fn score(proxies: &[Mutex<SehProxy>], smiles: &[String]) -> Vec<object_result::R
 #[tonic::async_trait]
 impl RewardModel for SehService {
     async fn score(&self, request: Request<pb::ScoreRequest>) -> Result<Response<pb::ScoreReply>, Status> {
-        self.authorize(&request)?;
-        let objects = request.into_inner().objects;
-        if self.max_batch > 0 && objects.len() > self.max_batch {
-            ::metrics::counter!(metrics::CALLS, "outcome" => "invalid").increment(1);
-            return Err(Status::invalid_argument(format!(
-                "{} objects, at most {} per call",
-                objects.len(),
-                self.max_batch
-            )));
-        }
-        let mut smiles = Vec::with_capacity(objects.len());
-        for object in objects {
-            match object.object {
-                Some(pb::reward_object::Object::Molecule(molecule)) => smiles.push(molecule.smiles),
-                _ => {
-                    ::metrics::counter!(metrics::CALLS, "outcome" => "invalid").increment(1);
-                    return Err(Status::invalid_argument("this model scores molecules only"));
-                }
-            }
-        }
+        authorize(self.token.as_ref(), &request)?;
+        let smiles = molecule_smiles(request.into_inner().objects, self.max_batch)?;
         let started = Instant::now();
         let _permit =
             self.permits.clone().acquire_owned().await.map_err(|_| Status::unavailable("shutting down"))?;
@@ -189,6 +206,7 @@ impl RewardModel for SehService {
             value_kind: pb::ValueKind::Score as i32,
             model_name: MODEL_NAME.into(),
             model_version: self.version.clone(),
+            value_names: Vec::new(),
         }))
     }
 
@@ -196,12 +214,41 @@ impl RewardModel for SehService {
         &self,
         request: Request<pb::DescribeRequest>,
     ) -> Result<Response<pb::ModelInfo>, Status> {
-        self.authorize(&request)?;
+        authorize(self.token.as_ref(), &request)?;
         Ok(Response::new(pb::ModelInfo {
             model_name: MODEL_NAME.into(),
             model_version: self.version.clone(),
             object_kinds: vec!["molecule".into()],
             max_batch: self.max_batch as u32,
+            value_names: Vec::new(),
         }))
+    }
+}
+
+/// Whichever model a server serves.
+pub enum Served {
+    /// The sEH proxy.
+    Seh(SehService),
+    /// QED, SA and MW.
+    Properties(properties::PropertiesService),
+}
+
+#[tonic::async_trait]
+impl RewardModel for Served {
+    async fn score(&self, request: Request<pb::ScoreRequest>) -> Result<Response<pb::ScoreReply>, Status> {
+        match self {
+            Self::Seh(model) => model.score(request).await,
+            Self::Properties(model) => model.score(request).await,
+        }
+    }
+
+    async fn describe(
+        &self,
+        request: Request<pb::DescribeRequest>,
+    ) -> Result<Response<pb::ModelInfo>, Status> {
+        match self {
+            Self::Seh(model) => model.describe(request).await,
+            Self::Properties(model) => model.describe(request).await,
+        }
     }
 }

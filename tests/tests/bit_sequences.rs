@@ -109,7 +109,7 @@ fn trajectory_balance_learns_sixteen_bit_sequences() {
     let mut config = config_for(bits.clone(), "trajectory_balance", 3_000);
     config.policy.hidden = 256;
     let task = BitSequenceTask::new(&bits);
-    let hooks = task.hooks(&HookContext { config: &config, run_id: "test", log: None }).unwrap();
+    let hooks = task.hooks(&HookContext { config: &config, run_id: "test", log: None, remote: &[] }).unwrap();
     let summary = train_task(&task, &config, &TrainOptions::default(), &mut Silent, hooks).unwrap();
     let last = summary.last.exact.expect("an enumerable variant is evaluated exactly");
     assert!(last.exact_l1 <= 0.3, "exact L1 {}", last.exact_l1);
@@ -137,7 +137,7 @@ fn the_large_variant_reports_modes_found_and_correlation() {
     let config = config_for(bits.clone(), "trajectory_balance", 40);
     let task = BitSequenceTask::new(&bits);
     assert_eq!(task.environment().num_actions(), 15 * 256 + 1);
-    let hooks = task.hooks(&HookContext { config: &config, run_id: "test", log: None }).unwrap();
+    let hooks = task.hooks(&HookContext { config: &config, run_id: "test", log: None, remote: &[] }).unwrap();
     let summary = train_task(&task, &config, &TrainOptions::default(), &mut Silent, hooks).unwrap();
     let record = &summary.last.record;
     assert!(summary.last.exact.is_none());

@@ -56,6 +56,8 @@ pub struct CheckedReply {
     pub results: Vec<pb::ObjectResult>,
     /// What the values are.
     pub kind: ValueKind,
+    /// The names of the values of an `Objectives` reply (empty otherwise).
+    pub value_names: Vec<String>,
     /// `name@version` of the model.
     pub model: String,
     /// The endpoint that answered.
@@ -159,6 +161,7 @@ impl RewardClient {
         let kind = match pb::ValueKind::try_from(reply.value_kind) {
             Ok(pb::ValueKind::Score) => ValueKind::Score,
             Ok(pb::ValueKind::LogScore) => ValueKind::LogScore,
+            Ok(pb::ValueKind::Objectives) => ValueKind::Objectives,
             _ => return Err(CallFailure::UnknownValueKind),
         };
         if reply.results.len() != sent {
@@ -169,6 +172,7 @@ impl RewardClient {
         Ok(CheckedReply {
             results: reply.results,
             kind,
+            value_names: reply.value_names,
             model: format!("{}@{}", reply.model_name, reply.model_version),
             endpoint: endpoint.name.clone(),
         })

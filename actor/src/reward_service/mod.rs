@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod endpoints;
+pub mod objectives;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -174,6 +175,13 @@ impl<T: Task> Reward<TaskState<T>> for ServiceReward<T> {
                     Some(pb::object_result::Result::Error(error)) => {
                         Err(self.rejected("object_error", format!("{endpoint}: {error}")))
                     }
+                    Some(pb::object_result::Result::Values(_)) => Err(self.rejected(
+                        "wrong_value_kind",
+                        format!(
+                            "{endpoint} returned named objective values; a [reward] service returns one \
+                             score per object (objectives belong in [[conditioning.services]])"
+                        ),
+                    )),
                     Some(pb::object_result::Result::Value(value)) => {
                         match self.transform.apply(*value, reply.kind) {
                             Ok((log_reward, score)) => Ok(Scored {

@@ -27,7 +27,7 @@ pub use policy::{
     ConditioningConfig, DEFAULT_HIDDEN_LAYERS, DEFAULT_ROUNDS, MessagePassing, NetworkKind, PolicyConfig,
 };
 pub use processes::{ActorConfig, LearnerConfig, SecurityConfig};
-pub use reward::{RewardConfig, RewardServiceConfig};
+pub use reward::{ObjectiveServiceConfig, RewardConfig, RewardServiceConfig};
 pub use training::{CheckpointConfig, EvaluationConfig, Precision, TrainingConfig};
 
 use crate::objective::BackwardPolicy;
@@ -206,7 +206,7 @@ impl RunConfig {
                 || (!self.conditioning.enabled() && self.conditioning.objectives.is_empty()),
             "type",
             "\"builtin\" when conditioning.reward_exponents or conditioning.objectives is set \
-             (conditioning on a reward service's scores is not supported yet)",
+             (a multi-objective run takes objectives from services with [[conditioning.services]])",
             "\"service\"",
         );
         problems.section("learner").check(

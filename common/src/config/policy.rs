@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::reward::ObjectiveServiceConfig;
 use crate::reward::scalarization::{PreferenceConditioning, Scalarization};
 use crate::validation::Scope;
 
@@ -148,6 +149,10 @@ pub struct ConditioningConfig {
     pub evaluation_samples: usize,
     /// The top `k` per evaluation preference whose reward and diversity are reported.
     pub evaluation_top_k: usize,
+    /// Reward services that compute some of `objectives` (`[[conditioning.services]]`); the
+    /// others are the task's built-in ones.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ObjectiveServiceConfig>,
 }
 
 impl Default for ConditioningConfig {
@@ -162,6 +167,7 @@ impl Default for ConditioningConfig {
             evaluation_divisions: 4,
             evaluation_samples: 128,
             evaluation_top_k: 10,
+            services: Vec::new(),
         }
     }
 }
@@ -219,5 +225,28 @@ impl ConditioningConfig {
         conditioning.between("evaluation_divisions", self.evaluation_divisions, 1, 16);
         conditioning.between("evaluation_samples", self.evaluation_samples, 1, 100_000);
         conditioning.between("evaluation_top_k", self.evaluation_top_k, 1, self.evaluation_samples.max(1));
+        let mut served: Vec<&String> = Vec::new();
+        for (i, service) in self.services.iter().enumerate() {
+            let mut entry = conditioning.nested(&format!("services[{i}]"));
+            service.check(&mut entry);
+            for name in &service.objectives {
+                entry.check(
+                    self.objectives.contains(name) && !served.contains(&name),
+                    "objectives",
+                    "among conditioning.objectives, each from one service only",
+                    format!("{name:?}"),
+                );
+                served.push(name);
+            }
+        }
+        let mut names: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        conditioning.check(
+            names.len() == self.services.len(),
+            "services",
+            "services with distinct names",
+            format!("{:?}", self.services.iter().map(|s| &s.name).collect::<Vec<_>>()),
+        );
     }
 }

@@ -2,6 +2,8 @@
 //! (`gfn.reward.v1`) that the actors call, with its endpoints, batching, deadlines, retries,
 //! ejection and the reward transform applied to its raw scores.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::reward::service::ScoreTransform;
@@ -103,7 +105,16 @@ impl RewardConfig {
 
     /// Checks the section's values (keys `reward.*`).
     pub fn check(&self, reward: &mut Scope<'_>) {
-        let Self::Service(s) = self else { return };
+        if let Self::Service(s) = self {
+            s.check(reward);
+        }
+    }
+}
+
+impl RewardServiceConfig {
+    /// Checks the connection's values (keys of `scope`).
+    pub fn check(&self, reward: &mut Scope<'_>) {
+        let s = self;
         reward.check(
             !s.endpoints.is_empty() || s.dns.is_some(),
             "endpoints",
@@ -138,5 +149,56 @@ impl RewardConfig {
         reward.at_least("eject_after_failures", s.eject_after_failures, 1);
         reward.non_negative_finite("eject_seconds", s.eject_seconds);
         reward.check(s.max_message_bytes >= 1024, "max_message_bytes", "at least 1024", s.max_message_bytes);
+    }
+}
+
+/// A reward service that computes some objectives of a multi-objective run
+/// (`[[conditioning.services]]`): it replies with several named raw values per object
+/// (`gfn.reward.v1`, `value_kind = OBJECTIVES`); gfn normalises them and records, with every
+/// value, this name and the model that produced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectiveServiceConfig {
+    /// The service's name in records and logs.
+    pub name: String,
+    /// The objectives it computes, among `conditioning.objectives`, by the names its replies
+    /// give them (`value_names`).
+    pub objectives: Vec<String>,
+    /// `[worst, best]` raw values of objectives the task does not know (a docking score, an
+    /// assay model): normalised linearly to [0, 1] and clipped. Objectives the task knows
+    /// (`qed`, `sa`, `mw`, `seh` for molecules) use the task's normalisation unless given here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scales: BTreeMap<String, [f64; 2]>,
+    /// Endpoints, DNS, TLS, batching, deadline, retries and ejection: the keys of a `[reward]`
+    /// service (its `exponent`, `min` and `norm` do not apply).
+    #[serde(flatten)]
+    pub connection: RewardServiceConfig,
+}
+
+impl ObjectiveServiceConfig {
+    /// Checks the entry's own values (keys of `scope`); `conditioning` checks how the entries
+    /// fit the run's objectives.
+    pub fn check(&self, scope: &mut Scope<'_>) {
+        scope.check(
+            !self.name.is_empty() && !self.name.contains(':') && self.name.len() <= 64,
+            "name",
+            "a name of 1 to 64 characters without ':'",
+            format!("{:?}", self.name),
+        );
+        scope.check(!self.objectives.is_empty(), "objectives", "at least one objective", "[]");
+        for (name, [worst, best]) in &self.scales {
+            scope.check(
+                self.objectives.contains(name),
+                "scales",
+                "scales of this service's objectives only",
+                format!("{name:?}"),
+            );
+            scope.check(
+                worst.is_finite() && best.is_finite() && worst != best,
+                "scales",
+                "[worst, best], finite and different",
+                format!("{name} = [{worst}, {best}]"),
+            );
+        }
+        self.connection.check(scope);
     }
 }

@@ -134,7 +134,7 @@ impl GridObjectives {
                 },
             )
             .collect();
-        Ok(ObjectiveValues { raw, normalized, score: None })
+        Ok(ObjectiveValues { raw, normalized, ..ObjectiveValues::default() })
     }
 }
 

@@ -8,6 +8,7 @@ pub mod hypergrid;
 pub mod molecule_features;
 pub mod objectives;
 pub mod preference;
+pub mod remote;
 pub mod scalarization;
 pub mod seh_proxy;
 pub mod seh_reward;
@@ -56,6 +57,9 @@ pub struct Scored {
     pub objectives: Vec<f64>,
     /// The same objectives' raw values.
     pub raw_objectives: Vec<f64>,
+    /// Where each objective's value came from (`"builtin"`, or `"<service>:<model>@<version>"`);
+    /// empty when not recorded.
+    pub objective_sources: Vec<String>,
 }
 
 impl Scored {
@@ -67,6 +71,7 @@ impl Scored {
             reward_model: None,
             objectives: Vec::new(),
             raw_objectives: Vec::new(),
+            objective_sources: Vec::new(),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::env::preference::Preferred;
 
 /// One object's objectives: raw values and their normalisation to [0, 1], in the order of the
 /// run's `conditioning.objectives`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ObjectiveValues {
     /// Raw values (the sEH proxy, QED, SA score, molecular weight, …).
     pub raw: Vec<f64>,
@@ -19,6 +19,9 @@ pub struct ObjectiveValues {
     /// The task's usual raw score of the object (the sEH proxy for molecules), if it has one:
     /// it keeps the task's statistics and results meaningful.
     pub score: Option<f64>,
+    /// Where each value came from (`"builtin"`, `"<service>:<model>@<version>"`), when some
+    /// come from reward services; empty when all are built in.
+    pub sources: Vec<String>,
 }
 
 /// A task's named objectives, computed for batches of terminal objects.
@@ -120,6 +123,7 @@ impl<S: Send + Sync> Reward<Preferred<S>> for PreferenceReward<S> {
                     score: values.score,
                     objectives: values.normalized,
                     raw_objectives: values.raw,
+                    objective_sources: values.sources,
                     ..Scored::of(log_reward)
                 })
             })

@@ -11,6 +11,8 @@ pub enum ValueKind {
     Score,
     /// The natural logarithm of a positive raw score.
     LogScore,
+    /// Several named raw values per object (objectives of a multi-objective run).
+    Objectives,
 }
 
 /// Why a returned value is not a reward.
@@ -22,6 +24,9 @@ pub enum ValueError {
     /// Zero or negative where a positive score is asked for.
     #[error("the score is not positive")]
     NotPositive,
+    /// Named objective values where one score was expected.
+    #[error("the reply carries named objective values, not one score")]
+    WrongKind,
 }
 
 impl ValueError {
@@ -30,6 +35,7 @@ impl ValueError {
         match self {
             Self::NotFinite => "not_finite",
             Self::NotPositive => "not_positive",
+            Self::WrongKind => "wrong_value_kind",
         }
     }
 }
@@ -52,14 +58,11 @@ impl ScoreTransform {
         if !value.is_finite() {
             return Err(ValueError::NotFinite);
         }
-        let log_score = match kind {
+        let (log_score, score) = match kind {
             ValueKind::Score if value <= 0.0 => return Err(ValueError::NotPositive),
-            ValueKind::Score => value.ln(),
-            ValueKind::LogScore => value,
-        };
-        let score = match kind {
-            ValueKind::Score => value,
-            ValueKind::LogScore => value.exp(),
+            ValueKind::Score => (value.ln(), value),
+            ValueKind::LogScore => (value, value.exp()),
+            ValueKind::Objectives => return Err(ValueError::WrongKind),
         };
         let log_reward = self.exponent * (log_score.max(self.min.ln()) - self.norm.ln());
         if !log_reward.is_finite() {

@@ -20,6 +20,7 @@
 //!   callers receive a task.
 
 pub mod bit_sequences;
+pub mod composed_objectives;
 pub mod conditioned;
 pub mod evaluation;
 pub mod fragments;
@@ -30,6 +31,7 @@ pub mod registry;
 pub mod results;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -39,6 +41,7 @@ use crate::env::Environment;
 use crate::env::conditioned::RewardConditioned;
 use crate::env::preference::PreferenceConditioned;
 use crate::reward::preference::ObjectiveModel;
+use crate::reward::remote::RemoteObjectives;
 use crate::reward::{Reward, Scored};
 pub use gfn_proto::reward::v1::RewardObject;
 use gfn_proto::reward::v1::{EncodedObject, reward_object};
@@ -46,6 +49,9 @@ use gfn_proto::reward::v1::{EncodedObject, reward_object};
 pub use evaluation::{Evaluated, RunEvaluation, SharedLog};
 pub use registry::{BuiltinTasks, TaskPlugin, TaskVisitor, Tasks};
 pub use results::{Generated, ResultsRecorder, ResultsSink};
+
+/// A normalisation of an objective's raw value to [0, 1] (higher is better).
+pub type Normalization = Arc<dyn Fn(f64) -> f64 + Send + Sync>;
 
 /// A reward service's object of a task defined outside gfn: its text in the encoding `kind`
 /// names (a reward service lists the kinds it scores; `docs/EXTENDING.md`).
@@ -132,15 +138,38 @@ pub trait Task: Send + Sync + 'static {
         Err(format!("the {} task computes no objectives for a multi-objective run", self.name()).into())
     }
 
+    /// How the task normalises a raw value of its objective `name` to [0, 1] — used for values
+    /// a reward service computes (`[[conditioning.services]]`); `None` (the default) for names
+    /// it does not know, which then need the service's `scales`.
+    fn objective_normalization(&self, _name: &str) -> Option<Normalization> {
+        None
+    }
+
+    /// The reward when some objectives come from reward services (`remote`: one per
+    /// `conditioning.services` entry, in order). The default, for tasks that are not
+    /// preference-conditioned: the built-in reward, and an error when `remote` is not empty.
+    fn reward_with_remote(
+        &self,
+        copies: usize,
+        remote: &[Arc<dyn RemoteObjectives>],
+    ) -> Result<Self::Reward, TaskError> {
+        if remote.is_empty() {
+            self.reward(copies)
+        } else {
+            Err(format!("the {} task takes no objectives from reward services", self.name()).into())
+        }
+    }
+
     /// The hooks of the task conditioned on a preference over objectives (`env`: the
-    /// conditioned environment). The default: the Pareto evaluation
-    /// ([`pareto_evaluation::ParetoEvaluation`]), nothing recorded.
+    /// conditioned environment; `model`: the run's objectives, built in or from services). The
+    /// default: the Pareto evaluation ([`pareto_evaluation::ParetoEvaluation`]), nothing
+    /// recorded.
     fn preference_hooks(
         &self,
         env: &PreferenceConditioned<Self::Env>,
+        model: Box<dyn ObjectiveModel<TaskState<Self>>>,
         context: &HookContext,
     ) -> Result<RunHooks<PreferenceConditioned<Self::Env>>, TaskError> {
-        let model = self.objective_model(&env.conditioning().objectives, 1)?;
         let evaluation = pareto_evaluation::ParetoEvaluation::new(env.clone(), model, context.config);
         Ok(RunHooks { evaluation: Box::new(evaluation), results: None })
     }
@@ -159,6 +188,9 @@ pub struct HookContext<'a> {
     pub run_id: &'a str,
     /// The run's JSON-lines log, shared by evaluations and recorders.
     pub log: Option<SharedLog>,
+    /// The run's objective services (`conditioning.services`, in order), for evaluations of
+    /// multi-objective runs; empty when it has none or the program does not connect to them.
+    pub remote: &'a [Arc<dyn RemoteObjectives>],
 }
 
 impl HookContext<'_> {

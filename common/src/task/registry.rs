@@ -281,7 +281,7 @@ fn with_conditioning<T: Task + Clone, V: TaskVisitor>(
     if config.conditioning.enabled() {
         visitor.visit(Conditioned::new(task, config.conditioning.reward_exponents.clone()))
     } else if let Some(conditioning) = config.conditioning.preference() {
-        visitor.visit(Preferences::new(task, conditioning)?)
+        visitor.visit(Preferences::new(task, conditioning, config.conditioning.services.clone())?)
     } else {
         visitor.visit(task)
     }

@@ -77,7 +77,11 @@ where
     E::State: Serialize + DeserializeOwned,
     R: Reward<E::State> + Clone + 'static,
 {
-    let hooks = RunHooks::exact(env, reward.clone(), &HookContext { config, run_id: "local", log: None })?;
+    let hooks = RunHooks::exact(
+        env,
+        reward.clone(),
+        &HookContext { config, run_id: "local", log: None, remote: &[] },
+    )?;
     let summary = train_with_hooks(env, reward, hooks, config, options, observer)?;
     let TrainSummary { last, time, resumed_from, macs_per_row, pipelined } = summary;
     let last = last.exact.expect("an exact evaluation");

@@ -1,4 +1,4 @@
-//! `gfn-reward-server`: the sEH proxy served over `gfn.reward.v1`.
+//! `gfn-reward-server`: the sEH proxy (or QED, SA and MW) served over `gfn.reward.v1`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,15 +12,25 @@ use tonic_health::ServingStatus;
 
 use gfn_daemon::process;
 use gfn_proto::reward::v1::reward_model_server::{RewardModelServer, SERVICE_NAME};
-use gfn_reward_server::{SehService, metrics};
+use gfn_reward_server::properties::{self, PropertiesService};
+use gfn_reward_server::{SehService, Served, metrics};
 
 /// Serves the sEH proxy (Bengio et al. 2021) to gfn actors over the reward protocol
 /// gfn.reward.v1 (proto/gfn/reward/v1/reward.proto). Point a run at it with
 /// `[reward] type = "service"`, `endpoints = ["host:50061"]`, `min = 0.1`, `norm = 8.0`,
-/// `exponent = 10.0` (the paper's reward). Prints one JSON line when listening.
+/// `exponent = 10.0` (the paper's reward). With `--model properties` it serves QED, SA and MW
+/// as named objective values, for a multi-objective run's `[[conditioning.services]]`. Prints
+/// one JSON line when listening.
 #[derive(Debug, Parser)]
 #[command(name = "gfn-reward-server", version)]
 struct Args {
+    /// What to serve: `seh` (the sEH proxy, one score per molecule) or `properties` (QED, SA
+    /// and MW per molecule, named values).
+    #[arg(long, value_enum, default_value_t = ModelKind::Seh)]
+    model: ModelKind,
+    /// RDKit's SA fragment table (`--model properties`); scripts/molecule-data.sh installs it.
+    #[arg(long, default_value = ".pytools/rdkit/Contrib/SA_Score/fpscores.pkl.gz")]
+    sa_fragment_scores: PathBuf,
     /// Proxy weights converted to safetensors (scripts/convert_seh_proxy.py; scripts/test and
     /// scripts/run write .cache/seh_proxy.safetensors).
     #[arg(long, default_value = ".cache/seh_proxy.safetensors")]
@@ -48,6 +58,15 @@ struct Args {
     tls_key: Option<PathBuf>,
 }
 
+/// The models this server serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ModelKind {
+    /// The sEH proxy.
+    Seh,
+    /// QED, SA and MW.
+    Properties,
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -68,7 +87,19 @@ fn main() -> ExitCode {
 fn run(args: Args) -> anyhow::Result<()> {
     tch::set_num_threads(1);
     let token = gfn_proto::auth::RunToken::load(args.token_file.as_deref())?;
-    let service = SehService::load(&args.proxy_weights, args.threads, args.max_batch, token)?;
+    let (service, model) = match args.model {
+        ModelKind::Seh => {
+            let service = SehService::load(&args.proxy_weights, args.threads, args.max_batch, token)?;
+            let model = format!("{}@{}", gfn_reward_server::MODEL_NAME, service.version());
+            (RewardModelServer::new(Served::Seh(service)), model)
+        }
+        ModelKind::Properties => {
+            let service =
+                PropertiesService::load(&args.sa_fragment_scores, args.threads, args.max_batch, token)?;
+            let model = format!("{}@{}", properties::MODEL_NAME, service.version());
+            (RewardModelServer::new(Served::Properties(service)), model)
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .max_blocking_threads(args.threads.max(1) + 1)
@@ -90,7 +121,6 @@ fn run(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", args.listen))?;
         let address = listener.local_addr()?;
-        let version = service.version().to_string();
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_service_status(SERVICE_NAME, ServingStatus::Serving).await;
         let mut builder = tonic::transport::Server::builder();
@@ -98,13 +128,10 @@ fn run(args: Args) -> anyhow::Result<()> {
             let identity = Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?);
             builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
         }
-        println!(
-            "{{\"event\": \"listening\", \"address\": \"{address}\", \"model\": \"{}@{version}\"}}",
-            gfn_reward_server::MODEL_NAME
-        );
+        println!("{{\"event\": \"listening\", \"address\": \"{address}\", \"model\": \"{model}\"}}");
         builder
             .add_service(health_service)
-            .add_service(RewardModelServer::new(service))
+            .add_service(service)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
             .await
             .context("serving")?;

@@ -88,7 +88,7 @@ impl MoleculeObjectives {
     fn values(&self, tree: &BlockTree, seh: f64) -> Result<ObjectiveValues, RewardError> {
         let needs_molecule = self.objectives.iter().any(|o| *o != Objective::Seh);
         let molecule = if needs_molecule { Some(self.drug_likeness(tree)?) } else { None };
-        let mut values = ObjectiveValues { raw: Vec::new(), normalized: Vec::new(), score: Some(seh) };
+        let mut values = ObjectiveValues { score: Some(seh), ..ObjectiveValues::default() };
         for objective in &self.objectives {
             let failed = |what: &str, error: &dyn std::fmt::Display| RewardError::Failed {
                 reason: format!("{what} of {}: {error}", molecule.as_ref().map_or("", |m| m.1.as_str())),

@@ -27,7 +27,7 @@ use crate::task::evaluation::Combined;
 use crate::task::evaluation::{BasicRecord, Evaluated, RunEvaluation};
 use crate::task::pareto_evaluation::ParetoEvaluation;
 use crate::task::results::{Generated, ResultsRecorder};
-use crate::task::{HookContext, RunHooks, Task, TaskError, TaskPlugin};
+use crate::task::{HookContext, Normalization, RunHooks, Task, TaskError, TaskPlugin};
 use crate::validation::Scope;
 use gfn_proto::reward::v1::{Molecule, RewardObject, reward_object};
 
@@ -171,6 +171,19 @@ impl Task for FragmentTask {
         crate::reward::objectives::NAMES.to_vec()
     }
 
+    /// sEH / 8, QED as it is, (10 − SA) / 9 and the MW window, as the built-in objectives.
+    fn objective_normalization(&self, name: &str) -> Option<Normalization> {
+        use crate::reward::objectives::{normalize_mw, normalize_sa, normalize_seh};
+        let normalize: fn(f64) -> f64 = match name {
+            "seh" => normalize_seh,
+            "qed" => |qed| qed.clamp(0.0, 1.0),
+            "sa" => normalize_sa,
+            "mw" => normalize_mw,
+            _ => return None,
+        };
+        Some(Arc::new(normalize))
+    }
+
     fn objective_model(
         &self,
         names: &[String],
@@ -186,6 +199,7 @@ impl Task for FragmentTask {
     fn preference_hooks(
         &self,
         env: &PreferenceConditioned<FragmentEnvironment>,
+        model: Box<dyn ObjectiveModel<BlockTree>>,
         context: &HookContext,
     ) -> Result<RunHooks<PreferenceConditioned<FragmentEnvironment>>, TaskError> {
         let mut hooks =
@@ -195,7 +209,6 @@ impl Task for FragmentTask {
                 generated.reward_exponent = beta;
                 generated
             })?;
-        let model = self.objective_model(&env.conditioning().objectives, 1)?;
         let pareto = ParetoEvaluation::new(env.clone(), model, context.config);
         hooks.evaluation = Box::new(Combined::new(Box::new(pareto), hooks.evaluation));
         Ok(hooks)

@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS molecules (
     reward_model TEXT,             -- name@version of the reward service that scored it (NULL: built in)
     condition TEXT,                -- JSON [w_1, ..., w_n, beta] of a preference-conditioned run
     objectives TEXT,               -- JSON normalised objectives, in conditioning.objectives order
-    raw_objectives TEXT            -- JSON raw objectives (sEH proxy, QED, SA score, MW, ...)
+    raw_objectives TEXT,           -- JSON raw objectives (sEH proxy, QED, SA score, MW, ...)
+    objective_sources TEXT         -- JSON, per objective: 'builtin' or '<service>:<model>@<version>'
 );
 CREATE INDEX IF NOT EXISTS molecules_smiles ON molecules (smiles);
 ";
@@ -94,7 +95,7 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
     if !columns.iter().any(|c| c == "reward_exponent") {
         connection.execute_batch("ALTER TABLE molecules ADD COLUMN reward_exponent REAL")?;
     }
-    for column in ["reward_model", "condition", "objectives", "raw_objectives"] {
+    for column in ["reward_model", "condition", "objectives", "raw_objectives", "objective_sources"] {
         if !columns.iter().any(|c| c == column) {
             connection.execute_batch(&format!("ALTER TABLE molecules ADD COLUMN {column} TEXT"))?;
         }
@@ -119,6 +120,11 @@ fn create_results_view(connection: &Connection, objectives: usize) -> rusqlite::
 /// A JSON array of `values`, or NULL when there are none.
 fn json_values(values: &[f64]) -> Option<String> {
     (!values.is_empty()).then(|| serde_json::to_string(values).expect("numbers serialize"))
+}
+
+/// A JSON array of `strings`, or NULL when there are none.
+fn json_strings(strings: &[String]) -> Option<String> {
+    (!strings.is_empty()).then(|| serde_json::to_string(strings).expect("strings serialize"))
 }
 
 /// Opens (or creates) the database at `path`, rebuilds the statistics from it and starts the
@@ -201,8 +207,8 @@ fn record(
                 Some(t) => Some(t.prepare_cached(
                     "INSERT INTO molecules (smiles, canonical_key, proxy, reward, log_reward, policy_version,
                      actor_id, run_id, created_at, reward_exponent, reward_model, condition, objectives,
-                     raw_objectives)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                     raw_objectives, objective_sources)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 )?),
                 None => None,
             };
@@ -243,6 +249,7 @@ fn record(
                         json_values(&generated.record.condition),
                         json_values(&generated.record.objectives),
                         json_values(&generated.record.raw_objectives),
+                        json_strings(&generated.record.objective_sources),
                     ])?;
                 }
             }
