@@ -412,3 +412,47 @@ fn overrides_are_checked_like_the_file() {
     let error = tasks.config_from_str(DEFAULT_CONFIG_TOML, None, &["seed=\"x\"".into()]).unwrap_err();
     assert!(error.to_string().contains("seed") || error.to_string().contains("integer"), "{error}");
 }
+
+#[test]
+fn objective_services_parse_round_trip_and_are_checked() {
+    let text = r#"
+        [env]
+        type = "fragments"
+        reward_exponent = 1.0
+        [conditioning]
+        objectives = ["seh", "qed", "sa", "dock"]
+        [[conditioning.services]]
+        name = "properties"
+        objectives = ["qed", "sa"]
+        dns = "props.gfn.svc.cluster.local:50061"
+        deadline_ms = 20000.0
+        [[conditioning.services]]
+        name = "docking"
+        objectives = ["dock"]
+        endpoints = ["10.0.0.9:50062"]
+        scales = { dock = [-4.0, -12.0] }
+    "#;
+    let config = checked(text, None).unwrap();
+    let services = &config.conditioning.services;
+    assert_eq!(services.len(), 2);
+    assert_eq!(services[0].objectives, ["qed", "sa"]);
+    assert_eq!(services[0].connection.dns.as_deref(), Some("props.gfn.svc.cluster.local:50061"));
+    assert_eq!(services[0].connection.deadline_ms, 20_000.0);
+    assert_eq!(services[0].connection.attempts, RewardServiceConfig::default().attempts);
+    assert_eq!(services[1].scales["dock"], [-4.0, -12.0]);
+    // the actors receive the configuration as TOML
+    assert_eq!(checked(&config.to_toml_string(), None).unwrap(), config);
+
+    let refused = [
+        ("objectives = [\"qed\", \"sa\"]", "objectives = [\"qed\", \"logp\"]", "services[0].objectives"),
+        ("name = \"docking\"", "name = \"properties\"", "distinct names"),
+        ("deadline_ms = 20000.0", "deadline_ms = 20000.0\ndeadlin_ms = 1.0", "deadlin_ms"),
+        ("deadline_ms = 20000.0", "deadline_ms = -1.0", "services[0].deadline_ms"),
+        ("scales = { dock = [-4.0, -12.0] }", "scales = { dock = [-4.0, -4.0] }", "services[1].scales"),
+        ("objectives = [\"dock\"]", "objectives = [\"sa\"]", "each from one service only"),
+    ];
+    for (from, to, expected) in refused {
+        let error = checked(&text.replace(from, to), None).unwrap_err().to_string();
+        assert!(error.contains(expected), "{to:?}: {error}");
+    }
+}

@@ -185,7 +185,7 @@ fn find<'a>(documents: &'a [Value], kind: &str, name: &str) -> &'a Value {
 #[test]
 fn manifests_render_with_kustomize_and_validate_against_the_kubernetes_schemas() {
     let k8s = repository().join("deploy/k8s");
-    for dir in ["base", "overlays/example", "overlays/molecules-reward-service"] {
+    for dir in ["base", "overlays/example", "overlays/molecules-reward-service", "overlays/seh-frag-moo"] {
         let manifests = kustomize(&k8s.join(dir));
         for version in ["1.29.0", "1.37.0"] {
             let result = validate(&manifests, version);
@@ -364,6 +364,64 @@ fn the_reward_server_tier_scales_apart_from_the_actors() {
             .iter()
             .any(|m| m["mountPath"].as_str() == Some("/var/lib/gfn-data"))
     );
+}
+
+/// The multi-objective overlay (`seh-frag-moo`): the reward tier runs `gfn-reward-server --model
+/// properties` with RDKit's SA table from the data volume, the run takes QED and SA from it
+/// through the headless Service (sEH and MW stay with the actors), and both the actors and the
+/// learner (its Pareto evaluation) may call it.
+#[test]
+fn the_multi_objective_overlay_takes_qed_and_sa_from_the_reward_tier() {
+    let docs = documents(&kustomize(&repository().join("deploy/k8s/overlays/seh-frag-moo")));
+    let servers = find(&docs, "Deployment", "gfn-reward-server");
+    assert_eq!(servers["metadata"]["namespace"].as_str(), Some("gfn-moo"));
+    let container = &servers["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+    let value_of = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
+    assert_eq!(value_of("--model"), "properties");
+    assert_eq!(value_of("--sa-fragment-scores"), "/var/lib/gfn-data/fpscores.pkl.gz");
+    assert_eq!(value_of("--token-file"), "/etc/gfn-token/token");
+    let policy = find(&docs, "NetworkPolicy", "gfn-reward-server");
+    let rule = policy["spec"]["ingress"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|rule| rule["ports"][0]["port"].as_u64() == Some(50061))
+        .expect("an ingress rule for the reward gRPC port");
+    let admitted: Vec<&str> = rule["from"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|from| from["podSelector"]["matchLabels"]["app.kubernetes.io/component"].as_str())
+        .collect();
+    assert_eq!(admitted, ["actor", "learner"]);
+
+    let learner = find(&docs, "StatefulSet", "gfn-learner");
+    let config_map = learner["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find_map(|v| v["configMap"]["name"].as_str())
+        .unwrap();
+    let run_config = find(&docs, "ConfigMap", config_map)["data"]["run.toml"].as_str().unwrap();
+    let parsed = checked_run_config(run_config);
+    assert!(parsed.reward.service().is_none(), "sEH is the actors' built-in proxy");
+    assert_eq!(parsed.conditioning.objectives, ["seh", "qed", "sa", "mw"]);
+    let services = &parsed.conditioning.services;
+    assert_eq!(services.len(), 1);
+    assert_eq!(services[0].objectives, ["qed", "sa"]);
+    assert_eq!(services[0].connection.dns.as_deref(), Some("gfn-reward-server:50061"));
+    for (kind, name) in [("Deployment", "gfn-actor"), ("StatefulSet", "gfn-learner")] {
+        let mounts = &find(&docs, kind, name)["spec"]["template"]["spec"]["containers"][0]["volumeMounts"];
+        assert!(
+            mounts
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|m| m["mountPath"].as_str() == Some("/var/lib/gfn-data")),
+            "{name} reads the vocabulary and proxy weights"
+        );
+    }
 }
 
 #[test]

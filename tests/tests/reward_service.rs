@@ -293,3 +293,84 @@ fn reward_calls_go_over_tls_to_a_server_with_a_run_ca_certificate() {
     let client = connect(&config, None, Some(untrusted), "run", runtime.handle()).unwrap();
     assert!(runtime.block_on(client.score(molecule())).is_err());
 }
+
+/// Objectives from a reward service beside built-in ones (`[[conditioning.services]]`): a
+/// learner and 2 actors train the fragments on sEH (computed by the actors) with QED and SA from
+/// `gfn-reward-server --model properties`. Every stored molecule names where each value came
+/// from, the service's raw values equal RDKit-identical recomputations from the SMILES, and the
+/// learner's Pareto evaluation (which scores its samples through the same service) reaches the
+/// log.
+#[test]
+fn qed_and_sa_from_a_reward_service_combine_with_the_actors_built_in_seh() {
+    use gfn_common::reward::objectives::{DrugLikenessScorer, SaScorer, normalize_sa, normalize_seh};
+
+    let table = pytools().join("rdkit/Contrib/SA_Score/fpscores.pkl.gz");
+    let mut command = Command::new(binary("gfn-reward-server"));
+    command.args(["--model", "properties", "--listen", "127.0.0.1:0", "--sa-fragment-scores"]).arg(&table);
+    let mut server = Process::spawn(command);
+    let (address, model) = server.wait_for(Duration::from_secs(60), |line| {
+        let event: serde_json::Value = serde_json::from_str(line).ok()?;
+        if event["event"] != "listening" {
+            return None;
+        }
+        Some((event["address"].as_str()?.to_string(), event["model"].as_str()?.to_string()))
+    });
+    assert!(model.starts_with("molecule-properties@"), "{model}");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("molecules.sqlite");
+    let log = dir.path().join("evaluation.jsonl");
+    let config = write_config(
+        dir.path(),
+        "moo-service.toml",
+        &format!(
+            "seed = 4\n[env]\ntype = \"fragments\"\nvocabulary = {:?}\nproxy_weights = {:?}\nreward_exponent = 1.0\n\
+             [policy]\nhidden = 64\nrounds = 2\n[objective]\ntype = \"trajectory_balance\"\n\
+             [conditioning]\nobjectives = [\"seh\", \"qed\", \"sa\"]\nreward_exponent_range = [1.0, 32.0]\n\
+             evaluation_divisions = 2\nevaluation_samples = 8\nevaluation_top_k = 2\n\
+             [[conditioning.services]]\nname = \"props\"\nobjectives = [\"qed\", \"sa\"]\nendpoints = [{address:?}]\n\
+             [training]\nupdates = 40\nbatch_size = 16\nexploration_epsilon = 0.05\n\
+             [evaluation]\ninterval_updates = 20\nlog_path = {log:?}\nresults_db = {db:?}\n\
+             [learner]\nlinger_seconds = 1.0\n[actor]\nrollout_batch = 16\nsubmit_batch = 16\n",
+            vocabulary(),
+            support::data::proxy_weights(),
+        ),
+    );
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
+    let mut actors: Vec<_> =
+        (0..2).map(|i| support::start_actor(&learner.address, &format!("p{i}"))).collect();
+    assert!(learner.process.wait(Duration::from_secs(300)).success(), "{:?}", learner.process.output());
+    for actor in &mut actors {
+        assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
+    }
+    let evaluations = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r.get("hypervolume").is_some_and(|hv| hv.as_f64().is_some_and(|hv| hv > 0.0)))
+        .count();
+    assert_eq!(evaluations, 2, "the learner's evaluation scored its samples through the service");
+
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let rows: Vec<(String, String, String, String)> = connection
+        .prepare("SELECT smiles, objectives, raw_objectives, objective_sources FROM molecules")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(rows.len() >= 40 * 16, "{} molecules", rows.len());
+    let scorer = DrugLikenessScorer::new(SaScorer::load(&table).unwrap());
+    let from_service = format!("props:{model}");
+    for (smiles, normalized, raw, sources) in &rows {
+        let sources: Vec<String> = serde_json::from_str(sources).unwrap();
+        assert_eq!(sources, ["builtin", from_service.as_str(), from_service.as_str()], "{smiles}");
+        let raw: Vec<f64> = serde_json::from_str(raw).unwrap();
+        let normalized: Vec<f64> = serde_json::from_str(normalized).unwrap();
+        let again = scorer.score(smiles).unwrap();
+        // equal up to the order of floating-point sums (1 ulp seen)
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
+        assert!(close(raw[1], again.qed) && close(raw[2], again.sa), "{smiles}: {raw:?} vs {again:?}");
+        assert!(close(normalized[1], again.qed) && close(normalized[2], normalize_sa(again.sa)), "{smiles}");
+        assert!(close(normalized[0], normalize_seh(raw[0])), "{smiles}: sEH built in");
+    }
+}

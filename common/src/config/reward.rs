@@ -157,6 +157,7 @@ impl RewardServiceConfig {
 /// (`gfn.reward.v1`, `value_kind = OBJECTIVES`); gfn normalises them and records, with every
 /// value, this name and the model that produced it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "toml::Table")]
 pub struct ObjectiveServiceConfig {
     /// The service's name in records and logs.
     pub name: String,
@@ -172,6 +173,30 @@ pub struct ObjectiveServiceConfig {
     /// service (its `exponent`, `min` and `norm` do not apply).
     #[serde(flatten)]
     pub connection: RewardServiceConfig,
+}
+
+/// Read key by key, so that a misspelt connection key is refused as in `[reward]` (serde's
+/// `flatten` would let it through).
+impl TryFrom<toml::Table> for ObjectiveServiceConfig {
+    type Error = String;
+
+    fn try_from(mut table: toml::Table) -> Result<Self, String> {
+        let mut take = |key: &str| table.remove(key);
+        let name = match take("name") {
+            Some(value) => value.try_into().map_err(|e| format!("name: {e}"))?,
+            None => return Err("missing field `name`".into()),
+        };
+        let objectives = match take("objectives") {
+            Some(value) => value.try_into().map_err(|e| format!("objectives: {e}"))?,
+            None => return Err("missing field `objectives`".into()),
+        };
+        let scales = match take("scales") {
+            Some(value) => value.try_into().map_err(|e| format!("scales: {e}"))?,
+            None => BTreeMap::new(),
+        };
+        let connection = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.to_string())?;
+        Ok(Self { name, objectives, scales, connection })
+    }
 }
 
 impl ObjectiveServiceConfig {

@@ -168,3 +168,118 @@ impl<T: Task> ObjectiveModel<TaskState<T>> for ComposedObjectives<T> {
         self.builtin.fingerprint(state)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ObjectiveServiceConfig, RewardServiceConfig};
+    use crate::reward::Reward;
+    use crate::reward::scalarization::{PreferenceConditioning, Scalarization};
+    use crate::task::hypergrid::{HypergridConfig, HypergridTask};
+    use crate::task::preference::Preferences;
+    use gfn_proto::reward::v1::reward_object;
+
+    /// `dock` = −(x + y) of a grid point, failing for the origin; counts the objects it saw.
+    struct Docking {
+        names: Vec<String>,
+        seen: std::sync::Mutex<usize>,
+    }
+
+    impl RemoteObjectives for Docking {
+        fn service(&self) -> &str {
+            "dock-svc"
+        }
+
+        fn names(&self) -> &[String] {
+            &self.names
+        }
+
+        fn evaluate(&self, objects: &[RewardObject]) -> Vec<Result<RemoteValues, RewardError>> {
+            *self.seen.lock().unwrap() += objects.len();
+            objects
+                .iter()
+                .map(|object| match &object.object {
+                    Some(reward_object::Object::Grid(point)) if point.coordinates.iter().sum::<u32>() > 0 => {
+                        let sum: u32 = point.coordinates.iter().sum();
+                        Ok(RemoteValues { raw: vec![-f64::from(sum)], source: "dock-svc:vina@1".into() })
+                    }
+                    _ => Err(RewardError::Failed { reason: "no pose".into() }),
+                })
+                .collect()
+        }
+    }
+
+    fn conditioning(objectives: &[&str]) -> PreferenceConditioning {
+        PreferenceConditioning {
+            objectives: objectives.iter().map(|s| s.to_string()).collect(),
+            concentration: 1.0,
+            reward_exponent: (1.0, 1.0),
+            exponent_bins: 2,
+            scalarization: Scalarization::WeightedSum,
+        }
+    }
+
+    fn service(scales: &[(&str, [f64; 2])]) -> ObjectiveServiceConfig {
+        ObjectiveServiceConfig {
+            name: "dock-svc".into(),
+            objectives: vec!["dock".into()],
+            scales: scales.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            connection: RewardServiceConfig { endpoints: vec!["127.0.0.1:1".into()], ..Default::default() },
+        }
+    }
+
+    fn grid() -> HypergridTask {
+        HypergridTask::new(&HypergridConfig { ndim: 2, height: 8, ..HypergridConfig::default() })
+    }
+
+    #[test]
+    fn built_in_and_service_objectives_compose_in_the_run_s_order_with_their_sources() {
+        let task = Preferences::new(
+            grid(),
+            conditioning(&["dock", "branin"]),
+            vec![service(&[("dock", [0.0, -14.0])])],
+        )
+        .unwrap();
+        let docking = Arc::new(Docking { names: vec!["dock".into()], seen: Default::default() });
+        let remote: Vec<Arc<dyn RemoteObjectives>> = vec![docking.clone()];
+        let reward = task.reward_with_remote(1, &remote).unwrap();
+        let builtin = grid().objective_model(&["branin".to_string()], 1).unwrap();
+        let condition: crate::env::preference::Condition = vec![0.5, 0.5, 1.0].into();
+        let states: Vec<_> = [vec![0u16, 0], vec![3, 4], vec![7, 7]]
+            .into_iter()
+            .map(|state| crate::env::preference::Preferred { state, condition: condition.clone() })
+            .collect();
+        let refs: Vec<_> = states.iter().collect();
+        let scored = reward.score_batch(&refs);
+        assert_eq!(*docking.seen.lock().unwrap(), 3, "one batch of every object");
+        assert!(scored[0].as_ref().unwrap_err().to_string().contains("no pose"), "the origin fails alone");
+        for (scored, state) in scored[1..].iter().zip(&states[1..]) {
+            let scored = scored.as_ref().unwrap();
+            let sum: u16 = state.state.iter().sum();
+            let branin = &builtin.evaluate(&[&state.state])[0].as_ref().unwrap().clone();
+            assert_eq!(scored.raw_objectives, [-f64::from(sum), branin.raw[0]]);
+            assert_eq!(scored.objectives, [f64::from(sum) / 14.0, branin.normalized[0]]);
+            assert_eq!(scored.objective_sources, ["dock-svc:vina@1", BUILTIN_SOURCE]);
+            let expected = (0.5 * scored.objectives[0] + 0.5 * scored.objectives[1]).ln();
+            assert!((scored.log_reward - expected).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn a_run_with_services_refuses_to_score_without_them_and_unknown_objectives_need_scales() {
+        let with_scales = || vec![service(&[("dock", [0.0, -14.0])])];
+        let task = Preferences::new(grid(), conditioning(&["dock", "branin"]), with_scales()).unwrap();
+        let error = task.reward(1).err().unwrap().to_string();
+        assert!(error.contains("dock-svc") && error.contains("gfn launch"), "{error}");
+        let error = Preferences::new(grid(), conditioning(&["dock", "branin"]), vec![service(&[])])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("scales") && error.contains("dock"), "{error}");
+        let error = Preferences::new(grid(), conditioning(&["dock", "branin"]), Vec::new())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("no objective \"dock\""), "{error}");
+    }
+}

@@ -101,13 +101,15 @@ impl TaskPlugin for FragmentTask {
         NetworkKind::BlockGraph
     }
 
-    /// The vocabulary, and the proxy weights when the actors compute the built-in reward.
+    /// The vocabulary, the proxy weights when the actors compute the built-in reward, and the SA
+    /// fragment table when they compute SA.
     fn reward_files(config: &FragmentConfig, run: &RunConfig) -> Vec<(String, std::path::PathBuf)> {
         let mut files = vec![("env.vocabulary".to_string(), config.vocabulary.clone())];
         if run.reward.service().is_none() {
             files.push(("env.proxy_weights".to_string(), config.proxy_weights.clone()));
         }
-        if run.conditioning.objectives.iter().any(|name| name == "sa") {
+        let served = |name: &String| run.conditioning.services.iter().any(|s| s.objectives.contains(name));
+        if run.conditioning.objectives.iter().any(|name| name == "sa" && !served(name)) {
             files.push(("env.sa_fragment_scores".to_string(), config.sa_fragment_scores.clone()));
         }
         files
