@@ -114,6 +114,39 @@ impl SehService {
     }
 }
 
+/// How a server scores a call: the run token it requires, its largest batch, and the permits of
+/// the calls it scores at once.
+struct Scoring<'a> {
+    token: Option<&'a RunToken>,
+    max_batch: usize,
+    permits: &'a Arc<Semaphore>,
+}
+
+impl Scoring<'_> {
+    /// Checks `request`, waits for a permit, scores its molecules' SMILES with `score` on a
+    /// blocking thread and counts the call and its objects.
+    async fn run(
+        &self,
+        request: Request<pb::ScoreRequest>,
+        score: impl FnOnce(Vec<String>) -> Vec<object_result::Result> + Send + 'static,
+    ) -> Result<Vec<object_result::Result>, Status> {
+        authorize(self.token, &request)?;
+        let smiles = molecule_smiles(request.into_inner().objects, self.max_batch)?;
+        let started = Instant::now();
+        let _permit =
+            self.permits.clone().acquire_owned().await.map_err(|_| Status::unavailable("shutting down"))?;
+        let results = tokio::task::spawn_blocking(move || score(smiles))
+            .await
+            .map_err(|_| Status::internal("scoring panicked"))?;
+        let errors = results.iter().filter(|r| matches!(r, object_result::Result::Error(_))).count();
+        ::metrics::counter!(metrics::CALLS, "outcome" => "ok").increment(1);
+        ::metrics::counter!(metrics::OBJECTS_SCORED).increment((results.len() - errors) as u64);
+        ::metrics::counter!(metrics::OBJECT_ERRORS).increment(errors as u64);
+        ::metrics::histogram!(metrics::CALL_DURATION).record(started.elapsed().as_secs_f64());
+        Ok(results)
+    }
+}
+
 /// With `token`, refuses a call that does not carry it (counted).
 fn authorize<T>(token: Option<&RunToken>, request: &Request<T>) -> Result<(), Status> {
     match token {
@@ -187,20 +220,10 @@ fn score(proxies: &[Mutex<SehProxy>], smiles: &[String]) -> Vec<object_result::R
 #[tonic::async_trait]
 impl RewardModel for SehService {
     async fn score(&self, request: Request<pb::ScoreRequest>) -> Result<Response<pb::ScoreReply>, Status> {
-        authorize(self.token.as_ref(), &request)?;
-        let smiles = molecule_smiles(request.into_inner().objects, self.max_batch)?;
-        let started = Instant::now();
-        let _permit =
-            self.permits.clone().acquire_owned().await.map_err(|_| Status::unavailable("shutting down"))?;
         let proxies = Arc::clone(&self.proxies);
-        let results = tokio::task::spawn_blocking(move || score(&proxies, &smiles))
-            .await
-            .map_err(|_| Status::internal("scoring panicked"))?;
-        let errors = results.iter().filter(|r| matches!(r, object_result::Result::Error(_))).count();
-        ::metrics::counter!(metrics::CALLS, "outcome" => "ok").increment(1);
-        ::metrics::counter!(metrics::OBJECTS_SCORED).increment((results.len() - errors) as u64);
-        ::metrics::counter!(metrics::OBJECT_ERRORS).increment(errors as u64);
-        ::metrics::histogram!(metrics::CALL_DURATION).record(started.elapsed().as_secs_f64());
+        let scoring =
+            Scoring { token: self.token.as_ref(), max_batch: self.max_batch, permits: &self.permits };
+        let results = scoring.run(request, move |smiles| score(&proxies, &smiles)).await?;
         Ok(Response::new(pb::ScoreReply {
             results: results.into_iter().map(|r| pb::ObjectResult { result: Some(r) }).collect(),
             value_kind: pb::ValueKind::Score as i32,

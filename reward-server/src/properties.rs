@@ -6,7 +6,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
@@ -17,7 +16,7 @@ use gfn_proto::auth::RunToken;
 use gfn_proto::reward::v1::reward_model_server::RewardModel;
 use gfn_proto::reward::v1::{self as pb, object_result};
 
-use crate::{LoadError, authorize, metrics, molecule_smiles};
+use crate::{LoadError, Scoring, authorize};
 
 /// The model's name in replies.
 pub const MODEL_NAME: &str = "molecule-properties";
@@ -77,20 +76,10 @@ fn properties(scorer: &DrugLikenessScorer, smiles: &[String]) -> Vec<object_resu
 #[tonic::async_trait]
 impl RewardModel for PropertiesService {
     async fn score(&self, request: Request<pb::ScoreRequest>) -> Result<Response<pb::ScoreReply>, Status> {
-        authorize(self.token.as_ref(), &request)?;
-        let smiles = molecule_smiles(request.into_inner().objects, self.max_batch)?;
-        let started = Instant::now();
-        let _permit =
-            self.permits.clone().acquire_owned().await.map_err(|_| Status::unavailable("shutting down"))?;
         let scorer = Arc::clone(&self.scorer);
-        let results = tokio::task::spawn_blocking(move || properties(&scorer, &smiles))
-            .await
-            .map_err(|_| Status::internal("scoring panicked"))?;
-        let errors = results.iter().filter(|r| matches!(r, object_result::Result::Error(_))).count();
-        ::metrics::counter!(metrics::CALLS, "outcome" => "ok").increment(1);
-        ::metrics::counter!(metrics::OBJECTS_SCORED).increment((results.len() - errors) as u64);
-        ::metrics::counter!(metrics::OBJECT_ERRORS).increment(errors as u64);
-        ::metrics::histogram!(metrics::CALL_DURATION).record(started.elapsed().as_secs_f64());
+        let scoring =
+            Scoring { token: self.token.as_ref(), max_batch: self.max_batch, permits: &self.permits };
+        let results = scoring.run(request, move |smiles| properties(&scorer, &smiles)).await?;
         Ok(Response::new(pb::ScoreReply {
             results: results.into_iter().map(|r| pb::ObjectResult { result: Some(r) }).collect(),
             value_kind: pb::ValueKind::Objectives as i32,
