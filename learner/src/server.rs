@@ -27,7 +27,7 @@ use gfn_daemon::process;
 use gfn_proto::auth::{self, RunToken, TOKEN_ENV};
 use gfn_proto::v1::learner_server::LearnerServer;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::error::LearnerError;
@@ -128,9 +128,9 @@ impl TaskVisitor for Serve {
 }
 
 /// The run's objective services (`conditioning.services`), which the Pareto evaluation scores
-/// its samples with, as the actors do; called with the run token over plain `http` endpoints
-/// (the learner holds no CA for reward services).
-fn objective_services(
+/// its samples with, as the actors do: called with the run token, and over TLS for `https`
+/// endpoints (or `tls = true`) with [`service_tls`].
+pub fn objective_services(
     config: &RunConfig,
     run_id: &str,
     runtime: &tokio::runtime::Handle,
@@ -140,7 +140,38 @@ fn objective_services(
         return Ok(Vec::new());
     }
     let token = RunToken::load(config.security.token_file.as_deref())?;
-    Ok(ServiceObjectives::connect_all(services, token.as_ref(), None, run_id, runtime)?)
+    let tls = service_tls(&config.security)?;
+    if tls.is_none()
+        && let Some(service) = services
+            .iter()
+            .find(|s| s.connection.tls || s.connection.endpoints.iter().any(|e| e.starts_with("https://")))
+    {
+        return Err(format!(
+            "conditioning.services {:?} is reached over TLS: the learner needs the CA that signed its \
+             certificate to call it in the evaluation (security.service_ca, or the run CA security.tls_client_ca)",
+            service.name
+        )
+        .into());
+    }
+    Ok(ServiceObjectives::connect_all(services, token.as_ref(), tls.as_ref(), run_id, runtime)?)
+}
+
+/// TLS towards reward services from the learner: `security.service_ca`, else the run CA of
+/// `security.tls_client_ca` (which signs the actors' and usually the services' certificates),
+/// as the root to verify them with (`gfn-reward-server` asks no client certificate; the
+/// learner's own is a server certificate). `None` without either CA.
+pub fn service_tls(security: &SecurityConfig) -> Result<Option<ClientTlsConfig>, LearnerError> {
+    let Some(ca) = security.service_ca.as_ref().or(security.tls_client_ca.as_ref()) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| LearnerError::File {
+            what: "reading",
+            path: path.into(),
+            source,
+        })
+    };
+    Ok(Some(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?))))
 }
 
 /// The learner's service name in the gRPC health checking protocol (`grpc.health.v1.Health`):

@@ -12,7 +12,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::data::vocabulary;
@@ -373,4 +373,99 @@ fn qed_and_sa_from_a_reward_service_combine_with_the_actors_built_in_seh() {
         assert!(close(normalized[1], again.qed) && close(normalized[2], normalize_sa(again.sa)), "{smiles}");
         assert!(close(normalized[0], normalize_seh(raw[0])), "{smiles}: sEH built in");
     }
+}
+
+/// Objectives from a reward service over TLS, in the secure deployment: `gfn-reward-server
+/// --model properties` with a certificate of the run CA, a learner serving TLS, actors given the
+/// run CA (for the learner and the service alike), and the learner calling the service in its
+/// evaluation with `security.service_ca`. Without a CA for the service the learner refuses to
+/// start and says which key is missing, instead of failing each evaluation.
+#[test]
+fn objectives_from_a_reward_service_over_tls_reach_the_actors_and_the_learners_evaluation() {
+    use support::tls::{certificate_authority, leaf};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, issuer) = certificate_authority(dir.path(), "run-ca");
+    let server_pem = leaf(dir.path(), "props", &["localhost"], true, &issuer);
+    let learner_pem = leaf(dir.path(), "learner", &["localhost"], true, &issuer);
+    let table = pytools().join("rdkit/Contrib/SA_Score/fpscores.pkl.gz");
+    let mut command = Command::new(binary("gfn-reward-server"));
+    command.args(["--model", "properties", "--listen", "127.0.0.1:0", "--sa-fragment-scores"]).arg(&table);
+    command.arg("--tls-cert").arg(&server_pem.cert).arg("--tls-key").arg(&server_pem.key);
+    let mut server = Process::spawn(command);
+    let address = server.wait_for(Duration::from_secs(60), |line| {
+        let event: serde_json::Value = serde_json::from_str(line).ok()?;
+        event["address"].as_str().map(str::to_string)
+    });
+    let port = address.rsplit_once(':').unwrap().1;
+    let log = dir.path().join("evaluation.jsonl");
+    let run = |security: &str| {
+        format!(
+            "seed = 5\n[env]\ntype = \"fragments\"\nvocabulary = {:?}\nproxy_weights = {:?}\nreward_exponent = 1.0\n\
+             [policy]\nhidden = 64\nrounds = 2\n[objective]\ntype = \"trajectory_balance\"\n\
+             [conditioning]\nobjectives = [\"seh\", \"qed\", \"sa\"]\nreward_exponent_range = [1.0, 32.0]\n\
+             evaluation_divisions = 2\nevaluation_samples = 8\nevaluation_top_k = 2\n\
+             [[conditioning.services]]\nname = \"props\"\nobjectives = [\"qed\", \"sa\"]\n\
+             endpoints = [\"https://localhost:{port}\"]\n\
+             [training]\nupdates = 20\nbatch_size = 16\nexploration_epsilon = 0.05\n\
+             [evaluation]\ninterval_updates = 10\nlog_path = {log:?}\n\
+             [learner]\nlinger_seconds = 1.0\n[actor]\nrollout_batch = 16\nsubmit_batch = 16\n\
+             [security]\ntls_cert = {:?}\ntls_key = {:?}\n{security}",
+            vocabulary(),
+            support::data::proxy_weights(),
+            learner_pem.cert,
+            learner_pem.key,
+        )
+    };
+
+    // no CA for the service: refused at start, naming the key
+    let config = write_config(dir.path(), "no-ca.toml", &run(""));
+    let mut command = Command::new(binary("gfn-learner"));
+    command.arg("--config").arg(&config).args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("a learner without a CA for an https service started anyway");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut said).unwrap();
+    assert!(!status.success());
+    assert!(said.contains("\"props\"") && said.contains("security.service_ca"), "{said}");
+
+    let config = write_config(dir.path(), "tls.toml", &run(&format!("service_ca = {:?}\n", ca.cert)));
+    let mut learner = LearnerProcess::start(&config, "127.0.0.1:0", &[]);
+    let mut actors: Vec<_> = (0..2)
+        .map(|i| {
+            let mut command = Command::new(binary("gfn-actor"));
+            command.args([
+                "--learner",
+                &learner.address,
+                "--name",
+                &format!("t{i}"),
+                "--tls-domain",
+                "localhost",
+            ]);
+            command.arg("--tls-ca").arg(&ca.cert);
+            Process::spawn(command)
+        })
+        .collect();
+    assert!(learner.process.wait(Duration::from_secs(300)).success(), "{:?}", learner.process.output());
+    for actor in &mut actors {
+        assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
+    }
+    assert!(matches!(learner.finished(), Some(Event::LearnerFinished { updates: 20, .. })));
+    let evaluations = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r.get("hypervolume").is_some_and(|hv| hv.as_f64().is_some_and(|hv| hv > 0.0)))
+        .count();
+    assert_eq!(evaluations, 2, "the learner's evaluation scored its samples through the service over TLS");
 }

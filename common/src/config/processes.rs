@@ -146,6 +146,9 @@ pub struct SecurityConfig {
     pub tls_key: Option<PathBuf>,
     /// The run CA (PEM): when set, clients must present a certificate it signed (mutual TLS).
     pub tls_client_ca: Option<PathBuf>,
+    /// The CA (PEM) the certificates of `https` reward services chain to, for the learner's own
+    /// calls to `[[conditioning.services]]` in its evaluation (default: `tls_client_ca`).
+    pub service_ca: Option<PathBuf>,
 }
 
 impl LearnerConfig {
