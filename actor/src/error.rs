@@ -41,6 +41,14 @@ pub enum ActorError {
     /// An https reward endpoint, and no CA to verify it with.
     #[error("the https reward endpoint {0} needs the actor's --tls-ca (the CA that signed it)")]
     NoCaForRewards(String),
+    /// Connecting to one of `conditioning.services` failed.
+    #[error("conditioning.services {service:?}: {source}")]
+    ObjectiveService {
+        /// The service's name.
+        service: String,
+        /// Why.
+        source: Box<ActorError>,
+    },
     /// An address that is not a URI, or TLS settings the transport refused.
     #[error("{what} {address}")]
     Transport {

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
+use gfn_actor::error::ActorError;
 use gfn_actor::reward_service::objectives::ServiceObjectives;
 use gfn_common::config::{RunConfig, SecurityConfig};
 use gfn_common::env::Environment;
@@ -141,19 +142,19 @@ pub fn objective_services(
     }
     let token = RunToken::load(config.security.token_file.as_deref())?;
     let tls = service_tls(&config.security)?;
-    if tls.is_none()
-        && let Some(service) = services
-            .iter()
-            .find(|s| s.connection.tls || s.connection.endpoints.iter().any(|e| e.starts_with("https://")))
-    {
-        return Err(format!(
-            "conditioning.services {:?} is reached over TLS: the learner needs the CA that signed its \
-             certificate to call it in the evaluation (security.service_ca, or the run CA security.tls_client_ca)",
-            service.name
-        )
-        .into());
-    }
-    Ok(ServiceObjectives::connect_all(services, token.as_ref(), tls.as_ref(), run_id, runtime)?)
+    ServiceObjectives::connect_all(services, token.as_ref(), tls.as_ref(), run_id, runtime).map_err(|error| {
+        match error {
+            ActorError::ObjectiveService { service, source } if matches!(*source, ActorError::NoCaForRewards(_)) => {
+                format!(
+                    "conditioning.services {service:?} is reached over TLS: the learner needs the CA that signed \
+                     its certificate to call it in the evaluation (security.service_ca, or the run CA \
+                     security.tls_client_ca)"
+                )
+                .into()
+            }
+            other => other.into(),
+        }
+    })
 }
 
 /// TLS towards reward services from the learner: `security.service_ca`, else the run CA of
@@ -164,14 +165,12 @@ pub fn service_tls(security: &SecurityConfig) -> Result<Option<ClientTlsConfig>,
     let Some(ca) = security.service_ca.as_ref().or(security.tls_client_ca.as_ref()) else {
         return Ok(None);
     };
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|source| LearnerError::File {
-            what: "reading",
-            path: path.into(),
-            source,
-        })
-    };
-    Ok(Some(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?))))
+    Ok(Some(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read_pem(ca)?))))
+}
+
+/// The contents of a PEM file of `security`.
+fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, LearnerError> {
+    std::fs::read(path).map_err(|source| LearnerError::File { what: "reading", path: path.into(), source })
 }
 
 /// The learner's service name in the gRPC health checking protocol (`grpc.health.v1.Health`):
@@ -208,16 +207,9 @@ fn server_tls(security: &SecurityConfig) -> Result<Option<ServerTlsConfig>, Lear
     let (Some(cert), Some(key)) = (&security.tls_cert, &security.tls_key) else {
         return Ok(None);
     };
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|source| LearnerError::File {
-            what: "reading",
-            path: path.into(),
-            source,
-        })
-    };
-    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read_pem(cert)?, read_pem(key)?));
     if let Some(ca) = &security.tls_client_ca {
-        tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
+        tls = tls.client_ca_root(Certificate::from_pem(read_pem(ca)?));
     }
     Ok(Some(tls))
 }

@@ -342,13 +342,11 @@ fn qed_and_sa_from_a_reward_service_combine_with_the_actors_built_in_seh() {
     for actor in &mut actors {
         assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
     }
-    let evaluations = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|r| r.get("hypervolume").is_some_and(|hv| hv.as_f64().is_some_and(|hv| hv > 0.0)))
-        .count();
-    assert_eq!(evaluations, 2, "the learner's evaluation scored its samples through the service");
+    assert_eq!(
+        evaluations_with_a_hypervolume(&log),
+        2,
+        "the learner's evaluation scored its samples through the service"
+    );
 
     let connection = rusqlite::Connection::open(&db).unwrap();
     let rows: Vec<(String, String, String, String)> = connection
@@ -461,11 +459,19 @@ fn objectives_from_a_reward_service_over_tls_reach_the_actors_and_the_learners_e
         assert!(actor.wait(Duration::from_secs(30)).success(), "{:?}", actor.output());
     }
     assert!(matches!(learner.finished(), Some(Event::LearnerFinished { updates: 20, .. })));
-    let evaluations = std::fs::read_to_string(&log)
+    assert_eq!(
+        evaluations_with_a_hypervolume(&log),
+        2,
+        "the learner's evaluation scored its samples through the service over TLS"
+    );
+}
+
+/// The evaluation records of the JSON-lines `log` with a positive hypervolume.
+fn evaluations_with_a_hypervolume(log: &Path) -> usize {
+    std::fs::read_to_string(log)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|r| r.get("hypervolume").is_some_and(|hv| hv.as_f64().is_some_and(|hv| hv > 0.0)))
-        .count();
-    assert_eq!(evaluations, 2, "the learner's evaluation scored its samples through the service over TLS");
+        .count()
 }

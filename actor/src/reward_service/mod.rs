@@ -46,6 +46,13 @@ pub fn connect(
     run_id: &str,
     runtime: &tokio::runtime::Handle,
 ) -> Result<Arc<RewardClient>, ActorError> {
+    // a name resolved to https endpoints later: refused now, as listed https endpoints are
+    if config.tls
+        && tls.is_none()
+        && let Some(dns) = &config.dns
+    {
+        return Err(ActorError::NoCaForRewards(dns.clone()));
+    }
     // lazily connecting channels start their background tasks on the runtime
     let _entered = runtime.enter();
     let endpoints = Arc::new(EndpointSet::new(EndpointSettings {

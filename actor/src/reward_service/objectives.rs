@@ -55,7 +55,11 @@ impl ServiceObjectives {
         services
             .iter()
             .map(|service| {
-                let connected = Self::connect(service, token.cloned(), tls.cloned(), run_id, runtime)?;
+                let connected = Self::connect(service, token.cloned(), tls.cloned(), run_id, runtime)
+                    .map_err(|source| ActorError::ObjectiveService {
+                        service: service.name.clone(),
+                        source: Box::new(source),
+                    })?;
                 tracing::info!(
                     service = %service.name,
                     objectives = service.objectives.join(", "),
