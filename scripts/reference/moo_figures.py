@@ -4,7 +4,9 @@ exact, reference point 0), R2 as recursionpharma/gflownet computes it (utopian p
 front size, and per preference the mean weighted-sum reward of the top k and their mean pairwise
 Tanimoto distance (RDKit's radius-2 Morgan environments as sets, what gfn's learner uses), and
 preference following (the share of preferences whose own molecules score best on average under
-them), as common/src/task/pareto_evaluation.rs defines them.
+them), as common/src/task/pareto_evaluation.rs defines them; and the mean rank of a preference's
+own molecules under it among all preferences' molecules (1 = best; (n + 1) / 2 if the policy
+ignored the preference).
 
 Input: a folder of `gfn score` outputs, one CSV per preference named `<w1,w2,...>.csv` (columns
 `smiles`, each objective, `<name>_norm`, `error`). A molecule with an error (unparsable SMILES)
@@ -87,6 +89,9 @@ def main():
         diversities.append(float(np.mean(pairs)))
     means = np.array([[float((v @ w).mean()) if len(v) else 0.0 for v in vectors] for w in preferences])
     following = float(np.mean([means[i, i] >= means[i].max() for i in range(len(preferences))]))
+    # where a preference's own samples rank under it among all preferences' samples (1 = best;
+    # a policy that ignores the preference averages (n + 1) / 2)
+    following_rank = float(np.mean([1 + (means[i] > means[i, i]).sum() for i in range(len(preferences))]))
     print(
         json.dumps(
             {
@@ -100,6 +105,7 @@ def main():
                 "top_k_reward": float(np.mean(top_rewards)),
                 "top_k_diversity": float(np.mean(diversities)),
                 "preference_following": following,
+                "preference_following_rank": following_rank,
                 "objectives": names,
                 "top_k_mean_objectives": [float(x) for x in np.mean(per_objective_top, axis=0)],
                 "mean_objectives": [float(x) for x in every.mean(axis=0)],
