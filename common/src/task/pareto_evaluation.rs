@@ -14,7 +14,12 @@
 //! - **preference following**: the fraction of preferences `w` for which the objects sampled
 //!   under `w` have the highest mean `s(r; w)` among the objects sampled under every evaluation
 //!   preference (1 for a policy that follows every preference; about 1/P for one that ignores
-//!   them).
+//!   them);
+//! - **following rank**: where the objects sampled under `w` rank by that mean among the `P`
+//!   preferences' objects (1 = best), averaged over the preferences: 1 when every preference
+//!   is followed, about `(P + 1) / 2` for a policy that ignores them. It separates a policy that
+//!   follows the preference loosely (its neighbours' samples serve it about as well) from one
+//!   that ignores it, where the strict fraction above reads near 0 for both.
 
 use rand::SeedableRng;
 use serde::Serialize;
@@ -46,6 +51,8 @@ pub mod metric_names {
     pub const TOP_K_DIVERSITY: &str = "gfn_learner_preference_top_k_diversity";
     /// Fraction of evaluation preferences whose own samples score best under them.
     pub const PREFERENCE_FOLLOWING: &str = "gfn_learner_preference_following";
+    /// Mean rank (1 = best) of each evaluation preference's own samples under it.
+    pub const PREFERENCE_FOLLOWING_RANK: &str = "gfn_learner_preference_following_rank";
 }
 
 /// Every gauge of the evaluation with its help text.
@@ -59,6 +66,10 @@ pub fn metrics() -> Vec<crate::metrics::MetricDescription> {
         D::gauge(TOP_K_REWARD, "Mean over evaluation preferences of the top-k mean scalarised reward."),
         D::gauge(TOP_K_DIVERSITY, "Mean over evaluation preferences of the top-k mean Tanimoto distance."),
         D::gauge(PREFERENCE_FOLLOWING, "Fraction of evaluation preferences whose own samples score best."),
+        D::gauge(
+            PREFERENCE_FOLLOWING_RANK,
+            "Mean rank (1 = best) of each evaluation preference's own samples.",
+        ),
     ]
 }
 
@@ -78,6 +89,9 @@ pub struct ParetoFigures {
     pub top_k_diversity: Option<f64>,
     /// Fraction of preferences whose own samples have the highest mean `s(r; w)`.
     pub preference_following: f64,
+    /// Mean over the preferences of the rank (1 = best) of their own samples' mean `s(r; w)`
+    /// among every preference's samples; ties count in the own samples' favour.
+    pub preference_following_rank: f64,
     /// Per preference, the mean scalarised reward of its top k (in the order of the grid).
     pub top_k_reward_per_preference: Vec<f64>,
 }
@@ -128,17 +142,19 @@ pub fn pareto_figures(
             diversities.push(mean(distances));
         }
     }
-    let following = preferences
+    // per preference: how many preferences' samples beat its own under it
+    let beaten_by: Vec<usize> = preferences
         .iter()
         .enumerate()
-        .filter(|&(i, preference)| {
+        .map(|(i, preference)| {
             let under = |drawn: &PreferenceSamples| {
                 mean(drawn.objectives.iter().map(|r| scalarization.apply(preference, r)))
             };
             let own = under(&samples[i]);
-            samples.iter().all(|drawn| under(drawn) <= own)
+            samples.iter().filter(|drawn| under(drawn) > own).count()
         })
-        .count();
+        .collect();
+    let following = beaten_by.iter().filter(|&&beaten| beaten == 0).count();
     ParetoFigures {
         hypervolume,
         r2,
@@ -147,6 +163,7 @@ pub fn pareto_figures(
         top_k_diversity: (diversities.len() == preferences.len() && !diversities.is_empty())
             .then(|| mean(diversities.iter().copied())),
         preference_following: following as f64 / preferences.len().max(1) as f64,
+        preference_following_rank: mean(beaten_by.iter().map(|&beaten| 1.0 + beaten as f64)),
         top_k_reward_per_preference: top_rewards,
     }
 }
@@ -256,9 +273,10 @@ impl<E: Environment> RunEvaluation<PreferenceConditioned<E>> for ParetoEvaluatio
                 metrics::gauge!(TOP_K_DIVERSITY).set(diversity);
             }
             metrics::gauge!(PREFERENCE_FOLLOWING).set(pareto.preference_following);
+            metrics::gauge!(PREFERENCE_FOLLOWING_RANK).set(pareto.preference_following_rank);
         }
         let line = format!(
-            "update {:>6}  trajectories {:>8}  loss {:>9.5}  HV {:.4}  R2 {:.3}  front {}  top-{} {:.3}{}  follows {:.2}",
+            "update {:>6}  trajectories {:>8}  loss {:>9.5}  HV {:.4}  R2 {:.3}  front {}  top-{} {:.3}{}  follows {:.2} (rank {:.1})",
             training.update,
             training.trajectories,
             training.loss,
@@ -269,6 +287,7 @@ impl<E: Environment> RunEvaluation<PreferenceConditioned<E>> for ParetoEvaluatio
             pareto.top_k_reward,
             pareto.top_k_diversity.map(|d| format!("  diversity {d:.3}")).unwrap_or_default(),
             pareto.preference_following,
+            pareto.preference_following_rank,
         );
         let record = ParetoRecord {
             training,
@@ -305,19 +324,36 @@ mod tests {
         // only the first preference has fingerprints: no diversity figure
         assert_eq!(figures.top_k_diversity, None);
         assert_eq!(figures.preference_following, 1.0);
+        assert_eq!(figures.preference_following_rank, 1.0);
         // R2 with utopian 1: (1,0) → min over front of |1 − a₀| = 0.1; (0,1) → 0.2; / ‖P‖ = √2
         assert!((figures.r2 - 0.3 / 2f64.sqrt()).abs() < 1e-12);
-        // swapped samples: neither preference is followed
+        // swapped samples: neither preference is followed, each ranks last of 2
         let swapped = vec![samples[1].clone(), samples[0].clone()];
-        assert_eq!(
-            pareto_figures(&preferences, &swapped, Scalarization::WeightedSum, 2).preference_following,
-            0.0
-        );
+        let figures = pareto_figures(&preferences, &swapped, Scalarization::WeightedSum, 2);
+        assert_eq!(figures.preference_following, 0.0);
+        assert_eq!(figures.preference_following_rank, 2.0);
         // diversity: top 2 of the first are {1,2} and {2,3}: Tanimoto 1/3
         let both = vec![samples[0].clone(), samples[0].clone()];
         let figures = pareto_figures(&preferences, &both, Scalarization::WeightedSum, 2);
         let d = figures.top_k_diversity.unwrap();
         // under (0,1) the top 2 are (0.5,0.5) and (0.4,0.4): {2,3} and {9}, distance 1
         assert!((d - (2.0 / 3.0 + 1.0) / 2.0).abs() < 1e-12, "{d}");
+    }
+
+    #[test]
+    fn the_following_rank_counts_the_preferences_whose_samples_beat_a_preferences_own() {
+        let preferences = vec![vec![1.0, 0.0], vec![0.5, 0.5], vec![0.0, 1.0]];
+        let drawn =
+            |objectives: Vec<f64>| PreferenceSamples { objectives: vec![objectives], fingerprints: vec![] };
+        // under (1,0): 0.9, 0.2, 0.1 (own best); under (½,½): 0.5, 0.2, 0.5 (own last of 3);
+        // under (0,1): 0.1, 0.2, 0.9 (own best)
+        let samples = vec![drawn(vec![0.9, 0.1]), drawn(vec![0.2, 0.2]), drawn(vec![0.1, 0.9])];
+        let figures = pareto_figures(&preferences, &samples, Scalarization::WeightedSum, 1);
+        assert!((figures.preference_following - 2.0 / 3.0).abs() < 1e-12);
+        assert!((figures.preference_following_rank - 5.0 / 3.0).abs() < 1e-12);
+        // a tie with the own samples counts for them: every preference given the same samples
+        let same = vec![drawn(vec![0.5, 0.5]); 3];
+        let figures = pareto_figures(&preferences, &same, Scalarization::WeightedSum, 1);
+        assert_eq!((figures.preference_following, figures.preference_following_rank), (1.0, 1.0));
     }
 }
