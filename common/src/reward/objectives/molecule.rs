@@ -77,31 +77,35 @@ impl MoleculeObjectives {
         Ok(Self { env, objectives, seh, sa })
     }
 
-    fn drug_likeness(&self, tree: &BlockTree) -> Result<(Molecule, String), RewardError> {
-        let failed = |reason: String| RewardError::Failed { reason };
-        let assembled = self.env.molecule(tree).map_err(|e| failed(e.to_string()))?;
-        let smiles = canonical_smiles(&assembled);
-        let molecule = Molecule::from_smiles(&smiles).map_err(|e| failed(format!("{smiles}: {e}")))?;
-        Ok((molecule, smiles))
+    /// The canonical SMILES of `tree`'s molecule.
+    fn smiles(&self, tree: &BlockTree) -> Result<String, RewardError> {
+        let assembled = self.env.molecule(tree).map_err(|e| RewardError::Failed { reason: e.to_string() })?;
+        Ok(canonical_smiles(&assembled))
+    }
+
+    /// `smiles` as a `cosmolkit` molecule (for SA, MW and Morgan environments).
+    fn cosmolkit_molecule(smiles: &str) -> Result<Molecule, RewardError> {
+        Molecule::from_smiles(smiles).map_err(|e| RewardError::Failed { reason: format!("{smiles}: {e}") })
     }
 
     fn values(&self, tree: &BlockTree, seh: f64) -> Result<ObjectiveValues, RewardError> {
-        let needs_molecule = self.objectives.iter().any(|o| *o != Objective::Seh);
-        let molecule = if needs_molecule { Some(self.drug_likeness(tree)?) } else { None };
+        let needs_smiles = self.objectives.iter().any(|o| *o != Objective::Seh);
+        let smiles = if needs_smiles { self.smiles(tree)? } else { String::new() };
+        let needs_molecule = self.objectives.iter().any(|o| matches!(o, Objective::Sa | Objective::Mw));
+        let molecule = if needs_molecule { Some(Self::cosmolkit_molecule(&smiles)?) } else { None };
+        let failed = |what: &str, error: &dyn std::fmt::Display| RewardError::Failed {
+            reason: format!("{what} of {smiles}: {error}"),
+        };
         let mut values = ObjectiveValues { score: Some(seh), ..ObjectiveValues::default() };
         for objective in &self.objectives {
-            let failed = |what: &str, error: &dyn std::fmt::Display| RewardError::Failed {
-                reason: format!("{what} of {}: {error}", molecule.as_ref().map_or("", |m| m.1.as_str())),
-            };
             let (raw, normalized) = match objective {
                 Objective::Seh => (seh, normalize_seh(seh)),
                 Objective::Qed => {
-                    let (m, _) = molecule.as_ref().expect("computed above");
-                    let qed = m.qed().map_err(|e| failed("QED", &e))?;
+                    let qed = super::qed(&smiles).map_err(|e| failed("QED", &e))?;
                     (qed, qed.clamp(0.0, 1.0))
                 }
                 Objective::Sa => {
-                    let (m, _) = molecule.as_ref().expect("computed above");
+                    let m = molecule.as_ref().expect("parsed when SA is named");
                     let sa = self
                         .sa
                         .as_ref()
@@ -111,7 +115,7 @@ impl MoleculeObjectives {
                     (sa, normalize_sa(sa))
                 }
                 Objective::Mw => {
-                    let (m, _) = molecule.as_ref().expect("computed above");
+                    let m = molecule.as_ref().expect("parsed when MW is named");
                     let mw = m.molecular_weight().map_err(|e| failed("molecular weight", &e))?;
                     (mw, normalize_mw(mw))
                 }
@@ -141,7 +145,7 @@ impl ObjectiveModel<BlockTree> for MoleculeObjectives {
 
     /// The molecule's radius-2 Morgan environment identifiers (RDKit's).
     fn fingerprint(&self, state: &BlockTree) -> Option<Vec<u64>> {
-        let (molecule, _) = self.drug_likeness(state).ok()?;
+        let molecule = Self::cosmolkit_molecule(&self.smiles(state).ok()?).ok()?;
         let environments = super::sa::morgan_environments(&molecule).ok()?;
         let mut ids: Vec<u64> = environments.into_iter().map(|(id, _)| id).collect();
         ids.sort_unstable();
