@@ -84,6 +84,10 @@ fn forward_macs(
 }
 
 fn main() {
+    // as the gfn binaries do; GFN_BENCH_DEFAULT_MALLOC=1 measures glibc's defaults instead
+    if std::env::var_os("GFN_BENCH_DEFAULT_MALLOC").is_none() {
+        gfn_common::heap::keep_freed_memory();
+    }
     let env = FragmentEnvironment::load(
         &shared_data().join("fragments/blocks_PDB_105.json"),
         FragmentLimits { min_blocks: 2, max_blocks: 8 },

@@ -43,6 +43,7 @@ pub mod env;
 pub mod eval;
 pub mod events;
 pub mod fingerprint;
+pub mod heap;
 pub mod json_lines;
 pub mod metrics;
 pub mod model;

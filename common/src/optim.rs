@@ -144,7 +144,14 @@ impl Adam {
         };
         let finite = {
             let _no_grad = tch::no_grad_guard();
-            gradient.isfinite().all().int64_value(&[]) == 1
+            if gradient.kind() == tch::Kind::Float {
+                // One pass: a double-precision sum of float32 values cannot overflow (at most
+                // 3.4e38 per element), so it is finite exactly when every element is. The
+                // `isfinite().all()` below takes five passes and was ~9 % of a small update.
+                gradient.sum(tch::Kind::Double).double_value(&[]).is_finite()
+            } else {
+                gradient.isfinite().all().int64_value(&[]) == 1
+            }
         };
         if !finite {
             self.zero_grad();
@@ -282,6 +289,24 @@ mod tests {
         let finite = (&w - 1.0).square().sum(Kind::Float);
         assert!(adam.backward_step(&finite));
         assert_eq!(adam.steps(), 1);
+    }
+
+    #[test]
+    fn a_nan_gradient_skips_the_step_and_the_largest_finite_gradients_do_not() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let w = vs.root().var("w", &[1000], nn::Init::Const(0.0));
+        let mut adam = Adam::new(&vs, AdamConfig::with_learning_rate(0.1));
+        // √w − √w at w = 0: the loss is 0, its gradient ∞ − ∞ = NaN
+        let loss = (w.sqrt() - w.sqrt()).sum(Kind::Float);
+        assert_eq!(loss.double_value(&[]), 0.0);
+        assert!(!adam.backward_step(&loss));
+        assert_eq!(adam.steps(), 0);
+        // every gradient 3e38 (finite in float32; their float32 sum would overflow)
+        let huge = (&w * 3.0e38).sum(Kind::Float);
+        assert!(adam.backward_step(&huge));
+        assert_eq!(adam.steps(), 1);
+        // (the squared gradient overflows Adam's float32 second moment: the step is 0, not NaN)
+        assert!(Vec::<f32>::try_from(&w).unwrap().iter().all(|x| x.is_finite()));
     }
 
     #[test]

@@ -88,6 +88,7 @@ enum Command {
 /// The `gfn` command with the tasks of `tasks`: parses the command line, runs the command and
 /// returns the process's exit code (64 for a bad configuration).
 pub fn main(tasks: impl Tasks) -> ExitCode {
+    gfn_common::heap::keep_freed_memory();
     init_logging();
     if let Some(name) = duplicate_name(&tasks) {
         eprintln!("error: task {name:?} is registered twice");
@@ -122,6 +123,7 @@ struct LearnerCli {
 
 /// `gfn-learner` with the tasks of `tasks`.
 pub fn learner_main(tasks: impl Tasks) -> ExitCode {
+    gfn_common::heap::keep_freed_memory();
     init_logging();
     learner_command::run(LearnerCli::parse().args, tasks)
 }
@@ -140,6 +142,7 @@ struct ActorCli {
 
 /// `gfn-actor` with the tasks of `tasks`.
 pub fn actor_main(tasks: impl Tasks) -> ExitCode {
+    gfn_common::heap::keep_freed_memory();
     init_logging();
     actor_command::run_command(ActorCli::parse().args, tasks)
 }
