@@ -55,6 +55,8 @@ struct FlatState {
     learning_rates: Tensor,
     /// `(offset, length)` of each parameter in the buffers.
     spans: Vec<(i64, i64)>,
+    /// The last step's update of every parameter (float32 steps), reused across steps.
+    update: Option<Tensor>,
 }
 
 impl FlatState {
@@ -94,7 +96,7 @@ impl Adam {
         let (first_moments, second_moments) = (views(&first), views(&second));
         let learning_rates = vec![config.learning_rate; names.len()];
         let flat_rates = FlatState::learning_rates(&spans, &learning_rates, &first);
-        let flat = FlatState { first, second, learning_rates: flat_rates, spans };
+        let flat = FlatState { first, second, learning_rates: flat_rates, spans, update: None };
         Self { config, names, parameters, first_moments, second_moments, learning_rates, steps: 0, flat }
     }
 
@@ -186,13 +188,20 @@ impl Adam {
         let AdamConfig { beta1, beta2, epsilon, .. } = self.config;
         let bias_correction1 = 1.0 - beta1.powi(self.steps as i32);
         let bias_correction2_sqrt = (1.0 - beta2.powi(self.steps as i32)).sqrt();
-        let FlatState { first, second, learning_rates, spans } = &mut self.flat;
-        let _ = first.lerp_(gradient, 1.0 - beta1);
-        let _ = second.g_mul_scalar_(beta2);
-        let _ = second.addcmul_(&(gradient * (1.0 - beta2)), gradient);
-        let mut denominator = second.sqrt();
-        let _ = denominator.g_div_scalar_(bias_correction2_sqrt).g_add_scalar_(epsilon);
-        let update = (&*first * &*learning_rates / denominator) * (1.0 / bias_correction1);
+        let FlatState { first, second, learning_rates, spans, update } = &mut self.flat;
+        let fused = update.get_or_insert_with(|| first.empty_like());
+        let coefficients =
+            AdamCoefficients { beta1, beta2, epsilon, bias_correction1, bias_correction2_sqrt };
+        let update = if fused_float32_step(first, second, learning_rates, gradient, fused, coefficients) {
+            fused.shallow_clone()
+        } else {
+            let _ = first.lerp_(gradient, 1.0 - beta1);
+            let _ = second.g_mul_scalar_(beta2);
+            let _ = second.addcmul_(&(gradient * (1.0 - beta2)), gradient);
+            let mut denominator = second.sqrt();
+            let _ = denominator.g_div_scalar_(bias_correction2_sqrt).g_add_scalar_(epsilon);
+            (&*first * &*learning_rates / denominator) * (1.0 / bias_correction1)
+        };
         for (p, &(offset, length)) in self.parameters.iter_mut().zip(spans.iter()) {
             let _ = p.g_sub_(&update.narrow(0, offset, length).view(p.size().as_slice()));
         }
@@ -269,6 +278,65 @@ impl Adam {
     }
 }
 
+/// The scalars of one Adam step.
+#[derive(Debug, Clone, Copy)]
+struct AdamCoefficients {
+    beta1: f64,
+    beta2: f64,
+    epsilon: f64,
+    bias_correction1: f64,
+    bias_correction2_sqrt: f64,
+}
+
+/// One pass of Adam over float32 buffers: updates the moments `first` and `second` in place and
+/// writes each element's step (to subtract from the parameter) into `update`; the same
+/// arithmetic, element by element, as the whole-buffer tensor operations it replaces (eleven
+/// passes over the buffers and five temporaries of their size, the largest part of a small
+/// update's optimizer time). Returns `false`, touching nothing, unless all five are contiguous
+/// float32 CPU tensors of one length.
+fn fused_float32_step(
+    first: &mut Tensor,
+    second: &mut Tensor,
+    learning_rates: &Tensor,
+    gradient: &Tensor,
+    update: &mut Tensor,
+    c: AdamCoefficients,
+) -> bool {
+    let n = first.numel();
+    let usable = |t: &Tensor| {
+        t.kind() == tch::Kind::Float && t.device() == tch::Device::Cpu && t.is_contiguous() && t.numel() == n
+    };
+    if ![&*first, &*second, learning_rates, gradient, &*update].into_iter().all(usable) {
+        return false;
+    }
+    // SAFETY: the five tensors are contiguous float32 CPU buffers of `n` elements (checked
+    // above) and distinct allocations (the moments, the learning rates and the update buffer
+    // are owned by the optimizer, the gradient is a fresh concatenation), so the slices are
+    // valid and do not alias; no other thread touches them during the step.
+    let (m, v, lr, g, out) = unsafe {
+        (
+            std::slice::from_raw_parts_mut(first.data_ptr() as *mut f32, n),
+            std::slice::from_raw_parts_mut(second.data_ptr() as *mut f32, n),
+            std::slice::from_raw_parts(learning_rates.data_ptr() as *const f32, n),
+            std::slice::from_raw_parts(gradient.data_ptr() as *const f32, n),
+            std::slice::from_raw_parts_mut(update.data_ptr() as *mut f32, n),
+        )
+    };
+    let (one_minus_beta1, beta2, one_minus_beta2) =
+        ((1.0 - c.beta1) as f32, c.beta2 as f32, (1.0 - c.beta2) as f32);
+    let (bias_correction2_sqrt, epsilon) = (c.bias_correction2_sqrt as f32, c.epsilon as f32);
+    let inverse_bias_correction1 = (1.0 / c.bias_correction1) as f32;
+    for i in 0..n {
+        let g = g[i];
+        let m_i = m[i] + one_minus_beta1 * (g - m[i]);
+        let v_i = v[i] * beta2 + (g * one_minus_beta2) * g;
+        m[i] = m_i;
+        v[i] = v_i;
+        out[i] = (m_i * lr[i] / (v_i.sqrt() / bias_correction2_sqrt + epsilon)) * inverse_bias_correction1;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +392,44 @@ mod tests {
             "{got:?}"
         );
         assert_eq!(adam.steps(), 1);
+    }
+
+    /// The one-pass float32 step writes what the whole-buffer tensor operations compute.
+    #[test]
+    fn the_fused_step_computes_the_tensor_operations_step() {
+        tch::manual_seed(3);
+        let n = 10_000i64;
+        let c = AdamCoefficients {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            bias_correction1: 1.0 - 0.9f64.powi(3),
+            bias_correction2_sqrt: (1.0 - 0.999f64.powi(3)).sqrt(),
+        };
+        let gradient = Tensor::randn([n], (Kind::Float, Device::Cpu));
+        let (mut m, mut v) = (
+            Tensor::randn([n], (Kind::Float, Device::Cpu)) * 0.1,
+            Tensor::rand([n], (Kind::Float, Device::Cpu)),
+        );
+        let learning_rates = Tensor::rand([n], (Kind::Float, Device::Cpu)) * 1e-3;
+        let (mut m_ops, mut v_ops) = (m.copy(), v.copy());
+        let mut update = m.empty_like();
+        assert!(fused_float32_step(&mut m, &mut v, &learning_rates, &gradient, &mut update, c));
+        let _ = m_ops.lerp_(&gradient, 1.0 - c.beta1);
+        let _ = v_ops.g_mul_scalar_(c.beta2);
+        let _ = v_ops.addcmul_(&(&gradient * (1.0 - c.beta2)), &gradient);
+        let denominator = v_ops.sqrt() / c.bias_correction2_sqrt + c.epsilon;
+        let update_ops = (&m_ops * &learning_rates / denominator) * (1.0 / c.bias_correction1);
+        // within a few float32 roundings of the buffer's scale
+        let gap =
+            |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]) / b.abs().max().double_value(&[]);
+        assert!(gap(&m, &m_ops) < 1e-5, "first moments differ: {}", gap(&m, &m_ops));
+        assert!(gap(&v, &v_ops) < 1e-5, "second moments differ: {}", gap(&v, &v_ops));
+        assert!(gap(&update, &update_ops) < 1e-5, "updates differ: {}", gap(&update, &update_ops));
+        assert!(update.abs().max().double_value(&[]) > 0.0);
+        // a float64 buffer is not taken
+        let mut double = m.to_kind(Kind::Double);
+        assert!(!fused_float32_step(&mut double, &mut v, &learning_rates, &gradient, &mut update, c));
     }
 
     /// The flat step (every gradient defined) and the per-parameter step (one missing) give
