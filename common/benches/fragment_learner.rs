@@ -8,7 +8,9 @@
 //!
 //! `source scripts/libtorch.sh && cargo bench -p gfn-common --bench fragment_learner`; pick
 //! cases with `GFN_BENCH_CASES="128x3:4,16 256x10:4"` (width×rounds:batches) and
-//! `GFN_BENCH_THREADS="1 2"`; `GFN_SHARED_DATA` locates the blocks.
+//! `GFN_BENCH_THREADS="1 2"`; `GFN_SHARED_DATA` locates the blocks. `GFN_BENCH_OBJECTIVE=tb`
+//! measures trajectory balance (uniform backward policy, a learned log Z) instead of flow
+//! matching: the states of the trajectories only, no parents.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,7 +20,7 @@ use rand::SeedableRng;
 use gfn_common::config::{MessagePassing, PolicyConfig};
 use gfn_common::env::fragments::FragmentLimits;
 use gfn_common::env::{Environment, FragmentEnvironment};
-use gfn_common::objective::FlowMatching;
+use gfn_common::objective::{BackwardPolicy, Balance, BalanceObjective, FlowMatching, balance};
 use gfn_common::optim::{Adam, AdamConfig};
 use gfn_common::policy::{Exploration, LogFlowNetwork, PolicyNetwork};
 use gfn_common::sampler::Sampler;
@@ -106,6 +108,11 @@ fn main() {
         .collect();
     let seconds: f64 = std::env::var("GFN_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(4.0);
     let objective = FlowMatching { leaf_weight: 10.0, ..FlowMatching::with_epsilon(2.5e-5) };
+    let trajectory_balance = match std::env::var("GFN_BENCH_OBJECTIVE").as_deref() {
+        Ok("tb") => Some(BalanceObjective::new(Balance::Trajectory, BackwardPolicy::Uniform)),
+        Ok("fm") | Err(_) => None,
+        Ok(other) => panic!("GFN_BENCH_OBJECTIVE: {other} is not fm or tb"),
+    };
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -122,6 +129,8 @@ fn main() {
                 let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
                 let policy = PolicyConfig::block_graph(width, rounds, message_passing);
                 let network = PolicyNetwork::new(&vs.root(), &env, &policy, 0);
+                let log_z =
+                    trajectory_balance.map(|_| vs.root().var("log_z", &[1], tch::nn::Init::Const(0.0)));
                 vs.set_kind(match precision.as_str() {
                     "float32" => tch::Kind::Float,
                     "float64" => tch::Kind::Double,
@@ -152,15 +161,30 @@ fn main() {
                 loop {
                     let trajectories = &pool[updates % pool.len()];
                     let t0 = Instant::now();
-                    let prepared = objective.prepare(&env, trajectories);
-                    let t1 = Instant::now();
-                    let states: Vec<_> = prepared.states.iter().collect();
-                    let input = env.encode_batch(&states, tch::Device::Cpu);
-                    let t2 = Instant::now();
-                    let log_flows = network.log_flows(&input);
-                    let t3 = Instant::now();
-                    let loss = objective.loss(&log_flows, &prepared);
-                    let t4 = Instant::now();
+                    let (t1, t2, t3, t4, loss, input, num_states);
+                    if let (Some(tb), Some(log_z)) = (trajectory_balance, &log_z) {
+                        let prepared = balance::prepare(&env, trajectories);
+                        t1 = Instant::now();
+                        let states: Vec<_> = prepared.states.iter().collect();
+                        input = env.encode_batch(&states, tch::Device::Cpu);
+                        t2 = Instant::now();
+                        let outputs = network.outputs(&input);
+                        t3 = Instant::now();
+                        loss = tb.loss(&outputs, &prepared, Some(log_z));
+                        t4 = Instant::now();
+                        num_states = prepared.states.len();
+                    } else {
+                        let prepared = objective.prepare(&env, trajectories);
+                        t1 = Instant::now();
+                        let states: Vec<_> = prepared.states.iter().collect();
+                        input = env.encode_batch(&states, tch::Device::Cpu);
+                        t2 = Instant::now();
+                        let log_flows = network.log_flows(&input);
+                        t3 = Instant::now();
+                        loss = objective.loss(&log_flows, &prepared);
+                        t4 = Instant::now();
+                        num_states = prepared.states.len();
+                    }
                     adam.backward_step(&loss);
                     let _ = loss.double_value(&[]);
                     let t5 = Instant::now();
@@ -179,7 +203,7 @@ fn main() {
                     phases.forward += t3 - t2;
                     phases.loss += t4 - t3;
                     phases.backward += t5 - t4;
-                    phases.states += prepared.states.len();
+                    phases.states += num_states;
                     if let gfn_common::policy::NetworkInput::BlockGraph(graphs) = &input {
                         phases.nodes += graphs.node_types.size()[0] as usize;
                         phases.edges += graphs.edge_source.size()[0] as usize;
@@ -202,6 +226,7 @@ fn main() {
                     "{}",
                     serde_json::json!({
                         "bench": "fragment_learner_update",
+                        "objective": if trajectory_balance.is_some() { "trajectory_balance" } else { "flow_matching" },
                         "cpu": cpu,
                         "message_passing": format!("{message_passing:?}").to_lowercase(),
                         "hidden": width,
