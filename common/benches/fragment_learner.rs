@@ -20,7 +20,8 @@ use rand::SeedableRng;
 use gfn_common::config::{MessagePassing, PolicyConfig};
 use gfn_common::env::fragments::FragmentLimits;
 use gfn_common::env::{Environment, FragmentEnvironment};
-use gfn_common::objective::{BackwardPolicy, Balance, BalanceObjective, FlowMatching, balance};
+use gfn_common::objective::balance::{self, BalanceBatch};
+use gfn_common::objective::{BackwardPolicy, Balance, BalanceObjective, FlowMatching, FlowMatchingBatch};
 use gfn_common::optim::{Adam, AdamConfig};
 use gfn_common::policy::{Exploration, LogFlowNetwork, PolicyNetwork};
 use gfn_common::sampler::Sampler;
@@ -47,6 +48,22 @@ fn cases() -> Vec<(MessagePassing, usize, usize, Vec<usize>)> {
             (core, width.parse().unwrap(), rounds.parse().unwrap(), batches)
         })
         .collect()
+}
+
+/// A batch prepared for the measured objective.
+enum Prepared<S> {
+    FlowMatching(FlowMatchingBatch<S>),
+    Balance(BalanceBatch<S>),
+}
+
+impl<S> Prepared<S> {
+    /// The distinct states the loss evaluates.
+    fn states(&self) -> &[S] {
+        match self {
+            Self::FlowMatching(batch) => &batch.states,
+            Self::Balance(batch) => &batch.states,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -161,30 +178,26 @@ fn main() {
                 loop {
                     let trajectories = &pool[updates % pool.len()];
                     let t0 = Instant::now();
-                    let (t1, t2, t3, t4, loss, input, num_states);
-                    if let (Some(tb), Some(log_z)) = (trajectory_balance, &log_z) {
-                        let prepared = balance::prepare(&env, trajectories);
-                        t1 = Instant::now();
-                        let states: Vec<_> = prepared.states.iter().collect();
-                        input = env.encode_batch(&states, tch::Device::Cpu);
-                        t2 = Instant::now();
-                        let outputs = network.outputs(&input);
-                        t3 = Instant::now();
-                        loss = tb.loss(&outputs, &prepared, Some(log_z));
-                        t4 = Instant::now();
-                        num_states = prepared.states.len();
-                    } else {
-                        let prepared = objective.prepare(&env, trajectories);
-                        t1 = Instant::now();
-                        let states: Vec<_> = prepared.states.iter().collect();
-                        input = env.encode_batch(&states, tch::Device::Cpu);
-                        t2 = Instant::now();
-                        let log_flows = network.log_flows(&input);
-                        t3 = Instant::now();
-                        loss = objective.loss(&log_flows, &prepared);
-                        t4 = Instant::now();
-                        num_states = prepared.states.len();
-                    }
+                    let prepared = match trajectory_balance {
+                        Some(_) => Prepared::Balance(balance::prepare(&env, trajectories)),
+                        None => Prepared::FlowMatching(objective.prepare(&env, trajectories)),
+                    };
+                    let t1 = Instant::now();
+                    let states: Vec<_> = prepared.states().iter().collect();
+                    let input = env.encode_batch(&states, tch::Device::Cpu);
+                    let t2 = Instant::now();
+                    let outputs = match prepared {
+                        Prepared::Balance(_) => network.outputs(&input),
+                        Prepared::FlowMatching(_) => network.log_flows(&input),
+                    };
+                    let t3 = Instant::now();
+                    let loss = match &prepared {
+                        Prepared::Balance(batch) => trajectory_balance
+                            .expect("prepared for trajectory balance")
+                            .loss(&outputs, batch, log_z.as_ref()),
+                        Prepared::FlowMatching(batch) => objective.loss(&outputs, batch),
+                    };
+                    let t4 = Instant::now();
                     adam.backward_step(&loss);
                     let _ = loss.double_value(&[]);
                     let t5 = Instant::now();
@@ -203,7 +216,7 @@ fn main() {
                     phases.forward += t3 - t2;
                     phases.loss += t4 - t3;
                     phases.backward += t5 - t4;
-                    phases.states += num_states;
+                    phases.states += states.len();
                     if let gfn_common::policy::NetworkInput::BlockGraph(graphs) = &input {
                         phases.nodes += graphs.node_types.size()[0] as usize;
                         phases.edges += graphs.edge_source.size()[0] as usize;
