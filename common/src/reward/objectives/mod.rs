@@ -13,7 +13,7 @@
 //! QED is `chematic`'s ([`qed`]), MW `cosmolkit`'s, SA is [`sa::SaScorer`]: all three agree with
 //! RDKit to the last digit on the golden molecules and 1,500 random fragment molecules
 //! (`tests/tests/objectives_parity.rs`). `cosmolkit` has a QED too, also RDKit's to the last
-//! digit, but at 1.16 ms per fragment molecule against chematic's 0.42 ms (parse included) it
+//! digit, but at 0.83 ms per golden molecule against chematic's 0.30 ms (parse included) it
 //! made the objectives, not the policy, the cost of sampling (docs/BENCHMARKS.md).
 
 pub mod molecule;
